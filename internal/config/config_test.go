@@ -1,0 +1,62 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		required []string
+		want     Config
+		wantErr  string
+	}{
+		{
+			name:     "ok all set",
+			env:      map[string]string{EnvRequestsTable: "req", EnvAssembleQueueURL: "http://q", EnvRetentionDays: "1125"},
+			required: []string{EnvRequestsTable, EnvAssembleQueueURL},
+			want:     Config{RequestsTable: "req", AssembleQueueURL: "http://q", Retention: 1125 * 24 * time.Hour},
+		},
+		{
+			name: "ok retention unset means default",
+			env:  map[string]string{EnvPaymentsTable: "pay"},
+			want: Config{PaymentsTable: "pay"},
+		},
+		{
+			name:     "fail missing names every variable",
+			env:      map[string]string{},
+			required: []string{EnvRequestsTable, EnvAssembleQueueURL},
+			wantErr:  "REQUESTS_TABLE, ASSEMBLE_QUEUE_URL",
+		},
+		{
+			name:    "fail retention not a number",
+			env:     map[string]string{EnvRetentionDays: "three years"},
+			wantErr: "positive number of days",
+		},
+		{
+			name:    "fail retention below three years",
+			env:     map[string]string{EnvRetentionDays: "30"},
+			wantErr: "at least 1095 days",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FromEnv(func(k string) string { return tt.env[k] }, tt.required...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("FromEnv = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,72 @@
+// Package dynamo is ceb179's adapter for Amazon DynamoDB. It stores customs
+// requests and their pipeline state in the requests table, and payment
+// records and certificates in the payments table (see docs/architecture.md
+// for the keys), for every function that needs them.
+package dynamo
+
+import (
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// DefaultRetention is how long records are kept unless configured otherwise:
+// three years, as the E-Commerce Law requires, plus thirty days of margin.
+const DefaultRetention = (3*365 + 30) * 24 * time.Hour
+
+// MinRetention is the shortest retention the store accepts: three years.
+const MinRetention = 3 * 365 * 24 * time.Hour
+
+// ErrNotFound is returned when an item does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Tables names the tables the store uses.
+type Tables struct {
+	// Requests is the table of customs requests (env REQUESTS_TABLE).
+	Requests string
+	// Payments is the table of payment records and certificates (env PAYMENTS_TABLE).
+	Payments string
+}
+
+// Store reads and writes ceb179's tables.
+type Store struct {
+	db        *dynamodb.Client
+	tables    Tables
+	retention time.Duration
+}
+
+// New returns a store over db. A retention shorter than MinRetention is
+// raised to MinRetention; zero means DefaultRetention.
+func New(db *dynamodb.Client, tables Tables, retention time.Duration) *Store {
+	if retention == 0 {
+		retention = DefaultRetention
+	}
+	retention = max(retention, MinRetention)
+	return &Store{db: db, tables: tables, retention: retention}
+}
+
+// Retention returns how long the store keeps what it writes.
+func (s *Store) Retention() time.Duration { return s.retention }
+
+// expiresAt is the TTL value, in epoch seconds, of an item about an event at t.
+func (s *Store) expiresAt(t time.Time) int64 {
+	return t.Add(s.retention).Unix()
+}
+
+// conditionFailed reports whether err is a failed condition on a write.
+func conditionFailed(err error) (*types.ConditionalCheckFailedException, bool) {
+	var ccf *types.ConditionalCheckFailedException
+	ok := errors.As(err, &ccf)
+	return ccf, ok
+}
+
+// chinaTime is customs' time zone (UTC+8, no daylight saving time).
+var chinaTime = time.FixedZone("CST", 8*60*60)
+
+// Day returns the calendar day of t in China, as yyyy-mm-dd: the partition of
+// the requests table's byDay index.
+func Day(t time.Time) string {
+	return t.In(chinaTime).Format(time.DateOnly)
+}

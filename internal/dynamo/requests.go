@@ -1,0 +1,141 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// skRequest is the sort key of a request's own item.
+const skRequest = "REQUEST"
+
+// requestItem is the stored form of a session.Request.
+type requestItem struct {
+	SessionID   string `dynamodbav:"sessionID"`
+	SK          string `dynamodbav:"sk"`
+	OrderNo     string `dynamodbav:"orderNo"`
+	ServiceTime int64  `dynamodbav:"serviceTime"`
+	ReceivedAt  int64  `dynamodbav:"receivedAt"`
+	SourceIP    string `dynamodbav:"sourceIP"`
+	Deadline    int64  `dynamodbav:"deadline"`
+	Day         string `dynamodbav:"day"`
+	State       string `dynamodbav:"state"`
+	Enqueued    bool   `dynamodbav:"enqueued"`
+	ExpiresAt   int64  `dynamodbav:"expiresAt"`
+}
+
+func (it requestItem) request() session.Request {
+	return session.Request{
+		SessionID:   it.SessionID,
+		OrderNo:     it.OrderNo,
+		ServiceTime: it.ServiceTime,
+		ReceivedAt:  time.UnixMilli(it.ReceivedAt),
+		SourceIP:    it.SourceIP,
+		Deadline:    time.UnixMilli(it.Deadline),
+		State:       session.State(it.State),
+		Enqueued:    it.Enqueued,
+	}
+}
+
+func requestKey(sessionID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"sessionID": &types.AttributeValueMemberS{Value: sessionID},
+		"sk":        &types.AttributeValueMemberS{Value: skRequest},
+	}
+}
+
+// CreateRequest records r unless a request with the same sessionID exists.
+// It returns the stored request (r, or the earlier one) and whether r was new.
+func (s *Store) CreateRequest(ctx context.Context, r session.Request) (session.Request, bool, error) {
+	if r.State == "" {
+		r.State = session.StateReceived
+	}
+	item, err := attributevalue.MarshalMap(requestItem{
+		SessionID:   r.SessionID,
+		SK:          skRequest,
+		OrderNo:     r.OrderNo,
+		ServiceTime: r.ServiceTime,
+		ReceivedAt:  r.ReceivedAt.UnixMilli(),
+		SourceIP:    r.SourceIP,
+		Deadline:    r.Deadline.UnixMilli(),
+		Day:         Day(r.ReceivedAt),
+		State:       string(r.State),
+		Enqueued:    r.Enqueued,
+		ExpiresAt:   s.expiresAt(r.ReceivedAt),
+	})
+	if err != nil {
+		return session.Request{}, false, fmt.Errorf("encode request %s: %w", r.SessionID, err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                           aws.String(s.tables.Requests),
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(sessionID)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return r, true, nil
+	}
+	ccf, ok := conditionFailed(err)
+	if !ok {
+		return session.Request{}, false, fmt.Errorf("put request %s: %w", r.SessionID, err)
+	}
+	if len(ccf.Item) > 0 {
+		var old requestItem
+		if err := attributevalue.UnmarshalMap(ccf.Item, &old); err != nil {
+			return session.Request{}, false, fmt.Errorf("decode request %s: %w", r.SessionID, err)
+		}
+		return old.request(), false, nil
+	}
+	old, err := s.GetRequest(ctx, r.SessionID)
+	if err != nil {
+		return session.Request{}, false, err
+	}
+	return old, false, nil
+}
+
+// GetRequest returns the request recorded under sessionID, or ErrNotFound.
+func (s *Store) GetRequest(ctx context.Context, sessionID string) (session.Request, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.tables.Requests),
+		Key:            requestKey(sessionID),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return session.Request{}, fmt.Errorf("get request %s: %w", sessionID, err)
+	}
+	if len(out.Item) == 0 {
+		return session.Request{}, fmt.Errorf("request %s: %w", sessionID, ErrNotFound)
+	}
+	var it requestItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return session.Request{}, fmt.Errorf("decode request %s: %w", sessionID, err)
+	}
+	return it.request(), nil
+}
+
+// MarkEnqueued records that the request was handed to the assemble queue.
+func (s *Store) MarkEnqueued(ctx context.Context, sessionID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.tables.Requests),
+		Key:                 requestKey(sessionID),
+		UpdateExpression:    aws.String("SET enqueued = :t"),
+		ConditionExpression: aws.String("attribute_exists(sessionID)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":t": &types.AttributeValueMemberBOOL{Value: true},
+		},
+	})
+	if _, ok := conditionFailed(err); ok {
+		return fmt.Errorf("mark request %s enqueued: %w", sessionID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("mark request %s enqueued: %w", sessionID, err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+// Package queue is ceb179's adapter for Amazon SQS: it sends JSON messages to
+// a queue and receives, extends and deletes them, for every part of the
+// pipeline that uses a queue.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Queue is one SQS queue.
+type Queue struct {
+	client *sqs.Client
+	url    string
+}
+
+// New returns the queue at url, reached through client.
+func New(client *sqs.Client, url string) *Queue {
+	return &Queue{client: client, url: url}
+}
+
+// URL returns the queue's URL.
+func (q *Queue) URL() string { return q.url }
+
+// Send sends v, encoded as JSON, as one message.
+func (q *Queue) Send(ctx context.Context, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	if _, err := q.client.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl:    aws.String(q.url),
+		MessageBody: aws.String(string(body)),
+	}); err != nil {
+		return fmt.Errorf("send to %s: %w", q.url, err)
+	}
+	return nil
+}
+
+// Message is one received message.
+type Message struct {
+	// ID is the message's SQS identifier.
+	ID string
+	// Body is the message text.
+	Body string
+	// ReceiptHandle identifies this receipt for Delete and ExtendVisibility.
+	ReceiptHandle string
+	// ReceiveCount is how many times the message has been received, this time included.
+	ReceiveCount int
+	// SentAt is when the message was first sent.
+	SentAt time.Time
+}
+
+// Receive long-polls for up to n messages (at most 10), waiting up to wait
+// (at most 20 s) for the first one, and hides them for visibility.
+func (q *Queue) Receive(ctx context.Context, n int, wait, visibility time.Duration) ([]Message, error) {
+	n = min(max(n, 1), 10)
+	out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(q.url),
+		MaxNumberOfMessages:         int32(n),
+		WaitTimeSeconds:             int32(min(wait, 20*time.Second) / time.Second),
+		VisibilityTimeout:           int32(visibility / time.Second),
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receive from %s: %w", q.url, err)
+	}
+	msgs := make([]Message, 0, len(out.Messages))
+	for _, m := range out.Messages {
+		msg := Message{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), ReceiptHandle: aws.ToString(m.ReceiptHandle)}
+		if n, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil {
+			msg.ReceiveCount = n
+		}
+		if ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
+			msg.SentAt = time.UnixMilli(ms)
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs, nil
+}
+
+// Delete removes a received message for good.
+func (q *Queue) Delete(ctx context.Context, receiptHandle string) error {
+	if _, err := q.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{
+		QueueUrl:      aws.String(q.url),
+		ReceiptHandle: aws.String(receiptHandle),
+	}); err != nil {
+		return fmt.Errorf("delete from %s: %w", q.url, err)
+	}
+	return nil
+}
+
+// ExtendVisibility hides a received message for d from now.
+func (q *Queue) ExtendVisibility(ctx context.Context, receiptHandle string, d time.Duration) error {
+	if _, err := q.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(q.url),
+		ReceiptHandle:     aws.String(receiptHandle),
+		VisibilityTimeout: int32(d / time.Second),
+	}); err != nil {
+		return fmt.Errorf("change visibility on %s: %w", q.url, err)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+// Package session holds the domain of one customs request: what customs
+// asked for, the states it goes through on its way to an upload, and the
+// messages that carry it between the functions and hsmbridge.
+package session
+
+import "time"
+
+// Window is how long the platform has, from receiving a customs request, to
+// upload the signed data. Operators report about two minutes.
+const Window = 120 * time.Second
+
+// State is where a customs request stands on its way to an upload.
+type State string
+
+// The states of a customs request, in the order it normally passes them.
+const (
+	// StateReceived: the request is recorded and queued for assembly.
+	StateReceived State = "RECEIVED"
+	// StateAssembled: the payment data is built and waits for a signature.
+	StateAssembled State = "ASSEMBLED"
+	// StateNoData: no payment record was found for the order before the deadline.
+	StateNoData State = "NO_DATA"
+	// StateInvalid: the stored payment record breaks a customs field rule.
+	StateInvalid State = "INVALID"
+	// StateSigned: the data is signed and being uploaded.
+	StateSigned State = "SIGNED"
+	// StateAccepted: customs answered 10000 to the upload.
+	StateAccepted State = "ACCEPTED"
+	// StateRejected: customs refused the upload with a validation message.
+	StateRejected State = "REJECTED"
+	// StateFailed: the upload could not be delivered within the retry budget.
+	StateFailed State = "FAILED"
+)
+
+// Final reports whether no further work will happen for a request in state s.
+func (s State) Final() bool {
+	switch s {
+	case StateNoData, StateInvalid, StateAccepted, StateRejected, StateFailed:
+		return true
+	}
+	return false
+}
+
+// Request is one call of customs to platDataOpen, as the platform recorded it.
+type Request struct {
+	// SessionID is customs' identifier of the request, echoed unchanged in the upload.
+	SessionID string
+	// OrderNo is the order customs asked about.
+	OrderNo string
+	// ServiceTime is customs' own time of the request, in milliseconds since the epoch.
+	ServiceTime int64
+	// ReceivedAt is when the platform received the request.
+	ReceivedAt time.Time
+	// SourceIP is the address the request came from.
+	SourceIP string
+	// Deadline is when the upload is due: ReceivedAt plus Window.
+	Deadline time.Time
+	// State is where the request stands.
+	State State
+	// Enqueued reports whether the request was handed to the assemble queue.
+	Enqueued bool
+}
+
+// AssembleMessage is the body of a message on the assemble queue.
+type AssembleMessage struct {
+	SessionID  string `json:"sessionID"`
+	OrderNo    string `json:"orderNo"`
+	ReceivedAt int64  `json:"receivedAt"`
+	Deadline   int64  `json:"deadline"`
+}
+
+// NewAssembleMessage returns the assemble queue message for r.
+func NewAssembleMessage(r Request) AssembleMessage {
+	return AssembleMessage{
+		SessionID:  r.SessionID,
+		OrderNo:    r.OrderNo,
+		ReceivedAt: r.ReceivedAt.UnixMilli(),
+		Deadline:   r.Deadline.UnixMilli(),
+	}
+}
+
+// SignJob is the body of a message on the sign queue. It never holds payment
+// data: the signer fetches the sign source from the upload function.
+type SignJob struct {
+	SessionID string `json:"sessionID"`
+	EbpCode   string `json:"ebpCode"`
+	Deadline  int64  `json:"deadline"`
+	Digest    string `json:"digest"`
+}
