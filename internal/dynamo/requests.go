@@ -28,6 +28,7 @@ type requestItem struct {
 	Day         string `dynamodbav:"day"`
 	State       string `dynamodbav:"state"`
 	Enqueued    bool   `dynamodbav:"enqueued"`
+	Reason      string `dynamodbav:"reason,omitempty"`
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
 }
 
@@ -41,6 +42,7 @@ func (it requestItem) request() session.Request {
 		Deadline:    time.UnixMilli(it.Deadline),
 		State:       session.State(it.State),
 		Enqueued:    it.Enqueued,
+		Reason:      it.Reason,
 	}
 }
 

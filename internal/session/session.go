@@ -59,6 +59,8 @@ type Request struct {
 	State State
 	// Enqueued reports whether the request was handed to the assemble queue.
 	Enqueued bool
+	// Reason explains a final state that is not a success, for operators.
+	Reason string
 }
 
 // AssembleMessage is the body of a message on the assemble queue.
@@ -86,4 +88,30 @@ type SignJob struct {
 	EbpCode   string `json:"ebpCode"`
 	Deadline  int64  `json:"deadline"`
 	Digest    string `json:"digest"`
+}
+
+// Pending is an assembled upload waiting for its signature: the exact bytes
+// that will be signed and uploaded, kept so that nothing is re-serialised
+// between signing and upload.
+type Pending struct {
+	// SessionID is customs' sessionID.
+	SessionID string
+	// EbpCode is the platform code whose certificate must sign the data.
+	EbpCode string
+	// GUID is the guid inside Head.
+	GUID string
+	// Head is the exact payExchangeInfoHead JSON text.
+	Head []byte
+	// Lists is the exact payExchangeInfoLists JSON text.
+	Lists []byte
+	// ServiceTime is the upload serviceTime (ms since the epoch) as decimal text.
+	ServiceTime string
+	// Digest is the lower-case hex SHA-256 of the sign source.
+	Digest string
+	// Deadline is when the upload is due.
+	Deadline time.Time
+	// CreatedAt is when the upload was assembled.
+	CreatedAt time.Time
+	// Replay counts how many times an operator replayed the session (0 for the first assembly).
+	Replay int
 }
