@@ -1,0 +1,302 @@
+// Package eporttest runs a fake E-Port client control for tests: a
+// WebSocket server on loopback that speaks the control's JSON protocol
+// (the _id 0 notice on connect, replies matched by _id and sent in any
+// order, Result/Data/Error), signs with a real key at a configurable card
+// rate, and can be told to fail like a real reader (50070, 50200), refuse
+// the PIN, or hang.
+package eporttest
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/signature"
+	"github.com/coder/websocket"
+	"github.com/emmansun/gmsm/smx509"
+)
+
+// Mode selects how the fake card answers sign requests.
+type Mode int
+
+const (
+	// Normal signs.
+	Normal Mode = iota
+	// Reset50070 answers every sign request with the reader reset error.
+	Reset50070
+	// Open50200 answers every sign request with the reader open error.
+	Open50200
+	// Hang never answers sign requests.
+	Hang
+)
+
+// WrongPINMessages are the Error strings of the fake's wrong-PIN reply.
+var WrongPINMessages = []string{"[卡操作]校验用户口令失败:口令错误", "Err:Custom30015"}
+
+// LockAfter is how many wrong PINs lock the fake card, as on a real one.
+const LockAfter = 3
+
+// Control is a fake E-Port client control.
+type Control struct {
+	srv    *httptest.Server
+	key    crypto.Signer
+	cert   *smx509.Certificate
+	certPE string
+	pin    string
+
+	mu           sync.Mutex
+	mode         Mode
+	interval     time.Duration
+	nextFree     time.Time
+	signs        int
+	signRequests int
+	wrongPINs    int
+	connections  int
+	conns        map[*websocket.Conn]struct{}
+	stop         chan struct{}
+}
+
+// New starts a fake control on 127.0.0.1 that signs with key for cert and
+// accepts pin. It stops when the test ends.
+func New(tb testing.TB, key crypto.Signer, cert *smx509.Certificate, pin string) *Control {
+	tb.Helper()
+	c := &Control{
+		key:    key,
+		cert:   cert,
+		certPE: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
+		pin:    pin,
+		conns:  map[*websocket.Conn]struct{}{},
+		stop:   make(chan struct{}),
+	}
+	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// URL returns the control's ws:// address.
+func (c *Control) URL() string { return "ws" + strings.TrimPrefix(c.srv.URL, "http") }
+
+// CertNo returns the card's certNo.
+func (c *Control) CertNo() string { return signature.CertNo(c.cert) }
+
+// SetMode changes how sign requests are answered from now on.
+func (c *Control) SetMode(m Mode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mode = m
+}
+
+// SetRate makes the card take 1/perMinute of a minute per signature, one
+// at a time (250 for a real card). 0 signs at once.
+func (c *Control) SetRate(perMinute int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if perMinute <= 0 {
+		c.interval = 0
+		return
+	}
+	c.interval = time.Minute / time.Duration(perMinute)
+}
+
+// Signs returns how many signatures the card made.
+func (c *Control) Signs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.signs
+}
+
+// SignRequests returns how many sign requests reached the control.
+func (c *Control) SignRequests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.signRequests
+}
+
+// WrongPINs returns how many sign requests carried a wrong PIN.
+func (c *Control) WrongPINs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wrongPINs
+}
+
+// Connections returns how many WebSocket connections were accepted.
+func (c *Control) Connections() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connections
+}
+
+// DropConnections closes every open connection, as when the control
+// restarts.
+func (c *Control) DropConnections() {
+	c.mu.Lock()
+	conns := make([]*websocket.Conn, 0, len(c.conns))
+	for conn := range c.conns {
+		conns = append(conns, conn)
+	}
+	c.mu.Unlock()
+	for _, conn := range conns {
+		conn.CloseNow()
+	}
+}
+
+// Close stops the control and releases hung requests.
+func (c *Control) Close() {
+	c.mu.Lock()
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	c.mu.Unlock()
+	c.DropConnections()
+	c.srv.Close()
+}
+
+type request struct {
+	Method string          `json:"_method"`
+	ID     json.RawMessage `json:"_id"`
+	Args   map[string]any  `json:"args"`
+}
+
+type args struct {
+	Result bool     `json:"Result"`
+	Data   []string `json:"Data"`
+	Error  []string `json:"Error"`
+}
+
+type reply struct {
+	ID     json.RawMessage `json:"_id"`
+	Method string          `json:"_method"`
+	Status string          `json:"_status"`
+	Args   args            `json:"_args"`
+}
+
+func (c *Control) serve(w http.ResponseWriter, r *http.Request) {
+	conn, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.connections++
+	c.conns[conn] = struct{}{}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.conns, conn)
+		c.mu.Unlock()
+		conn.CloseNow()
+	}()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var wmu sync.Mutex
+	send := func(rep reply) {
+		b, _ := json.Marshal(rep)
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = conn.Write(ctx, websocket.MessageText, b)
+	}
+	send(reply{ID: json.RawMessage("0"), Method: "open", Status: "00",
+		Args: args{Result: true, Data: []string{"控件连接成功"}, Error: []string{}}})
+	for {
+		_, msg, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		var req request
+		if err := json.Unmarshal(msg, &req); err != nil {
+			continue
+		}
+		// Each request is answered on its own, so a quick call overtakes
+		// a slow signature and replies go out of order.
+		go func() {
+			if rep, ok := c.answer(ctx, req); ok {
+				send(rep)
+			}
+		}()
+	}
+}
+
+func ok(data ...string) args { return args{Result: true, Data: data, Error: []string{}} }
+
+func fail(msgs ...string) args { return args{Result: false, Data: []string{}, Error: msgs} }
+
+func (c *Control) answer(ctx context.Context, req request) (reply, bool) {
+	rep := reply{ID: req.ID, Method: req.Method, Status: "00"}
+	switch req.Method {
+	case "cus-sec_SpcGetCertNo":
+		rep.Args = ok(c.CertNo())
+	case "cus-sec_SpcGetSignCertAsPEM":
+		rep.Args = ok(c.certPE)
+	case "cus-sec_SpcSignDataAsPEM":
+		a, answer := c.sign(ctx, req.Args)
+		if !answer {
+			return rep, false
+		}
+		rep.Args = a
+	default:
+		rep.Args = fail("unknown method " + req.Method)
+	}
+	return rep, true
+}
+
+func (c *Control) sign(ctx context.Context, a map[string]any) (args, bool) {
+	in, _ := a["inData"].(string)
+	pin, _ := a["passwd"].(string)
+	c.mu.Lock()
+	c.signRequests++
+	mode := c.mode
+	if c.wrongPINs >= LockAfter {
+		c.mu.Unlock()
+		return fail("[卡操作]卡已锁死", "Err:Custom30016"), true
+	}
+	if pin != c.pin {
+		c.wrongPINs++
+		c.mu.Unlock()
+		return fail(WrongPINMessages...), true
+	}
+	switch mode {
+	case Reset50070:
+		c.mu.Unlock()
+		return fail("[读卡器底层库]复位读卡器失败:错误码=50070", "Err:Custom50070"), true
+	case Open50200:
+		c.mu.Unlock()
+		return fail("[读卡器底层库]打开读卡器失败:错误码=50200", "Err:Custom50200"), true
+	case Hang:
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-c.stop:
+		}
+		return args{}, false
+	}
+	// The card signs one source at a time at its rate.
+	now := time.Now()
+	start := c.nextFree
+	if start.Before(now) {
+		start = now
+	}
+	done := start.Add(c.interval)
+	c.nextFree = done
+	c.mu.Unlock()
+	select {
+	case <-time.After(time.Until(done)):
+	case <-ctx.Done():
+		return args{}, false
+	}
+	v, err := signature.Sign(c.key, []byte(in))
+	if err != nil {
+		return fail("sign: " + err.Error()), true
+	}
+	c.mu.Lock()
+	c.signs++
+	c.mu.Unlock()
+	return ok(v, c.CertNo()), true
+}
