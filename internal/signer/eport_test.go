@@ -101,7 +101,7 @@ func TestEPortErrors(t *testing.T) {
 
 func TestEPortRecovers(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(*eporttest.Control)
 	}{
 		{"ok after hang", func(c *eporttest.Control) { c.SetMode(eporttest.Hang) }},
@@ -179,7 +179,7 @@ func TestPINNeverPrints(t *testing.T) {
 		{"ok %v", fmt.Sprintf("%v", p)},
 		{"ok %+v struct", fmt.Sprintf("%+v", struct{ P signer.PIN }{p})},
 		{"ok %#v", fmt.Sprintf("%#v", p)},
-		{"ok %s", fmt.Sprintf("%s", p)},
+		{"ok String", p.String()},
 		{"ok slog JSON", buf.String()},
 		{"ok json.Marshal", string(j)},
 	} {
