@@ -151,14 +151,23 @@ func (f *flagSet) usageError(stderr io.Writer, msg string) int {
 func (f *flagSet) printHelp(w io.Writer) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Usage: ceb179 %s %s\n\n%s\n", f.name, f.usage, strings.TrimSpace(f.about))
-	hasFlags := false
-	f.VisitAll(func(*flag.Flag) { hasFlags = true })
-	if hasFlags {
-		b.WriteString("\nFlags:\n")
-		f.SetOutput(&b)
-		f.PrintDefaults()
-		f.SetOutput(io.Discard)
-	}
+	first := true
+	f.VisitAll(func(fl *flag.Flag) {
+		if first {
+			b.WriteString("\nFlags:\n")
+			first = false
+		}
+		arg, usage := flag.UnquoteUsage(fl)
+		fmt.Fprintf(&b, "  --%s", fl.Name)
+		if arg != "" {
+			fmt.Fprintf(&b, " %s", arg)
+		}
+		fmt.Fprintf(&b, "\n        %s", usage)
+		if fl.DefValue != "" && fl.DefValue != "false" {
+			fmt.Fprintf(&b, " (default %s)", fl.DefValue)
+		}
+		b.WriteByte('\n')
+	})
 	w.Write(b.Bytes())
 }
 
