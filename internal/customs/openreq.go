@@ -92,7 +92,7 @@ func ParseOpenReq(contentType string, body []byte) (OpenReq, error) {
 	switch {
 	case media == "multipart/form-data":
 		candidates, err = multipartOpenReq(body, params["boundary"])
-	case trimmed[0] == '{' || trimmed[0] == '"':
+	case trimmed[0] == '{' || trimmed[0] == '"' || trimmed[0] == '[':
 		candidates = []string{string(trimmed)}
 	default:
 		candidates, err = formOpenReq(string(trimmed))
@@ -107,6 +107,9 @@ func ParseOpenReq(contentType string, body []byte) (OpenReq, error) {
 		if obj := findObject(c, 2); obj != nil {
 			return decodeOpenReq(obj)
 		}
+	}
+	if json.Valid([]byte(candidates[0])) {
+		return OpenReq{}, parseErr("openReq", "", ErrMalformed, "not a JSON object")
 	}
 	return OpenReq{}, parseErr("openReq", "", ErrMalformed, "not JSON")
 }
