@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"unicode/utf8"
 )
 
@@ -83,8 +84,8 @@ func (u Unsigned) PayExInfoStr(certNo, signValue string) []byte {
 }
 
 // Check reports whether u can be signed and uploaded as it is: the head is a
-// JSON object and the lists a JSON array (each one valid JSON without
-// surrounding white space), everything is valid UTF-8, serviceTime is
+// JSON object and the lists a JSON array, each without white space around
+// it, everything is valid UTF-8, serviceTime is
 // decimal digits, and sessionID is not empty. It does not apply the field
 // rules; see Validate.
 func (u Unsigned) Check() error {
@@ -99,16 +100,20 @@ func (u Unsigned) Check() error {
 		return err
 	}
 	for _, part := range []struct {
-		key   string
-		b     []byte
-		open  byte
-		close byte
-	}{{KeyHead, u.Head, '{', '}'}, {KeyLists, u.Lists, '[', ']'}} {
+		key, kind string
+		b         []byte
+	}{{KeyHead, "object", u.Head}, {KeyLists, "array", u.Lists}} {
 		if !utf8.Valid(part.b) {
 			return parseErr(what, part.key, ErrMalformed, "%s: not valid UTF-8", part.key)
 		}
-		if checkJSON(what, part.b) != nil || len(part.b) < 2 || part.b[0] != part.open || part.b[len(part.b)-1] != part.close {
-			return parseErr(what, part.key, ErrMalformed, "%s: not a compact JSON %s", part.key, map[byte]string{'{': "object", '[': "array"}[part.open])
+		// The value must start and end with its brackets: white space
+		// around it would end up inside the quotes of the sign source.
+		open, close := byte('{'), byte('}')
+		if part.kind == "array" {
+			open, close = '[', ']'
+		}
+		if len(part.b) < 2 || part.b[0] != open || part.b[len(part.b)-1] != close || !json.Valid(part.b) {
+			return parseErr(what, part.key, ErrMalformed, "%s: not a JSON %s", part.key, part.kind)
 		}
 	}
 	return nil
