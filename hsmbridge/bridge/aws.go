@@ -1,0 +1,116 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/ceb179/ceb179/internal/queue"
+)
+
+// SQSQueue is the Queue over the sign queue, through the shared SQS
+// adapter. It needs sqs:ReceiveMessage, sqs:DeleteMessage and
+// sqs:ChangeMessageVisibility on that queue.
+type SQSQueue struct {
+	Q *queue.Queue
+}
+
+var _ Queue = (*SQSQueue)(nil)
+
+// NewSQSQueue returns the Queue for the queue at url.
+func NewSQSQueue(client *sqs.Client, url string) *SQSQueue {
+	return &SQSQueue{Q: queue.New(client, url)}
+}
+
+// Receive long-polls the queue (at most 10 messages, at most 20 s).
+func (q *SQSQueue) Receive(ctx context.Context, n int, wait, visibility time.Duration) ([]Message, error) {
+	in, err := q.Q.Receive(ctx, n, wait, visibility)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, len(in))
+	for i, m := range in {
+		msgs[i] = Message{ID: m.ID, Receipt: m.ReceiptHandle, Body: m.Body, ReceiveCount: m.ReceiveCount}
+	}
+	return msgs, nil
+}
+
+// Delete deletes one message.
+func (q *SQSQueue) Delete(ctx context.Context, receipt string) error {
+	return q.Q.Delete(ctx, receipt)
+}
+
+// ChangeVisibility changes the visibility of messages, a few calls at a
+// time.
+func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipts []string, visibility time.Duration) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 8)
+	)
+	for _, r := range receipts {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := q.Q.ExtendVisibility(ctx, r, visibility); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// LambdaUploader is the Uploader over the upload function. It needs
+// lambda:InvokeFunction on that function.
+type LambdaUploader struct {
+	Client   *lambda.Client
+	Function string
+}
+
+var _ Uploader = (*LambdaUploader)(nil)
+
+// Source invokes op "source".
+func (u *LambdaUploader) Source(ctx context.Context, sessionID string) (Source, error) {
+	var s Source
+	err := u.invoke(ctx, SourceRequest{Op: "source", SessionID: sessionID}, &s)
+	return s, err
+}
+
+// Upload invokes op "upload".
+func (u *LambdaUploader) Upload(ctx context.Context, req UploadRequest) (UploadResult, error) {
+	req.Op = "upload"
+	var r UploadResult
+	err := u.invoke(ctx, req, &r)
+	return r, err
+}
+
+func (u *LambdaUploader) invoke(ctx context.Context, in, out any) error {
+	payload, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	res, err := u.Client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(u.Function), Payload: payload})
+	if err != nil {
+		return fmt.Errorf("invoke upload function: %w", err)
+	}
+	if res.FunctionError != nil {
+		// The payload of a function error describes the failure; it never
+		// holds the sign source, but it is not needed here either.
+		return fmt.Errorf("upload function error: %s", aws.ToString(res.FunctionError))
+	}
+	if err := json.Unmarshal(res.Payload, out); err != nil {
+		return fmt.Errorf("decode upload function answer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,557 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/signer"
+)
+
+// LevelAlarm is the slog level of events that need a person at once, such
+// as a refused PIN. It sorts above slog.LevelError.
+const LevelAlarm = slog.LevelError + 4
+
+// SignerSpec describes one signer of the pool.
+type SignerSpec struct {
+	// Name identifies the signer in logs and status.
+	Name string
+	// EbpCode is the platform code whose jobs this signer signs.
+	EbpCode string
+	// Open connects to the backend. It is called at start and again
+	// after the backend was dropped as unavailable.
+	Open func(ctx context.Context) (signer.Signer, error)
+}
+
+// Options configures a Bridge. Zero durations and counts take the defaults
+// named on each field.
+type Options struct {
+	// Queue is the sign queue.
+	Queue Queue
+	// Uploader is the upload function.
+	Uploader Uploader
+	// Signers are the signers, several per ebpCode allowed.
+	Signers []SignerSpec
+	// Logger receives JSON logs; slog.Default() when nil.
+	Logger *slog.Logger
+	// Policy orders waiting jobs; EDF unless set.
+	Policy Policy
+	// MaxBacklog bounds the jobs in memory (default 2000). When it is
+	// reached the bridge stops receiving.
+	MaxBacklog int
+	// Visibility is the visibility timeout set on receipt and renewed
+	// while a job is in memory (default 60s).
+	Visibility time.Duration
+	// ReceiveWait is the long-poll wait (default and maximum 20s).
+	ReceiveWait time.Duration
+	// RetryDelay is the visibility given to a message handed back after a
+	// failure, so it comes back soon (default 10s).
+	RetryDelay time.Duration
+	// SignTimeout bounds one signature (default 15s).
+	SignTimeout time.Duration
+	// UploadTimeout bounds one invoke of the upload function (default 30s).
+	UploadTimeout time.Duration
+	// UploadConcurrency bounds concurrent invokes, per operation
+	// (default 16).
+	UploadConcurrency int
+	// ProbeInterval is how long a failing signer stays out of the pool
+	// before it is probed again (default 30s).
+	ProbeInterval time.Duration
+	// MaxAttempts is how many signers may fail one job before it goes
+	// back to the queue (default 3).
+	MaxAttempts int
+	// StatusAddr is the loopback address of the status endpoint; empty
+	// disables it.
+	StatusAddr string
+	// OnStatusListen, if set, is told the status endpoint's address.
+	OnStatusListen func(net.Addr)
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.MaxBacklog <= 0 {
+		o.MaxBacklog = 2000
+	}
+	def(&o.Visibility, 60*time.Second)
+	def(&o.ReceiveWait, 20*time.Second)
+	o.ReceiveWait = min(o.ReceiveWait, 20*time.Second)
+	def(&o.RetryDelay, 10*time.Second)
+	def(&o.SignTimeout, 15*time.Second)
+	def(&o.UploadTimeout, 30*time.Second)
+	def(&o.ProbeInterval, 30*time.Second)
+	if o.UploadConcurrency <= 0 {
+		o.UploadConcurrency = 16
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// job is one sign-queue message in memory.
+type job struct {
+	msgID     string
+	receipt   string
+	sessionID string
+	ebpCode   string
+	digest    string
+	deadline  time.Time
+	received  time.Time
+	source    []byte
+	attempts  int
+	seq       uint64
+	hopeless  bool
+
+	visibleAt time.Time // when the queue would show the message again; guarded by Bridge.mu
+}
+
+// Bridge is the signer daemon. Build it with New and start it with Run.
+type Bridge struct {
+	o       Options
+	log     *slog.Logger
+	sched   *scheduler
+	members []*member
+	backlog chan struct{}
+	fetches chan struct{}
+	uploads chan struct{}
+
+	prepWG   sync.WaitGroup
+	uploadWG sync.WaitGroup
+
+	mu        sync.Mutex
+	held      map[*job]struct{}
+	uploadEst time.Duration
+	st        counters
+}
+
+// counters are the bridge's totals since start.
+type counters struct {
+	Received     int64 `json:"received"`
+	Malformed    int64 `json:"malformed"`
+	OnTime       int64 `json:"onTime"`
+	Late         int64 `json:"late"`
+	Rejected     int64 `json:"rejected"`
+	Failed       int64 `json:"failed"`
+	GivenBack    int64 `json:"givenBack"`
+	UploadErrors int64 `json:"uploadErrors"`
+	SignErrors   int64 `json:"signErrors"`
+	Alarms       int64 `json:"alarms"`
+}
+
+// New returns a Bridge; it does not connect to anything yet.
+func New(o Options) (*Bridge, error) {
+	o.defaults()
+	if o.Queue == nil || o.Uploader == nil {
+		return nil, errors.New("bridge: queue and uploader are required")
+	}
+	if len(o.Signers) == 0 {
+		return nil, errors.New("bridge: no signers configured")
+	}
+	b := &Bridge{
+		o:         o,
+		log:       o.Logger,
+		sched:     newScheduler(o.Policy, time.Now),
+		backlog:   make(chan struct{}, o.MaxBacklog),
+		fetches:   make(chan struct{}, o.UploadConcurrency),
+		uploads:   make(chan struct{}, o.UploadConcurrency),
+		held:      map[*job]struct{}{},
+		uploadEst: 200 * time.Millisecond,
+	}
+	seen := map[string]bool{}
+	for _, s := range o.Signers {
+		if s.Name == "" || s.EbpCode == "" || s.Open == nil {
+			return nil, fmt.Errorf("bridge: signer %q needs a name, an ebpCode and a backend", s.Name)
+		}
+		if seen[s.Name] {
+			return nil, fmt.Errorf("bridge: signer name %q used twice", s.Name)
+		}
+		seen[s.Name] = true
+		b.members = append(b.members, newMember(b, s))
+	}
+	return b, nil
+}
+
+// Run receives, schedules, signs and uploads until ctx is done. On the way
+// out it stops receiving, lets running uploads finish, and gives every job
+// still in memory back to the queue at once. Run returns nil after a
+// cancelled ctx, or the error that kept it from starting.
+func (b *Bridge) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var bg sync.WaitGroup
+	if b.o.StatusAddr != "" {
+		srv, err := b.serveStatus(ctx, &bg)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	var work sync.WaitGroup
+	for _, m := range b.members {
+		work.Go(func() { m.supervise(ctx, &work) })
+	}
+	bg.Go(func() { b.extendLoop(ctx) })
+	b.log.Info("hsmbridge started", "signers", len(b.members), "policy", b.o.Policy.String(), "maxBacklog", b.o.MaxBacklog)
+	b.receiveLoop(ctx)
+
+	work.Wait()
+	b.prepWG.Wait()
+	b.uploadWG.Wait()
+	bg.Wait()
+	b.sched.drain()
+	b.mu.Lock()
+	left := make([]*job, 0, len(b.held))
+	for j := range b.held {
+		left = append(left, j)
+	}
+	b.mu.Unlock()
+	for _, j := range left {
+		b.giveBack(j, 0, "shutting down")
+	}
+	for _, m := range b.members {
+		m.close()
+	}
+	b.log.Info("hsmbridge stopped", "givenBack", len(left))
+	return nil
+}
+
+// receiveLoop long-polls while the backlog has room.
+func (b *Bridge) receiveLoop(ctx context.Context) {
+	backoff := time.Second
+	for {
+		n := b.reserve(ctx, 10)
+		if n == 0 {
+			return
+		}
+		msgs, err := b.o.Queue.Receive(ctx, n, b.o.ReceiveWait, b.o.Visibility)
+		if err != nil {
+			b.unreserve(n)
+			if ctx.Err() != nil {
+				return
+			}
+			b.log.Warn("receive failed", "err", err, "retryIn", backoff.String())
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = time.Second
+		b.unreserve(n - len(msgs))
+		for _, m := range msgs {
+			b.accept(ctx, m)
+		}
+	}
+}
+
+// reserve takes between 1 and max backlog places, waiting for the first.
+func (b *Bridge) reserve(ctx context.Context, max int) int {
+	select {
+	case b.backlog <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < max {
+		select {
+		case b.backlog <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (b *Bridge) unreserve(n int) {
+	for range n {
+		<-b.backlog
+	}
+}
+
+// accept turns a message into a job and fetches its sign source.
+func (b *Bridge) accept(ctx context.Context, m Message) {
+	var body SignJob
+	if err := json.Unmarshal([]byte(m.Body), &body); err != nil || body.SessionID == "" || body.EbpCode == "" || body.Deadline <= 0 {
+		// Left as it is: it comes back and ends in the dead-letter queue.
+		b.count(func(c *counters) { c.Malformed++ })
+		b.log.Error("malformed sign job", "messageId", m.ID, "receiveCount", m.ReceiveCount)
+		b.unreserve(1)
+		return
+	}
+	now := time.Now()
+	j := &job{
+		msgID:     m.ID,
+		receipt:   m.Receipt,
+		sessionID: body.SessionID,
+		ebpCode:   body.EbpCode,
+		digest:    body.Digest,
+		deadline:  time.UnixMilli(body.Deadline),
+		received:  now,
+		visibleAt: now.Add(b.o.Visibility),
+	}
+	b.mu.Lock()
+	b.held[j] = struct{}{}
+	b.st.Received++
+	b.mu.Unlock()
+	if !b.serves(j.ebpCode) {
+		b.log.Error("no usable signer for ebpCode", "ebpCode", j.ebpCode, "sessionID", j.sessionID)
+		b.giveBack(j, b.o.RetryDelay, "no signer for ebpCode")
+		return
+	}
+	b.prepWG.Go(func() { b.prepare(ctx, j) })
+}
+
+// prepare fetches the exact sign source and queues the job for signing.
+func (b *Bridge) prepare(ctx context.Context, j *job) {
+	select {
+	case b.fetches <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, b.o.UploadTimeout)
+	src, err := b.o.Uploader.Source(fctx, j.sessionID)
+	cancel()
+	<-b.fetches
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		b.count(func(c *counters) { c.UploadErrors++ })
+		b.log.Warn("fetch sign source failed", "sessionID", j.sessionID, "err", err)
+		b.giveBack(j, b.o.RetryDelay, "source fetch failed")
+		return
+	}
+	sum := sha256.Sum256([]byte(src.SignSource))
+	got := hex.EncodeToString(sum[:])
+	if src.SignSource == "" || (j.digest != "" && got != j.digest) || (src.Digest != "" && src.Digest != got) {
+		b.log.Error("sign source does not match the job's digest; not signing", "sessionID", j.sessionID)
+		b.giveBack(j, b.o.RetryDelay, "digest mismatch")
+		return
+	}
+	if j.digest == "" {
+		j.digest = got
+	}
+	j.source = []byte(src.SignSource)
+	b.sched.push(j)
+}
+
+// signWith signs j on m and starts its upload.
+func (b *Bridge) signWith(ctx context.Context, m *member, s signer.Signer, j *job) {
+	sctx, cancel := context.WithTimeout(ctx, b.o.SignTimeout)
+	start := time.Now()
+	v, err := s.Sign(sctx, j.source)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: Run gives the job back
+		}
+		b.count(func(c *counters) { c.SignErrors++ })
+		m.fail(err)
+		b.retry(j, true)
+		return
+	}
+	m.observe(time.Since(start))
+	certNo := s.CertNo()
+	b.uploadWG.Go(func() { b.upload(ctx, m.spec.Name, j, certNo, v) })
+}
+
+// retry puts a job whose signer failed back in the schedule, or gives it
+// back to the queue when it failed too often or no signer is left.
+func (b *Bridge) retry(j *job, failed bool) {
+	if failed {
+		j.attempts++
+	}
+	switch {
+	case j.attempts >= b.o.MaxAttempts:
+		b.giveBack(j, b.o.RetryDelay, "too many signer failures")
+	case !b.serves(j.ebpCode):
+		b.giveBack(j, b.o.RetryDelay, "no signer left for ebpCode")
+	default:
+		b.sched.push(j)
+	}
+}
+
+// upload hands a signature to the upload function and deletes the message
+// on a final answer. It outlives ctx by up to UploadTimeout so that a
+// signature made before shutdown is not wasted.
+func (b *Bridge) upload(ctx context.Context, signerName string, j *job, certNo, signValue string) {
+	b.uploads <- struct{}{}
+	defer func() { <-b.uploads }()
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.o.UploadTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := b.o.Uploader.Upload(uctx, UploadRequest{
+		Op: "upload", SessionID: j.sessionID, Digest: j.digest, CertNo: certNo, SignValue: signValue,
+	})
+	now := time.Now()
+	b.mu.Lock()
+	b.uploadEst = (4*b.uploadEst + now.Sub(start)) / 5
+	b.mu.Unlock()
+	if err != nil {
+		b.count(func(c *counters) { c.UploadErrors++ })
+		b.log.Warn("upload failed", "sessionID", j.sessionID, "err", err)
+		b.giveBack(j, b.o.RetryDelay, "upload failed")
+		return
+	}
+	if !res.Final() {
+		b.log.Info("upload asks for a retry", "sessionID", j.sessionID, "state", res.State)
+		b.giveBack(j, b.o.RetryDelay, "upload RETRY")
+		return
+	}
+	onTime := !now.After(j.deadline)
+	b.count(func(c *counters) {
+		switch res.State {
+		case StateAccepted:
+			if onTime {
+				c.OnTime++
+			} else {
+				c.Late++
+			}
+		case StateRejected:
+			c.Rejected++
+		default:
+			c.Failed++
+		}
+	})
+	b.log.Info("uploaded", "sessionID", j.sessionID, "state", res.State, "onTime", onTime,
+		"slackMs", j.deadline.Sub(now).Milliseconds(), "signer", signerName, "hopeless", j.hopeless)
+	b.finish(uctx, j)
+}
+
+// finish deletes a job's message after a final answer.
+func (b *Bridge) finish(ctx context.Context, j *job) {
+	b.unhold(j)
+	var err error
+	for i := range 3 {
+		if err = b.o.Queue.Delete(ctx, j.receipt); err == nil {
+			return
+		}
+		select {
+		case <-time.After(time.Duration(i+1) * 200 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	// The message comes back and is uploaded again; the upload function
+	// answers a repeated upload without sending it to customs twice.
+	b.log.Warn("delete failed", "sessionID", j.sessionID, "err", err)
+}
+
+// giveBack stops holding a job and makes its message visible after d.
+func (b *Bridge) giveBack(j *job, d time.Duration, why string) {
+	if !b.unhold(j) {
+		return
+	}
+	b.count(func(c *counters) { c.GivenBack++ })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.o.Queue.ChangeVisibility(ctx, []string{j.receipt}, d); err != nil {
+		b.log.Debug("give back: change visibility failed", "sessionID", j.sessionID, "err", err)
+	}
+	b.log.Info("job given back to the queue", "sessionID", j.sessionID, "reason", why, "visibleIn", d.String())
+}
+
+// unhold forgets a job and frees its backlog place; false if it was not
+// held.
+func (b *Bridge) unhold(j *job) bool {
+	b.mu.Lock()
+	_, ok := b.held[j]
+	delete(b.held, j)
+	b.mu.Unlock()
+	if ok {
+		b.unreserve(1)
+	}
+	return ok
+}
+
+// extendLoop keeps the messages of held jobs hidden.
+func (b *Bridge) extendLoop(ctx context.Context) {
+	tick := time.NewTicker(max(b.o.Visibility/4, 250*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		var receipts []string
+		b.mu.Lock()
+		for j := range b.held {
+			if j.visibleAt.Sub(now) < b.o.Visibility/2 {
+				receipts = append(receipts, j.receipt)
+				j.visibleAt = now.Add(b.o.Visibility)
+			}
+		}
+		b.mu.Unlock()
+		if len(receipts) == 0 {
+			continue
+		}
+		if err := b.o.Queue.ChangeVisibility(ctx, receipts, b.o.Visibility); err != nil && ctx.Err() == nil {
+			b.log.Warn("extend visibility failed", "messages", len(receipts), "err", err)
+		}
+	}
+}
+
+// serves reports whether some signer of ebp is not disabled.
+func (b *Bridge) serves(ebp string) bool {
+	for _, m := range b.members {
+		if m.spec.EbpCode == ebp && !m.disabled() {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Bridge) count(f func(*counters)) {
+	b.mu.Lock()
+	f(&b.st)
+	b.mu.Unlock()
+}
+
+func (b *Bridge) uploadEstimate() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.uploadEst
+}
+
+// serveStatus starts the status endpoint on a loopback address.
+func (b *Bridge) serveStatus(ctx context.Context, bg *sync.WaitGroup) (*http.Server, error) {
+	if err := CheckLoopback(b.o.StatusAddr); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", b.o.StatusAddr)
+	if err != nil {
+		return nil, fmt.Errorf("status endpoint: %w", err)
+	}
+	if b.o.OnStatusListen != nil {
+		b.o.OnStatusListen(ln.Addr())
+	}
+	srv := &http.Server{Handler: b.StatusHandler(), ReadHeaderTimeout: 5 * time.Second}
+	bg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("status endpoint stopped", "err", err)
+		}
+	})
+	bg.Go(func() {
+		<-ctx.Done()
+		srv.Close()
+	})
+	return srv, nil
+}

@@ -1,0 +1,264 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/signature"
+	"github.com/ceb179/ceb179/internal/signer"
+)
+
+// probeSource is what a probe signs: no buyer data.
+var probeSource = []byte("hsmbridge probe: signer health check")
+
+// memberState is the health of one signer in the pool.
+type memberState string
+
+const (
+	stateStarting  memberState = "starting"
+	stateHealthy   memberState = "healthy"
+	stateUnhealthy memberState = "unhealthy"
+	stateDisabled  memberState = "disabled"
+)
+
+// member is one signer of the pool with its health and statistics.
+type member struct {
+	b    *Bridge
+	spec SignerSpec
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	s        signer.Signer
+	state    memberState
+	lastErr  string
+	up       chan struct{} // closed while healthy
+	dead     chan struct{} // closed when disabled
+	kick     chan struct{} // tells the supervisor the signer failed
+	est      time.Duration
+	signs    int64
+	failures int64
+	recent   []time.Time // completions in the last minute
+	slots    int
+}
+
+func newMember(b *Bridge, spec SignerSpec) *member {
+	return &member{
+		b:     b,
+		spec:  spec,
+		log:   b.log.With("signer", spec.Name, "ebpCode", spec.EbpCode),
+		state: stateStarting,
+		up:    make(chan struct{}),
+		dead:  make(chan struct{}),
+		kick:  make(chan struct{}, 1),
+	}
+}
+
+// supervise opens and probes the signer, starts its slots once it is
+// healthy, and probes it again after each failure.
+func (m *member) supervise(ctx context.Context, work *sync.WaitGroup) {
+	first := true
+	for {
+		if !first {
+			select {
+			case <-time.After(m.b.o.ProbeInterval):
+			case <-ctx.Done():
+				return
+			}
+		}
+		first = false
+		err := m.probe(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, signer.ErrPINRefused):
+			m.fail(err)
+			return
+		case err != nil:
+			m.fail(err)
+			continue
+		}
+		n := m.healthy()
+		for range n {
+			work.Go(func() { m.slot(ctx) })
+		}
+		select {
+		case <-m.kick:
+		case <-ctx.Done():
+			return
+		}
+		if m.disabled() {
+			return
+		}
+	}
+}
+
+// probe opens the backend if needed and makes a test signature that it
+// verifies locally.
+func (m *member) probe(ctx context.Context) error {
+	m.mu.Lock()
+	s := m.s
+	m.mu.Unlock()
+	if s == nil {
+		octx, cancel := context.WithTimeout(ctx, 2*m.b.o.SignTimeout)
+		var err error
+		s, err = m.spec.Open(octx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.s = s
+		m.mu.Unlock()
+		m.log.Info("signer opened", "certNo", s.CertNo(), "concurrency", s.Concurrency())
+	}
+	pctx, cancel := context.WithTimeout(ctx, m.b.o.SignTimeout)
+	defer cancel()
+	start := time.Now()
+	v, err := s.Sign(pctx, probeSource)
+	if err == nil {
+		err = signature.Verify(s.Certificate(), probeSource, v)
+	}
+	if err != nil {
+		if errors.Is(err, signer.ErrUnavailable) {
+			m.drop()
+		}
+		return err
+	}
+	m.mu.Lock()
+	if m.est == 0 {
+		m.est = time.Since(start)
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// drop closes the backend so the next probe opens it afresh.
+func (m *member) drop() {
+	m.mu.Lock()
+	s := m.s
+	m.s = nil
+	m.mu.Unlock()
+	if s != nil {
+		s.Close()
+	}
+}
+
+// healthy puts the signer in the pool and returns how many slots to
+// start (only the first time).
+func (m *member) healthy() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != stateHealthy {
+		m.state = stateHealthy
+		close(m.up)
+		m.log.Info("signer in the pool")
+	}
+	if m.slots > 0 {
+		return 0
+	}
+	m.slots = max(m.s.Concurrency(), 1)
+	return m.slots
+}
+
+// fail takes the signer out of the pool: for a while, or for good when
+// the PIN was refused.
+func (m *member) fail(err error) {
+	m.mu.Lock()
+	m.failures++
+	m.lastErr = err.Error()
+	if m.state == stateDisabled {
+		m.mu.Unlock()
+		return
+	}
+	if m.state == stateHealthy {
+		m.up = make(chan struct{})
+	}
+	if errors.Is(err, signer.ErrPINRefused) {
+		m.state = stateDisabled
+		close(m.dead)
+		m.mu.Unlock()
+		m.b.count(func(c *counters) { c.Alarms++ })
+		m.log.Log(context.Background(), LevelAlarm, "PIN refused: signer disabled and never retried; fix the PIN and restart",
+			"alarm", "pin_refused", "err", err)
+		m.drop()
+		m.b.abandon(m.spec.EbpCode)
+	} else {
+		was := m.state
+		m.state = stateUnhealthy
+		m.mu.Unlock()
+		if was != stateUnhealthy {
+			m.log.Warn("signer out of the pool", "err", err, "probeIn", m.b.o.ProbeInterval.String())
+		}
+	}
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// slot signs jobs one after the other while the signer is healthy.
+func (m *member) slot(ctx context.Context) {
+	for {
+		m.mu.Lock()
+		up, est := m.up, m.est
+		m.mu.Unlock()
+		select {
+		case <-up:
+		case <-m.dead:
+			return
+		case <-ctx.Done():
+			return
+		}
+		j, err := m.b.sched.next(ctx, m.spec.EbpCode, est+m.b.uploadEstimate())
+		if err != nil {
+			return
+		}
+		m.mu.Lock()
+		ok := m.state == stateHealthy && m.s != nil
+		s := m.s
+		m.mu.Unlock()
+		if !ok {
+			m.b.retry(j, false)
+			continue
+		}
+		m.b.signWith(ctx, m, s, j)
+	}
+}
+
+// observe records a successful signature that took d.
+func (m *member) observe(d time.Duration) {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.signs++
+	m.est = (4*m.est + d) / 5
+	m.recent = append(m.recent, now)
+	cut := 0
+	for cut < len(m.recent) && now.Sub(m.recent[cut]) > time.Minute {
+		cut++
+	}
+	m.recent = m.recent[cut:]
+}
+
+func (m *member) disabled() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state == stateDisabled
+}
+
+func (m *member) close() {
+	m.drop()
+}
+
+// abandon gives back the waiting jobs of ebp when no signer is left for it.
+func (b *Bridge) abandon(ebp string) {
+	if b.serves(ebp) {
+		return
+	}
+	for _, j := range b.sched.drainEbp(ebp) {
+		b.giveBack(j, b.o.RetryDelay, "no signer left for ebpCode")
+	}
+}

@@ -1,0 +1,96 @@
+package bridge
+
+import (
+	"context"
+	"time"
+)
+
+// Queue is the sign queue as the bridge uses it: long-poll receive, delete
+// after a final answer, and visibility changes.
+type Queue interface {
+	// Receive waits up to wait for at most max messages and hides them
+	// for visibility.
+	Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]Message, error)
+	// Delete removes a message for good.
+	Delete(ctx context.Context, receipt string) error
+	// ChangeVisibility sets the visibility timeout of messages, counted
+	// from now: to keep them hidden while they wait, or to give them back.
+	ChangeVisibility(ctx context.Context, receipts []string, visibility time.Duration) error
+}
+
+// Message is one received sign-queue message.
+type Message struct {
+	// ID is the queue's message id.
+	ID string
+	// Receipt is the receipt handle for Delete and ChangeVisibility.
+	Receipt string
+	// Body is the sign job JSON.
+	Body string
+	// ReceiveCount is how many times the message was received.
+	ReceiveCount int
+}
+
+// Uploader is the upload function as the bridge calls it: one operation
+// fetches the exact sign source, the other uploads the signature.
+type Uploader interface {
+	// Source returns the sign source of a session (invoke op "source").
+	Source(ctx context.Context, sessionID string) (Source, error)
+	// Upload hands over a signature (invoke op "upload").
+	Upload(ctx context.Context, req UploadRequest) (UploadResult, error)
+}
+
+// SignJob is the body of a sign-queue message.
+type SignJob struct {
+	SessionID string `json:"sessionID"`
+	EbpCode   string `json:"ebpCode"`
+	Deadline  int64  `json:"deadline"`
+	Digest    string `json:"digest"`
+}
+
+// SourceRequest is the payload of the "source" invoke.
+type SourceRequest struct {
+	Op        string `json:"op"`
+	SessionID string `json:"sessionID"`
+}
+
+// Source is the answer of the "source" invoke.
+type Source struct {
+	SessionID  string `json:"sessionID"`
+	EbpCode    string `json:"ebpCode"`
+	SignSource string `json:"signSource"`
+	Digest     string `json:"digest"`
+	Deadline   int64  `json:"deadline"`
+}
+
+// UploadRequest is the payload of the "upload" invoke.
+type UploadRequest struct {
+	Op        string `json:"op"`
+	SessionID string `json:"sessionID"`
+	Digest    string `json:"digest"`
+	CertNo    string `json:"certNo"`
+	SignValue string `json:"signValue"`
+}
+
+// Upload states answered by the upload function.
+const (
+	StateAccepted = "ACCEPTED"
+	StateRejected = "REJECTED"
+	StateFailed   = "FAILED"
+	StateRetry    = "RETRY"
+)
+
+// UploadResult is the answer of the "upload" invoke.
+type UploadResult struct {
+	SessionID string `json:"sessionID"`
+	State     string `json:"state"`
+	Message   string `json:"message"`
+}
+
+// Final reports whether the state ends the job: the message is deleted.
+func (r UploadResult) Final() bool {
+	switch r.State {
+	case StateAccepted, StateRejected, StateFailed:
+		return true
+	}
+	return false
+}
