@@ -1,0 +1,124 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// skAttemptPrefix starts the sort key of every upload attempt:
+// ATTEMPT#<time sent, ms, 13 digits>#<n>, so a session's attempts sort by
+// time.
+const skAttemptPrefix = "ATTEMPT#"
+
+// attemptItem is the stored form of a session.Attempt.
+type attemptItem struct {
+	SessionID  string `dynamodbav:"sessionID"`
+	SK         string `dynamodbav:"sk"`
+	At         int64  `dynamodbav:"at"`
+	N          int    `dynamodbav:"n"`
+	Outcome    string `dynamodbav:"outcome"`
+	HTTPStatus int    `dynamodbav:"httpStatus"`
+	Code       string `dynamodbav:"code,omitempty"`
+	Message    string `dynamodbav:"message,omitempty"`
+	Error      string `dynamodbav:"error,omitempty"`
+	LatencyMs  int64  `dynamodbav:"latencyMs"`
+	Digest     string `dynamodbav:"digest"`
+	BodyDigest string `dynamodbav:"bodyDigest"`
+	CertNo     string `dynamodbav:"certNo"`
+	SignValue  string `dynamodbav:"signValue"`
+	Owner      string `dynamodbav:"owner"`
+	ExpiresAt  int64  `dynamodbav:"expiresAt"`
+}
+
+// AttemptSK returns the sort key of the attempt n sent at at.
+func AttemptSK(at time.Time, n int) string {
+	return fmt.Sprintf("%s%013d#%d", skAttemptPrefix, at.UnixMilli(), n)
+}
+
+// PutAttempt records one upload attempt, to be kept for the store's
+// retention. An attempt is written once: a second write of the same key
+// is refused by a condition and reported as an error.
+func (s *Store) PutAttempt(ctx context.Context, a session.Attempt) error {
+	item, err := attributevalue.MarshalMap(attemptItem{
+		SessionID:  a.SessionID,
+		SK:         AttemptSK(a.At, a.N),
+		At:         a.At.UnixMilli(),
+		N:          a.N,
+		Outcome:    string(a.Outcome),
+		HTTPStatus: a.HTTPStatus,
+		Code:       a.Code,
+		Message:    a.Message,
+		Error:      a.Error,
+		LatencyMs:  a.Latency.Milliseconds(),
+		Digest:     a.Digest,
+		BodyDigest: a.BodyDigest,
+		CertNo:     a.CertNo,
+		SignValue:  a.SignValue,
+		Owner:      a.Owner,
+		ExpiresAt:  s.expiresAt(a.At),
+	})
+	if err != nil {
+		return fmt.Errorf("encode attempt %s: %w", a.SessionID, err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(s.tables.Requests),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(sessionID)"),
+	})
+	if err != nil {
+		return fmt.Errorf("put attempt %s: %w", a.SessionID, err)
+	}
+	return nil
+}
+
+// ListAttempts returns the recorded upload attempts of sessionID, oldest
+// first.
+func (s *Store) ListAttempts(ctx context.Context, sessionID string) ([]session.Attempt, error) {
+	var out []session.Attempt
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:              aws.String(s.tables.Requests),
+		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":id": &types.AttributeValueMemberS{Value: sessionID},
+			":p":  &types.AttributeValueMemberS{Value: skAttemptPrefix},
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list attempts %s: %w", sessionID, err)
+		}
+		for _, av := range page.Items {
+			var it attemptItem
+			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+				return nil, fmt.Errorf("decode attempt %s: %w", sessionID, err)
+			}
+			out = append(out, session.Attempt{
+				SessionID:  it.SessionID,
+				At:         time.UnixMilli(it.At),
+				N:          it.N,
+				Outcome:    session.Outcome(it.Outcome),
+				HTTPStatus: it.HTTPStatus,
+				Code:       it.Code,
+				Message:    it.Message,
+				Error:      it.Error,
+				Latency:    time.Duration(it.LatencyMs) * time.Millisecond,
+				Digest:     it.Digest,
+				BodyDigest: it.BodyDigest,
+				CertNo:     it.CertNo,
+				SignValue:  it.SignValue,
+				Owner:      it.Owner,
+			})
+		}
+	}
+	return out, nil
+}

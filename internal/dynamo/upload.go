@@ -1,0 +1,199 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// ErrClaimed is returned, wrapped, by ClaimUpload when the session cannot be
+// claimed: another invocation holds a live lease, or the session is not in
+// a state that can be uploaded. The returned UploadClaim tells which.
+var ErrClaimed = errors.New("upload not claimable")
+
+// ErrLeaseLost is returned, wrapped, when an invocation finishes or
+// releases an upload whose lease it no longer holds.
+var ErrLeaseLost = errors.New("upload lease lost")
+
+// UploadClaim is the upload-related view of a request item.
+type UploadClaim struct {
+	// Request is the request as stored after the claim (or as found, when
+	// the claim failed).
+	Request session.Request
+	// Owner holds the lease, if anyone does.
+	Owner string
+	// LeaseUntil is when the lease ends.
+	LeaseUntil time.Time
+	// LastAttemptAt is when the last post to customs was made, zero if none.
+	LastAttemptAt time.Time
+}
+
+// uploadItem is the request item with the upload's lease attributes.
+type uploadItem struct {
+	requestItem
+	LeaseOwner    string `dynamodbav:"leaseOwner,omitempty"`
+	LeaseUntil    int64  `dynamodbav:"leaseUntil,omitempty"`
+	LastAttemptAt int64  `dynamodbav:"lastAttemptAt,omitempty"`
+}
+
+func (it uploadItem) claim() UploadClaim {
+	c := UploadClaim{Request: it.request(), Owner: it.LeaseOwner}
+	if it.LeaseUntil > 0 {
+		c.LeaseUntil = time.UnixMilli(it.LeaseUntil)
+	}
+	if it.LastAttemptAt > 0 {
+		c.LastAttemptAt = time.UnixMilli(it.LastAttemptAt)
+	}
+	return c
+}
+
+func decodeUploadItem(av map[string]types.AttributeValue) (UploadClaim, error) {
+	var it uploadItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return UploadClaim{}, err
+	}
+	return it.claim(), nil
+}
+
+func millis(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
+}
+
+// ClaimUpload gives owner the exclusive right to post the session's upload
+// until leaseUntil. It is one conditional write on the request item: the
+// state must be ASSEMBLED, or SIGNED with no lease or a lease that ended
+// before now. The state becomes SIGNED. When the condition fails it returns
+// the item as found and an error wrapping ErrClaimed (ErrNotFound when
+// there is no such request).
+func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (UploadClaim, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.tables.Requests),
+		Key:              requestKey(sessionID),
+		UpdateExpression: aws.String("SET #s = :signed, leaseOwner = :o, leaseUntil = :u"),
+		ConditionExpression: aws.String("attribute_exists(sessionID) AND (#s = :assembled OR " +
+			"(#s = :signed AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)))"),
+		ExpressionAttributeNames: map[string]string{"#s": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":signed":    &types.AttributeValueMemberS{Value: string(session.StateSigned)},
+			":assembled": &types.AttributeValueMemberS{Value: string(session.StateAssembled)},
+			":o":         &types.AttributeValueMemberS{Value: owner},
+			":u":         millis(leaseUntil),
+			":now":       millis(now),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if ccf, ok := conditionFailed(err); ok {
+		item := ccf.Item
+		if len(item) == 0 {
+			// Not every DynamoDB implementation returns the old item.
+			got, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+				TableName:      aws.String(s.tables.Requests),
+				Key:            requestKey(sessionID),
+				ConsistentRead: aws.Bool(true),
+			})
+			if gerr != nil {
+				return UploadClaim{}, fmt.Errorf("get request %s: %w", sessionID, gerr)
+			}
+			item = got.Item
+		}
+		if len(item) == 0 {
+			return UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, ErrNotFound)
+		}
+		c, derr := decodeUploadItem(item)
+		if derr != nil {
+			return UploadClaim{}, fmt.Errorf("decode request %s: %w", sessionID, derr)
+		}
+		return c, fmt.Errorf("claim upload %s: %w", sessionID, ErrClaimed)
+	}
+	if err != nil {
+		return UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, err)
+	}
+	c, err := decodeUploadItem(out.Attributes)
+	if err != nil {
+		return UploadClaim{}, fmt.Errorf("decode request %s: %w", sessionID, err)
+	}
+	return c, nil
+}
+
+// FinishUpload moves a claimed session to the final state to with reason and
+// ends owner's lease, provided owner still holds it (ErrLeaseLost
+// otherwise). lastAttempt, when not zero, is recorded as the time of the
+// last post.
+func (s *Store) FinishUpload(ctx context.Context, sessionID, owner string, to session.State, reason string, lastAttempt time.Time) error {
+	return s.endLease(ctx, sessionID, owner, to, reason, lastAttempt)
+}
+
+// ReleaseUpload ends owner's lease without a final state, so that a later
+// delivery of the sign job can claim the session again; reason explains why
+// for operators. The state stays SIGNED.
+func (s *Store) ReleaseUpload(ctx context.Context, sessionID, owner, reason string, lastAttempt time.Time) error {
+	return s.endLease(ctx, sessionID, owner, "", reason, lastAttempt)
+}
+
+func (s *Store) endLease(ctx context.Context, sessionID, owner string, to session.State, reason string, lastAttempt time.Time) error {
+	set := "#r = :r"
+	values := map[string]types.AttributeValue{
+		":o": &types.AttributeValueMemberS{Value: owner},
+		":r": &types.AttributeValueMemberS{Value: reason},
+	}
+	names := map[string]string{"#r": "reason"}
+	if to != "" {
+		set += ", #s = :to"
+		names["#s"] = "state"
+		values[":to"] = &types.AttributeValueMemberS{Value: string(to)}
+	}
+	if !lastAttempt.IsZero() {
+		set += ", lastAttemptAt = :la"
+		values[":la"] = millis(lastAttempt)
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.tables.Requests),
+		Key:                       requestKey(sessionID),
+		UpdateExpression:          aws.String("SET " + set + " REMOVE leaseOwner, leaseUntil"),
+		ConditionExpression:       aws.String("leaseOwner = :o"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	if _, ok := conditionFailed(err); ok {
+		return fmt.Errorf("end upload lease %s: %w", sessionID, ErrLeaseLost)
+	}
+	if err != nil {
+		return fmt.Errorf("end upload lease %s: %w", sessionID, err)
+	}
+	return nil
+}
+
+// NoteUpload records reason on a session that is still waiting for its
+// upload (ASSEMBLED or SIGNED), without taking a lease: for example why a
+// signature was refused. It does nothing to a session in any other state.
+func (s *Store) NoteUpload(ctx context.Context, sessionID, reason string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.tables.Requests),
+		Key:                      requestKey(sessionID),
+		UpdateExpression:         aws.String("SET #r = :r"),
+		ConditionExpression:      aws.String("#s IN (:a, :sg)"),
+		ExpressionAttributeNames: map[string]string{"#r": "reason", "#s": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":r":  &types.AttributeValueMemberS{Value: reason},
+			":a":  &types.AttributeValueMemberS{Value: string(session.StateAssembled)},
+			":sg": &types.AttributeValueMemberS{Value: string(session.StateSigned)},
+		},
+	})
+	if _, ok := conditionFailed(err); ok {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("note upload %s: %w", sessionID, err)
+	}
+	return nil
+}
