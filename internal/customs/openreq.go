@@ -139,8 +139,8 @@ func formOpenReq(body string) ([]string, error) {
 	if len(found) > 0 {
 		candidates = append(candidates, found[0])
 	}
-	if i := strings.Index(strings.ToLower(body), "openreq="); i >= 0 && (i == 0 || body[i-1] == '&') {
-		rest := body[i+len("openreq="):]
+	if i := indexFieldStart(body, "openReq="); i >= 0 {
+		rest := body[i+len("openReq="):]
 		if u, err := url.QueryUnescape(rest); err == nil {
 			rest = u
 		}
@@ -150,6 +150,18 @@ func formOpenReq(body string) ([]string, error) {
 		return nil, parseErr("openReq", "", ErrMissing, "no openReq form field")
 	}
 	return candidates, nil
+}
+
+// indexFieldStart returns the index of the first pair of the form body that
+// starts with prefix, compared without regard to ASCII case, or -1. Byte
+// offsets are those of body itself, whatever bytes it holds.
+func indexFieldStart(body, prefix string) int {
+	for i := 0; i+len(prefix) <= len(body); i++ {
+		if (i == 0 || body[i-1] == '&') && strings.EqualFold(body[i:i+len(prefix)], prefix) {
+			return i
+		}
+	}
+	return -1
 }
 
 // multipartOpenReq returns the part named openReq of a multipart form.
