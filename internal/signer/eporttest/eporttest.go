@@ -93,6 +93,14 @@ func (c *Control) SetMode(m Mode) {
 	c.mode = m
 }
 
+// SetPIN changes the PIN the card accepts from now on, as when someone
+// changed it on the card.
+func (c *Control) SetPIN(pin string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pin = pin
+}
+
 // SetRate makes the card take 1/perMinute of a minute per signature, one
 // at a time (250 for a real card). 0 signs at once.
 func (c *Control) SetRate(perMinute int) {

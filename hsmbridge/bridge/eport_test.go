@@ -1,0 +1,166 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/signer"
+	"github.com/ceb179/ceb179/internal/signer/eporttest"
+)
+
+const cardPIN = "88888888"
+
+// eportSpec is a signer spec over the fake control ctl.
+func eportSpec(name string, ctl *eporttest.Control, pin string) bridge.SignerSpec {
+	return bridge.SignerSpec{Name: name, EbpCode: "EBP1", Open: func(ctx context.Context) (signer.Signer, error) {
+		return signer.OpenEPort(ctx, signer.EPortConfig{
+			URL: ctl.URL(), PIN: signer.NewPIN(pin), CallTimeout: 2 * time.Second, Logger: quietLogger(),
+		})
+	}}
+}
+
+// waitFor polls cond every 10 ms for at most d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func signerState(b *bridge.Bridge, name string) string {
+	for _, s := range b.Status().Signers {
+		if s.Name == name {
+			return s.State
+		}
+	}
+	return ""
+}
+
+// TestEPortPool runs jobs through two fake E-Port cards over WebSocket.
+// Card A is broken in a different way in each case after both passed
+// their start-up probe; every job must still be uploaded once, signed by
+// card B, and card A must be out of the pool (disabled for a wrong PIN,
+// with exactly one wrong-PIN request reaching the card).
+func TestEPortPool(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		pinA      string // PIN configured for card A
+		breakA    func(*eporttest.Control)
+		wantState string
+		wantAOnly int // sign requests card A may see after the break, at most
+	}{
+		{"ok both cards sign", cardPIN, func(*eporttest.Control) {}, "healthy", -1},
+		{"ok failover on reader error 50070", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Reset50070) }, "unhealthy", 1},
+		{"ok failover on reader error 50200", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Open50200) }, "unhealthy", 1},
+		{"ok hang times out and the job goes to card B", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Hang) }, "unhealthy", 1},
+		{"ok PIN changed on the card disables without retry", cardPIN, func(c *eporttest.Control) { c.SetPIN("00000000") }, "disabled", 1},
+		{"ok wrong PIN at start disables without retry", "12345678", func(*eporttest.Control) {}, "disabled", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ka, kb := eporttest.NewSM2Key(t, 0xA1), eporttest.NewSM2Key(t, 0xB2)
+			ctlA := eporttest.New(t, ka.Signer, ka.Cert, cardPIN)
+			ctlB := eporttest.New(t, kb.Signer, kb.Cert, cardPIN)
+			ctlA.SetRate(6000) // 10 ms a signature
+			ctlB.SetRate(1200) // 50 ms: A is faster, so it gets jobs
+			q, up := newFakeQueue(), newFakeUploader()
+			up.addCert(ka.Cert)
+			up.addCert(kb.Cert)
+			b, err := bridge.New(bridge.Options{
+				Queue: q, Uploader: up, Logger: quietLogger(),
+				SignTimeout: 300 * time.Millisecond, ProbeInterval: time.Hour,
+				Signers: []bridge.SignerSpec{eportSpec("A", ctlA, tc.pinA), eportSpec("B", ctlB, cardPIN)},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); b.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+
+			waitFor(t, 5*time.Second, "card B in the pool", func() bool { return signerState(b, "B") == "healthy" })
+			if tc.pinA == cardPIN {
+				waitFor(t, 5*time.Second, "card A in the pool", func() bool { return signerState(b, "A") == "healthy" })
+			}
+			before := ctlA.SignRequests()
+			tc.breakA(ctlA)
+
+			const n = 30
+			for i := range n {
+				q.sendJob(fmt.Sprintf("E%02d", i), "EBP1", time.Now().Add(2*time.Minute))
+			}
+			waitFor(t, 20*time.Second, "all jobs uploaded", func() bool { return q.len() == 0 })
+
+			if got := up.accepted(); got != n {
+				t.Errorf("accepted %d, want %d", got, n)
+			}
+			if up.badSigs != 0 {
+				t.Errorf("%d bad signatures", up.badSigs)
+			}
+			if got := signerState(b, "A"); got != tc.wantState {
+				t.Errorf("card A state = %q, want %q", got, tc.wantState)
+			}
+			after := ctlA.SignRequests() - before
+			if tc.wantAOnly >= 0 && after > tc.wantAOnly {
+				t.Errorf("card A saw %d sign requests after it broke, want at most %d", after, tc.wantAOnly)
+			}
+			if tc.wantState == "disabled" {
+				if w := ctlA.WrongPINs(); w != 1 {
+					t.Errorf("card A saw %d wrong PINs, want exactly 1", w)
+				}
+				if a := b.Status().Totals.Alarms; a != 1 {
+					t.Errorf("alarms = %d, want 1", a)
+				}
+			}
+			if tc.wantState != "healthy" {
+				up.mu.Lock()
+				for sid, c := range up.certNos {
+					if c != ctlB.CertNo() {
+						t.Errorf("session %s signed by %s, want card B", sid, c)
+					}
+				}
+				up.mu.Unlock()
+			}
+		})
+	}
+}
+
+// TestEPortCardRate checks one fake card at the real rate of 250
+// signatures a minute: 10 jobs take about 2.4 s, signed one at a time.
+func TestEPortCardRate(t *testing.T) {
+	k := eporttest.NewSM2Key(t, 0xC3)
+	ctl := eporttest.New(t, k.Signer, k.Cert, cardPIN)
+	ctl.SetRate(250)
+	q, up := newFakeQueue(), newFakeUploader()
+	up.addCert(k.Cert)
+	b, err := bridge.New(bridge.Options{
+		Queue: q, Uploader: up, Logger: quietLogger(),
+		Signers: []bridge.SignerSpec{eportSpec("card", ctl, cardPIN)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 5*time.Second, "card in the pool", func() bool { return signerState(b, "card") == "healthy" })
+	start := time.Now()
+	for i := range 10 {
+		q.sendJob(fmt.Sprintf("R%02d", i), "EBP1", time.Now().Add(2*time.Minute))
+	}
+	waitFor(t, 20*time.Second, "all jobs uploaded", func() bool { return q.len() == 0 })
+	if d := time.Since(start); d < 2300*time.Millisecond {
+		t.Errorf("10 signatures took %v; a 250/min card needs about 2.4 s", d)
+	}
+	if st := b.Status().Signers[0]; st.SignsPerMinute < 10 || st.State != "healthy" {
+		t.Errorf("signer status = %+v", st)
+	}
+}
