@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -79,13 +80,62 @@ func readArray(what, path string, raw []byte) ([]json.RawMessage, error) {
 }
 
 // readString decodes raw as a JSON string; any other JSON value, null
-// included, is an error.
+// included, is an error. So is an escaped surrogate that is not part of a
+// pair (such as a lone \ud800): encoding/json would silently turn it into
+// U+FFFD, and the data must not change on its way to customs.
 func readString(what, path string, raw []byte) (string, error) {
 	var s string
 	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 		return "", parseErr(what, path, ErrMalformed, "%s must be a JSON string", path)
 	}
+	if hasLoneSurrogate(raw) {
+		return "", parseErr(what, path, ErrMalformed, "%s holds an unpaired surrogate escape", path)
+	}
 	return s, nil
+}
+
+// hasLoneSurrogate reports whether the JSON string literal raw holds a \u
+// escape of a UTF-16 surrogate that is not a high surrogate directly followed
+// by an escaped low surrogate.
+func hasLoneSurrogate(raw []byte) bool {
+	if !bytes.Contains(raw, []byte(`\u`)) {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+1 < len(raw) && raw[i+1] != 'u' {
+			i++ // a two-character escape such as \\ or \"
+			continue
+		}
+		r := escapedUnit(raw, i)
+		switch {
+		case r < 0xd800 || r > 0xdfff:
+		case r >= 0xdc00:
+			return true // low surrogate without a high one
+		default:
+			if lo := escapedUnit(raw, i+6); lo < 0xdc00 || lo > 0xdfff {
+				return true
+			}
+			i += 6 // skip the low half too
+		}
+		i += 5
+	}
+	return false
+}
+
+// escapedUnit returns the UTF-16 unit of the \uXXXX escape at raw[i:], or
+// -1 if there is none.
+func escapedUnit(raw []byte, i int) int {
+	if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return int(n)
 }
 
 // readDigits decodes raw as a JSON string or a JSON number holding only
@@ -103,10 +153,15 @@ func readDigits(what, path string, raw []byte) (digits string, isNumber bool, er
 	if s == "" {
 		return "", isNumber, parseErr(what, path, ErrMissing, "missing %s", path)
 	}
-	if len(s) > 20 || strings.Trim(s, "0123456789") != "" {
+	if !isServiceTime(s) {
 		return "", isNumber, parseErr(what, path, ErrInvalid, "%s must be decimal digits (milliseconds since the epoch)", path)
 	}
 	return s, isNumber, nil
+}
+
+// isServiceTime reports whether s is 1 to 20 decimal digits.
+func isServiceTime(s string) bool {
+	return s != "" && len(s) <= 20 && strings.Trim(s, "0123456789") == ""
 }
 
 func unknownKey(k string, allowed []string) string {

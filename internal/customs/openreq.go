@@ -270,6 +270,9 @@ func openReqText(key string, raw json.RawMessage, maxLen int) (string, error) {
 		if json.Unmarshal(raw, &s) != nil {
 			return "", parseErr("openReq", key, ErrMalformed, "%s is not a JSON string", key)
 		}
+		if hasLoneSurrogate(raw) {
+			return "", parseErr("openReq", key, ErrInvalid, "%s holds an unpaired surrogate escape", key)
+		}
 	case strings.Trim(string(raw), "0123456789") == "":
 		s = string(raw)
 	default:

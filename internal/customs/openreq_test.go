@@ -99,6 +99,7 @@ var openReqCases = []struct {
 	{name: "fail sessionID with newline", contentType: formCT, body: form(`{"orderNo":"o","sessionID":"s\n1"}`), wantKind: ErrInvalid, wantMsg: "openReq: sessionID contains control characters"},
 	{name: "fail orderNo with NUL", contentType: formCT, body: form(`{"orderNo":"o\u0000","sessionID":"s"}`), wantKind: ErrInvalid, wantMsg: "openReq: orderNo contains control characters"},
 	{name: "fail orderNo with C1 control", contentType: formCT, body: form(`{"orderNo":"o\u0085","sessionID":"s"}`), wantKind: ErrInvalid, wantMsg: "openReq: orderNo contains control characters"},
+	{name: "fail sessionID with lone surrogate", contentType: formCT, body: form(`{"orderNo":"o","sessionID":"s\ud800"}`), wantKind: ErrInvalid, wantMsg: "openReq: sessionID holds an unpaired surrogate escape"},
 	{name: "fail serviceTime not digits", contentType: formCT, body: form(`{"orderNo":"o","sessionID":"s","serviceTime":"yesterday"}`), wantKind: ErrInvalid, wantMsg: "openReq: serviceTime is not a whole number of milliseconds"},
 	{name: "fail serviceTime negative", contentType: formCT, body: form(`{"orderNo":"o","sessionID":"s","serviceTime":-1}`), wantKind: ErrInvalid, wantMsg: "openReq: serviceTime is not a whole number of milliseconds"},
 	{name: "fail serviceTime fraction", contentType: formCT, body: form(`{"orderNo":"o","sessionID":"s","serviceTime":1.5e12}`), wantKind: ErrInvalid, wantMsg: "openReq: serviceTime is not a whole number of milliseconds"},

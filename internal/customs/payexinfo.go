@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -28,6 +30,21 @@ type Unsigned struct {
 	// ServiceTime is the upload time in milliseconds since the epoch, as
 	// decimal text.
 	ServiceTime string
+}
+
+// NewUnsigned builds the canonical unsigned document for an upload at
+// uploadTime: the head and lists from MarshalHead and MarshalLists, and
+// serviceTime from FormatServiceTime. It does not apply the field rules;
+// call Validate first.
+func NewUnsigned(sessionID string, h Head, orders []Order, uploadTime time.Time) (Unsigned, error) {
+	d := Document{SessionID: sessionID, Head: h, Lists: orders, ServiceTime: FormatServiceTime(uploadTime)}
+	return d.Canonical()
+}
+
+// FormatServiceTime returns t as a serviceTime: milliseconds since the
+// epoch, in decimal.
+func FormatServiceTime(t time.Time) string {
+	return strconv.FormatInt(t.UnixMilli(), 10)
 }
 
 // SignSource returns the sign source (加签原文), byte-exact:
@@ -96,8 +113,8 @@ func (u Unsigned) Check() error {
 	case !utf8.ValidString(u.SessionID):
 		return parseErr(what, KeySessionID, ErrMalformed, "sessionID: not valid UTF-8")
 	}
-	if _, _, err := readDigits(what, KeyServiceTime, []byte(`"`+u.ServiceTime+`"`)); err != nil {
-		return err
+	if !isServiceTime(u.ServiceTime) {
+		return parseErr(what, KeyServiceTime, ErrInvalid, "serviceTime must be decimal digits (milliseconds since the epoch)")
 	}
 	for _, part := range []struct {
 		key, kind string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // vectorWith builds a payExInfoStr from the vector with one substitution, for
@@ -268,5 +269,56 @@ func TestSignSourceShape(t *testing.T) {
 	}
 	if d := u.Digest(); len(d) != 64 || strings.ToLower(d) != d {
 		t.Errorf("Digest = %q, want 64 lower-case hex digits", d)
+	}
+}
+
+func TestNewUnsigned(t *testing.T) {
+	u, err := NewUnsigned("S1", validHead(), validOrders(), time.UnixMilli(1553047681000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ServiceTime != "1553047681000" || u.SessionID != "S1" {
+		t.Errorf("got sessionID %q serviceTime %q", u.SessionID, u.ServiceTime)
+	}
+	head, _ := MarshalHead(validHead())
+	if !bytes.Equal(u.Head, head) {
+		t.Errorf("head is not the canonical head")
+	}
+	if _, err := NewUnsigned("S1", Head{}, nil, time.Now()); err == nil {
+		t.Error("NewUnsigned accepted a head without totalAmount")
+	}
+}
+
+func TestLoneSurrogates(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string // JSON string literal for payExchangeInfoHead.note
+		wantErr bool
+	}{
+		{"ok pair", `"\ud83d\ude00"`, false},
+		{"ok pair upper-case hex", `"\uD83D\uDE00"`, false},
+		{"ok escaped backslash before u", `"\\ud800"`, false},
+		{"ok replacement character itself", `"\ufffd"`, false},
+		{"fail lone high", `"a\ud800b"`, true},
+		{"fail lone high at end", `"\ud800"`, true},
+		{"fail lone low", `"\udc00"`, true},
+		{"fail high followed by non-surrogate", `"\ud800\u0041"`, true},
+		{"fail two highs", `"\ud800\ud800\udc00"`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := minimal(`{"note":`+tt.value+`}`, minimalLists, `,"serviceTime":"1"`)
+			_, err := ReadDocument([]byte(in))
+			if tt.wantErr {
+				want := "document: payExchangeInfoHead.note holds an unpaired surrogate escape"
+				if err == nil || err.Error() != want {
+					t.Errorf("got %v, want %q", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("ReadDocument: %v", err)
+			}
+		})
 	}
 }

@@ -103,7 +103,7 @@ func (d *Document) Validate() error {
 	switch {
 	case d.ServiceTime == "":
 		c.add(KeyServiceTime, KeyServiceTime, "required")
-	case len(d.ServiceTime) > 20 || strings.Trim(d.ServiceTime, "0123456789") != "":
+	case !isServiceTime(d.ServiceTime):
 		c.add(KeyServiceTime, KeyServiceTime, "must be decimal digits (milliseconds since the epoch)")
 	}
 	c.head(d.Head, true)
