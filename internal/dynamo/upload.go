@@ -35,6 +35,10 @@ type UploadClaim struct {
 	LeaseUntil time.Time
 	// LastAttemptAt is when the last post to customs was made, zero if none.
 	LastAttemptAt time.Time
+	// TakenOver reports that the claim took the session from an earlier
+	// owner whose lease ended without a release: that invocation died,
+	// perhaps after posting.
+	TakenOver bool
 }
 
 // uploadItem is the request item with the upload's lease attributes.
@@ -89,7 +93,7 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 			":u":         millis(leaseUntil),
 			":now":       millis(now),
 		},
-		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if ccf, ok := conditionFailed(err); ok {
@@ -122,6 +126,9 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 	if err != nil {
 		return UploadClaim{}, fmt.Errorf("decode request %s: %w", sessionID, err)
 	}
+	c.TakenOver = c.Owner != ""
+	c.Request.State = session.StateSigned
+	c.Owner, c.LeaseUntil = owner, time.UnixMilli(leaseUntil.UnixMilli())
 	return c, nil
 }
 

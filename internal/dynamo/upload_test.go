@@ -43,16 +43,17 @@ func TestClaimUpload(t *testing.T) {
 	putRequest(t, s, "accepted", session.StateAccepted, now)
 
 	tests := []struct {
-		name    string
-		id      string
-		owner   string
-		now     time.Time
-		wantErr error
-		state   session.State
+		name      string
+		id        string
+		owner     string
+		now       time.Time
+		wantErr   error
+		state     session.State
+		takenOver bool
 	}{
 		{name: "ok first claim", id: "assembled", owner: "a", now: now, state: session.StateSigned},
 		{name: "fail lease held", id: "assembled", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: session.StateSigned},
-		{name: "ok lease expired", id: "assembled", owner: "c", now: now.Add(2 * time.Minute), state: session.StateSigned},
+		{name: "ok lease expired", id: "assembled", owner: "c", now: now.Add(2 * time.Minute), state: session.StateSigned, takenOver: true},
 		{name: "fail not assembled", id: "received", owner: "a", now: now, wantErr: dynamo.ErrClaimed, state: session.StateReceived},
 		{name: "fail final", id: "accepted", owner: "a", now: now, wantErr: dynamo.ErrClaimed, state: session.StateAccepted},
 		{name: "fail unknown", id: "nope", owner: "a", now: now, wantErr: dynamo.ErrNotFound},
@@ -66,8 +67,8 @@ func TestClaimUpload(t *testing.T) {
 				}
 			} else if err != nil {
 				t.Fatalf("ClaimUpload: %v", err)
-			} else if c.Owner != tt.owner || !c.LeaseUntil.Equal(tt.now.Add(time.Minute)) {
-				t.Errorf("claim = %+v, want owner %s until %v", c, tt.owner, tt.now.Add(time.Minute))
+			} else if c.Owner != tt.owner || !c.LeaseUntil.Equal(tt.now.Add(time.Minute)) || c.TakenOver != tt.takenOver {
+				t.Errorf("claim = %+v, want owner %s until %v, taken over %v", c, tt.owner, tt.now.Add(time.Minute), tt.takenOver)
 			}
 			if c.Request.State != tt.state {
 				t.Errorf("state = %s, want %s", c.Request.State, tt.state)
@@ -87,8 +88,8 @@ func TestClaimUpload(t *testing.T) {
 	if err != nil {
 		t.Fatalf("claim after release: %v", err)
 	}
-	if !c.LastAttemptAt.Equal(at) {
-		t.Errorf("LastAttemptAt = %v, want %v", c.LastAttemptAt, at)
+	if !c.LastAttemptAt.Equal(at) || c.TakenOver {
+		t.Errorf("claim after release = %+v, want LastAttemptAt %v and not taken over", c, at)
 	}
 	if err := s.FinishUpload(ctx, "assembled", "d", session.StateAccepted, "上传成功", at); err != nil {
 		t.Fatalf("FinishUpload: %v", err)

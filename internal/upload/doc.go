@@ -1,0 +1,46 @@
+// Package upload is the logic of the upload function, which hsmbridge
+// invokes twice per sign job (see docs/architecture.md):
+//
+//   - op "source" returns the exact sign source of an assembled session;
+//   - op "upload" takes the signature, checks it, and posts the signed data
+//     to customs.
+//
+// An upload is sent only when three things hold: the digest the bridge
+// signed is the digest of the stored bytes, and those bytes still hash to
+// it; the certificate named by certNo is registered for the session's
+// ebpCode; and the signature verifies against it. The document is built
+// from the stored head and lists bytes, never re-serialised.
+//
+// Only one invocation posts a session at a time: it first claims the
+// session with a conditional write (ASSEMBLED → SIGNED with a lease that
+// ends with the invocation), so concurrent duplicate invocations post at
+// most once, and a crashed invocation's session can be claimed again when
+// its lease has ended. A session already in a final state is answered from
+// the table without posting again.
+//
+// Outcomes of a post, and what follows:
+//
+//   - customs 10000: ACCEPTED.
+//   - customs 20000 (or any other code) with a message: REJECTED, the
+//     message kept; never retried.
+//   - customs 入库失败 (the sessionID is already stored) after an earlier
+//     attempt of ours went unanswered (timeout, network error, 5xx): the
+//     earlier attempt reached customs, so the session is ACCEPTED with the
+//     reason "duplicate after an unanswered attempt" and the attempt is
+//     recorded as DUPLICATE. Without such an earlier attempt it is REJECTED.
+//   - timeout, network error, HTTP 5xx/408/429, an unreadable answer: the
+//     outcome is uncertain. Before the deadline the invocation retries with
+//     exponential backoff and full jitter while the deadline and its own
+//     time allow. After the deadline it posts at most once per invocation
+//     and no more often than Policy.SlowInterval, answering RETRY so the
+//     bridge delivers the job again after the queue's visibility timeout
+//     (late data is better than none). Policy.GiveUpAfter past the deadline
+//     the session becomes FAILED.
+//   - an untrusted TLS certificate or another HTTP 4xx: repeating the same
+//     request cannot help; the session becomes FAILED at once.
+//
+// Every post is recorded as an ATTEMPT item (time, HTTP status, customs'
+// answer, latency, digests of what was signed and sent, certNo and
+// signValue) and kept as long as the payment data. The payload itself is
+// never logged.
+package upload

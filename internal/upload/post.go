@@ -1,0 +1,224 @@
+package upload
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/customsapi"
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// duplicateMessage is customs' answer to a sessionID it already stored.
+const duplicateMessage = "入库失败"
+
+// run is one invocation's posting of one claimed session.
+type run struct {
+	h       *Handler
+	log     *slog.Logger
+	job     session.Invocation
+	pending session.Pending
+	owner   string
+	doc     []byte
+
+	deadline  time.Time // customs' deadline for the data
+	giveUpAt  time.Time // when uncertain uploads stop being retried
+	budgetEnd time.Time // when this invocation must stop posting
+	last      time.Time // the last post of any invocation, zero if none
+
+	// uncertain: an attempt went unanswered in this invocation, or an
+	// earlier invocation died holding the lease (perhaps after posting).
+	uncertain bool
+}
+
+// post sends the document until an outcome is final or this invocation
+// should stop, records every attempt, and ends the lease.
+func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
+	h := r.h
+	now := h.now()
+	if now.After(r.giveUpAt) {
+		return r.finish(ctx, session.StateFailed, fmt.Sprintf("gave up: no answer from customs by %s (deadline + %s)",
+			r.giveUpAt.UTC().Format(time.RFC3339), h.policy.GiveUpAfter))
+	}
+	if !now.Before(r.deadline) && !r.last.IsZero() && now.Sub(r.last) < h.policy.SlowInterval {
+		// After the deadline posts are paced, whoever delivers the job.
+		next := r.last.Add(h.policy.SlowInterval)
+		return r.release(ctx, fmt.Sprintf("late upload paced: next post not before %s", next.UTC().Format(time.RFC3339)))
+	}
+	var lastErr string
+	for n := 1; ; n++ {
+		now := h.now()
+		timeLeft := r.budgetEnd.Sub(now)
+		if n > 1 && timeLeft < h.policy.MinAttempt {
+			return r.release(ctx, "no time left in this invocation; last error: "+lastErr)
+		}
+		att, ans, err := r.attempt(ctx, n, max(timeLeft, h.policy.MinAttempt))
+		r.last = att.At
+		switch att.Outcome {
+		case session.OutcomeAccepted:
+			return r.finish(ctx, session.StateAccepted, ans.Ack.Message)
+		case session.OutcomeRejected:
+			return r.finish(ctx, session.StateRejected, fmt.Sprintf("customs %s: %s", ans.Ack.Code, ans.Ack.Message))
+		case session.OutcomeDuplicate:
+			return r.duplicate(ctx, ans)
+		case session.OutcomeRefused:
+			return r.finish(ctx, session.StateFailed, "not delivered, repeating cannot help: "+err.Error())
+		}
+		// Uncertain: customs may or may not have the data.
+		r.uncertain = true
+		lastErr = err.Error()
+		now = h.now()
+		switch {
+		case now.After(r.giveUpAt):
+			return r.finish(ctx, session.StateFailed, "gave up after the retry window; last error: "+lastErr)
+		case !now.Before(r.deadline):
+			return r.release(ctx, "late upload unanswered, will retry: "+lastErr)
+		case n >= h.policy.MaxAttempts:
+			return r.release(ctx, fmt.Sprintf("%d attempts unanswered, will retry: %s", n, lastErr))
+		}
+		wait := h.backoff(n)
+		if !now.Add(wait).Before(r.deadline) || r.budgetEnd.Sub(now.Add(wait)) < h.policy.MinAttempt {
+			return r.release(ctx, "unanswered, will retry later: "+lastErr)
+		}
+		if err := h.sleep(ctx, wait); err != nil {
+			return r.release(ctx, "interrupted while waiting to retry: "+lastErr)
+		}
+	}
+}
+
+// attempt posts the document once with at most timeout and records it.
+func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (session.Attempt, customsapi.Answer, error) {
+	h := r.h
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	at := h.now()
+	ans, err := h.poster.Upload(actx, r.doc)
+	cancel()
+	att := session.Attempt{
+		SessionID:  r.job.SessionID,
+		At:         at,
+		N:          n,
+		HTTPStatus: ans.HTTPStatus,
+		Code:       ans.Ack.Code,
+		Message:    ans.Ack.Message,
+		Latency:    ans.Latency,
+		Digest:     r.pending.Digest,
+		BodyDigest: ans.BodyDigest,
+		CertNo:     r.job.CertNo,
+		SignValue:  r.job.SignValue,
+		Owner:      r.owner,
+	}
+	var cerr *customsapi.Error
+	switch {
+	case err == nil && ans.Ack.Accepted():
+		att.Outcome = session.OutcomeAccepted
+	case err == nil && strings.Contains(ans.Ack.Message, duplicateMessage):
+		att.Outcome = session.OutcomeDuplicate
+	case err == nil:
+		att.Outcome = session.OutcomeRejected
+	case errors.As(err, &cerr):
+		att.Error = string(cerr.Kind)
+		att.Outcome = session.OutcomeUncertain
+		if !cerr.Retryable() {
+			att.Outcome = session.OutcomeRefused
+		}
+	default:
+		att.Error = "unknown"
+		att.Outcome = session.OutcomeUncertain
+	}
+	if att.BodyDigest == "" {
+		att.BodyDigest = bodyDigest(r.doc)
+	}
+	h.metrics.Add("UploadAttempts", 1)
+	if ans.Latency > 0 {
+		h.metrics.Duration("CustomsLatency", ans.Latency)
+	}
+	attrs := []any{slog.Int("attempt", n), slog.String("outcome", string(att.Outcome)),
+		slog.Int("httpStatus", att.HTTPStatus), slog.String("code", att.Code),
+		slog.Int64("latencyMs", ans.Latency.Milliseconds())}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	} else {
+		attrs = append(attrs, slog.String("message", att.Message))
+	}
+	r.log.Info("upload attempt", attrs...)
+	// The record must outlive a cancelled invocation.
+	if perr := h.store.PutAttempt(context.WithoutCancel(ctx), att); perr != nil {
+		r.log.Error("record attempt", slog.Int("attempt", n), slog.String("error", perr.Error()))
+	}
+	return att, ans, err
+}
+
+// duplicate decides on customs' "already stored" answer: it means
+// accepted when one of our earlier attempts went unanswered (it reached
+// customs), and rejected otherwise.
+func (r *run) duplicate(ctx context.Context, ans customsapi.Answer) (session.UploadAnswer, error) {
+	earlier := r.uncertain
+	if !earlier {
+		atts, err := r.h.store.ListAttempts(ctx, r.job.SessionID)
+		if err != nil {
+			r.log.Error("list attempts", slog.String("error", err.Error()))
+		}
+		for _, a := range atts {
+			if a.Outcome == session.OutcomeUncertain {
+				earlier = true
+				break
+			}
+		}
+	}
+	if earlier {
+		return r.finish(ctx, session.StateAccepted, "duplicate after an unanswered attempt: customs already stored this session ("+ans.Ack.Message+")")
+	}
+	return r.finish(ctx, session.StateRejected, fmt.Sprintf("customs %s: %s (sessionID already stored by customs, not by an attempt of ours)", ans.Ack.Code, ans.Ack.Message))
+}
+
+// finish records the final state and ends the lease.
+func (r *run) finish(ctx context.Context, to session.State, reason string) (session.UploadAnswer, error) {
+	h := r.h
+	if err := h.store.FinishUpload(context.WithoutCancel(ctx), r.job.SessionID, r.owner, to, reason, r.last); err != nil {
+		r.log.Error("finish upload", slog.String("state", string(to)), slog.String("error", err.Error()))
+		if to != session.StateAccepted {
+			return session.UploadAnswer{}, fmt.Errorf("%w: record outcome", ErrInternal)
+		}
+		// Customs has the data: say so even if the table could not be told.
+	}
+	h.metrics.Add("Upload"+stateMetric(to), 1)
+	r.log.Info("upload finished", slog.String("state", string(to)))
+	return session.UploadAnswer{SessionID: r.job.SessionID, State: to, Message: reason}, nil
+}
+
+// release ends the lease without a final state: the bridge delivers the
+// job again later.
+func (r *run) release(ctx context.Context, reason string) (session.UploadAnswer, error) {
+	h := r.h
+	if err := h.store.ReleaseUpload(context.WithoutCancel(ctx), r.job.SessionID, r.owner, reason, r.last); err != nil {
+		r.log.Error("release upload", slog.String("error", err.Error()))
+	}
+	h.metrics.Add("UploadRetry", 1)
+	r.log.Info("upload to be retried", slog.String("reason", reason))
+	return session.UploadAnswer{SessionID: r.job.SessionID, State: session.StateRetry, Message: reason}, nil
+}
+
+func stateMetric(s session.State) string {
+	switch s {
+	case session.StateAccepted:
+		return "Accepted"
+	case session.StateRejected:
+		return "Rejected"
+	}
+	return "Failed"
+}
+
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// bodyDigest is the digest of the form body customs receives for doc.
+func bodyDigest(doc []byte) string {
+	return digestOf(customsForm(doc))
+}
