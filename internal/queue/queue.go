@@ -59,7 +59,8 @@ type Message struct {
 }
 
 // Receive long-polls for up to n messages (at most 10), waiting up to wait
-// (at most 20 s) for the first one, and hides them for visibility.
+// (at most 20 s; under one second means the queue's own default) for the
+// first one, and hides them for visibility.
 func (q *Queue) Receive(ctx context.Context, n int, wait, visibility time.Duration) ([]Message, error) {
 	n = min(max(n, 1), 10)
 	out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
