@@ -23,6 +23,11 @@ type Invocation struct {
 	Digest    string `json:"digest,omitempty"`
 	CertNo    string `json:"certNo,omitempty"`
 	SignValue string `json:"signValue,omitempty"`
+	// LastDelivery, set by the bridge on op "upload", says the sign job will
+	// not be delivered again (its receive count reached the queue's
+	// maxReceiveCount): an upload that cannot finish now becomes FAILED
+	// instead of RETRY.
+	LastDelivery bool `json:"lastDelivery,omitempty"`
 }
 
 // SourceAnswer is the upload function's answer to op "source". When State

@@ -45,7 +45,7 @@ func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
 		return r.finish(ctx, session.StateFailed, fmt.Sprintf("gave up: no answer from customs by %s (deadline + %s)",
 			r.giveUpAt.UTC().Format(time.RFC3339), h.policy.GiveUpAfter))
 	}
-	if !now.Before(r.deadline) && !r.last.IsZero() && now.Sub(r.last) < h.policy.SlowInterval {
+	if !now.Before(r.deadline) && !r.last.IsZero() && now.Sub(r.last) < h.policy.SlowInterval && !r.job.LastDelivery {
 		// After the deadline posts are paced, whoever delivers the job.
 		next := r.last.Add(h.policy.SlowInterval)
 		return r.release(ctx, fmt.Sprintf("late upload paced: next post not before %s", next.UTC().Format(time.RFC3339)))
@@ -74,8 +74,11 @@ func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
 		lastErr = err.Error()
 		now = h.now()
 		switch {
-		case now.After(r.giveUpAt):
-			return r.finish(ctx, session.StateFailed, "gave up after the retry window; last error: "+lastErr)
+		case now.Add(h.policy.SlowInterval).After(r.giveUpAt):
+			// No later post would be allowed: decide now.
+			return r.finish(ctx, session.StateFailed, "gave up at the end of the retry window; last error: "+lastErr)
+		case !now.Before(r.deadline) && r.job.LastDelivery:
+			return r.finish(ctx, session.StateFailed, "gave up on the last delivery of the sign job; last error: "+lastErr)
 		case !now.Before(r.deadline):
 			return r.release(ctx, "late upload unanswered, will retry: "+lastErr)
 		case n >= h.policy.MaxAttempts:
@@ -192,9 +195,13 @@ func (r *run) finish(ctx context.Context, to session.State, reason string) (sess
 }
 
 // release ends the lease without a final state: the bridge delivers the
-// job again later.
+// job again later. On the job's last delivery there is no later: the
+// session becomes FAILED.
 func (r *run) release(ctx context.Context, reason string) (session.UploadAnswer, error) {
 	h := r.h
+	if r.job.LastDelivery {
+		return r.finish(ctx, session.StateFailed, "gave up on the last delivery of the sign job: "+reason)
+	}
 	if err := h.store.ReleaseUpload(context.WithoutCancel(ctx), r.job.SessionID, r.owner, reason, r.last); err != nil {
 		r.log.Error("release upload", slog.String("error", err.Error()))
 	}

@@ -312,7 +312,7 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 	if errors.As(err, &ref) {
 		h.metrics.Add("UploadRefused", 1)
 		log.Warn("upload refused", slog.String("reason", ref.reason), slog.String("certNo", job.CertNo))
-		if h.now().After(giveUpAt) {
+		if h.now().After(giveUpAt) || job.LastDelivery {
 			return h.giveUp(ctx, id, ref.reason)
 		}
 		if err := h.store.NoteUpload(ctx, id, ref.reason); err != nil {
@@ -367,7 +367,7 @@ func (h *Handler) giveUp(ctx context.Context, id, reason string) (session.Upload
 	if err != nil {
 		return session.UploadAnswer{}, h.storeErr(id, "claim upload", err)
 	}
-	reason = "gave up after the retry window: " + reason
+	reason = "gave up: " + reason
 	if err := h.store.FinishUpload(ctx, id, owner, session.StateFailed, reason, time.Time{}); err != nil {
 		return session.UploadAnswer{}, h.storeErr(id, "finish upload", err)
 	}

@@ -72,6 +72,7 @@ func TestUploadOutcomes(t *testing.T) {
 	tests := []struct {
 		name     string
 		now      time.Time // when the upload is invoked
+		last     bool      // the bridge's last delivery of the job
 		script   []customstest.Reply
 		fallback *customstest.Reply
 		want     session.State
@@ -109,6 +110,14 @@ func TestUploadOutcomes(t *testing.T) {
 			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED"},
 		{name: "fail gives up after the retry window", now: deadline.Add(31 * time.Minute),
 			want: session.StateFailed, posts: 0, reason: "gave up"},
+		{name: "fail unanswered at the end of the retry window", now: deadline.Add(30*time.Minute - time.Second),
+			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
+			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "end of the retry window"},
+		{name: "fail unanswered on the last delivery", now: deadline.Add(time.Minute), last: true,
+			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
+			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "last delivery"},
+		{name: "ok accepted on the last delivery", now: deadline.Add(time.Minute), last: true,
+			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,6 +130,7 @@ func TestUploadOutcomes(t *testing.T) {
 			f.customs.Fallback(fb)
 			f.assemble(t, id)
 			job := f.sign(t, id, f.signer)
+			job.LastDelivery = tt.last
 			f.clock.Set(tt.now)
 			before := f.customs.Posts()
 			a := f.upload(t, job)
@@ -240,6 +250,10 @@ func TestUploadRefusals(t *testing.T) {
 		{name: "fail refusal past the window becomes FAILED", edit: func(j *session.Invocation, _ session.Pending) {
 			j.CertNo = "deadbeef"
 		}, at: epoch.Add(session.Window + time.Hour), want: session.StateFailed, reason: "gave up"},
+		{name: "fail refusal on the last delivery becomes FAILED", edit: func(j *session.Invocation, _ session.Pending) {
+			j.CertNo = "deadbeef"
+			j.LastDelivery = true
+		}, want: session.StateFailed, reason: "gave up"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
