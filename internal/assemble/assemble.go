@@ -1,0 +1,380 @@
+// Package assemble builds, for each customs request on the assemble queue,
+// the exact payment data to upload: it finds the payment that paid the
+// order, writes payExchangeInfoHead and payExchangeInfoLists with every
+// order of that payment and a guid of its own, stores them with the sign
+// source's digest as the session's pending upload (a conditional write), and
+// puts a small sign job on the sign queue.
+//
+// Every step is idempotent, so a message delivered twice produces one
+// pending upload and one sign job. The order is: store PENDING, send the
+// job, move the request from RECEIVED to ASSEMBLED. A delivery that finds
+// the request past RECEIVED does nothing; one that finds it still RECEIVED
+// (an earlier delivery stopped between the steps) finishes the steps with
+// the stored bytes.
+//
+// A payment record may be written a few seconds after customs asks: an
+// unknown order is retried, quickly at first, until the request's deadline;
+// then the request is marked NO_DATA. A stored record that breaks the field
+// rules is marked INVALID with its reasons. Nothing is ever invented.
+package assemble
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/uuid"
+
+	"github.com/ceb179/ceb179/internal/customs"
+	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// MaxReceives is the assemble queue's maxReceiveCount in template.yaml: a
+// message received that many times goes to the dead-letter queue. The retry
+// schedule of an unknown order keeps below it.
+const MaxReceives = 30
+
+// MaxRetryDelay is the longest wait between two looks for an unknown order.
+const MaxRetryDelay = 10 * time.Second
+
+// Metric names recorded by the handler.
+const (
+	MetricAssembled      = "Assembled"
+	MetricDuplicate      = "DuplicateDelivery"
+	MetricResent         = "SignJobResent"
+	MetricNotYetFound    = "OrderNotYetFound"
+	MetricNoData         = "NoData"
+	MetricInvalid        = "Invalid"
+	MetricMalformed      = "MalformedMessage"
+	MetricFailure        = "Failure"
+	MetricAssembleTime   = "AssembleTime"
+	MetricTimeToAssemble = "TimeToAssemble"
+)
+
+// Requests is what the handler needs of the requests table.
+type Requests interface {
+	// GetRequest returns the request recorded under sessionID.
+	GetRequest(ctx context.Context, sessionID string) (session.Request, error)
+	// CreatePending stores p unless the session has a pending upload; it
+	// returns the stored one (p or the earlier one) and whether p was written.
+	CreatePending(ctx context.Context, p session.Pending) (session.Pending, bool, error)
+	// SetState moves the request to state to if it is in one of from.
+	SetState(ctx context.Context, sessionID string, to session.State, reason string, from ...session.State) error
+}
+
+// Sender puts a message on the sign queue.
+type Sender interface {
+	Send(ctx context.Context, v any) error
+}
+
+// Visibility hides a received message of the assemble queue for d from
+// now, so that it comes back after d rather than after the queue's
+// visibility timeout.
+type Visibility interface {
+	ExtendVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
+}
+
+// Handler handles batches of the assemble queue.
+type Handler struct {
+	requests   Requests
+	payments   records.Finder
+	sign       Sender
+	visibility Visibility
+	log        *slog.Logger
+	metrics    *metrics.Recorder
+	now        func() time.Time
+}
+
+// Option changes a Handler made by New.
+type Option func(*Handler)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
+
+// WithMetrics sets the metrics recorder (default none).
+func WithMetrics(m *metrics.Recorder) Option { return func(h *Handler) { h.metrics = m } }
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
+// WithVisibility lets the handler shorten the wait before a retried message
+// comes back (default: the queue's visibility timeout).
+func WithVisibility(v Visibility) Option { return func(h *Handler) { h.visibility = v } }
+
+// New returns a handler that reads requests and stores pending uploads in
+// requests, finds payments in payments and sends sign jobs to sign.
+func New(requests Requests, payments records.Finder, sign Sender, opts ...Option) *Handler {
+	h := &Handler{requests: requests, payments: payments, sign: sign, log: slog.Default(), now: time.Now}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Handle processes a batch of assemble messages concurrently and reports
+// the ones to deliver again as batch item failures; it never fails the
+// batch as a whole. Pass it to lambda.Start.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	failed := make([]bool, len(ev.Records))
+	var wg sync.WaitGroup
+	for i, m := range ev.Records {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failed[i] = !h.handleOne(ctx, m)
+		}()
+	}
+	wg.Wait()
+	var resp events.SQSEventResponse
+	for i, f := range failed {
+		if f {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
+		}
+	}
+	return resp, nil
+}
+
+// outcome is what became of one message.
+type outcome string
+
+const (
+	outAssembled outcome = "assembled"
+	outResent    outcome = "resent"
+	outDuplicate outcome = "duplicate"
+	outRetry     outcome = "retry"
+	outNoData    outcome = "no_data"
+	outInvalid   outcome = "invalid"
+	outMalformed outcome = "malformed"
+	outFailed    outcome = "failed"
+)
+
+// handleOne processes one message and reports whether it is done (true) or
+// must be delivered again (false).
+func (h *Handler) handleOne(ctx context.Context, m events.SQSMessage) bool {
+	start := h.now()
+	receives, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	msg, out, retryIn, reason, err := h.process(ctx, m.Body, receives)
+	h.metrics.Duration(MetricAssembleTime, h.now().Sub(start))
+
+	attrs := []any{slog.String("outcome", string(out)), slog.String("messageId", m.MessageId), slog.Int("receiveCount", receives)}
+	if msg.SessionID != "" {
+		attrs = append(attrs, slog.String("sessionID", msg.SessionID), slog.String("orderNo", msg.OrderNo))
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	switch out {
+	case outAssembled:
+		h.metrics.Add(MetricAssembled, 1)
+	case outResent:
+		h.metrics.Add(MetricAssembled, 1)
+		h.metrics.Add(MetricResent, 1)
+	case outDuplicate:
+		h.metrics.Add(MetricDuplicate, 1)
+	case outRetry:
+		h.metrics.Add(MetricNotYetFound, 1)
+	case outNoData:
+		h.metrics.Add(MetricNoData, 1)
+	case outInvalid:
+		h.metrics.Add(MetricInvalid, 1)
+	case outMalformed:
+		h.metrics.Add(MetricMalformed, 1)
+	case outFailed:
+		h.metrics.Add(MetricFailure, 1)
+	}
+	level := slog.LevelInfo
+	switch out {
+	case outNoData, outInvalid, outRetry:
+		level = slog.LevelWarn
+	case outMalformed, outFailed:
+		level = slog.LevelError
+	}
+	h.log.Log(ctx, level, "assemble", attrs...)
+
+	done := out != outRetry && out != outFailed && out != outMalformed
+	if !done && retryIn > 0 && h.visibility != nil && m.ReceiptHandle != "" {
+		if err := h.visibility.ExtendVisibility(ctx, m.ReceiptHandle, retryIn); err != nil {
+			h.log.WarnContext(ctx, "shorten visibility", slog.String("messageId", m.MessageId), slog.String("error", err.Error()))
+		}
+	}
+	return done
+}
+
+// process does the work for one message body. retryIn is how soon a
+// message that is not done should come back (0: the queue's default).
+func (h *Handler) process(ctx context.Context, body string, receives int) (msg session.AssembleMessage, out outcome, retryIn time.Duration, reason string, err error) {
+	if err := json.Unmarshal([]byte(body), &msg); err != nil || msg.SessionID == "" || msg.OrderNo == "" {
+		return session.AssembleMessage{}, outMalformed, 0, "", errors.New("assemble message: not a JSON object with sessionID and orderNo")
+	}
+	req, err := h.requests.GetRequest(ctx, msg.SessionID)
+	if err != nil {
+		return msg, outFailed, time.Second, "", err
+	}
+	if req.State != session.StateReceived {
+		// Assembled (the job was sent), or final: nothing left to do.
+		return msg, outDuplicate, 0, "state " + string(req.State), nil
+	}
+	now := h.now()
+	p, err := h.payments.PaymentByOrder(ctx, req.OrderNo)
+	switch {
+	case errors.Is(err, records.ErrNotFound):
+		if now.Before(req.Deadline) {
+			return msg, outRetry, retryDelay(receives, req.Deadline.Sub(now)), "no payment record for the order yet", nil
+		}
+		reason := "no payment record for the order before the deadline"
+		if err := h.finish(ctx, req.SessionID, session.StateNoData, reason); err != nil {
+			return msg, outFailed, time.Second, reason, err
+		}
+		return msg, outNoData, 0, reason, nil
+	case err != nil:
+		return msg, outFailed, time.Second, "", err
+	}
+	if !p.HasOrder(req.OrderNo) {
+		reason := "the stored payment does not hold the order"
+		if err := h.finish(ctx, req.SessionID, session.StateInvalid, reason); err != nil {
+			return msg, outFailed, time.Second, reason, err
+		}
+		return msg, outInvalid, 0, reason, nil
+	}
+	built, err := Build(req, p, now)
+	var ve *customs.ValidationError
+	if errors.As(err, &ve) {
+		reason := strings.Join(records.Reasons(ve), "; ")
+		if err := h.finish(ctx, req.SessionID, session.StateInvalid, reason); err != nil {
+			return msg, outFailed, time.Second, reason, err
+		}
+		return msg, outInvalid, 0, reason, nil
+	}
+	if err != nil {
+		return msg, outFailed, 0, "", err
+	}
+	stored, created, err := h.requests.CreatePending(ctx, built)
+	if err != nil {
+		return msg, outFailed, time.Second, "", err
+	}
+	job := session.SignJob{SessionID: stored.SessionID, EbpCode: stored.EbpCode, Deadline: stored.Deadline.UnixMilli(), Digest: stored.Digest}
+	if err := h.sign.Send(ctx, job); err != nil {
+		return msg, outFailed, time.Second, "", err
+	}
+	if err := h.finish(ctx, req.SessionID, session.StateAssembled, ""); err != nil {
+		// The job is on its way; a redelivery would send it once more,
+		// which the upload side tolerates (it checks digest and state).
+		return msg, outFailed, time.Second, "", err
+	}
+	h.metrics.Duration(MetricTimeToAssemble, h.now().Sub(req.ReceivedAt))
+	if !created {
+		return msg, outResent, 0, "pending upload found, sign job sent again", nil
+	}
+	return msg, outAssembled, 0, "", nil
+}
+
+// finish moves the request from RECEIVED to state to. A request that has
+// already left RECEIVED (another delivery got there first) is fine; a
+// failed write is tried again a few times.
+func (h *Handler) finish(ctx context.Context, sessionID string, to session.State, reason string) error {
+	var err error
+	for attempt := range 3 {
+		if err = h.requests.SetState(ctx, sessionID, to, reason, session.StateReceived); err == nil {
+			return nil
+		}
+		req, gerr := h.requests.GetRequest(ctx, sessionID)
+		if gerr == nil && req.State != session.StateReceived {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("set state %s: %w", to, err)
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("set state %s: %w", to, err)
+}
+
+// retryDelay is how long to wait before looking again for an unknown order
+// on the receive-th delivery, with left until the deadline: 1 s, 2 s, 4 s,
+// 8 s, then MaxRetryDelay, never past the deadline (so that the last look
+// comes right at it), and all of it when the message would otherwise run
+// out of receives before the deadline. At least 1 s: SQS counts seconds.
+func retryDelay(receive int, left time.Duration) time.Duration {
+	d := MaxRetryDelay
+	if receive >= 1 && receive <= 4 {
+		d = time.Second << (receive - 1)
+	}
+	if receive >= MaxReceives-1 {
+		d = left
+	}
+	// Round the time left up to whole seconds, so the next look is at or
+	// after the deadline.
+	left = (left + time.Second - 1).Truncate(time.Second)
+	return max(min(d, left), time.Second)
+}
+
+// guidSpace is the name space of the upload guids: a name-based UUID of
+// its own, so that ceb179's guids do not collide with other v5 UUIDs.
+var guidSpace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/ceb179/ceb179/guid"))
+
+// GUID returns the guid of the upload of a payment for a customs request:
+// a name-based (version 5) UUID of sessionID and payTransactionId, in upper
+// case. Processing the same request twice gives the same guid.
+func GUID(sessionID, payTransactionID string) string {
+	// A line feed cannot occur in either value (code fields are free of
+	// control characters), so the name is unambiguous.
+	return strings.ToUpper(uuid.NewSHA1(guidSpace, []byte(sessionID+"\n"+payTransactionID)).String())
+}
+
+// Build returns the pending upload for customs request req paid by p,
+// assembled at now: the canonical head (with GUID) and lists of every order
+// of p, the upload serviceTime (now in milliseconds, as text) and the
+// digest of the sign source. It applies the full field rules and returns a
+// *customs.ValidationError when p breaks them.
+func Build(req session.Request, p records.Payment, now time.Time) (session.Pending, error) {
+	guid := GUID(req.SessionID, p.PayTransactionID)
+	head := p.Head(guid)
+	if err := p.Validate(); err != nil {
+		return session.Pending{}, err
+	}
+	if err := customs.Validate(head, p.Orders); err != nil {
+		return session.Pending{}, err
+	}
+	hb, err := customs.MarshalHead(head)
+	if err != nil {
+		return session.Pending{}, fmt.Errorf("head of %s: %w", req.SessionID, err)
+	}
+	lb, err := customs.MarshalLists(p.Orders)
+	if err != nil {
+		return session.Pending{}, fmt.Errorf("lists of %s: %w", req.SessionID, err)
+	}
+	u := customs.Unsigned{SessionID: req.SessionID, Head: hb, Lists: lb, ServiceTime: strconv.FormatInt(now.UnixMilli(), 10)}
+	if err := u.Check(); err != nil {
+		return session.Pending{}, fmt.Errorf("unsigned %s: %w", req.SessionID, err)
+	}
+	return session.Pending{
+		SessionID:   req.SessionID,
+		EbpCode:     p.EbpCode,
+		GUID:        guid,
+		Head:        hb,
+		Lists:       lb,
+		ServiceTime: u.ServiceTime,
+		Digest:      u.Digest(),
+		Deadline:    req.Deadline,
+		CreatedAt:   now,
+	}, nil
+}
+
+// Unsigned returns the unsigned document of a pending upload: the exact
+// bytes whose sign source is signed.
+func Unsigned(p session.Pending) customs.Unsigned {
+	return customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
+}
