@@ -10,5 +10,6 @@ func commands() []command {
 		verifyCommand,
 		certnoCommand,
 		checkCommand,
+		certCommand,
 	}
 }
