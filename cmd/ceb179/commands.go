@@ -11,5 +11,7 @@ func commands() []command {
 		certnoCommand,
 		checkCommand,
 		certCommand,
+		importCommand,
+		customsSimCommand,
 	}
 }
