@@ -96,7 +96,7 @@ func TestTemplateFunctions(t *testing.T) {
 	for _, f := range fns {
 		ids = append(ids, f.LogicalID)
 	}
-	if want := []string{"AssembleFunction", "IngestFunction", "UploadFunction"}; !slices.Equal(ids, want) {
+	if want := []string{"AssembleFunction", "IngestFunction", "PaymentsFunction", "UploadFunction"}; !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
 	root, err := infra.RepoRoot()
@@ -181,6 +181,28 @@ func TestTemplateEvents(t *testing.T) {
 	if len(byID["UploadFunction"].Events) != 0 || len(byID["AssembleFunction"].Events) != 1 {
 		t.Error("upload must have no event source (hsmbridge invokes it); assemble exactly one")
 	}
+
+	// POST /payments: on its own API, IAM authorization on the route and
+	// as the API's default.
+	pay := byID["PaymentsFunction"].Events["RecordPayment"]
+	if pay.Type != "HttpApi" || pay.Method != "POST" || pay.Path != "/payments" || pay.Auth != "AWS_IAM" {
+		t.Errorf("payments event = %+v, want HttpApi POST /payments with AWS_IAM", pay)
+	}
+	if ref, _ := pay.APIID.Ref(); ref != "PaymentsApi" {
+		t.Errorf("payments event ApiId = %s, want PaymentsApi", pay.APIID)
+	}
+	var pa struct {
+		Auth struct {
+			EnableIamAuthorizer bool   `yaml:"EnableIamAuthorizer"`
+			DefaultAuthorizer   string `yaml:"DefaultAuthorizer"`
+		} `yaml:"Auth"`
+	}
+	if err := tpl.Resources["PaymentsApi"].Properties.Decode(&pa); err != nil {
+		t.Fatal(err)
+	}
+	if !pa.Auth.EnableIamAuthorizer || pa.Auth.DefaultAuthorizer != "AWS_IAM" {
+		t.Errorf("PaymentsApi Auth %+v, want IAM authorization by default", pa.Auth)
+	}
 }
 
 func TestTemplateEnvironment(t *testing.T) {
@@ -192,7 +214,8 @@ func TestTemplateEnvironment(t *testing.T) {
 	}
 	want := map[string][]string{
 		"IngestFunction":   {"ASSEMBLE_QUEUE_URL", "REQUESTS_TABLE", "RETENTION_DAYS"},
-		"AssembleFunction": {"PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_QUEUE_URL"},
+		"AssembleFunction": {"ASSEMBLE_QUEUE_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_QUEUE_URL"},
+		"PaymentsFunction": {"PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS"},
 		"UploadFunction":   {"CUSTOMS_UPLOAD_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS"},
 	}
 	targets := map[string]string{
@@ -379,7 +402,7 @@ func TestTemplateIAM(t *testing.T) {
 			t.Errorf("HsmBridgePolicy/%s on %s", s.Sid, target)
 		}
 	}
-	for _, role := range []string{"IngestRole", "AssembleRole", "UploadRole"} {
+	for _, role := range []string{"IngestRole", "AssembleRole", "UploadRole", "PaymentsRole"} {
 		if len(got[role]) == 0 {
 			t.Errorf("%s has no statements", role)
 		}

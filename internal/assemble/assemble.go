@@ -13,8 +13,10 @@
 // the stored bytes.
 //
 // A payment record may be written a few seconds after customs asks: an
-// unknown order is retried, quickly at first, until the request's deadline;
-// then the request is marked NO_DATA. A stored record that breaks the field
+// unknown order is looked up again every second inside the invocation (up
+// to 25 s), then the message is handed back as a batch item failure with a
+// visibility of one second, until the request's deadline or the queue's
+// last allowed delivery; then the request is marked NO_DATA. A stored record that breaks the field
 // rules is marked INVALID with its reasons. Nothing is ever invented.
 package assemble
 
@@ -39,12 +41,21 @@ import (
 )
 
 // MaxReceives is the assemble queue's maxReceiveCount in template.yaml: a
-// message received that many times goes to the dead-letter queue. The retry
-// schedule of an unknown order keeps below it.
-const MaxReceives = 30
+// message received that many times goes to the dead-letter queue instead of
+// being delivered again. On its last receive a message for an unknown order
+// is finished (NO_DATA) rather than failed, so no request is left unmarked.
+const MaxReceives = 5
 
-// MaxRetryDelay is the longest wait between two looks for an unknown order.
-const MaxRetryDelay = 10 * time.Second
+// Defaults of WithWait. With them and a 30 s function timeout, the five
+// receives of a message cover customs' two-minute window: each waits up to
+// 25 s for the record, then the message comes back a second later.
+const (
+	DefaultWait      = 25 * time.Second
+	DefaultWaitEvery = time.Second
+)
+
+// timeoutMargin is kept free before the invocation's own deadline.
+const timeoutMargin = 3 * time.Second
 
 // Metric names recorded by the handler.
 const (
@@ -92,6 +103,8 @@ type Handler struct {
 	log        *slog.Logger
 	metrics    *metrics.Recorder
 	now        func() time.Time
+	wait       time.Duration
+	every      time.Duration
 }
 
 // Option changes a Handler made by New.
@@ -110,10 +123,19 @@ func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = 
 // comes back (default: the queue's visibility timeout).
 func WithVisibility(v Visibility) Option { return func(h *Handler) { h.visibility = v } }
 
+// WithWait sets how long one invocation waits for the payment record of an
+// unknown order (at most; never past the request's deadline or close to the
+// invocation's own deadline) and how often it looks (defaults DefaultWait
+// and DefaultWaitEvery). A zero wait makes every look a single one.
+func WithWait(wait, every time.Duration) Option {
+	return func(h *Handler) { h.wait, h.every = max(wait, 0), max(every, time.Millisecond) }
+}
+
 // New returns a handler that reads requests and stores pending uploads in
 // requests, finds payments in payments and sends sign jobs to sign.
 func New(requests Requests, payments records.Finder, sign Sender, opts ...Option) *Handler {
-	h := &Handler{requests: requests, payments: payments, sign: sign, log: slog.Default(), now: time.Now}
+	h := &Handler{requests: requests, payments: payments, sign: sign, log: slog.Default(), now: time.Now,
+		wait: DefaultWait, every: DefaultWaitEvery}
 	for _, o := range opts {
 		o(h)
 	}
@@ -227,13 +249,17 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 		return msg, outDuplicate, 0, "state " + string(req.State), nil
 	}
 	now := h.now()
-	p, err := h.payments.PaymentByOrder(ctx, req.OrderNo)
+	p, err := h.findPayment(ctx, req, now, receives)
 	switch {
 	case errors.Is(err, records.ErrNotFound):
-		if now.Before(req.Deadline) {
-			return msg, outRetry, retryDelay(receives, req.Deadline.Sub(now)), "no payment record for the order yet", nil
+		now = h.now()
+		if now.Before(req.Deadline) && receives < MaxReceives {
+			return msg, outRetry, time.Second, "no payment record for the order yet", nil
 		}
 		reason := "no payment record for the order before the deadline"
+		if now.Before(req.Deadline) {
+			reason = "no payment record for the order at the last delivery the queue allows"
+		}
 		if err := h.finish(ctx, req.SessionID, session.StateNoData, reason); err != nil {
 			return msg, outFailed, time.Second, reason, err
 		}
@@ -248,6 +274,7 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 		}
 		return msg, outInvalid, 0, reason, nil
 	}
+	now = h.now()
 	built, err := Build(req, p, now)
 	var ve *customs.ValidationError
 	if errors.As(err, &ve) {
@@ -302,23 +329,40 @@ func (h *Handler) finish(ctx context.Context, sessionID string, to session.State
 	return fmt.Errorf("set state %s: %w", to, err)
 }
 
-// retryDelay is how long to wait before looking again for an unknown order
-// on the receive-th delivery, with left until the deadline: 1 s, 2 s, 4 s,
-// 8 s, then MaxRetryDelay, never past the deadline (so that the last look
-// comes right at it), and all of it when the message would otherwise run
-// out of receives before the deadline. At least 1 s: SQS counts seconds.
-func retryDelay(receive int, left time.Duration) time.Duration {
-	d := MaxRetryDelay
-	if receive >= 1 && receive <= 4 {
-		d = time.Second << (receive - 1)
+// findPayment looks up the payment of the request's order. While the
+// order is unknown it looks again every h.every, for up to h.wait, never
+// past the request's deadline, and stopping timeoutMargin before the
+// invocation's own deadline. On the message's last receive it waits until
+// the request's deadline if the invocation allows. It returns an error
+// wrapping records.ErrNotFound when the order stays unknown.
+func (h *Handler) findPayment(ctx context.Context, req session.Request, now time.Time, receives int) (records.Payment, error) {
+	budget := min(h.wait, req.Deadline.Sub(now))
+	if receives >= MaxReceives {
+		budget = req.Deadline.Sub(now)
 	}
-	if receive >= MaxReceives-1 {
-		d = left
+	if d, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(d)-timeoutMargin)
 	}
-	// Round the time left up to whole seconds, so the next look is at or
-	// after the deadline.
-	left = (left + time.Second - 1).Truncate(time.Second)
-	return max(min(d, left), time.Second)
+	looks := 1
+	if budget > 0 {
+		looks += int(budget / h.every)
+	}
+	var err error
+	for i := range looks {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return records.Payment{}, ctx.Err()
+			case <-time.After(h.every):
+			}
+		}
+		var p records.Payment
+		p, err = h.payments.PaymentByOrder(ctx, req.OrderNo)
+		if !errors.Is(err, records.ErrNotFound) {
+			return p, err
+		}
+	}
+	return records.Payment{}, err
 }
 
 // guidSpace is the name space of the upload guids: a name-based UUID of

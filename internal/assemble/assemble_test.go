@@ -56,11 +56,17 @@ func newBed(tb testing.TB) *bed {
 		metrics:  metrics.New("assemble", nil),
 		now:      received.Add(1500 * time.Millisecond),
 	}
+	b.setWait(0)
+	return b
+}
+
+// setWait rebuilds the handler with the given wait for unknown orders.
+func (b *bed) setWait(wait time.Duration) {
 	b.h = assemble.New(b.store, b.store, b.sign,
 		assemble.WithVisibility(b.assemble),
 		assemble.WithMetrics(b.metrics),
+		assemble.WithWait(wait, 50*time.Millisecond),
 		assemble.WithClock(func() time.Time { return b.now }))
-	return b
 }
 
 // fixture reads a payment of internal/records/testdata.
@@ -348,61 +354,110 @@ func TestAssembleCrashAfterPending(t *testing.T) {
 
 func TestAssembleLateRecord(t *testing.T) {
 	t.Parallel()
-	b := newBed(t)
-	b.request(t, "late-1", "ord-B-0002")
-	ev := b.deliver(t, time.Second)
-	if failed := b.handle(t, ev); len(failed) != 1 || failed[0] != ev.Records[0].MessageId {
-		t.Fatalf("failed %v, want the message back", failed)
-	}
-	if st, _ := b.state(t, "late-1"); st != session.StateReceived {
-		t.Errorf("state %s", st)
-	}
-	// The record arrives; the message comes back after about a second
-	// (first retry), not after the visibility timeout of its receive (30 s).
-	b.record(t, fixture(t, "multi.json"))
-	time.Sleep(1200 * time.Millisecond)
-	ev = b.deliver(t, time.Second)
-	if len(ev.Records) != 1 {
-		t.Fatalf("redelivery: %d messages", len(ev.Records))
-	}
-	if ev.Records[0].Attributes["ApproximateReceiveCount"] != "2" {
-		t.Errorf("receive count %s", ev.Records[0].Attributes["ApproximateReceiveCount"])
-	}
-	b.now = b.now.Add(2 * time.Second)
-	if failed := b.handle(t, ev); len(failed) != 0 {
-		t.Fatalf("failed: %v", failed)
-	}
-	if jobs := b.jobs(t); len(jobs) != 1 {
-		t.Errorf("%d jobs", len(jobs))
-	}
-	if b.metrics.Total(assemble.MetricNotYetFound) != 1 || b.metrics.Total(assemble.MetricAssembled) != 1 {
-		t.Errorf("metrics %v", b.metrics.Names())
-	}
+	t.Run("ok record arrives while the invocation waits", func(t *testing.T) {
+		t.Parallel()
+		b := newBed(t)
+		b.setWait(5 * time.Second)
+		b.request(t, "late-0", "ord-B-0002")
+		ev := b.deliver(t, time.Second)
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			b.record(t, fixture(t, "multi.json"))
+		}()
+		start := time.Now()
+		if failed := b.handle(t, ev); len(failed) != 0 {
+			t.Fatalf("failed %v", failed)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("took %v", d)
+		}
+		if jobs := b.jobs(t); len(jobs) != 1 {
+			t.Errorf("%d jobs", len(jobs))
+		}
+	})
+	t.Run("ok record arrives after the invocation", func(t *testing.T) {
+		t.Parallel()
+		b := newBed(t)
+		b.request(t, "late-1", "ord-B-0002")
+		ev := b.deliver(t, time.Second)
+		if failed := b.handle(t, ev); len(failed) != 1 || failed[0] != ev.Records[0].MessageId {
+			t.Fatalf("failed %v, want the message back", failed)
+		}
+		if st, _ := b.state(t, "late-1"); st != session.StateReceived {
+			t.Errorf("state %s", st)
+		}
+		// The record arrives; the message comes back after a second, not
+		// after the visibility timeout of its receive (30 s).
+		b.record(t, fixture(t, "multi.json"))
+		time.Sleep(1200 * time.Millisecond)
+		ev = b.deliver(t, time.Second)
+		if len(ev.Records) != 1 {
+			t.Fatalf("redelivery: %d messages", len(ev.Records))
+		}
+		if ev.Records[0].Attributes["ApproximateReceiveCount"] != "2" {
+			t.Errorf("receive count %s", ev.Records[0].Attributes["ApproximateReceiveCount"])
+		}
+		b.now = b.now.Add(2 * time.Second)
+		if failed := b.handle(t, ev); len(failed) != 0 {
+			t.Fatalf("failed: %v", failed)
+		}
+		if jobs := b.jobs(t); len(jobs) != 1 {
+			t.Errorf("%d jobs", len(jobs))
+		}
+		if b.metrics.Total(assemble.MetricNotYetFound) != 1 || b.metrics.Total(assemble.MetricAssembled) != 1 {
+			t.Errorf("metrics %v", b.metrics.Names())
+		}
+	})
 }
 
 func TestAssembleUnknownOrder(t *testing.T) {
 	t.Parallel()
-	b := newBed(t)
-	b.request(t, "unknown-1", "ord-nobody")
-	ev := b.deliver(t, time.Second)
-	b.now = received.Add(session.Window) // the deadline
-	if failed := b.handle(t, ev); len(failed) != 0 {
-		t.Fatalf("failed %v: at the deadline the request is finished", failed)
+	tests := []struct {
+		name     string
+		now      time.Time
+		receives string
+		reason   string
+	}{
+		{name: "ok at the deadline", now: received.Add(session.Window), receives: "1", reason: "no payment record for the order before the deadline"},
+		{name: "ok at the last receive the queue allows", now: received.Add(100 * time.Second), receives: strconv.Itoa(assemble.MaxReceives), reason: "no payment record for the order at the last delivery the queue allows"},
 	}
-	st, reason := b.state(t, "unknown-1")
-	if st != session.StateNoData || reason == "" {
-		t.Errorf("state %s %q", st, reason)
-	}
-	if _, err := b.store.GetPending(context.Background(), "unknown-1"); err == nil {
-		t.Error("a pending upload was stored without data")
-	}
-	if jobs := b.jobs(t); len(jobs) != 0 {
-		t.Errorf("jobs %+v", jobs)
-	}
-	if b.metrics.Total(assemble.MetricNoData) != 1 {
-		t.Error("NO_DATA not counted")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBed(t)
+			b.request(t, "unknown-1", "ord-nobody")
+			ev := b.deliver(t, time.Second)
+			ev.Records[0].Attributes["ApproximateReceiveCount"] = tt.receives
+			b.now = tt.now
+			// On the last receive the handler waits up to the deadline: keep
+			// that short here.
+			b.setWait(0)
+			ctx, cancel := context.WithTimeout(context.Background(), timeoutMarginForTest+500*time.Millisecond)
+			defer cancel()
+			resp, err := b.h.Handle(ctx, ev)
+			if err != nil || len(resp.BatchItemFailures) != 0 {
+				t.Fatalf("failed %v %v: the request must be finished", resp.BatchItemFailures, err)
+			}
+			st, reason := b.state(t, "unknown-1")
+			if st != session.StateNoData || reason != tt.reason {
+				t.Errorf("state %s %q, want NO_DATA %q", st, reason, tt.reason)
+			}
+			if _, err := b.store.GetPending(context.Background(), "unknown-1"); err == nil {
+				t.Error("a pending upload was stored without data")
+			}
+			if jobs := b.jobs(t); len(jobs) != 0 {
+				t.Errorf("jobs %+v", jobs)
+			}
+			if b.metrics.Total(assemble.MetricNoData) != 1 {
+				t.Error("NO_DATA not counted")
+			}
+		})
 	}
 }
+
+// timeoutMarginForTest mirrors the margin the handler keeps before the
+// invocation's deadline.
+const timeoutMarginForTest = 3 * time.Second
 
 func TestAssembleInvalidRecord(t *testing.T) {
 	t.Parallel()
