@@ -1,0 +1,117 @@
+package eventsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/queue"
+)
+
+// recorder is a handler that fails the bodies it is told to, and records
+// every delivery.
+type recorder struct {
+	mu        sync.Mutex
+	delivered map[string]int
+	fail      func(body string) bool
+	err       error
+	panicMsg  string
+	arn       string
+}
+
+func (r *recorder) handle(_ context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		r.delivered[m.Body]++
+		r.arn = m.EventSourceARN
+		if m.Attributes["ApproximateReceiveCount"] == "" {
+			return resp, errors.New("no receive count")
+		}
+		if r.fail != nil && r.fail(m.Body) {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	if r.panicMsg != "" {
+		panic(r.panicMsg)
+	}
+	return resp, r.err
+}
+
+func (r *recorder) count(body string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.delivered[body]
+}
+
+func TestPoller(t *testing.T) {
+	tests := []struct {
+		name           string
+		reportFailures bool
+		fail           func(string) bool
+		err            error
+		panicMsg       string
+		// wantGone is whether each of the bodies m0..m2 leaves the queue.
+		wantGone [3]bool
+	}{
+		{"ok every message processed", true, nil, nil, "", [3]bool{true, true, true}},
+		{"ok one failure reported, the rest deleted", true, func(b string) bool { return b == `"m1"` }, nil, "", [3]bool{true, false, true}},
+		{"fail reported failure without ReportBatchItemFailures keeps the batch", false, func(b string) bool { return b == `"m1"` }, nil, "", [3]bool{false, false, false}},
+		{"fail handler error keeps the batch", true, nil, errors.New("boom"), "", [3]bool{false, false, false}},
+		{"fail handler panic keeps the batch", true, nil, nil, "boom", [3]bool{false, false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := awstest.New(t)
+			q := queue.New(env.SQS, env.Queue("AssembleQueue"))
+			for i := range 3 {
+				if err := q.Send(context.Background(), fmt.Sprintf("m%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec := &recorder{delivered: map[string]int{}, fail: tt.fail, err: tt.err, panicMsg: tt.panicMsg}
+			ctx, cancel := context.WithCancel(context.Background())
+			p := &Poller{Queue: q, ARN: env.Stack.QueueARNs["AssembleQueue"], Region: env.Region, Handler: rec.handle,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ReportBatchItemFailures: tt.reportFailures, Visibility: time.Second, Wait: time.Second, Concurrency: 1}
+			done := make(chan error)
+			go func() { done <- p.Run(ctx) }()
+			deadline := time.Now().Add(10 * time.Second)
+			for rec.count(`"m0"`)+rec.count(`"m1"`)+rec.count(`"m2"`) < 3 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if rec.arn != env.Stack.QueueARNs["AssembleQueue"] {
+				t.Errorf("eventSourceARN %q", rec.arn)
+			}
+			// What the poller kept becomes visible again after its 1 s
+			// visibility timeout.
+			time.Sleep(1500 * time.Millisecond)
+			left := map[string]bool{}
+			msgs, err := q.Receive(context.Background(), 10, time.Second, 30*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				left[m.Body] = true
+			}
+			for i, gone := range tt.wantGone {
+				body := fmt.Sprintf(`"m%d"`, i)
+				if left[body] == gone {
+					t.Errorf("message %s: left on queue = %v, want %v", body, left[body], !gone)
+				}
+			}
+		})
+	}
+}
