@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/ceb179/ceb179/internal/awsenv"
+	"github.com/ceb179/ceb179/internal/config"
+	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/localenv"
+	"github.com/ceb179/ceb179/internal/records"
+)
+
+var importCommand = command{
+	name:    "import",
+	summary: "import payment records from a JSON Lines file (bulk import, backfill)",
+	run:     runImport,
+}
+
+// importSettings are the flags of `ceb179 import`.
+type importSettings struct {
+	local    bool
+	dataDir  string
+	refused  string
+	batch    int
+	workers  int
+	progress string
+}
+
+func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	var s importSettings
+	fs := newFlagSet("import", "[--local [--data DIR]] [--refused FILE] FILE", `
+Imports payment records into the payments table from FILE, JSON Lines: one
+payment per line, the payExchangeInfoHead fields except guid
+(initalRequest, initalResponse, ebpCode, payCode, payTransactionId,
+totalAmount as a JSON number, currency, verDept, payType, tradingTime,
+note) plus payExchangeInfoLists exactly as customs receives it.
+
+Every line is validated with the customs field rules; refused lines are
+written with their line number and reasons to the refusals file, and the
+rest is imported in batches, each payment atomically. Payments already
+stored count as duplicates, so an interrupted import can be run again.
+
+Without --local the table is PAYMENTS_TABLE and the endpoint the usual AWS
+settings (AWS_ENDPOINT_URL, AWS_REGION, credentials); RETENTION_DAYS sets
+the retention (default and minimum: see docs). With --local the endpoint
+and table are those a running 'ceb179 local' publishes in DIR/stack.json.
+
+Exit 0 when every line was imported or was a duplicate; 1 when lines were
+refused or the store failed; 2 on usage errors or an unreadable file.`)
+	fs.BoolVar(&s.local, "local", false, "import into the running local stack (`ceb179 local`)")
+	fs.StringVar(&s.dataDir, "data", localenv.DefaultDir, "data directory of the local stack (with --local)")
+	fs.StringVar(&s.refused, "refused", "", "file for refused lines, JSON Lines (default FILE.refused.jsonl)")
+	fs.IntVar(&s.batch, "batch", 100, "payments per batch")
+	fs.IntVar(&s.workers, "workers", 4, "batches written at once")
+	fs.StringVar(&s.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), on, off")
+	pos, code, ok := fs.parse(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return fs.usageError(stderr, "exactly one input FILE")
+	}
+	if s.batch < 1 || s.batch > 1000 || s.workers < 1 || s.workers > 64 {
+		return fs.usageError(stderr, "--batch must be 1..1000 and --workers 1..64")
+	}
+	if s.progress != "auto" && s.progress != "on" && s.progress != "off" {
+		return fs.usageError(stderr, "--progress must be auto, on or off")
+	}
+	path := pos[0]
+	if s.refused == "" {
+		s.refused = path + ".refused.jsonl"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fail(stderr, fs.name, exitUsage, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fail(stderr, fs.name, exitUsage, err)
+	}
+
+	store, where, err := importStore(ctx, s)
+	if err != nil {
+		return fail(stderr, fs.name, exitFail, err)
+	}
+
+	rf, err := os.Create(s.refused)
+	if err != nil {
+		return fail(stderr, fs.name, exitFail, fmt.Errorf("refusals file: %w", err))
+	}
+	enc := json.NewEncoder(rf)
+	enc.SetEscapeHTML(false)
+	var werr error
+	opts := records.ImportOptions{
+		BatchSize: s.batch,
+		Workers:   s.workers,
+		Refused: func(r records.Refusal) {
+			if err := enc.Encode(r); err != nil && werr == nil {
+				werr = err
+			}
+		},
+	}
+	var bar *progressbar.ProgressBar
+	if showProgress(s.progress, stderr) {
+		bar = progressbar.NewOptions64(info.Size(),
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("importing "+filepath.Base(path)),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionFullWidth(),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }),
+		)
+		opts.Progress = func(n int64) { _ = bar.Set64(n) }
+	}
+
+	start := time.Now()
+	sum, ierr := records.Import(ctx, f, store, opts)
+	elapsed := time.Since(start)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if err := rf.Close(); err != nil && werr == nil {
+		werr = err
+	}
+	refusedNote := ""
+	if sum.Refused == 0 && werr == nil {
+		os.Remove(s.refused)
+	} else {
+		refusedNote = " (reasons in " + s.refused + ")"
+	}
+	rate := float64(sum.Imported+sum.Duplicates) / max(elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(stdout, "%s: %d lines: imported %d, skipped as duplicate %d, refused %d%s, failed %d; %.1fs, %.0f payments/s into %s\n",
+		path, sum.Lines, sum.Imported, sum.Duplicates, sum.Refused, refusedNote, sum.Failed, elapsed.Seconds(), rate, where)
+	switch {
+	case ierr != nil:
+		return fail(stderr, fs.name, exitFail, fmt.Errorf("stopped: %w (run the import again to continue)", ierr))
+	case werr != nil:
+		return fail(stderr, fs.name, exitFail, fmt.Errorf("refusals file: %w", werr))
+	case sum.Refused > 0 || sum.Failed > 0:
+		return exitFail
+	}
+	return exitOK
+}
+
+// showProgress decides whether to draw the progress bar.
+func showProgress(mode string, stderr io.Writer) bool {
+	switch mode {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	f, ok := stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// importStore builds the payments store of an import: the local stack's
+// with --local, otherwise the environment's. It also names where it
+// writes, for the summary.
+func importStore(ctx context.Context, s importSettings) (*dynamo.Store, string, error) {
+	cfg, err := config.FromEnv(nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if s.local {
+		st, err := localenv.Read(s.dataDir)
+		if err != nil {
+			return nil, "", err
+		}
+		if st.Tables.Payments == "" {
+			return nil, "", fmt.Errorf("%s: no payments table published", localenv.Path(s.dataDir))
+		}
+		clients, err := awsenv.Load(ctx, awsenv.WithEmulator(), awsenv.WithLoadOptions(
+			awsconfig.WithRegion(st.Region),
+			awsconfig.WithBaseEndpoint(st.Endpoint),
+			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
+		))
+		if err != nil {
+			return nil, "", err
+		}
+		return dynamo.New(clients.DynamoDB, dynamo.Tables{Payments: st.Tables.Payments}, cfg.Retention), st.Tables.Payments + " (local)", nil
+	}
+	if cfg.PaymentsTable == "" {
+		return nil, "", errors.New("PAYMENTS_TABLE is not set (or use --local)")
+	}
+	clients, err := awsenv.Load(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	where := cfg.PaymentsTable
+	if ep := aws.ToString(clients.Config.BaseEndpoint); ep != "" {
+		where += " at " + ep
+	}
+	return dynamo.New(clients.DynamoDB, dynamo.Tables{Payments: cfg.PaymentsTable}, cfg.Retention), where, nil
+}
