@@ -88,6 +88,8 @@ type FunctionSpec struct {
 	Events map[string]EventSpec
 	// Role is the Role expression, if the function names its role.
 	Role Expr
+	// LogFormat is LoggingConfig.LogFormat (Text or JSON; "" means Text).
+	LogFormat string
 }
 
 // EventSpec is one event source of a SAM function.
@@ -330,6 +332,10 @@ func (s *FunctionSpec) merge(n *yaml.Node) error {
 			s.Timeout, err = strconv.Atoi(v.Value)
 		case "Role":
 			s.Role = Expr{v}
+		case "LoggingConfig":
+			if f := scalar(mapGet(v, "LogFormat")); f != "" {
+				s.LogFormat = f
+			}
 		case "Environment":
 			vars := mapGet(v, "Variables")
 			for _, name := range mapKeys(vars) {
