@@ -101,7 +101,7 @@ type EPortError struct {
 
 // Error returns the control's messages.
 func (e *EPortError) Error() string {
-	return fmt.Sprintf("e-port %s: %s", e.Method, strings.Join(e.Messages, "; "))
+	return fmt.Sprintf("%v: e-port %s: %s", e.kind, e.Method, strings.Join(e.Messages, "; "))
 }
 
 // Unwrap returns the error kind.

@@ -1,0 +1,340 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/signer"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the hsmbridge configuration file (YAML). Environment
+// variables override some fields; see ApplyEnv.
+type Config struct {
+	// QueueURL is the URL of the sign queue.
+	QueueURL string `yaml:"queueURL"`
+	// UploadFunction is the name or ARN of the upload function.
+	UploadFunction string `yaml:"uploadFunction"`
+	// Region is the AWS region; empty uses the standard AWS chain.
+	Region string `yaml:"region"`
+	// StatusAddr is the loopback address of the status endpoint
+	// (default 127.0.0.1:9179); "off" disables it.
+	StatusAddr string `yaml:"statusAddr"`
+	// LogLevel is debug, info, warn or error (default info).
+	LogLevel string `yaml:"logLevel"`
+	// LogFile, when set, receives the JSON logs instead of stderr (for
+	// the Windows service, which has no console).
+	LogFile string `yaml:"logFile"`
+	// MaxBacklog bounds the jobs held in memory (default 2000).
+	MaxBacklog int `yaml:"maxBacklog"`
+	// Visibility is the visibility timeout kept on held messages
+	// (default 60s).
+	Visibility time.Duration `yaml:"visibility"`
+	// RetryDelay is how soon a message given back after a failure comes
+	// back (default 10s).
+	RetryDelay time.Duration `yaml:"retryDelay"`
+	// SignTimeout bounds one signature (default 15s).
+	SignTimeout time.Duration `yaml:"signTimeout"`
+	// UploadTimeout bounds one upload function invoke (default 30s).
+	UploadTimeout time.Duration `yaml:"uploadTimeout"`
+	// UploadConcurrency bounds parallel invokes per op (default 16).
+	UploadConcurrency int `yaml:"uploadConcurrency"`
+	// ProbeInterval is how long a failing signer rests before it is
+	// probed again (default 30s).
+	ProbeInterval time.Duration `yaml:"probeInterval"`
+	// MaxAttempts is how many signer failures send a job back to the
+	// queue (default 3).
+	MaxAttempts int `yaml:"maxAttempts"`
+	// Signers are the signers; several per ebpCode make a pool.
+	Signers []SignerConfig `yaml:"signers"`
+}
+
+// SignerConfig configures one signer. Type selects the backend and which
+// of the other fields apply.
+type SignerConfig struct {
+	// Name identifies the signer in logs and status.
+	Name string `yaml:"name"`
+	// EbpCode is the platform code whose jobs it signs.
+	EbpCode string `yaml:"ebpCode"`
+	// Type is "eport", "pkcs11" or "keyfile".
+	Type string `yaml:"type"`
+	// PINFile is a file holding the PIN (eport, pkcs11).
+	PINFile string `yaml:"pinFile"`
+	// PINEnv names an environment variable holding the PIN, used when
+	// PINFile is empty (eport, pkcs11).
+	PINEnv string `yaml:"pinEnv"`
+
+	// URL is the E-Port control's WebSocket (eport; default
+	// ws://127.0.0.1:61232).
+	URL string `yaml:"url"`
+	// CallTimeout bounds one call to the control (eport; default 10s).
+	CallTimeout time.Duration `yaml:"callTimeout"`
+	// PINErrorMarkers replaces the fragments of a control error that mean
+	// the PIN was refused (eport).
+	PINErrorMarkers []string `yaml:"pinErrorMarkers"`
+
+	// Module is the PKCS#11 library path (pkcs11).
+	Module string `yaml:"module"`
+	// TokenLabel selects the token (pkcs11).
+	TokenLabel string `yaml:"tokenLabel"`
+	// Slot selects the token by slot id when TokenLabel is empty (pkcs11).
+	Slot *uint `yaml:"slot"`
+	// KeyLabel selects the private key by label (pkcs11).
+	KeyLabel string `yaml:"keyLabel"`
+	// KeyID selects the private key by hex id (pkcs11).
+	KeyID string `yaml:"keyID"`
+	// Concurrency is how many signatures run in parallel (pkcs11;
+	// default 1).
+	Concurrency int `yaml:"concurrency"`
+	// SM2Mechanism is the vendor's SM2 signing mechanism, e.g. 0x80000101
+	// (pkcs11).
+	SM2Mechanism string `yaml:"sm2Mechanism"`
+	// SM2Input is "message" or "digest": what the SM2 mechanism takes
+	// (pkcs11; default message).
+	SM2Input string `yaml:"sm2Input"`
+
+	// KeyFile is the PEM private key (keyfile).
+	KeyFile string `yaml:"keyFile"`
+	// CertFile is the PEM certificate (keyfile; optional for pkcs11).
+	CertFile string `yaml:"certFile"`
+}
+
+// DefaultStatusAddr is where the status endpoint listens by default.
+const DefaultStatusAddr = "127.0.0.1:9179"
+
+// LoadConfig reads the YAML file at path, applies the environment
+// overrides and validates the result. Unknown keys are errors, so a typo
+// does not silently fall back to a default.
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(b, getenv)
+}
+
+// ParseConfig is LoadConfig for the file's bytes.
+func ParseConfig(b []byte, getenv func(string) string) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("parse config: %w", err)
+	}
+	if err := c.ApplyEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.StatusAddr == "" {
+		c.StatusAddr = DefaultStatusAddr
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// ApplyEnv overrides fields from the environment: HSMBRIDGE_QUEUE_URL,
+// HSMBRIDGE_UPLOAD_FUNCTION, HSMBRIDGE_REGION, HSMBRIDGE_STATUS_ADDR,
+// HSMBRIDGE_LOG_LEVEL, HSMBRIDGE_LOG_FILE and HSMBRIDGE_MAX_BACKLOG. A nil
+// getenv means os.Getenv.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	for name, dst := range map[string]*string{
+		"HSMBRIDGE_QUEUE_URL":       &c.QueueURL,
+		"HSMBRIDGE_UPLOAD_FUNCTION": &c.UploadFunction,
+		"HSMBRIDGE_REGION":          &c.Region,
+		"HSMBRIDGE_STATUS_ADDR":     &c.StatusAddr,
+		"HSMBRIDGE_LOG_LEVEL":       &c.LogLevel,
+		"HSMBRIDGE_LOG_FILE":        &c.LogFile,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	if v := getenv("HSMBRIDGE_MAX_BACKLOG"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("HSMBRIDGE_MAX_BACKLOG: %w", err)
+		}
+		c.MaxBacklog = n
+	}
+	return nil
+}
+
+// Validate checks the configuration without touching any device.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.QueueURL == "" {
+		bad("queueURL is required")
+	}
+	if c.UploadFunction == "" {
+		bad("uploadFunction is required")
+	}
+	if c.StatusAddr != "off" {
+		if err := CheckLoopback(c.StatusAddr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxBacklog < 0 || c.UploadConcurrency < 0 || c.MaxAttempts < 0 {
+		bad("maxBacklog, uploadConcurrency and maxAttempts must not be negative")
+	}
+	if c.Visibility != 0 && (c.Visibility < 10*time.Second || c.Visibility > 12*time.Hour) {
+		bad("visibility must be between 10s and 12h")
+	}
+	if len(c.Signers) == 0 {
+		bad("at least one signer is required")
+	}
+	names := map[string]bool{}
+	for i, s := range c.Signers {
+		where := fmt.Sprintf("signers[%d] %q", i, s.Name)
+		if s.Name == "" {
+			bad("%s: name is required", where)
+		} else if names[s.Name] {
+			bad("%s: name used twice", where)
+		}
+		names[s.Name] = true
+		if s.EbpCode == "" {
+			bad("%s: ebpCode is required", where)
+		}
+		if s.PINFile != "" && s.PINEnv != "" {
+			bad("%s: set pinFile or pinEnv, not both", where)
+		}
+		switch s.Type {
+		case "eport":
+			if s.URL != "" {
+				if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+					bad("%s: url must be ws:// or wss://", where)
+				}
+			}
+			if s.PINFile == "" && s.PINEnv == "" {
+				bad("%s: the card needs pinFile or pinEnv", where)
+			}
+		case "pkcs11":
+			if s.Module == "" {
+				bad("%s: module is required", where)
+			}
+			if s.TokenLabel == "" && s.Slot == nil {
+				bad("%s: tokenLabel or slot is required", where)
+			}
+			if s.KeyLabel == "" && s.KeyID == "" {
+				bad("%s: keyLabel or keyID is required", where)
+			}
+			if _, err := parseMechanism(s.SM2Mechanism); err != nil {
+				bad("%s: sm2Mechanism: %v", where, err)
+			}
+			if s.SM2Input != "" && s.SM2Input != "message" && s.SM2Input != "digest" {
+				bad("%s: sm2Input must be message or digest", where)
+			}
+		case "keyfile":
+			if s.KeyFile == "" || s.CertFile == "" {
+				bad("%s: keyFile and certFile are required", where)
+			}
+		default:
+			bad("%s: type must be eport, pkcs11 or keyfile", where)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func parseMechanism(s string) (uint, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 0, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number (use 0x...)", s)
+	}
+	return uint(v), nil
+}
+
+// ParseLevel parses a log level name; empty is info.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if s == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("logLevel %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// Options returns the bridge options the configuration sets; the caller
+// adds the queue, the uploader, the signers and the logger.
+func (c *Config) Options() Options {
+	o := Options{
+		MaxBacklog: c.MaxBacklog, Visibility: c.Visibility, RetryDelay: c.RetryDelay,
+		SignTimeout: c.SignTimeout, UploadTimeout: c.UploadTimeout,
+		UploadConcurrency: c.UploadConcurrency, ProbeInterval: c.ProbeInterval,
+		MaxAttempts: c.MaxAttempts,
+	}
+	if c.StatusAddr != "off" {
+		o.StatusAddr = c.StatusAddr
+	}
+	return o
+}
+
+// SignerSpecs turns the signer configurations into pool members. PINs are
+// read here, once; a missing PIN file is an error now rather than at the
+// first job.
+func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
+	specs := make([]SignerSpec, 0, len(c.Signers))
+	for _, sc := range c.Signers {
+		spec, err := sc.Spec(log)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// Spec returns the pool member for this signer.
+func (sc SignerConfig) Spec(log *slog.Logger) (SignerSpec, error) {
+	spec := SignerSpec{Name: sc.Name, EbpCode: sc.EbpCode}
+	pin, err := signer.LoadPIN(sc.PINFile, sc.PINEnv)
+	if err != nil {
+		return spec, fmt.Errorf("signer %s: %w", sc.Name, err)
+	}
+	switch sc.Type {
+	case "eport":
+		cfg := signer.EPortConfig{
+			URL: sc.URL, PIN: pin, CallTimeout: sc.CallTimeout, PINErrorMarkers: sc.PINErrorMarkers,
+			Logger: log.With("signer", sc.Name),
+		}
+		spec.Open = func(ctx context.Context) (signer.Signer, error) { return signer.OpenEPort(ctx, cfg) }
+	case "pkcs11":
+		mech, err := parseMechanism(sc.SM2Mechanism)
+		if err != nil {
+			return spec, fmt.Errorf("signer %s: %w", sc.Name, err)
+		}
+		cfg := signer.PKCS11Config{
+			Module: sc.Module, TokenLabel: sc.TokenLabel, Slot: sc.Slot, KeyLabel: sc.KeyLabel, KeyID: sc.KeyID,
+			CertFile: sc.CertFile, PIN: pin, Concurrency: sc.Concurrency, SM2Mechanism: mech, SM2Input: sc.SM2Input,
+		}
+		spec.Open = func(context.Context) (signer.Signer, error) { return signer.OpenPKCS11(cfg) }
+	case "keyfile":
+		keyFile, certFile := sc.KeyFile, sc.CertFile
+		spec.Open = func(context.Context) (signer.Signer, error) { return signer.OpenKeyFile(keyFile, certFile) }
+	default:
+		return spec, fmt.Errorf("signer %s: unknown type %q", sc.Name, sc.Type)
+	}
+	return spec, nil
+}

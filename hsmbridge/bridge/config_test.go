@@ -1,0 +1,101 @@
+package bridge_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
+)
+
+func TestParseConfig(t *testing.T) {
+	const head = "queueURL: https://sqs.example/q\nuploadFunction: upload\n"
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tc := range []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		wantErr string
+		check   func(*testing.T, bridge.Config)
+	}{
+		{"ok e-port card with defaults", head + "signers:\n  - {name: c1, ebpCode: E1, type: eport, pinEnv: PIN1}\n", nil, "",
+			func(t *testing.T, c bridge.Config) {
+				if c.StatusAddr != bridge.DefaultStatusAddr || c.Signers[0].Type != "eport" {
+					t.Errorf("config = %+v", c)
+				}
+			}},
+		{"ok durations and pkcs11", head + "visibility: 90s\nsignTimeout: 2s\nsigners:\n  - {name: h, ebpCode: E1, type: pkcs11, module: /x.so, tokenLabel: t, keyLabel: k, pinFile: /p, sm2Mechanism: '0x80000101', concurrency: 4}\n", nil, "",
+			func(t *testing.T, c bridge.Config) {
+				o := c.Options()
+				if o.Visibility != 90*time.Second || o.SignTimeout != 2*time.Second || o.StatusAddr != bridge.DefaultStatusAddr {
+					t.Errorf("options = %+v", o)
+				}
+			}},
+		{"ok environment overrides", "uploadFunction: upload\nsigners:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n",
+			map[string]string{"HSMBRIDGE_QUEUE_URL": "https://sqs.example/env", "HSMBRIDGE_MAX_BACKLOG": "50", "HSMBRIDGE_STATUS_ADDR": "off"}, "",
+			func(t *testing.T, c bridge.Config) {
+				if c.QueueURL != "https://sqs.example/env" || c.MaxBacklog != 50 || c.Options().StatusAddr != "" {
+					t.Errorf("config = %+v", c)
+				}
+			}},
+		{"fail unknown key", head + "queueUrl: typo\nsigners:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", nil, "queueUrl", nil},
+		{"fail status endpoint on the network", head + "statusAddr: 0.0.0.0:9179\nsigners:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", nil, "loopback", nil},
+		{"fail card without PIN source", head + "signers:\n  - {name: c1, ebpCode: E1, type: eport}\n", nil, "pinFile or pinEnv", nil},
+		{"fail no queue", "uploadFunction: u\nsigners:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", nil, "queueURL", nil},
+		{"fail duplicate names", head + "signers:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", nil, "used twice", nil},
+		{"fail bad mechanism", head + "signers:\n  - {name: h, ebpCode: E1, type: pkcs11, module: /x.so, tokenLabel: t, keyLabel: k, pinFile: /p, sm2Mechanism: CKM_SM2}\n", nil, "sm2Mechanism", nil},
+		{"fail e-port url scheme", head + "signers:\n  - {name: c1, ebpCode: E1, type: eport, pinEnv: P, url: 'http://127.0.0.1:61232'}\n", nil, "ws://", nil},
+		{"fail bad backlog variable", head + "signers:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", map[string]string{"HSMBRIDGE_MAX_BACKLOG": "lots"}, "HSMBRIDGE_MAX_BACKLOG", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := bridge.ParseConfig([]byte(tc.yaml), env(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "dist", "hsmbridge.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bridge.ParseConfig(b, func(string) string { return "" }); err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+}
+
+func TestSignerSpecsReadPINs(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sc      bridge.SignerConfig
+		wantErr bool
+	}{
+		{"ok PIN from env", bridge.SignerConfig{Name: "c", EbpCode: "E", Type: "eport", PINEnv: "HSMBRIDGE_TEST_PIN"}, false},
+		{"fail missing PIN file", bridge.SignerConfig{Name: "c", EbpCode: "E", Type: "eport", PINFile: "/nonexistent/pin"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("HSMBRIDGE_TEST_PIN", "24682468")
+			spec, err := tc.sc.Spec(quietLogger())
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err == nil && spec.Open == nil {
+				t.Error("no opener")
+			}
+			if err != nil && strings.Contains(err.Error(), "24682468") {
+				t.Error("error holds the PIN")
+			}
+		})
+	}
+}
