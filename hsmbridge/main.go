@@ -150,4 +150,3 @@ func defaultConfigPath() string {
 	}
 	return platformConfigPath
 }
-
