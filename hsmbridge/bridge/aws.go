@@ -105,9 +105,13 @@ func (u *LambdaUploader) invoke(ctx context.Context, in, out any) error {
 		return fmt.Errorf("invoke upload function: %w", err)
 	}
 	if res.FunctionError != nil {
-		// The payload of a function error describes the failure; it never
-		// holds the sign source, but it is not needed here either.
-		return fmt.Errorf("upload function error: %s", aws.ToString(res.FunctionError))
+		// The function's error text is short and safe to log ("bad
+		// request: ...", "unknown session: ...", "internal error: ...").
+		var fe struct {
+			ErrorMessage string `json:"errorMessage"`
+		}
+		_ = json.Unmarshal(res.Payload, &fe)
+		return fmt.Errorf("upload function error (%s): %s", aws.ToString(res.FunctionError), fe.ErrorMessage)
 	}
 	if err := json.Unmarshal(res.Payload, out); err != nil {
 		return fmt.Errorf("decode upload function answer: %w", err)

@@ -53,8 +53,12 @@ type Options struct {
 	// ReceiveWait is the long-poll wait (default and maximum 20s).
 	ReceiveWait time.Duration
 	// RetryDelay is the visibility given to a message handed back after a
-	// failure, so it comes back soon (default 10s).
+	// failure or a RETRY answer (default: Visibility, so the message comes
+	// back after the queue's usual visibility timeout).
 	RetryDelay time.Duration
+	// MaxReceiveCount is the sign queue's maxReceiveCount (default 5): a
+	// job received that often is uploaded with lastDelivery set.
+	MaxReceiveCount int
 	// SignTimeout bounds one signature (default 15s).
 	SignTimeout time.Duration
 	// UploadTimeout bounds one invoke of the upload function (default 30s).
@@ -87,7 +91,10 @@ func (o *Options) defaults() {
 	def(&o.Visibility, 60*time.Second)
 	def(&o.ReceiveWait, 20*time.Second)
 	o.ReceiveWait = min(o.ReceiveWait, 20*time.Second)
-	def(&o.RetryDelay, 10*time.Second)
+	def(&o.RetryDelay, o.Visibility)
+	if o.MaxReceiveCount <= 0 {
+		o.MaxReceiveCount = 5
+	}
 	def(&o.SignTimeout, 15*time.Second)
 	def(&o.UploadTimeout, 30*time.Second)
 	def(&o.ProbeInterval, 30*time.Second)
@@ -115,6 +122,7 @@ type job struct {
 	attempts  int
 	seq       uint64
 	hopeless  bool
+	receives  int
 
 	visibleAt time.Time // when the queue would show the message again; guarded by Bridge.mu
 }
@@ -149,7 +157,17 @@ type counters struct {
 	GivenBack    int64 `json:"givenBack"`
 	UploadErrors int64 `json:"uploadErrors"`
 	SignErrors   int64 `json:"signErrors"`
+	AlreadyFinal int64 `json:"alreadyFinal"`
 	Alarms       int64 `json:"alarms"`
+}
+
+// finalSession reports whether a session state leaves nothing to do.
+func finalSession(state string) bool {
+	switch state {
+	case StateAccepted, StateRejected, StateFailed, "NO_DATA", "INVALID":
+		return true
+	}
+	return false
 }
 
 // New returns a Bridge; it does not connect to anything yet.
@@ -304,6 +322,7 @@ func (b *Bridge) accept(ctx context.Context, m Message) {
 		digest:    body.Digest,
 		deadline:  time.UnixMilli(body.Deadline),
 		received:  now,
+		receives:  m.ReceiveCount,
 		visibleAt: now.Add(b.o.Visibility),
 	}
 	b.mu.Lock()
@@ -336,6 +355,13 @@ func (b *Bridge) prepare(ctx context.Context, j *job) {
 		b.count(func(c *counters) { c.UploadErrors++ })
 		b.log.Warn("fetch sign source failed", "sessionID", j.sessionID, "err", err)
 		b.giveBack(j, b.o.RetryDelay, "source fetch failed")
+		return
+	}
+	if src.SignSource == "" && finalSession(src.State) {
+		// Nothing to sign: the session was settled by an earlier delivery.
+		b.count(func(c *counters) { c.AlreadyFinal++ })
+		b.log.Info("session already final; dropping the job", "sessionID", j.sessionID, "state", src.State)
+		b.finish(ctx, j)
 		return
 	}
 	sum := sha256.Sum256([]byte(src.SignSource))
@@ -399,6 +425,7 @@ func (b *Bridge) upload(ctx context.Context, signerName string, j *job, certNo, 
 	start := time.Now()
 	res, err := b.o.Uploader.Upload(uctx, UploadRequest{
 		Op: "upload", SessionID: j.sessionID, Digest: j.digest, CertNo: certNo, SignValue: signValue,
+		LastDelivery: j.receives >= b.o.MaxReceiveCount,
 	})
 	now := time.Now()
 	b.mu.Lock()

@@ -38,9 +38,12 @@ type Config struct {
 	// Visibility is the visibility timeout kept on held messages
 	// (default 60s).
 	Visibility time.Duration `yaml:"visibility"`
-	// RetryDelay is how soon a message given back after a failure comes
-	// back (default 10s).
+	// RetryDelay is how soon a message given back after a failure or a
+	// RETRY answer comes back (default: visibility).
 	RetryDelay time.Duration `yaml:"retryDelay"`
+	// MaxReceiveCount is the sign queue's maxReceiveCount (default 5, as
+	// in template.yaml); the last delivery is uploaded with lastDelivery.
+	MaxReceiveCount int `yaml:"maxReceiveCount"`
 	// SignTimeout bounds one signature (default 15s).
 	SignTimeout time.Duration `yaml:"signTimeout"`
 	// UploadTimeout bounds one upload function invoke (default 30s).
@@ -189,8 +192,8 @@ func (c *Config) Validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if c.MaxBacklog < 0 || c.UploadConcurrency < 0 || c.MaxAttempts < 0 {
-		bad("maxBacklog, uploadConcurrency and maxAttempts must not be negative")
+	if c.MaxBacklog < 0 || c.UploadConcurrency < 0 || c.MaxAttempts < 0 || c.MaxReceiveCount < 0 {
+		bad("maxBacklog, uploadConcurrency, maxAttempts and maxReceiveCount must not be negative")
 	}
 	if c.Visibility != 0 && (c.Visibility < 10*time.Second || c.Visibility > 12*time.Hour) {
 		bad("visibility must be between 10s and 12h")
@@ -283,7 +286,7 @@ func (c *Config) Options() Options {
 		MaxBacklog: c.MaxBacklog, Visibility: c.Visibility, RetryDelay: c.RetryDelay,
 		SignTimeout: c.SignTimeout, UploadTimeout: c.UploadTimeout,
 		UploadConcurrency: c.UploadConcurrency, ProbeInterval: c.ProbeInterval,
-		MaxAttempts: c.MaxAttempts,
+		MaxAttempts: c.MaxAttempts, MaxReceiveCount: c.MaxReceiveCount,
 	}
 	if c.StatusAddr != "off" {
 		o.StatusAddr = c.StatusAddr

@@ -161,12 +161,17 @@ type fakeUploader struct {
 	certNos  map[string]string    // certNo of the accepted upload
 	uploads  int
 	badSigs  int
+
+	final        map[string]string // sessions already in a final state
+	retryForever map[string]bool   // sessions answered RETRY until the last delivery
+	lastFlags    map[string][]bool // lastDelivery of each upload call
 }
 
 func newFakeUploader() *fakeUploader {
 	return &fakeUploader{
 		certs: map[string]*smx509.Certificate{}, posts: map[string]int{},
 		postedAt: map[string]time.Time{}, certNos: map[string]string{}, calls: map[string]int{},
+		final: map[string]string{}, retryForever: map[string]bool{}, lastFlags: map[string][]bool{},
 	}
 }
 
@@ -194,6 +199,12 @@ func (u *fakeUploader) Source(ctx context.Context, sid string) (bridge.Source, e
 	if err := sleepCtx(ctx, u.sourceLatency); err != nil {
 		return bridge.Source{}, err
 	}
+	u.mu.Lock()
+	state := u.final[sid]
+	u.mu.Unlock()
+	if state != "" {
+		return bridge.Source{SessionID: sid, State: state}, nil
+	}
 	src := sourceOf(sid)
 	sum := sha256.Sum256([]byte(src))
 	return bridge.Source{SessionID: sid, SignSource: src, Digest: hex.EncodeToString(sum[:])}, nil
@@ -207,6 +218,13 @@ func (u *fakeUploader) Upload(ctx context.Context, req bridge.UploadRequest) (br
 	defer u.mu.Unlock()
 	u.uploads++
 	u.calls[req.SessionID]++
+	u.lastFlags[req.SessionID] = append(u.lastFlags[req.SessionID], req.LastDelivery)
+	if u.retryForever[req.SessionID] {
+		if req.LastDelivery {
+			return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateFailed, Message: "gave up"}, nil
+		}
+		return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateRetry, Message: "customs unreachable"}, nil
+	}
 	if c := u.certs[req.CertNo]; c != nil {
 		if err := signature.Verify(c, []byte(sourceOf(req.SessionID)), req.SignValue); err != nil {
 			u.badSigs++

@@ -60,6 +60,9 @@ type Source struct {
 	SignSource string `json:"signSource"`
 	Digest     string `json:"digest"`
 	Deadline   int64  `json:"deadline"`
+	// State is the session's state. A session in a final state comes
+	// with an empty SignSource: there is nothing to sign.
+	State string `json:"state,omitempty"`
 }
 
 // UploadRequest is the payload of the "upload" invoke.
@@ -69,6 +72,10 @@ type UploadRequest struct {
 	Digest    string `json:"digest"`
 	CertNo    string `json:"certNo"`
 	SignValue string `json:"signValue"`
+	// LastDelivery is set when the message's receive count reached the
+	// queue's maxReceiveCount: the upload function then answers FAILED
+	// rather than RETRY.
+	LastDelivery bool `json:"lastDelivery,omitempty"`
 }
 
 // Upload states answered by the upload function.
