@@ -12,6 +12,7 @@ func commands() []command {
 		checkCommand,
 		certCommand,
 		importCommand,
+		localCommand,
 		customsSimCommand,
 	}
 }

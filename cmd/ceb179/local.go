@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/localenv"
+	"github.com/ceb179/ceb179/internal/localstack"
+)
+
+var localCommand = command{
+	name:    "local",
+	summary: "run the whole pipeline on this machine: emulated AWS, bridge, customs simulator",
+	run:     runLocal,
+}
+
+// envPersist names the variable through which `ceb179 local --data DIR`
+// hands the emulator's state directory to itself: the emulator reads it
+// once, when the process starts.
+const envPersist = "KUMO_DATA_DIR"
+
+func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem] [--ebp-code CODE] [--no-demo]", `
+Runs ceb179 on this machine with no AWS account and nothing installed: an
+embedded AWS emulator with the tables and queues of template.yaml, the
+ingest handler on --listen (POST /platDataOpen, GET /healthz), assemble and
+upload fed like Lambda's event source mapping, hsmbridge with a key-file
+signer, and the customs simulator as customs' realTimeDataUpload.
+
+On first run it makes a development SM2 key and self-signed certificate in
+the data folder and registers it for the demo ebpCode; demo payment records
+are seeded unless --no-demo. Each request's journey is printed as it
+happens, and a summary when it stops (Ctrl-C).
+
+Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
+built-in simulator.`)
+	listen := fs.String("listen", localstack.DefaultListen, "address to serve platDataOpen and /healthz on")
+	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+localenv.DefaultDir+", state in memory)")
+	key := fs.String("signer-key", "", "sign with this key file (PEM) instead of the development key")
+	cert := fs.String("signer-cert", "", "the certificate of --signer-key")
+	ebp := fs.String("ebp-code", localstack.DemoEbpCode, "the ebpCode the signing certificate is registered for")
+	noDemo := fs.Bool("no-demo", false, "do not seed demo payment records")
+	pos, code, ok := fs.parse(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return fs.usageError(stderr, "unexpected argument "+pos[0])
+	}
+	if (*key == "") != (*cert == "") {
+		return fs.usageError(stderr, "--signer-key and --signer-cert go together")
+	}
+
+	dir := *dataDir
+	if dir != "" {
+		abs, err := filepath.Abs(filepath.Join(dir, "aws"))
+		if err != nil {
+			return fail(stderr, fs.name, exitUsage, err)
+		}
+		if os.Getenv(envPersist) != abs {
+			// The emulator reads its state directory when the process
+			// starts: start again with it set.
+			if err := os.MkdirAll(abs, 0o700); err != nil {
+				return fail(stderr, fs.name, exitFail, err)
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return fail(stderr, fs.name, exitFail, err)
+			}
+			env := append(os.Environ(), envPersist+"="+abs)
+			return fail(stderr, fs.name, exitFail, syscall.Exec(exe, append([]string{exe}, os.Args[1:]...), env))
+		}
+	} else if os.Getenv(envPersist) != "" {
+		return fs.usageError(stderr, envPersist+" is set: use --data DIR to keep state")
+	}
+
+	fmt.Fprintln(stdout, "ceb179 local: starting the emulated AWS stack from template.yaml ...")
+	stack, err := localstack.Start(ctx, localstack.Options{
+		Listen:           *listen,
+		DataDir:          dir,
+		SignerKey:        *key,
+		SignerCert:       *cert,
+		EbpCode:          *ebp,
+		NoDemo:           *noDemo,
+		CustomsUploadURL: os.Getenv("CUSTOMS_UPLOAD_URL"),
+		Journey:          stdout,
+		Log:              logFile(dir, stderr),
+	})
+	if err != nil {
+		return fail(stderr, fs.name, exitFail, err)
+	}
+	fmt.Fprintf(stdout, `
+  platDataOpen   %s/platDataOpen
+  health         %s/healthz
+  customs        %s
+  signer         certNo %s registered for ebpCode %s
+  AWS emulator   %s
+`, stack.URL, stack.URL, stack.CustomsUploadURL, stack.CertNo, stack.EbpCode, stack.Endpoint)
+	if len(stack.DemoOrders) > 0 {
+		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  curl -s %s/platDataOpen --data-urlencode 'openReq={\"orderNo\":\"%s\",\"sessionID\":\"demo-%d\",\"serviceTime\":%d}'\n",
+			stack.DemoOrders, stack.URL, stack.DemoOrders[0], time.Now().Unix(), time.Now().UnixMilli())
+	}
+	fmt.Fprintln(stdout, "\nReady. Ctrl-C stops.")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-stack.Err():
+	}
+	_ = stack.Close()
+	if dir != "" {
+		// Give the emulator's background snapshot a moment to reach disk.
+		time.Sleep(1500 * time.Millisecond)
+	}
+	fmt.Fprintf(stdout, "\nceb179 local stopped.\n%s", stack.Summary())
+	if runErr != nil {
+		return fail(stderr, fs.name, exitFail, runErr)
+	}
+	return exitOK
+}
+
+// logFile returns where the components' JSON logs go: DIR/ceb179-local.log,
+// or stderr when it cannot be opened.
+func logFile(dir string, stderr io.Writer) io.Writer {
+	if dir == "" {
+		dir = localenv.DefaultDir
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return stderr
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "ceb179-local.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return stderr
+	}
+	return f
+}

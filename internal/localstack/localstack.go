@@ -1,0 +1,362 @@
+// Package localstack runs the whole ceb179 pipeline on one machine, with no
+// AWS account and nothing installed: an embedded AWS emulator provisioned
+// from template.yaml, the ingest handler on a local listener, assemble and
+// upload fed by local event source mappings, hsmbridge with key-file
+// signers, and the customs simulator as the default customs endpoint. It is
+// what `ceb179 local` runs, what the end-to-end tests drive, and what the
+// bench measures.
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/sivchari/kumo"
+
+	"github.com/ceb179/ceb179"
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/infra"
+	"github.com/ceb179/ceb179/internal/assemble"
+	"github.com/ceb179/ceb179/internal/awsenv"
+	"github.com/ceb179/ceb179/internal/customsapi"
+	"github.com/ceb179/ceb179/internal/customssim"
+	"github.com/ceb179/ceb179/internal/devcert"
+	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/eventsource"
+	"github.com/ceb179/ceb179/internal/ingest"
+	"github.com/ceb179/ceb179/internal/localenv"
+	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/signature"
+	"github.com/ceb179/ceb179/internal/signer"
+	"github.com/ceb179/ceb179/internal/upload"
+)
+
+// DefaultListen is where the local stack serves platDataOpen.
+const DefaultListen = "127.0.0.1:8080"
+
+// DemoEbpCode is the platform code of the demo records and of the
+// development certificate.
+const DemoEbpCode = "46016602EV"
+
+// Region is the region the local clients use.
+const Region = "us-east-1"
+
+// Prefix names the local stack's tables and queues.
+const Prefix = "ceb179-local-"
+
+// Options configures a local stack. The zero value runs the demo.
+type Options struct {
+	// Listen is the address of platDataOpen and /healthz (DefaultListen when empty).
+	Listen string
+	// DataDir holds the development key pair and the published stack file
+	// (localenv.DefaultDir when empty).
+	DataDir string
+	// SignerKey and SignerCert are a key file and its certificate to sign
+	// with instead of the development pair.
+	SignerKey, SignerCert string
+	// EbpCode is the platform code the signing certificate is registered
+	// for (DemoEbpCode when empty).
+	EbpCode string
+	// NoDemo skips seeding the demo payment records.
+	NoDemo bool
+	// CustomsUploadURL sends uploads there instead of to the embedded
+	// customs simulator.
+	CustomsUploadURL string
+	// Signers is how many signers sign with the key (default 1).
+	Signers int
+	// SignRate limits each signer to this many signatures per minute, like
+	// an E-Port card (250); zero signs as fast as the machine can.
+	SignRate float64
+	// Journey, when set, receives one line per request event as it happens.
+	Journey io.Writer
+	// Log receives the components' JSON logs (discarded when nil).
+	Log io.Writer
+}
+
+// Stack is a running local pipeline.
+type Stack struct {
+	// URL is the base URL of the local listener (http://127.0.0.1:8080).
+	URL string
+	// Endpoint is the AWS emulator's URL.
+	Endpoint string
+	// Sim is the embedded customs simulator (nil with CustomsUploadURL).
+	Sim *customssim.Sim
+	// SimURL is the simulator's realTimeDataUpload URL ("" with CustomsUploadURL).
+	SimURL string
+	// CustomsUploadURL is where uploads go.
+	CustomsUploadURL string
+	// Store reads and writes the local tables.
+	Store *dynamo.Store
+	// Published is what the stack published for other commands.
+	Published localenv.Stack
+	// CertNo is the certNo of the signing certificate.
+	CertNo string
+	// EbpCode is the platform code the certificate is registered for.
+	EbpCode string
+	// DemoOrders are the orders of the seeded demo records.
+	DemoOrders []string
+	// Metrics of the components, by component name.
+	Metrics map[string]*metrics.Recorder
+
+	journey *journey
+	bridge  *bridge.Bridge
+	servers []*http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	errs    chan error
+	dataDir string
+	closed  sync.Once
+}
+
+// emulator is the process's AWS emulator: it keeps its state in package
+// variables, so there is one per process.
+var emulator struct {
+	once sync.Once
+	url  string
+}
+
+// Start brings the whole pipeline up and returns once GET /healthz would
+// answer 200. Stop it with Close.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.DataDir == "" {
+		o.DataDir = localenv.DefaultDir
+	}
+	if o.EbpCode == "" {
+		o.EbpCode = DemoEbpCode
+	}
+	if o.Signers <= 0 {
+		o.Signers = 1
+	}
+	logOut := o.Log
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
+
+	pair, err := signingPair(o)
+	if err != nil {
+		return nil, err
+	}
+
+	emulator.once.Do(func() { emulator.url = kumo.NewServer().URL })
+	cfg := aws.Config{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDCEB179LOCAL", "ceb179-local", ""),
+		BaseEndpoint: aws.String(emulator.url),
+	}
+	clients := awsenv.New(cfg, awsenv.WithEmulator())
+	tpl, err := infra.Parse(ceb179.Template)
+	if err != nil {
+		return nil, fmt.Errorf("local: template: %w", err)
+	}
+
+	s := &Stack{
+		Endpoint: emulator.url,
+		EbpCode:  o.EbpCode,
+		CertNo:   signature.CertNo(pair.Cert),
+		Metrics:  map[string]*metrics.Recorder{},
+		errs:     make(chan error, 8),
+		dataDir:  o.DataDir,
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	// The customs endpoint: the embedded simulator unless one is given.
+	s.CustomsUploadURL = o.CustomsUploadURL
+	if s.CustomsUploadURL == "" {
+		s.Sim = customssim.New(customssim.WithLogger(log.With("component", "customs-sim")))
+		s.Sim.Register(o.EbpCode, pair.Cert)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("local: customs simulator: %w", err)
+		}
+		s.serve(ln, s.Sim)
+		s.SimURL = "http://" + ln.Addr().String() + customssim.UploadPath
+		s.CustomsUploadURL = s.SimURL
+	}
+
+	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
+	defer pcancel()
+	stack, err := infra.Provision(pctx, tpl, clients, infra.Options{Prefix: Prefix, Parameters: map[string]string{"CustomsUploadUrl": s.CustomsUploadURL}})
+	if err != nil {
+		return nil, fmt.Errorf("local: provision from template.yaml: %w", err)
+	}
+	tables := dynamo.Tables{Requests: stack.Tables["RequestsTable"], Payments: stack.Tables["PaymentsTable"]}
+	s.Store = dynamo.New(clients.DynamoDB, tables, 0)
+	assembleQ := queue.New(clients.SQS, stack.Queues["AssembleQueue"])
+	signQ := queue.New(clients.SQS, stack.Queues["SignQueue"])
+
+	if err := s.Store.PutCertificate(pctx, dynamo.Certificate{EbpCode: o.EbpCode, CertNo: s.CertNo, PEM: pair.CertPEM, NotAfter: pair.Cert.NotAfter, RegisteredAt: time.Now()}); err != nil {
+		return nil, fmt.Errorf("local: register certificate: %w", err)
+	}
+	if !o.NoDemo {
+		if s.DemoOrders, err = seedDemo(pctx, s.Store, o.EbpCode); err != nil {
+			return nil, err
+		}
+	}
+
+	s.journey = newJourney(o.Journey, s.Store)
+	for _, name := range []string{"ingest", "assemble", "upload", "customs"} {
+		s.Metrics[name] = metrics.New(name, nil)
+	}
+
+	// Assemble, fed like Lambda's event source mapping would feed it.
+	asm := assemble.New(s.Store, s.Store, signQ,
+		assemble.WithVisibility(assembleQ),
+		assemble.WithLogger(log.With("component", "assemble")),
+		assemble.WithMetrics(s.Metrics["assemble"]))
+	s.run(runCtx, (&eventsource.Poller{
+		Queue: assembleQ, ARN: stack.QueueARNs["AssembleQueue"], Region: Region, Handler: asm.Handle,
+		ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: 4, Timeout: 60 * time.Second,
+		Logger: log.With("component", "assemble-events"),
+	}).Run)
+
+	// Upload, called in-process by the bridge with the JSON it would get
+	// through the Lambda Invoke API.
+	poster, err := customsapi.New(s.CustomsUploadURL)
+	if err != nil {
+		return nil, fmt.Errorf("local: customs client: %w", err)
+	}
+	up := upload.New(s.Store, upload.NewCertCache(s.Store, time.Minute), poster,
+		upload.WithLogger(log.With("component", "upload")), upload.WithMetrics(s.Metrics["upload"]))
+
+	// hsmbridge with key-file signers.
+	var specs []bridge.SignerSpec
+	for i := range o.Signers {
+		specs = append(specs, bridge.SignerSpec{
+			Name:    fmt.Sprintf("keyfile-%d", i+1),
+			EbpCode: o.EbpCode,
+			Open: func(context.Context) (signer.Signer, error) {
+				ks, err := signer.NewKeySigner(pair.Key, pair.Cert, 1, nil)
+				if err != nil || o.SignRate <= 0 {
+					return ks, err
+				}
+				return newPaced(ks, o.SignRate), nil
+			},
+		})
+	}
+	s.bridge, err = bridge.New(bridge.Options{
+		Queue:       bridge.NewSQSQueue(clients.SQS, stack.Queues["SignQueue"]),
+		Uploader:    invoker{h: up},
+		Signers:     specs,
+		Logger:      log.With("component", "hsmbridge"),
+		ReceiveWait: 2 * time.Second,
+		RetryDelay:  2 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("local: hsmbridge: %w", err)
+	}
+	s.run(runCtx, s.bridge.Run)
+
+	// platDataOpen and /healthz.
+	ing := ingest.New(s.Store, assembleQ, ingest.WithLogger(log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"]))
+	mux := http.NewServeMux()
+	mux.Handle(ingest.Path, s.journey.wrap(ing))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/", ing) // its own 404/405 answers, in customs' format
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("local: listen on %s: %w", o.Listen, err)
+	}
+	s.serve(ln, mux)
+	s.URL = "http://" + ln.Addr().String()
+	s.run(runCtx, s.journey.watch)
+
+	s.Published = localenv.Stack{
+		Version:         localenv.Version,
+		Endpoint:        emulator.url,
+		Region:          Region,
+		Tables:          localenv.Tables{Requests: tables.Requests, Payments: tables.Payments},
+		Queues:          localenv.Queues{Assemble: assembleQ.URL(), Sign: signQ.URL()},
+		PlatDataOpenURL: s.URL + ingest.Path,
+		PID:             os.Getpid(),
+		StartedAt:       time.Now(),
+	}
+	if err := localenv.Write(o.DataDir, s.Published); err != nil {
+		return nil, fmt.Errorf("local: publish stack: %w", err)
+	}
+	ok = true
+	return s, nil
+}
+
+// Err returns a channel that receives the first failure of a component.
+func (s *Stack) Err() <-chan error { return s.errs }
+
+// Summary returns the counts of the requests this stack received.
+func (s *Stack) Summary() Summary { return s.journey.summary() }
+
+// Close stops every component and removes the published stack file. It is
+// safe to call more than once.
+func (s *Stack) Close() error {
+	s.closed.Do(func() {
+		for _, srv := range s.servers {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+		_ = localenv.Remove(s.dataDir)
+	})
+	return nil
+}
+
+// run starts a component that runs until ctx ends.
+func (s *Stack) run(ctx context.Context, f func(context.Context) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			select {
+			case s.errs <- err:
+			default:
+			}
+		}
+	}()
+}
+
+// serve serves h on ln until Close.
+func (s *Stack) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// signingPair loads the given key file and certificate, or the development
+// pair of the data directory, made on first use.
+func signingPair(o Options) (*devcert.Pair, error) {
+	if o.SignerKey != "" || o.SignerCert != "" {
+		if o.SignerKey == "" || o.SignerCert == "" {
+			return nil, errors.New("local: give both a signer key and its certificate")
+		}
+		return devcert.Load(o.SignerKey, o.SignerCert)
+	}
+	p, _, err := devcert.LoadOrCreate(filepath.Clean(o.DataDir), "ceb179 local development signer")
+	return p, err
+}

@@ -1,0 +1,142 @@
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/customs"
+	"github.com/ceb179/ceb179/internal/customssim"
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// startStack starts a local stack on a free port with its data in a
+// temporary directory.
+func startStack(t *testing.T, o Options) *Stack {
+	t.Helper()
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	s, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// ask calls platDataOpen as customs does and returns the ack code.
+func ask(t *testing.T, s *Stack, orderNo, sessionID string) string {
+	t.Helper()
+	open, _ := json.Marshal(customs.OpenReq{OrderNo: orderNo, SessionID: sessionID, ServiceTime: time.Now().UnixMilli()})
+	resp, err := http.PostForm(s.URL+"/platDataOpen", url.Values{"openReq": {string(open)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ack customs.Ack
+	if err := json.NewDecoder(resp.Body).Decode(&ack); err != nil {
+		t.Fatal(err)
+	}
+	return ack.Code
+}
+
+// waitState waits for the request of sessionID to reach a final state.
+func waitState(t *testing.T, s *Stack, sessionID string, within time.Duration) session.Request {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		req, err := s.Store.GetRequest(context.Background(), sessionID)
+		if err == nil && req.State.Final() {
+			return req
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s not final after %s (state %q, err %v)", sessionID, within, req.State, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestPipeline(t *testing.T) {
+	var journeyOut syncWriter
+	s := startStack(t, Options{Journey: &journeyOut})
+
+	resp, err := http.Get(s.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz %d", resp.StatusCode)
+	}
+
+	tests := []struct {
+		name      string
+		orderNo   string
+		wantState session.State
+		wantLists []string
+	}{
+		{"ok single-order payment", DemoOrderSingle, session.StateAccepted, []string{DemoOrderSingle}},
+		{"ok multi-order payment lists every order", DemoOrderMultiB, session.StateAccepted, []string{DemoOrderMultiA, DemoOrderMultiB}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sid := customssim.NewSessionID()
+			if code := ask(t, s, tt.orderNo, sid); code != customs.CodeSuccess {
+				t.Fatalf("ack %s", code)
+			}
+			req := waitState(t, s, sid, 30*time.Second)
+			if req.State != tt.wantState {
+				t.Fatalf("state %s (%s), want %s", req.State, req.Reason, tt.wantState)
+			}
+			up, err := s.Sim.Wait(context.Background(), sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !up.SignatureValid || !up.Accepted() {
+				t.Fatalf("upload at customs: %+v", up)
+			}
+			if strings.Join(up.OrderNos, ",") != strings.Join(tt.wantLists, ",") {
+				t.Fatalf("uploaded orders %v, want %v", up.OrderNos, tt.wantLists)
+			}
+		})
+	}
+
+	// A repeated customs request: answered 10000, uploaded once.
+	sid := customssim.NewSessionID()
+	for range 2 {
+		if code := ask(t, s, DemoOrderSingle, sid); code != customs.CodeSuccess {
+			t.Fatalf("ack %s", code)
+		}
+	}
+	waitState(t, s, sid, 30*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	n := 0
+	for _, u := range s.Sim.Uploads() {
+		if u.SessionID == sid {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("duplicate customs request uploaded %d times, want 1", n)
+	}
+
+	time.Sleep(time.Second) // let the journey watcher catch up
+	sum := s.Summary()
+	if sum.ByState[session.StateAccepted] != 3 || sum.OnTime != 3 {
+		t.Errorf("summary %+v", sum)
+	}
+	out := journeyOut.String()
+	for _, want := range []string{"→ ", "ack 10000", "✓ ", "accepted by customs", "on time"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("journey output lacks %q:\n%s", want, out)
+		}
+	}
+}
