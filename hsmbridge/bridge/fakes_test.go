@@ -53,9 +53,14 @@ func (q *fakeQueue) send(body string) {
 
 // sendJob sends a sign job for session sid of ebp due at deadline.
 func (q *fakeQueue) sendJob(sid, ebp string, deadline time.Time) {
-	sum := sha256.Sum256([]byte(sourceOf(sid)))
-	b, _ := json.Marshal(bridge.SignJob{SessionID: sid, EbpCode: ebp, Deadline: deadline.UnixMilli(), Digest: hex.EncodeToString(sum[:])})
+	b, _ := json.Marshal(signJob(sid, ebp, deadline))
 	q.send(string(b))
+}
+
+// signJob is the sign job the assemble function would queue for sid.
+func signJob(sid, ebp string, deadline time.Time) bridge.SignJob {
+	sum := sha256.Sum256([]byte(sourceOf(sid)))
+	return bridge.SignJob{SessionID: sid, EbpCode: ebp, Deadline: deadline.UnixMilli(), Digest: hex.EncodeToString(sum[:])}
 }
 
 func (q *fakeQueue) len() int {
