@@ -1,10 +1,12 @@
 package upload
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi/customstest"
+	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 )
@@ -449,4 +452,50 @@ func TestSourceAndInvoke(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLogsHoldNoPayload(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var buf syncBuffer
+	f.handler.log = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.handler.metrics = metrics.New("upload", &buf)
+	f.customs.Script(customstest.Hang(), customstest.Status(503), customstest.Rejected("orderNo : 格式错误;"))
+	f.assemble(t, "sid-logs")
+	job := f.sign(t, "sid-logs", f.signer)
+	if a := f.upload(t, job); a.State != session.StateRejected {
+		t.Fatalf("answer = %+v", a)
+	}
+	bad := job
+	bad.SignValue = job.SignValue[:10] + "AAAA" + job.SignValue[14:]
+	f.assemble(t, "sid-logs-2")
+	bad.SessionID, bad.Digest = "sid-logs-2", f.sign(t, "sid-logs-2", f.signer).Digest
+	f.upload(t, bad)
+	out := buf.String()
+	if !strings.Contains(out, "sid-logs") || !strings.Contains(out, "upload attempt") {
+		t.Fatalf("logs do not show the work: %s", out)
+	}
+	for _, secret := range []string{"initalRequest", "pay.example", "商品", "收款", "88.08", "6222", job.SignValue, bad.SignValue} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs contain %q", secret)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
