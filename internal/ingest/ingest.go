@@ -65,6 +65,7 @@ type Handler struct {
 	log     *slog.Logger
 	metrics *metrics.Recorder
 	now     func() time.Time
+	window  time.Duration
 }
 
 // Option changes a Handler made by New.
@@ -79,9 +80,13 @@ func WithMetrics(m *metrics.Recorder) Option { return func(h *Handler) { h.metri
 // WithClock sets the clock (default: time.Now).
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
 
+// WithWindow sets how long after a request its upload is due (default
+// session.Window). Only tests and time-compressed benchmarks change it.
+func WithWindow(d time.Duration) Option { return func(h *Handler) { h.window = d } }
+
 // New returns a handler that records requests in store and queues them on queue.
 func New(store RequestStore, queue Sender, opts ...Option) *Handler {
-	h := &Handler{store: store, queue: queue, log: slog.Default(), now: time.Now}
+	h := &Handler{store: store, queue: queue, log: slog.Default(), now: time.Now, window: session.Window}
 	for _, o := range opts {
 		o(h)
 	}
@@ -158,7 +163,7 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 		ServiceTime: open.ServiceTime,
 		ReceivedAt:  now,
 		SourceIP:    sourceIP(r),
-		Deadline:    now.Add(session.Window),
+		Deadline:    now.Add(h.window),
 		State:       session.StateReceived,
 	})
 	if err != nil {

@@ -30,16 +30,17 @@ type trace struct {
 // journey follows the requests this stack received and prints their way
 // through the pipeline.
 type journey struct {
-	w     io.Writer
-	store *dynamo.Store
+	w      io.Writer
+	store  *dynamo.Store
+	window time.Duration
 
 	mu     sync.Mutex
 	traces map[string]*trace
 	order  []string
 }
 
-func newJourney(w io.Writer, store *dynamo.Store) *journey {
-	return &journey{w: w, store: store, traces: map[string]*trace{}}
+func newJourney(w io.Writer, store *dynamo.Store, window time.Duration) *journey {
+	return &journey{w: w, store: store, window: window, traces: map[string]*trace{}}
 }
 
 func (j *journey) printf(format string, args ...any) {
@@ -79,7 +80,7 @@ func (j *journey) wrap(h http.Handler) http.Handler {
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		if _, ok := j.traces[open.SessionID]; !ok {
-			j.traces[open.SessionID] = &trace{sessionID: open.SessionID, orderNo: open.OrderNo, received: start, deadline: start.Add(session.Window), state: session.StateReceived}
+			j.traces[open.SessionID] = &trace{sessionID: open.SessionID, orderNo: open.OrderNo, received: start, deadline: start.Add(j.window), state: session.StateReceived}
 			j.order = append(j.order, open.SessionID)
 		}
 	})

@@ -8,6 +8,7 @@
 package localstack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ import (
 	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/upload"
@@ -79,6 +81,11 @@ type Options struct {
 	// SignRate limits each signer to this many signatures per minute, like
 	// an E-Port card (250); zero signs as fast as the machine can.
 	SignRate float64
+	// Prefix names the tables and queues (the package's Prefix when empty).
+	Prefix string
+	// Window is how long after a request its upload is due (two minutes
+	// when zero). Tests and time-compressed benchmarks shorten it.
+	Window time.Duration
 	// Journey, when set, receives one line per request event as it happens.
 	Journey io.Writer
 	// Log receives the components' JSON logs (discarded when nil).
@@ -110,8 +117,12 @@ type Stack struct {
 	// Metrics of the components, by component name.
 	Metrics map[string]*metrics.Recorder
 
-	journey *journey
-	bridge  *bridge.Bridge
+	journey    *journey
+	bridgeOpts bridge.Options
+	bridgeMu   sync.Mutex
+	bridgeStop context.CancelFunc
+	bridgeDone chan struct{}
+	runCtx     context.Context
 	servers []*http.Server
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -174,7 +185,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		dataDir:  o.DataDir,
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.runCtx, s.cancel = runCtx, cancel
 	ok := false
 	defer func() {
 		if !ok {
@@ -198,7 +209,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
 	defer pcancel()
-	stack, err := infra.Provision(pctx, tpl, clients, infra.Options{Prefix: Prefix, Parameters: map[string]string{"CustomsUploadUrl": s.CustomsUploadURL}})
+	prefix := o.Prefix
+	if prefix == "" {
+		prefix = Prefix
+	}
+	stack, err := infra.Provision(pctx, tpl, clients, infra.Options{Prefix: prefix, Parameters: map[string]string{"CustomsUploadUrl": s.CustomsUploadURL}})
 	if err != nil {
 		return nil, fmt.Errorf("local: provision from template.yaml: %w", err)
 	}
@@ -216,7 +231,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 
-	s.journey = newJourney(o.Journey, s.Store)
+	s.journey = newJourney(o.Journey, s.Store, cmp.Or(o.Window, session.Window))
 	for _, name := range []string{"ingest", "assemble", "upload", "customs"} {
 		s.Metrics[name] = metrics.New(name, nil)
 	}
@@ -256,21 +271,24 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			},
 		})
 	}
-	s.bridge, err = bridge.New(bridge.Options{
+	s.bridgeOpts = bridge.Options{
 		Queue:       bridge.NewSQSQueue(clients.SQS, stack.Queues["SignQueue"]),
 		Uploader:    invoker{h: up},
 		Signers:     specs,
 		Logger:      log.With("component", "hsmbridge"),
 		ReceiveWait: 2 * time.Second,
 		RetryDelay:  2 * time.Second,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("local: hsmbridge: %w", err)
 	}
-	s.run(runCtx, s.bridge.Run)
+	if err := s.StartBridge(); err != nil {
+		return nil, err
+	}
 
 	// platDataOpen and /healthz.
-	ing := ingest.New(s.Store, assembleQ, ingest.WithLogger(log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"]))
+	ingOpts := []ingest.Option{ingest.WithLogger(log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"])}
+	if o.Window > 0 {
+		ingOpts = append(ingOpts, ingest.WithWindow(o.Window))
+	}
+	ing := ingest.New(s.Store, assembleQ, ingOpts...)
 	mux := http.NewServeMux()
 	mux.Handle(ingest.Path, s.journey.wrap(ing))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -301,6 +319,48 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// StartBridge starts hsmbridge (Start does; use it after StopBridge).
+func (s *Stack) StartBridge() error {
+	s.bridgeMu.Lock()
+	defer s.bridgeMu.Unlock()
+	if s.bridgeStop != nil {
+		return errors.New("local: hsmbridge is already running")
+	}
+	b, err := bridge.New(s.bridgeOpts)
+	if err != nil {
+		return fmt.Errorf("local: hsmbridge: %w", err)
+	}
+	ctx, stop := context.WithCancel(s.runCtx)
+	done := make(chan struct{})
+	s.bridgeStop, s.bridgeDone = stop, done
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(done)
+		if err := b.Run(ctx); err != nil && ctx.Err() == nil {
+			select {
+			case s.errs <- err:
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// StopBridge stops hsmbridge abruptly, as a crash or a power cut of the
+// card's PC would: jobs it held in memory go back to the sign queue after
+// their visibility timeout.
+func (s *Stack) StopBridge() {
+	s.bridgeMu.Lock()
+	defer s.bridgeMu.Unlock()
+	if s.bridgeStop == nil {
+		return
+	}
+	s.bridgeStop()
+	<-s.bridgeDone
+	s.bridgeStop, s.bridgeDone = nil, nil
 }
 
 // Err returns a channel that receives the first failure of a component.

@@ -2,8 +2,11 @@ package localstack
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -24,6 +27,10 @@ func startStack(t *testing.T, o Options) *Stack {
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
+	if o.Prefix == "" {
+		// One emulator serves the test binary: each stack gets its own tables.
+		o.Prefix = fmt.Sprintf("e2e%d-", prefixSeq.Add(1))
+	}
 	s, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +38,8 @@ func startStack(t *testing.T, o Options) *Stack {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+var prefixSeq atomic.Int64
 
 // ask calls platDataOpen as customs does and returns the ack code.
 func ask(t *testing.T, s *Stack, orderNo, sessionID string) string {
@@ -137,6 +146,83 @@ func TestPipeline(t *testing.T) {
 	for _, want := range []string{"→ ", "ack 10000", "✓ ", "accepted by customs", "on time"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("journey output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestUnknownOrderEndsNoData(t *testing.T) {
+	s := startStack(t, Options{Window: 3 * time.Second})
+	sid := customssim.NewSessionID()
+	if code := ask(t, s, "NO-SUCH-ORDER", sid); code != customs.CodeSuccess {
+		t.Fatalf("ack %s: customs must get 10000 even for an unknown order", code)
+	}
+	req := waitState(t, s, sid, 30*time.Second)
+	if req.State != session.StateNoData {
+		t.Fatalf("state %s (%s), want NO_DATA", req.State, req.Reason)
+	}
+	for _, u := range s.Sim.Uploads() {
+		if u.SessionID == sid {
+			t.Fatal("an upload was made for an order without data")
+		}
+	}
+}
+
+func TestUploadRejectedByCustoms(t *testing.T) {
+	// A customs endpoint where the platform's certificate is not registered.
+	strict := customssim.New()
+	srv := httptest.NewServer(strict)
+	defer srv.Close()
+	s := startStack(t, Options{CustomsUploadURL: srv.URL + customssim.UploadPath})
+	if s.Sim != nil {
+		t.Fatal("the embedded simulator runs although CustomsUploadURL is set")
+	}
+	sid := customssim.NewSessionID()
+	if code := ask(t, s, DemoOrderSingle, sid); code != customs.CodeSuccess {
+		t.Fatalf("ack %s", code)
+	}
+	req := waitState(t, s, sid, 30*time.Second)
+	if req.State != session.StateRejected || !strings.Contains(req.Reason, "not registered") {
+		t.Fatalf("state %s (%q), want REJECTED with customs' message", req.State, req.Reason)
+	}
+	if n := len(strict.Uploads()); n != 1 {
+		t.Fatalf("customs received %d uploads, want 1 (a rejection is not retried)", n)
+	}
+}
+
+func TestBridgeRestart(t *testing.T) {
+	s := startStack(t, Options{})
+	s.StopBridge()
+	var sids []string
+	for _, order := range []string{DemoOrderSingle, DemoOrderMultiA, DemoOrderMultiB} {
+		sid := customssim.NewSessionID()
+		sids = append(sids, sid)
+		if code := ask(t, s, order, sid); code != customs.CodeSuccess {
+			t.Fatalf("ack %s", code)
+		}
+	}
+	// With the bridge down the jobs wait on the sign queue.
+	time.Sleep(time.Second)
+	for _, sid := range sids {
+		req, err := s.Store.GetRequest(context.Background(), sid)
+		if err != nil || req.State.Final() {
+			t.Fatalf("session %s is %s (%v) while the bridge is down", sid, req.State, err)
+		}
+	}
+	if err := s.StartBridge(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range sids {
+		if req := waitState(t, s, sid, 30*time.Second); req.State != session.StateAccepted {
+			t.Fatalf("session %s: %s (%s)", sid, req.State, req.Reason)
+		}
+	}
+	count := map[string]int{}
+	for _, u := range s.Sim.Uploads() {
+		count[u.SessionID]++
+	}
+	for _, sid := range sids {
+		if count[sid] != 1 {
+			t.Errorf("session %s uploaded %d times, want 1", sid, count[sid])
 		}
 	}
 }
