@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
 	"github.com/ceb179/ceb179/internal/session"
 )
@@ -227,5 +228,5 @@ func digestOf(b []byte) string {
 
 // bodyDigest is the digest of the form body customs receives for doc.
 func bodyDigest(doc []byte) string {
-	return digestOf(customsForm(doc))
+	return digestOf(customs.EncodeUploadForm(doc))
 }

@@ -389,8 +389,6 @@ func finalAnswer(r session.Request) session.UploadAnswer {
 // newOwner returns a random lease owner token.
 func newOwner() string {
 	b := make([]byte, 8)
-	_, _ = cryptoRead(b)
+	_, _ = crand.Read(b)
 	return hex.EncodeToString(b)
 }
-
-var cryptoRead = crand.Read
