@@ -101,9 +101,11 @@ func TestEPortPool(t *testing.T) {
 			if got := up.accepted(); got != n {
 				t.Errorf("accepted %d, want %d", got, n)
 			}
+			up.mu.Lock()
 			if up.badSigs != 0 {
 				t.Errorf("%d bad signatures", up.badSigs)
 			}
+			up.mu.Unlock()
 			if got := signerState(b, "A"); got != tc.wantState {
 				t.Errorf("card A state = %q, want %q", got, tc.wantState)
 			}

@@ -94,7 +94,9 @@ type eportReply struct {
 // EPortError is a failure the control reported (Result false). It wraps
 // ErrPINRefused, ErrDevice or ErrUnavailable according to its messages.
 type EPortError struct {
-	Method   string
+	// Method is the control method that failed.
+	Method string
+	// Messages are the control's Error strings.
 	Messages []string
 	kind     error
 }
