@@ -147,7 +147,7 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (sessio
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	} else {
-		attrs = append(attrs, slog.String("message", att.Message))
+		attrs = append(attrs, slog.String("customsMessage", att.Message))
 	}
 	r.log.Info("upload attempt", attrs...)
 	// The record must outlive a cancelled invocation.
