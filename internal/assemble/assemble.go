@@ -6,11 +6,13 @@
 // puts a small sign job on the sign queue.
 //
 // Every step is idempotent, so a message delivered twice produces one
-// pending upload and one sign job. The order is: store PENDING, send the
-// job, move the request from RECEIVED to ASSEMBLED. A delivery that finds
-// the request past RECEIVED does nothing; one that finds it still RECEIVED
-// (an earlier delivery stopped between the steps) finishes the steps with
-// the stored bytes.
+// pending upload and one sign job. The order is: store PENDING, claim the
+// right to send the job (a lease on the PENDING item), send the job, move
+// the request from RECEIVED to ASSEMBLED. A delivery that finds the request
+// past RECEIVED does nothing; one that finds the claim held by another comes
+// back later; one that finds the request still RECEIVED and the claim free
+// or lapsed (an earlier delivery stopped between the steps) finishes the
+// steps with the stored bytes.
 //
 // A payment record may be written a few seconds after customs asks: an
 // unknown order is looked up again every second inside the invocation (up
@@ -54,6 +56,11 @@ const (
 	DefaultWaitEvery = time.Second
 )
 
+// SignJobLease is how long a delivery's claim on sending a sign job holds
+// off other deliveries of the same request; a claim older than that is
+// taken over (its holder died between claiming and sending).
+const SignJobLease = 10 * time.Second
+
 // timeoutMargin is kept free before the invocation's own deadline.
 const timeoutMargin = 3 * time.Second
 
@@ -62,6 +69,7 @@ const (
 	MetricAssembled      = "Assembled"
 	MetricDuplicate      = "DuplicateDelivery"
 	MetricResent         = "SignJobResent"
+	MetricClaimed        = "SignJobClaimedElsewhere"
 	MetricNotYetFound    = "OrderNotYetFound"
 	MetricNoData         = "NoData"
 	MetricInvalid        = "Invalid"
@@ -80,6 +88,11 @@ type Requests interface {
 	CreatePending(ctx context.Context, p session.Pending) (session.Pending, bool, error)
 	// SetState moves the request to state to if it is in one of from.
 	SetState(ctx context.Context, sessionID string, to session.State, reason string, from ...session.State) error
+	// ClaimSignJob gives owner, for lease, the right to send the session's
+	// sign job; false when another owner holds a live claim.
+	ClaimSignJob(ctx context.Context, sessionID, owner string, now time.Time, lease time.Duration) (bool, error)
+	// ReleaseSignJob gives up owner's claim after a failed send.
+	ReleaseSignJob(ctx context.Context, sessionID, owner string) error
 }
 
 // Sender puts a message on the sign queue.
@@ -172,6 +185,7 @@ const (
 	outAssembled outcome = "assembled"
 	outResent    outcome = "resent"
 	outDuplicate outcome = "duplicate"
+	outClaimed   outcome = "claimed_elsewhere"
 	outRetry     outcome = "retry"
 	outNoData    outcome = "no_data"
 	outInvalid   outcome = "invalid"
@@ -205,6 +219,8 @@ func (h *Handler) handleOne(ctx context.Context, m events.SQSMessage) bool {
 		h.metrics.Add(MetricResent, 1)
 	case outDuplicate:
 		h.metrics.Add(MetricDuplicate, 1)
+	case outClaimed:
+		h.metrics.Add(MetricClaimed, 1)
 	case outRetry:
 		h.metrics.Add(MetricNotYetFound, 1)
 	case outNoData:
@@ -225,7 +241,7 @@ func (h *Handler) handleOne(ctx context.Context, m events.SQSMessage) bool {
 	}
 	h.log.Log(ctx, level, "assemble", attrs...)
 
-	done := out != outRetry && out != outFailed && out != outMalformed
+	done := out != outRetry && out != outFailed && out != outMalformed && out != outClaimed
 	if !done && retryIn > 0 && h.visibility != nil && m.ReceiptHandle != "" {
 		if err := h.visibility.ExtendVisibility(ctx, m.ReceiptHandle, retryIn); err != nil {
 			h.log.WarnContext(ctx, "shorten visibility", slog.String("messageId", m.MessageId), slog.String("error", err.Error()))
@@ -291,14 +307,29 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 	if err != nil {
 		return msg, outFailed, time.Second, "", err
 	}
+	// Only the delivery holding the claim sends the job, so two copies of
+	// the message handled at the same time send one.
+	owner := uuid.NewString()
+	claimed, err := h.requests.ClaimSignJob(ctx, req.SessionID, owner, h.now(), SignJobLease)
+	if err != nil {
+		return msg, outFailed, time.Second, "", err
+	}
+	if !claimed {
+		// Come back when the holder has finished, or its claim has lapsed.
+		return msg, outClaimed, SignJobLease, "another delivery is sending the sign job", nil
+	}
 	job := session.SignJob{SessionID: stored.SessionID, EbpCode: stored.EbpCode, Deadline: stored.Deadline.UnixMilli(), Digest: stored.Digest}
 	if err := h.sign.Send(ctx, job); err != nil {
+		if rerr := h.requests.ReleaseSignJob(ctx, req.SessionID, owner); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		return msg, outFailed, time.Second, "", err
 	}
 	if err := h.finish(ctx, req.SessionID, session.StateAssembled, ""); err != nil {
-		// The job is on its way; a redelivery would send it once more,
-		// which the upload side tolerates (it checks digest and state).
-		return msg, outFailed, time.Second, "", err
+		// The job is on its way and the claim still holds: a redelivery
+		// within the lease sends nothing; after it, the job is sent once
+		// more, which the upload side tolerates (same digest, state checks).
+		return msg, outFailed, SignJobLease, "", err
 	}
 	h.metrics.Duration(MetricTimeToAssemble, h.now().Sub(req.ReceivedAt))
 	if !created {

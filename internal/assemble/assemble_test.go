@@ -265,58 +265,62 @@ func TestAssembleGolden(t *testing.T) {
 
 func TestAssembleDuplicateDelivery(t *testing.T) {
 	t.Parallel()
-	b := newBed(t)
-	b.record(t, fixture(t, "multi.json"))
-	b.request(t, "dup-1", "ord-C-0003")
-	ev := b.deliver(t, time.Second)
-	if len(ev.Records) != 1 {
-		t.Fatalf("%d messages", len(ev.Records))
-	}
-	// The same message three times: twice in one batch, then again later.
-	twice := events.SQSEvent{Records: []events.SQSMessage{ev.Records[0], ev.Records[0]}}
-	twice.Records[1].MessageId = "copy"
-	if failed := b.handle(t, twice); len(failed) != 0 {
-		t.Fatalf("failed: %v", failed)
-	}
-	first, err := b.store.GetPending(context.Background(), "dup-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.now = b.now.Add(3 * time.Second)
-	if failed := b.handle(t, ev); len(failed) != 0 {
-		t.Fatalf("failed: %v", failed)
-	}
-	again, _ := b.store.GetPending(context.Background(), "dup-1")
-	if !bytes.Equal(first.Head, again.Head) || first.ServiceTime != again.ServiceTime || first.Digest != again.Digest {
-		t.Error("a later delivery changed the pending upload")
-	}
-	jobs := b.jobs(t)
-	// Two concurrent copies may both find the request RECEIVED; the
-	// pending upload is written once and a sign job is sent once or, in
-	// that race, twice with the same digest. A later delivery sends none.
-	if len(jobs) < 1 || len(jobs) > 2 || jobs[0].Digest != first.Digest {
-		t.Errorf("jobs %+v", jobs)
-	}
-	if got := b.metrics.Total(assemble.MetricDuplicate); got < 1 {
-		t.Errorf("duplicate deliveries counted: %v", got)
-	}
-
-	// Strictly sequential redeliveries: exactly one job.
-	b2 := newBed(t)
-	b2.record(t, fixture(t, "single.json"))
-	b2.request(t, "dup-2", "ord201903040001")
-	ev2 := b2.deliver(t, time.Second)
-	for range 3 {
-		if failed := b2.handle(t, ev2); len(failed) != 0 {
+	t.Run("ok two copies at once", func(t *testing.T) {
+		t.Parallel()
+		b := newBed(t)
+		b.record(t, fixture(t, "multi.json"))
+		b.request(t, "dup-1", "ord-C-0003")
+		ev := b.deliver(t, time.Second)
+		if len(ev.Records) != 1 {
+			t.Fatalf("%d messages", len(ev.Records))
+		}
+		// The same message twice in one batch, handled concurrently: one
+		// pending upload, one sign job. A copy that found the job claimed by
+		// the other comes back later and then finds the request assembled.
+		twice := events.SQSEvent{Records: []events.SQSMessage{ev.Records[0], ev.Records[0]}}
+		twice.Records[1].MessageId = "copy"
+		failed := b.handle(t, twice)
+		if len(failed) > 1 {
 			t.Fatalf("failed: %v", failed)
 		}
-	}
-	if jobs := b2.jobs(t); len(jobs) != 1 {
-		t.Errorf("%d jobs after three sequential deliveries, want 1", len(jobs))
-	}
-	if got := b2.metrics.Total(assemble.MetricDuplicate); got != 2 {
-		t.Errorf("duplicates %v, want 2", got)
-	}
+		first, err := b.store.GetPending(context.Background(), "dup-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.now = b.now.Add(3 * time.Second)
+		if failed := b.handle(t, twice); len(failed) != 0 {
+			t.Fatalf("later delivery failed: %v", failed)
+		}
+		again, _ := b.store.GetPending(context.Background(), "dup-1")
+		if !bytes.Equal(first.Head, again.Head) || first.ServiceTime != again.ServiceTime || first.Digest != again.Digest {
+			t.Error("a later delivery changed the pending upload")
+		}
+		jobs := b.jobs(t)
+		if len(jobs) != 1 || jobs[0].Digest != first.Digest {
+			t.Errorf("jobs %+v, want exactly one", jobs)
+		}
+		if got := b.metrics.Total(assemble.MetricDuplicate); got < 2 {
+			t.Errorf("duplicate deliveries counted: %v", got)
+		}
+	})
+	t.Run("ok sequential redeliveries", func(t *testing.T) {
+		t.Parallel()
+		b := newBed(t)
+		b.record(t, fixture(t, "single.json"))
+		b.request(t, "dup-2", "ord201903040001")
+		ev := b.deliver(t, time.Second)
+		for range 3 {
+			if failed := b.handle(t, ev); len(failed) != 0 {
+				t.Fatalf("failed: %v", failed)
+			}
+		}
+		if jobs := b.jobs(t); len(jobs) != 1 {
+			t.Errorf("%d jobs after three deliveries, want 1", len(jobs))
+		}
+		if got := b.metrics.Total(assemble.MetricDuplicate); got != 2 {
+			t.Errorf("duplicates %v, want 2", got)
+		}
+	})
 }
 
 func TestAssembleCrashAfterPending(t *testing.T) {
@@ -349,6 +353,45 @@ func TestAssembleCrashAfterPending(t *testing.T) {
 	}
 	if b.metrics.Total(assemble.MetricResent) != 1 {
 		t.Error("resent job not counted")
+	}
+}
+
+func TestAssembleCrashAfterClaim(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	p := fixture(t, "single.json")
+	b.record(t, p)
+	b.request(t, "crash-2", "ord201903040001")
+	req, err := b.store.GetRequest(context.Background(), "crash-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier, err := assemble.Build(req, p, received.Add(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.store.CreatePending(context.Background(), earlier); err != nil {
+		t.Fatal(err)
+	}
+	// An earlier delivery claimed the job at assembly time and died.
+	if ok, err := b.store.ClaimSignJob(context.Background(), "crash-2", "dead", received.Add(300*time.Millisecond), assemble.SignJobLease); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	ev := b.deliver(t, time.Second)
+	// Within the lease: wait.
+	if failed := b.handle(t, ev); len(failed) != 1 {
+		t.Fatalf("failed %v: want the message back while the claim holds", failed)
+	}
+	// After the lease: take over and send.
+	b.now = received.Add(300*time.Millisecond + assemble.SignJobLease + time.Second)
+	if failed := b.handle(t, ev); len(failed) != 0 {
+		t.Fatalf("failed %v", failed)
+	}
+	if jobs := b.jobs(t); len(jobs) != 1 || jobs[0].Digest != earlier.Digest {
+		t.Errorf("jobs %+v", jobs)
+	}
+	if st, _ := b.state(t, "crash-2"); st != session.StateAssembled {
+		t.Errorf("state %s", st)
 	}
 }
 
