@@ -19,14 +19,24 @@ const TemplateFile = "template.yaml"
 
 // Resource types this package interprets.
 const (
-	TypeTable          = "AWS::DynamoDB::Table"
-	TypeQueue          = "AWS::SQS::Queue"
-	TypeFunction       = "AWS::Serverless::Function"
-	TypeHTTPAPI        = "AWS::Serverless::HttpApi"
-	TypeRole           = "AWS::IAM::Role"
-	TypeManagedPolicy  = "AWS::IAM::ManagedPolicy"
-	TypeLogGroup       = "AWS::Logs::LogGroup"
-	transformSAM       = "AWS::Serverless-2016-10-31"
+	// TypeTable is a DynamoDB table.
+	TypeTable = "AWS::DynamoDB::Table"
+	// TypeQueue is an SQS queue.
+	TypeQueue = "AWS::SQS::Queue"
+	// TypeFunction is a SAM function.
+	TypeFunction = "AWS::Serverless::Function"
+	// TypeHTTPAPI is a SAM HTTP API.
+	TypeHTTPAPI = "AWS::Serverless::HttpApi"
+	// TypeRole is an IAM role.
+	TypeRole = "AWS::IAM::Role"
+	// TypeManagedPolicy is an IAM managed policy.
+	TypeManagedPolicy = "AWS::IAM::ManagedPolicy"
+	// TypeLogGroup is a CloudWatch Logs log group.
+	TypeLogGroup = "AWS::Logs::LogGroup"
+)
+
+// Pseudo parameters and defaults used when resolving references.
+const (
 	pseudoRegion       = "AWS::Region"
 	pseudoAccountID    = "AWS::AccountId"
 	pseudoStackName    = "AWS::StackName"

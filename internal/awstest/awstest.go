@@ -48,7 +48,9 @@ const Region = "us-east-1"
 
 // Static credentials the clients sign with; the emulator does not check them.
 const (
-	AccessKeyID     = "AKIDCEB179TEST"
+	// AccessKeyID is the dummy access key ID.
+	AccessKeyID = "AKIDCEB179TEST"
+	// SecretAccessKey is the dummy secret access key.
 	SecretAccessKey = "ceb179-test-secret"
 )
 
