@@ -14,5 +14,6 @@ func commands() []command {
 		importCommand,
 		localCommand,
 		customsSimCommand,
+		benchCommand,
 	}
 }

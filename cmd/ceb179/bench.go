@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+
+	"github.com/ceb179/ceb179/internal/bench"
+)
+
+var benchCommand = command{
+	name:    "bench",
+	summary: "measure the whole pipeline on this machine and print one table",
+	run:     runBench,
+}
+
+func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("bench", "[--scenarios a,b,c,d] [--compress K] [--scale F]", `
+Runs the whole pipeline on this machine (the same local stack as
+'ceb179 local', everything on loopback) and prints one table: ack latency
+p50/p99, end-to-end p50/p99, uploads, on time, and for card-speed signers
+the most that could be on time and what first-in-first-out signing gets.
+
+Scenarios: (a) a burst of 10,000 requests with a key-file signer; (b) 50
+requests a second for a minute with a key-file signer; (c) 1,500 requests
+over 120 s against one signer limited to an E-Port card's 250 signatures a
+minute; (d) the same with four such signers. --compress K runs (c) and (d)
+K times faster (every duration divided, every rate multiplied); the table
+says which mode ran. --scale shrinks every count and duration for a quick
+look.`)
+	which := fs.String("scenarios", "a,b,c,d", "which scenarios to run")
+	compress := fs.Float64("compress", 4, "time compression for the card-speed scenarios (1: real time)")
+	scale := fs.Float64("scale", 1, "fraction of the standard sizes to run (0..1]")
+	if _, code, ok := fs.parse(args, stdout, stderr); !ok {
+		return code
+	}
+	if *compress < 1 {
+		return fs.usageError(stderr, "--compress must be at least 1")
+	}
+	if *scale <= 0 || *scale > 1 {
+		return fs.usageError(stderr, "--scale must be in (0, 1]")
+	}
+	all := bench.Standard(*compress, *scale)
+	var chosen []bench.Scenario
+	for _, w := range strings.Split(*which, ",") {
+		w = strings.TrimSpace(w)
+		if len(w) != 1 || w[0] < 'a' || int(w[0]-'a') >= len(all) {
+			return fs.usageError(stderr, fmt.Sprintf("unknown scenario %q (want a, b, c or d)", w))
+		}
+		chosen = append(chosen, all[w[0]-'a'])
+	}
+
+	fmt.Fprintf(stdout, "ceb179 bench on %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	var results []bench.Result
+	for i, sc := range chosen {
+		fmt.Fprintf(stderr, "running %s ...\n", sc.Name)
+		r, err := bench.Run(ctx, sc, fmt.Sprintf("bench%d-", i))
+		if err != nil {
+			return fail(stderr, fs.name, exitFail, err)
+		}
+		results = append(results, r)
+	}
+	if err := bench.WriteTable(stdout, results); err != nil {
+		return fail(stderr, fs.name, exitFail, err)
+	}
+	return exitOK
+}

@@ -1,0 +1,295 @@
+// Package bench measures the whole ceb179 pipeline on one machine: it starts
+// a local stack (package localstack), plays customs calling platDataOpen at a
+// given schedule, and reports acknowledgement latency, end-to-end latency,
+// uploads and how many arrived on time. The scenarios are those of the
+// project's goals; a compression factor runs the card-speed ones in a
+// fraction of the time, with every duration and rate scaled alike.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/customs"
+	"github.com/ceb179/ceb179/internal/customssim"
+	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/records"
+)
+
+// CardRate is an E-Port card's signing rate, in signatures per minute.
+const CardRate = 250
+
+// Scenario is one load to offer the pipeline.
+type Scenario struct {
+	// Name labels the scenario in the table.
+	Name string
+	// Requests is how many customs requests are sent.
+	Requests int
+	// Over spreads the requests evenly over this time; zero sends them all
+	// at once (a burst, with Concurrency calls in flight).
+	Over time.Duration
+	// Concurrency bounds the calls in flight during a burst (default 64).
+	Concurrency int
+	// Signers is the number of signers (default 1).
+	Signers int
+	// SignRate limits each signer to this many signatures per minute; zero
+	// is a key file at machine speed.
+	SignRate float64
+	// Window is how long each upload may take (default two minutes).
+	Window time.Duration
+	// Drain is how long to wait after the last request for late uploads
+	// (default: twice the window).
+	Drain time.Duration
+	// Compress divides every duration and multiplies every rate; 1 (or 0)
+	// runs in real time.
+	Compress float64
+}
+
+// Result is what one scenario measured.
+type Result struct {
+	Scenario Scenario
+	// Sent and Acked count the requests sent and answered 10000.
+	Sent, Acked int
+	// AckLatency and EndToEnd are sorted samples, in wall-clock time (so
+	// in compressed time for a compressed scenario).
+	AckLatency, EndToEnd []time.Duration
+	// Uploads counts sessions uploaded and accepted by customs; OnTime those
+	// accepted within the window.
+	Uploads, OnTime int
+	// PhysicalMax is the most requests the signers could possibly finish
+	// on time, and FIFO how many first-in-first-out signing would, for
+	// card-speed scenarios (zero otherwise).
+	PhysicalMax, FIFO int
+	// Took is the scenario's wall-clock time.
+	Took time.Duration
+}
+
+// scaled returns the scenario with durations divided and rates multiplied
+// by its compression factor.
+func (s Scenario) scaled() Scenario {
+	if s.Compress <= 1 {
+		s.Compress = 1
+	}
+	if s.Window == 0 {
+		s.Window = 120 * time.Second
+	}
+	if s.Drain == 0 {
+		s.Drain = 2 * s.Window
+	}
+	if s.Signers == 0 {
+		s.Signers = 1
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = 64
+	}
+	k := s.Compress
+	div := func(d time.Duration) time.Duration { return time.Duration(float64(d) / k) }
+	s.Over, s.Window, s.Drain = div(s.Over), div(s.Window), div(s.Drain)
+	s.SignRate *= k
+	return s
+}
+
+// Run runs one scenario on a fresh local stack. prefix names its tables.
+func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
+	run := sc.scaled()
+	st, err := localstack.Start(ctx, localstack.Options{
+		Listen:   "127.0.0.1:0",
+		DataDir:  "",
+		Prefix:   prefix,
+		Window:   run.Window,
+		Signers:  run.Signers,
+		SignRate: run.SignRate,
+		NoDemo:   true,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	defer st.Close()
+	orders, err := seed(ctx, st, 200)
+	if err != nil {
+		return Result{}, err
+	}
+
+	res := Result{Scenario: sc}
+	if sc.SignRate > 0 {
+		res.PhysicalMax, res.FIFO = Capacity(run.Requests, run.Over, run.Window, run.Signers, run.SignRate)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+	defer client.CloseIdleConnections()
+
+	type call struct {
+		sid  string
+		sent time.Time
+		ack  time.Duration
+		ok   bool
+	}
+	calls := make([]call, sc.Requests)
+	start := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, run.Concurrency)
+	var next atomic.Int64
+	for i := range sc.Requests {
+		if run.Over > 0 {
+			at := start.Add(time.Duration(float64(run.Over) * float64(i) / float64(sc.Requests)))
+			if d := time.Until(at); d > 0 {
+				time.Sleep(d)
+			}
+		} else {
+			sem <- struct{}{}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if run.Over == 0 {
+				defer func() { <-sem }()
+			}
+			n := next.Add(1)
+			c := call{sid: fmt.Sprintf("BENCH-%d-%06d", start.UnixNano(), i), sent: time.Now()}
+			c.ok = platDataOpen(ctx, client, st.URL, orders[int(n)%len(orders)], c.sid) == customs.CodeSuccess
+			c.ack = time.Since(c.sent)
+			calls[i] = c
+		}()
+	}
+	wg.Wait()
+
+	// Wait for the uploads, up to the drain time after the last request.
+	want := 0
+	for _, c := range calls {
+		if c.ok {
+			want++
+		}
+	}
+	deadline := time.Now().Add(run.Drain)
+	for time.Now().Before(deadline) && acceptedCount(st.Sim) < want {
+		time.Sleep(100 * time.Millisecond)
+	}
+	res.Took = time.Since(start)
+
+	uploaded := map[string]time.Time{}
+	for _, u := range st.Sim.Uploads() {
+		if u.Accepted() {
+			if _, ok := uploaded[u.SessionID]; !ok {
+				uploaded[u.SessionID] = u.At
+			}
+		}
+	}
+	for _, c := range calls {
+		res.Sent++
+		if !c.ok {
+			continue
+		}
+		res.Acked++
+		res.AckLatency = append(res.AckLatency, c.ack)
+		if at, ok := uploaded[c.sid]; ok {
+			res.Uploads++
+			e2e := at.Sub(c.sent)
+			res.EndToEnd = append(res.EndToEnd, e2e)
+			if e2e <= run.Window {
+				res.OnTime++
+			}
+		}
+	}
+	slices.Sort(res.AckLatency)
+	slices.Sort(res.EndToEnd)
+	return res, nil
+}
+
+func acceptedCount(sim *customssim.Sim) int {
+	n := 0
+	for _, u := range sim.Uploads() {
+		if u.Accepted() {
+			n++
+		}
+	}
+	return n
+}
+
+// platDataOpen calls the stack like customs does and returns the ack code.
+func platDataOpen(ctx context.Context, c *http.Client, base, orderNo, sessionID string) string {
+	open, _ := json.Marshal(customs.OpenReq{OrderNo: orderNo, SessionID: sessionID, ServiceTime: time.Now().UnixMilli()})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/platDataOpen", strings.NewReader(url.Values{"openReq": {string(open)}}.Encode()))
+	if err != nil {
+		return ""
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", customssim.UserAgent)
+	resp, err := c.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var ack customs.Ack
+	_ = json.Unmarshal(b, &ack)
+	return ack.Code
+}
+
+// seed records n single-order payments and returns their orders.
+func seed(ctx context.Context, st *localstack.Stack, n int) ([]string, error) {
+	base := localstack.DemoPayments(st.EbpCode, time.Now())[0]
+	ps := make([]records.Payment, n)
+	orders := make([]string, n)
+	for i := range ps {
+		p := base
+		p.PayTransactionID = fmt.Sprintf("BENCHPAY%020d", i)
+		o := base.Orders[0]
+		o.OrderNo = fmt.Sprintf("BENCH-ORDER-%05d", i)
+		p.Orders = []customs.Order{o}
+		ps[i], orders[i] = p, o.OrderNo
+	}
+	for i, err := range st.Store.PutPayments(ctx, ps) {
+		if err != nil {
+			return nil, fmt.Errorf("seed payment %d: %w", i, err)
+		}
+	}
+	return orders, nil
+}
+
+// Capacity returns, for requests arriving evenly over `over`, each due
+// `window` after it arrives, and signers each signing rate per minute one
+// at a time: the most that can be signed on time (signers skip requests
+// that can no longer make it and come back to them later), and how many
+// first-in-first-out signing gets on time.
+func Capacity(requests int, over, window time.Duration, signers int, rate float64) (maxOnTime, fifo int) {
+	service := time.Duration(float64(time.Minute) / rate)
+	arrival := func(i int) time.Duration { return time.Duration(float64(over) * float64(i) / float64(requests)) }
+	simulate := func(skipHopeless bool) int {
+		free := make([]time.Duration, signers)
+		onTime := 0
+		for i := range requests {
+			// The signer that frees up first takes the next request.
+			k := 0
+			for j := range free {
+				if free[j] < free[k] {
+					k = j
+				}
+			}
+			begin := max(free[k], arrival(i))
+			if begin+service <= arrival(i)+window {
+				onTime++
+			} else if skipHopeless {
+				continue // signed after the others, late
+			}
+			free[k] = begin + service
+		}
+		return onTime
+	}
+	return simulate(true), simulate(false)
+}
+
+// Percentile returns the p-th fraction (0..1) of sorted samples.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}

@@ -1,0 +1,56 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// Standard returns the four scenarios of the project's goals: (a) a burst
+// of 10,000 requests with a key-file signer, (b) 50 requests a second for a
+// minute, (c) 1,500 requests over two minutes against one card-speed signer,
+// (d) the same with four. compress speeds up (c) and (d); scale (0..1]
+// shrinks every request count and duration alike, for a quick run.
+func Standard(compress, scale float64) []Scenario {
+	if scale <= 0 || scale > 1 {
+		scale = 1
+	}
+	n := func(v int) int { return max(1, int(float64(v)*scale)) }
+	d := func(v time.Duration) time.Duration { return time.Duration(float64(v) * scale) }
+	return []Scenario{
+		{Name: "(a) burst of 10,000, key file", Requests: n(10000)},
+		{Name: "(b) 50/s for a minute, key file", Requests: n(3000), Over: d(time.Minute)},
+		{Name: "(c) 1,500 over 120 s, 1 card", Requests: n(1500), Over: d(120 * time.Second), Window: d(120 * time.Second), SignRate: CardRate, Compress: compress},
+		{Name: "(d) 1,500 over 120 s, 4 cards", Requests: n(1500), Over: d(120 * time.Second), Window: d(120 * time.Second), SignRate: CardRate, Signers: 4, Compress: compress},
+	}
+}
+
+// WriteTable writes results as one table.
+func WriteTable(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tmode\trequests\tacked\tack p50\tack p99\te2e p50\te2e p99\tuploads\ton time\ton-time %\tmax on time\tFIFO on time\t")
+	for _, r := range results {
+		mode := "real time"
+		if r.Scenario.Compress > 1 {
+			mode = fmt.Sprintf("time ÷%g", r.Scenario.Compress)
+		}
+		maxCol, fifoCol := "-", "-"
+		if r.PhysicalMax > 0 {
+			maxCol, fifoCol = fmt.Sprint(r.PhysicalMax), fmt.Sprint(r.FIFO)
+		}
+		pct := 0.0
+		if r.Sent > 0 {
+			pct = 100 * float64(r.OnTime) / float64(r.Sent)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t\n",
+			r.Scenario.Name, mode, r.Sent, r.Acked,
+			ms(Percentile(r.AckLatency, 0.5)), ms(Percentile(r.AckLatency, 0.99)),
+			sec(Percentile(r.EndToEnd, 0.5)), sec(Percentile(r.EndToEnd, 0.99)),
+			r.Uploads, r.OnTime, pct, maxCol, fifoCol)
+	}
+	return tw.Flush()
+}
+
+func ms(d time.Duration) string  { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+func sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
