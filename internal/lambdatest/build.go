@@ -34,28 +34,45 @@ func Build(tb testing.TB, goos, goarch string, pkgs ...string) map[string]string
 	dir := tb.TempDir()
 	out := map[string]string{}
 	for _, p := range pkgs {
-		exe := filepath.Join(dir, filepath.Base(p), "bootstrap")
+		exe := filepath.Join(dir, filepath.Base(p)+".function", "bootstrap")
 		if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
 			tb.Fatal(err)
 		}
 		out[p] = exe
 	}
-	// One go command per package keeps the output names fixed ("bootstrap",
-	// as Lambda wants); the build cache makes the extra runs cheap.
+	// One go command for all packages (the executables land in dir under
+	// their package names), then each moves to <name>/bootstrap, the name
+	// Lambda runs.
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	seen := map[string]bool{}
 	for _, p := range pkgs {
-		cmd := exec.Command(GoTool(), "build", "-o", out[p], p)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if goos != "" {
-			cmd.Env = append(cmd.Env, "GOOS="+goos)
+		if seen[filepath.Base(p)] {
+			tb.Fatalf("lambdatest: Build: two packages named %s", filepath.Base(p))
 		}
-		if goarch != "" {
-			cmd.Env = append(cmd.Env, "GOARCH="+goarch)
+		seen[filepath.Base(p)] = true
+		args = append(args, p)
+	}
+	cmd := exec.Command(GoTool(), args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if goos != "" {
+		cmd.Env = append(cmd.Env, "GOOS="+goos)
+	}
+	if goarch != "" {
+		cmd.Env = append(cmd.Env, "GOARCH="+goarch)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("go build %v (GOOS=%s GOARCH=%s): %v\n%s", pkgs, goos, goarch, err, stderr.String())
+	}
+	for _, p := range pkgs {
+		built := filepath.Join(dir, filepath.Base(p))
+		if goos == "windows" {
+			built += ".exe"
 		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			tb.Fatalf("go build %s (GOOS=%s GOARCH=%s): %v\n%s", p, goos, goarch, err, stderr.String())
+		if err := os.Rename(built, out[p]); err != nil {
+			tb.Fatalf("lambdatest: Build: %v", err)
 		}
 	}
 	return out
