@@ -366,9 +366,10 @@ func (s *Store) headDigests(ctx context.Context, ws []paymentWrite) (map[string]
 			}
 			outp, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 				s.tables.Payments: {
-					Keys:                 chunk,
-					ConsistentRead:       aws.Bool(true),
-					ProjectionExpression: aws.String("payTransactionId, digest"),
+					Keys:                     chunk,
+					ConsistentRead:           aws.Bool(true),
+					ProjectionExpression:     aws.String("#i, #d"),
+					ExpressionAttributeNames: map[string]string{"#i": "payTransactionId", "#d": "digest"},
 				},
 			}})
 			if err != nil {
