@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/signer"
 	"gopkg.in/yaml.v3"
 )
@@ -67,7 +70,7 @@ type SignerConfig struct {
 	Name string `yaml:"name"`
 	// EbpCode is the platform code whose jobs it signs.
 	EbpCode string `yaml:"ebpCode"`
-	// Type is "eport", "pkcs11" or "keyfile".
+	// Type is "eport", "pkcs11", "keyfile" or "kms".
 	Type string `yaml:"type"`
 	// PINFile is a file holding the PIN (eport, pkcs11).
 	PINFile string `yaml:"pinFile"`
@@ -106,8 +109,13 @@ type SignerConfig struct {
 
 	// KeyFile is the PEM private key (keyfile).
 	KeyFile string `yaml:"keyFile"`
-	// CertFile is the PEM certificate (keyfile; optional for pkcs11).
+	// CertFile is the PEM certificate (keyfile, kms; optional for pkcs11).
 	CertFile string `yaml:"certFile"`
+
+	// KMSKeyID is the key id, ARN or alias of an AWS KMS SM2 key (kms).
+	KMSKeyID string `yaml:"kmsKeyID"`
+	// Region is the KMS key's region (kms; default: the top-level region).
+	Region string `yaml:"region"`
 }
 
 // DefaultStatusAddr is where the status endpoint listens by default.
@@ -246,8 +254,12 @@ func (c *Config) Validate() error {
 			if s.KeyFile == "" || s.CertFile == "" {
 				bad("%s: keyFile and certFile are required", where)
 			}
+		case "kms":
+			if s.KMSKeyID == "" || s.CertFile == "" {
+				bad("%s: kmsKeyID and certFile are required", where)
+			}
 		default:
-			bad("%s: type must be eport, pkcs11 or keyfile", where)
+			bad("%s: type must be eport, pkcs11, keyfile or kms", where)
 		}
 	}
 	if len(errs) > 0 {
@@ -300,6 +312,9 @@ func (c *Config) Options() Options {
 func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
 	specs := make([]SignerSpec, 0, len(c.Signers))
 	for _, sc := range c.Signers {
+		if sc.Region == "" {
+			sc.Region = c.Region
+		}
 		spec, err := sc.Spec(log)
 		if err != nil {
 			return nil, err
@@ -336,6 +351,20 @@ func (sc SignerConfig) Spec(log *slog.Logger) (SignerSpec, error) {
 	case "keyfile":
 		keyFile, certFile := sc.KeyFile, sc.CertFile
 		spec.Open = func(context.Context) (signer.Signer, error) { return signer.OpenKeyFile(keyFile, certFile) }
+	case "kms":
+		cfg := signer.KMSConfig{KeyID: sc.KMSKeyID, CertFile: sc.CertFile, Concurrency: sc.Concurrency, CallTimeout: sc.CallTimeout}
+		region := sc.Region
+		spec.Open = func(ctx context.Context) (signer.Signer, error) {
+			var opts []awsenv.Option
+			if region != "" {
+				opts = append(opts, awsenv.WithLoadOptions(config.WithRegion(region)))
+			}
+			clients, err := awsenv.Load(ctx, opts...)
+			if err != nil {
+				return nil, fmt.Errorf("%w: aws config: %w", signer.ErrUnavailable, err)
+			}
+			return signer.NewKMS(kms.NewFromConfig(clients.Config), cfg)
+		}
 	default:
 		return spec, fmt.Errorf("signer %s: unknown type %q", sc.Name, sc.Type)
 	}

@@ -40,6 +40,14 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("config = %+v", c)
 				}
 			}},
+		{"ok kms key inherits the region", "region: cn-north-1\n" + head + "signers:\n  - {name: k, ebpCode: E1, type: kms, kmsKeyID: alias/sign, certFile: c.pem}\n", nil, "",
+			func(t *testing.T, c bridge.Config) {
+				specs, err := c.SignerSpecs(quietLogger())
+				if err != nil || len(specs) != 1 || specs[0].Open == nil {
+					t.Errorf("specs = %v, %v", specs, err)
+				}
+			}},
+		{"fail kms without key", head + "signers:\n  - {name: k, ebpCode: E1, type: kms, certFile: c.pem}\n", nil, "kmsKeyID", nil},
 		{"fail unknown key", head + "queueUrl: typo\nsigners:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", nil, "queueUrl", nil},
 		{"fail status endpoint on the network", head + "statusAddr: 0.0.0.0:9179\nsigners:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", nil, "loopback", nil},
 		{"fail card without PIN source", head + "signers:\n  - {name: c1, ebpCode: E1, type: eport}\n", nil, "pinFile or pinEnv", nil},
