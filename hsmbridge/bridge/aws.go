@@ -18,6 +18,7 @@ import (
 // adapter. It needs sqs:ReceiveMessage, sqs:DeleteMessage and
 // sqs:ChangeMessageVisibility on that queue.
 type SQSQueue struct {
+	// Q is the shared SQS adapter for the sign queue.
 	Q *queue.Queue
 }
 
@@ -74,7 +75,9 @@ func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipts []string, visi
 // LambdaUploader is the Uploader over the upload function. It needs
 // lambda:InvokeFunction on that function.
 type LambdaUploader struct {
-	Client   *lambda.Client
+	// Client is the Lambda client.
+	Client *lambda.Client
+	// Function is the upload function's name or ARN.
 	Function string
 }
 

@@ -41,25 +41,36 @@ type Uploader interface {
 
 // SignJob is the body of a sign-queue message.
 type SignJob struct {
+	// SessionID is customs' sessionID of the request.
 	SessionID string `json:"sessionID"`
-	EbpCode   string `json:"ebpCode"`
-	Deadline  int64  `json:"deadline"`
-	Digest    string `json:"digest"`
+	// EbpCode is the platform code whose certificate must sign.
+	EbpCode string `json:"ebpCode"`
+	// Deadline is when the upload is due, in ms since the epoch.
+	Deadline int64 `json:"deadline"`
+	// Digest is the hex SHA-256 of the sign source.
+	Digest string `json:"digest"`
 }
 
 // SourceRequest is the payload of the "source" invoke.
 type SourceRequest struct {
-	Op        string `json:"op"`
+	// Op is "source".
+	Op string `json:"op"`
+	// SessionID is the session whose sign source is wanted.
 	SessionID string `json:"sessionID"`
 }
 
 // Source is the answer of the "source" invoke.
 type Source struct {
-	SessionID  string `json:"sessionID"`
-	EbpCode    string `json:"ebpCode"`
+	// SessionID echoes the request.
+	SessionID string `json:"sessionID"`
+	// EbpCode is the session's platform code.
+	EbpCode string `json:"ebpCode"`
+	// SignSource is the exact text to sign (buyer data: never logged).
 	SignSource string `json:"signSource"`
-	Digest     string `json:"digest"`
-	Deadline   int64  `json:"deadline"`
+	// Digest is the hex SHA-256 of SignSource.
+	Digest string `json:"digest"`
+	// Deadline is when the upload is due, in ms since the epoch.
+	Deadline int64 `json:"deadline"`
 	// State is the session's state. A session in a final state comes
 	// with an empty SignSource: there is nothing to sign.
 	State string `json:"state,omitempty"`
@@ -67,10 +78,15 @@ type Source struct {
 
 // UploadRequest is the payload of the "upload" invoke.
 type UploadRequest struct {
-	Op        string `json:"op"`
+	// Op is "upload".
+	Op string `json:"op"`
+	// SessionID is the session signed.
 	SessionID string `json:"sessionID"`
-	Digest    string `json:"digest"`
-	CertNo    string `json:"certNo"`
+	// Digest is the digest of the sign source that was signed.
+	Digest string `json:"digest"`
+	// CertNo is the certNo of the signing certificate.
+	CertNo string `json:"certNo"`
+	// SignValue is the base64 signature.
 	SignValue string `json:"signValue"`
 	// LastDelivery is set when the message's receive count reached the
 	// queue's maxReceiveCount: the upload function then answers FAILED
@@ -88,9 +104,12 @@ const (
 
 // UploadResult is the answer of the "upload" invoke.
 type UploadResult struct {
+	// SessionID echoes the request.
 	SessionID string `json:"sessionID"`
-	State     string `json:"state"`
-	Message   string `json:"message"`
+	// State is ACCEPTED, REJECTED, FAILED or RETRY.
+	State string `json:"state"`
+	// Message explains the state (customs' message, a refusal).
+	Message string `json:"message"`
 }
 
 // Final reports whether the state ends the job: the message is deleted.

@@ -32,16 +32,26 @@ type Status struct {
 
 // SignerStatus is the state of one signer.
 type SignerStatus struct {
-	Name           string `json:"name"`
-	EbpCode        string `json:"ebpCode"`
-	CertNo         string `json:"certNo,omitempty"`
-	State          string `json:"state"`
-	Concurrency    int    `json:"concurrency"`
-	Signs          int64  `json:"signs"`
-	Failures       int64  `json:"failures"`
-	SignsPerMinute int    `json:"signsPerMinute"`
-	EstimateMs     int64  `json:"estimateMs"`
-	LastError      string `json:"lastError,omitempty"`
+	// Name is the signer's configured name.
+	Name string `json:"name"`
+	// EbpCode is the platform code it signs for.
+	EbpCode string `json:"ebpCode"`
+	// CertNo is its certificate's certNo, once opened.
+	CertNo string `json:"certNo,omitempty"`
+	// State is starting, healthy, unhealthy or disabled.
+	State string `json:"state"`
+	// Concurrency is how many signatures it makes at once.
+	Concurrency int `json:"concurrency"`
+	// Signs counts its signatures since start.
+	Signs int64 `json:"signs"`
+	// Failures counts its failures since start.
+	Failures int64 `json:"failures"`
+	// SignsPerMinute counts its signatures in the last minute.
+	SignsPerMinute int `json:"signsPerMinute"`
+	// EstimateMs is its expected time per signature.
+	EstimateMs int64 `json:"estimateMs"`
+	// LastError is its last failure.
+	LastError string `json:"lastError,omitempty"`
 }
 
 // Status returns the bridge's current state.

@@ -17,9 +17,13 @@ import (
 
 // Key is a test key with a self-signed certificate, in memory and as PEM.
 type Key struct {
-	Signer  crypto.Signer
-	Cert    *smx509.Certificate
-	KeyPEM  []byte
+	// Signer is the private key.
+	Signer crypto.Signer
+	// Cert is its self-signed certificate.
+	Cert *smx509.Certificate
+	// KeyPEM is the key as PKCS#8 PEM.
+	KeyPEM []byte
+	// CertPEM is the certificate as PEM.
 	CertPEM []byte
 }
 
