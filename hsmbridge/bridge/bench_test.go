@@ -107,7 +107,9 @@ func overloadRun(t *testing.T, o overload, specs []bridge.SignerSpec) outcome {
 			arrivals = append(arrivals, now)
 			dl = append(dl, now.Add(o.window))
 			q.sendJob(sid, "EBP1", now.Add(o.window))
-			time.Sleep(step)
+			// An absolute schedule, so that in real time the arrivals
+			// do not drift later with every sleep's overshoot.
+			time.Sleep(time.Until(start.Add(time.Duration(i+1) * step)))
 		}
 		limit := start.Add(o.spread + o.window + o.maxSlack)
 		for up.accepted() < o.jobs && time.Now().Before(limit) {

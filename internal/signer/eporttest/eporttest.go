@@ -285,7 +285,8 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, bool) {
 		}
 		return args{}, false
 	}
-	// The card signs one source at a time at its rate.
+	// The card signs one source at a time at its rate; the time it takes
+	// to compute the signature is part of its interval.
 	now := time.Now()
 	start := c.nextFree
 	if start.Before(now) {
@@ -294,14 +295,14 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, bool) {
 	done := start.Add(c.interval)
 	c.nextFree = done
 	c.mu.Unlock()
+	v, err := signature.Sign(c.key, []byte(in))
+	if err != nil {
+		return fail("sign: " + err.Error()), true
+	}
 	select {
 	case <-time.After(time.Until(done)):
 	case <-ctx.Done():
 		return args{}, false
-	}
-	v, err := signature.Sign(c.key, []byte(in))
-	if err != nil {
-		return fail("sign: " + err.Error()), true
 	}
 	c.mu.Lock()
 	c.signs++
