@@ -82,7 +82,7 @@ func TestImport10000(t *testing.T) {
 	}
 	bad := map[int]string{
 		17:   strings.Replace(good(17), `"totalAmount":5.0`, `"totalAmount":"5.0"`, 1),
-		2500: strings.Replace(good(2500), `"tradingTime":"20190304235959"`, `"tradingTime":"2019-03-04"`, 1),
+		2500: strings.Replace(good(2500), `"tradingTime":"20260304235959"`, `"tradingTime":"2019-03-04"`, 1),
 		5000: `{"this is":"not a payment"`,
 		7777: strings.Replace(strings.Replace(good(7777), `"currency":"142"`, `"currency":""`, 1), `"verDept":"2"`, `"verDept":"7"`, 1),
 		9999: strings.Replace(good(9999), `"ORD00009999-0"`, `"ORD00000001-0"`, 1), // order of payment 1

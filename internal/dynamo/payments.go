@@ -119,6 +119,10 @@ func (s *Store) paymentItems(p records.Payment, now time.Time) (paymentWrite, er
 	if err != nil {
 		return paymentWrite{}, err
 	}
+	if exp <= now.Unix() {
+		return paymentWrite{}, fmt.Errorf("payment %s: tradingTime %s plus %d days of retention has passed: %w",
+			p.PayTransactionID, p.TradingTime, int(s.retention.Hours()/24), records.ErrExpired)
+	}
 	digest, err := p.Digest()
 	if err != nil {
 		return paymentWrite{}, err

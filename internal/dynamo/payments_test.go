@@ -198,7 +198,7 @@ func TestPaymentsNothingPartial(t *testing.T) {
 func TestPaymentsTTL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	traded := time.Date(2019, 3, 4, 1, 31, 38, 0, time.FixedZone("CST", 8*3600)) // single.json's tradingTime
+	traded := time.Date(2026, 3, 4, 1, 31, 38, 0, time.FixedZone("CST", 8*3600)) // single.json's tradingTime
 	day := 24 * time.Hour
 	tests := []struct {
 		name      string
@@ -262,5 +262,34 @@ func TestPaymentsBatch(t *testing.T) {
 	got, err := e.store.PaymentByOrder(ctx, "O0119-2")
 	if err != nil || !reflect.DeepEqual(got, ps[119]) {
 		t.Errorf("PaymentByOrder = %v, %+v", err, got)
+	}
+}
+
+func TestPutPaymentsExpired(t *testing.T) {
+	t.Parallel()
+	e := newPaymentsEnv(t, 0)
+	tests := []struct {
+		name        string
+		tradingTime string
+		wantErr     error
+	}{
+		{"ok traded within the retention", time.Now().In(records.ChinaTime).AddDate(-3, 0, 0).Format(records.TradingTimeLayout), nil},
+		{"fail retention already over", "20190304013138", records.ErrExpired},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := fixture(t, "single.json")
+			p.PayTransactionID = fmt.Sprintf("EXPIRY%d", i)
+			p.Orders[0].OrderNo = fmt.Sprintf("EXPIRY-ORDER-%d", i)
+			p.TradingTime = tt.tradingTime
+			err := e.store.PutPayments(context.Background(), []records.Payment{p})[0]
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			_, getErr := e.store.GetPayment(context.Background(), p.PayTransactionID)
+			if stored := getErr == nil; stored != (tt.wantErr == nil) {
+				t.Fatalf("stored = %v (get error %v)", stored, getErr)
+			}
+		})
 	}
 }

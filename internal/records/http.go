@@ -112,6 +112,9 @@ func (h *Handler) serve(r *http.Request) (int, Answer) {
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrOrderTaken):
 		a.Error, a.Reasons = "conflict", []string{conflictReason(err)}
 		return http.StatusConflict, a
+	case errors.Is(err, ErrExpired):
+		a.Error, a.Reasons = "expired", []string{"tradingTime is older than the retention period: the record would be deleted at once"}
+		return http.StatusUnprocessableEntity, a
 	default:
 		h.log.ErrorContext(r.Context(), "record payment", slog.String("payTransactionId", p.PayTransactionID), slog.String("error", err.Error()))
 		a.Error = "unavailable"

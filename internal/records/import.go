@@ -112,7 +112,7 @@ func Import(ctx context.Context, r io.Reader, store Store, opts ImportOptions) (
 						mu.Lock()
 						sum.Duplicates++
 						mu.Unlock()
-					case errors.Is(err, ErrConflict), errors.Is(err, ErrOrderTaken):
+					case errors.Is(err, ErrConflict), errors.Is(err, ErrOrderTaken), errors.Is(err, ErrExpired):
 						refuse(Refusal{Line: b[i].line, PayTransactionID: id, Reasons: []string{err.Error()}})
 					default:
 						mu.Lock()

@@ -20,6 +20,10 @@ var (
 	// ErrOrderTaken: an order of the payment already belongs to another
 	// payment.
 	ErrOrderTaken = errors.New("order already belongs to another payment")
+	// ErrExpired: the payment's retention period is already over (its
+	// tradingTime plus the retention lies in the past), so the table would
+	// delete it at once. It is refused rather than stored and lost.
+	ErrExpired = errors.New("payment is older than the retention period")
 )
 
 // OrderTakenError reports an order that already belongs to another payment.
