@@ -5,9 +5,12 @@
 package dynamo
 
 import (
+	"context"
 	"errors"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -60,6 +63,45 @@ func conditionFailed(err error) (*types.ConditionalCheckFailedException, bool) {
 	var ccf *types.ConditionalCheckFailedException
 	ok := errors.As(err, &ccf)
 	return ccf, ok
+}
+
+// putNew writes in.Item if in.ConditionExpression holds. When it does not,
+// it decodes the item that stood in the way into old (taken from the error
+// where the service returns it, else read consistently under key) and
+// reports created false.
+func putNew[T any](ctx context.Context, s *Store, in *dynamodb.PutItemInput, key map[string]types.AttributeValue, old *T) (created bool, err error) {
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	_, err = s.db.PutItem(ctx, in)
+	if err == nil {
+		return true, nil
+	}
+	ccf, ok := conditionFailed(err)
+	if !ok {
+		return false, err
+	}
+	item := ccf.Item
+	if len(item) == 0 {
+		if item, err = s.getItem(ctx, aws.ToString(in.TableName), key); err != nil {
+			return false, err
+		}
+	}
+	return false, attributevalue.UnmarshalMap(item, old)
+}
+
+// getItem reads the item under key consistently, or returns ErrNotFound.
+func (s *Store) getItem(ctx context.Context, table string, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(table),
+		Key:            key,
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Item) == 0 {
+		return nil, ErrNotFound
+	}
+	return out.Item, nil
 }
 
 // chinaTime is customs' time zone (UTC+8, no daylight saving time).

@@ -77,49 +77,30 @@ func (s *Store) CreatePending(ctx context.Context, p session.Pending) (session.P
 	if err != nil {
 		return session.Pending{}, false, fmt.Errorf("encode pending upload %s: %w", p.SessionID, err)
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(s.tables.Requests),
-		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(sessionID) OR replay < :r"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":r": &types.AttributeValueMemberN{Value: fmt.Sprint(p.Replay)}},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if err == nil {
+	var old pendingItem
+	created, err := putNew(ctx, s, &dynamodb.PutItemInput{
+		TableName:                 aws.String(s.tables.Requests),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(sessionID) OR replay < :r"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":r": &types.AttributeValueMemberN{Value: fmt.Sprint(p.Replay)}},
+	}, pendingKey(p.SessionID), &old)
+	switch {
+	case err != nil:
+		return session.Pending{}, false, fmt.Errorf("put pending upload %s: %w", p.SessionID, err)
+	case created:
 		return p, true, nil
 	}
-	ccf, ok := conditionFailed(err)
-	if !ok {
-		return session.Pending{}, false, fmt.Errorf("put pending upload %s: %w", p.SessionID, err)
-	}
-	if len(ccf.Item) > 0 {
-		var old pendingItem
-		if err := attributevalue.UnmarshalMap(ccf.Item, &old); err != nil {
-			return session.Pending{}, false, fmt.Errorf("decode pending upload %s: %w", p.SessionID, err)
-		}
-		return old.pending(), false, nil
-	}
-	old, err := s.GetPending(ctx, p.SessionID)
-	if err != nil {
-		return session.Pending{}, false, err
-	}
-	return old, false, nil
+	return old.pending(), false, nil
 }
 
 // GetPending returns the assembled upload of sessionID, or ErrNotFound.
 func (s *Store) GetPending(ctx context.Context, sessionID string) (session.Pending, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.tables.Requests),
-		Key:            pendingKey(sessionID),
-		ConsistentRead: aws.Bool(true),
-	})
+	item, err := s.getItem(ctx, s.tables.Requests, pendingKey(sessionID))
 	if err != nil {
 		return session.Pending{}, fmt.Errorf("get pending upload %s: %w", sessionID, err)
 	}
-	if len(out.Item) == 0 {
-		return session.Pending{}, fmt.Errorf("pending upload %s: %w", sessionID, ErrNotFound)
-	}
 	var it pendingItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return session.Pending{}, fmt.Errorf("decode pending upload %s: %w", sessionID, err)
 	}
 	return it.pending(), nil

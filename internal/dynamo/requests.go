@@ -75,48 +75,29 @@ func (s *Store) CreateRequest(ctx context.Context, r session.Request) (session.R
 	if err != nil {
 		return session.Request{}, false, fmt.Errorf("encode request %s: %w", r.SessionID, err)
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(s.tables.Requests),
-		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(sessionID)"),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if err == nil {
+	var old requestItem
+	created, err := putNew(ctx, s, &dynamodb.PutItemInput{
+		TableName:           aws.String(s.tables.Requests),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(sessionID)"),
+	}, requestKey(r.SessionID), &old)
+	switch {
+	case err != nil:
+		return session.Request{}, false, fmt.Errorf("put request %s: %w", r.SessionID, err)
+	case created:
 		return r, true, nil
 	}
-	ccf, ok := conditionFailed(err)
-	if !ok {
-		return session.Request{}, false, fmt.Errorf("put request %s: %w", r.SessionID, err)
-	}
-	if len(ccf.Item) > 0 {
-		var old requestItem
-		if err := attributevalue.UnmarshalMap(ccf.Item, &old); err != nil {
-			return session.Request{}, false, fmt.Errorf("decode request %s: %w", r.SessionID, err)
-		}
-		return old.request(), false, nil
-	}
-	old, err := s.GetRequest(ctx, r.SessionID)
-	if err != nil {
-		return session.Request{}, false, err
-	}
-	return old, false, nil
+	return old.request(), false, nil
 }
 
 // GetRequest returns the request recorded under sessionID, or ErrNotFound.
 func (s *Store) GetRequest(ctx context.Context, sessionID string) (session.Request, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.tables.Requests),
-		Key:            requestKey(sessionID),
-		ConsistentRead: aws.Bool(true),
-	})
+	item, err := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
 	if err != nil {
 		return session.Request{}, fmt.Errorf("get request %s: %w", sessionID, err)
 	}
-	if len(out.Item) == 0 {
-		return session.Request{}, fmt.Errorf("request %s: %w", sessionID, ErrNotFound)
-	}
 	var it requestItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return session.Request{}, fmt.Errorf("decode request %s: %w", sessionID, err)
 	}
 	return it.request(), nil

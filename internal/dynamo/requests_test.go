@@ -1,0 +1,107 @@
+package dynamo_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+func TestCreateRequestOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newPaymentsEnv(t, 0)
+	at := time.UnixMilli(1790000000000)
+	first := session.Request{SessionID: "S1", OrderNo: "O1", ServiceTime: 1, ReceivedAt: at, Deadline: at.Add(session.Window), SourceIP: "203.0.113.10"}
+	got, created, err := e.store.CreateRequest(ctx, first)
+	if err != nil || !created || got.State != session.StateReceived {
+		t.Fatalf("first: %+v %v %v", got, created, err)
+	}
+	again := first
+	again.OrderNo, again.ReceivedAt = "O2", at.Add(time.Second)
+	got, created, err = e.store.CreateRequest(ctx, again)
+	if err != nil || created {
+		t.Fatalf("repeat: created=%v err=%v", created, err)
+	}
+	if got.OrderNo != "O1" || !got.ReceivedAt.Equal(at) {
+		t.Fatalf("repeat returned %+v, want the first request", got)
+	}
+	if _, err := e.store.GetRequest(ctx, "NOPE"); !errors.Is(err, dynamo.ErrNotFound) {
+		t.Fatalf("unknown session: %v", err)
+	}
+	if err := e.store.MarkEnqueued(ctx, "NOPE"); !errors.Is(err, dynamo.ErrNotFound) {
+		t.Fatalf("mark unknown session: %v", err)
+	}
+}
+
+func TestSetState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newPaymentsEnv(t, 0)
+	at := time.UnixMilli(1790000000000)
+	if _, _, err := e.store.CreateRequest(ctx, session.Request{SessionID: "S1", OrderNo: "O1", ReceivedAt: at, Deadline: at}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		to      session.State
+		from    []session.State
+		wantErr error
+	}{
+		{"ok from the expected state", session.StateAssembled, []session.State{session.StateReceived}, nil},
+		{"fail from a state it is not in", session.StateNoData, []session.State{session.StateReceived}, dynamo.ErrStateConflict},
+		{"ok from any state", session.StateFailed, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := e.store.SetState(ctx, "S1", tt.to, "why", tt.from...)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	got, _ := e.store.GetRequest(ctx, "S1")
+	if got.State != session.StateFailed || got.Reason != "why" {
+		t.Fatalf("state %s reason %q", got.State, got.Reason)
+	}
+	if err := e.store.SetState(ctx, "NOPE", session.StateFailed, ""); !errors.Is(err, dynamo.ErrStateConflict) {
+		t.Fatalf("unknown session: %v", err)
+	}
+}
+
+func TestCreatePendingReplay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newPaymentsEnv(t, 0)
+	at := time.UnixMilli(1790000000000)
+	p := session.Pending{SessionID: "S1", EbpCode: "E", GUID: "G", Head: []byte(`{"a":5.0}`), Lists: []byte(`[]`), ServiceTime: "1", Digest: "d0", Deadline: at, CreatedAt: at}
+	tests := []struct {
+		name        string
+		replay      int
+		digest      string
+		wantCreated bool
+		wantDigest  string
+	}{
+		{"ok first assembly", 0, "d0", true, "d0"},
+		{"ok repeated delivery keeps the first bytes", 0, "d1", false, "d0"},
+		{"ok replay writes new bytes", 1, "d2", true, "d2"},
+		{"ok older replay changes nothing", 0, "d3", false, "d2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := p
+			q.Replay, q.Digest = tt.replay, tt.digest
+			got, created, err := e.store.CreatePending(ctx, q)
+			if err != nil || created != tt.wantCreated || got.Digest != tt.wantDigest {
+				t.Fatalf("got digest %s created %v err %v; want %s %v", got.Digest, created, err, tt.wantDigest, tt.wantCreated)
+			}
+			stored, err := e.store.GetPending(ctx, "S1")
+			if err != nil || stored.Digest != tt.wantDigest || string(stored.Head) != `{"a":5.0}` {
+				t.Fatalf("stored %+v %v", stored, err)
+			}
+		})
+	}
+}
