@@ -27,6 +27,7 @@ type run struct {
 	owner   string
 	doc     []byte
 
+	received  time.Time // when ingest received customs' request
 	deadline  time.Time // customs' deadline for the data
 	giveUpAt  time.Time // when uncertain uploads stop being retried
 	budgetEnd time.Time // when this invocation must stop posting
@@ -137,9 +138,9 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (sessio
 	if att.BodyDigest == "" {
 		att.BodyDigest = bodyDigest(r.doc)
 	}
-	h.metrics.Add("UploadAttempts", 1)
+	h.metrics.Add(MetricAttempts, 1)
 	if ans.Latency > 0 {
-		h.metrics.Duration("CustomsLatency", ans.Latency)
+		h.metrics.Duration(MetricCustomsLatency, ans.Latency)
 	}
 	attrs := []any{slog.Int("attempt", n), slog.String("outcome", string(att.Outcome)),
 		slog.Int("httpStatus", att.HTTPStatus), slog.String("code", att.Code),
@@ -190,7 +191,7 @@ func (r *run) finish(ctx context.Context, to session.State, reason string) (sess
 		}
 		// Customs has the data: say so even if the table could not be told.
 	}
-	h.metrics.Add("Upload"+stateMetric(to), 1)
+	r.record(to)
 	r.log.Info("upload finished", slog.String("state", string(to)))
 	return session.UploadAnswer{SessionID: r.job.SessionID, State: to, Message: reason}, nil
 }
@@ -206,19 +207,32 @@ func (r *run) release(ctx context.Context, reason string) (session.UploadAnswer,
 	if err := h.store.ReleaseUpload(context.WithoutCancel(ctx), r.job.SessionID, r.owner, reason, r.last); err != nil {
 		r.log.Error("release upload", slog.String("error", err.Error()))
 	}
-	h.metrics.Add("UploadRetry", 1)
+	h.metrics.Add(MetricRetry, 1)
 	r.log.Info("upload to be retried", slog.String("reason", reason))
 	return session.UploadAnswer{SessionID: r.job.SessionID, State: session.StateRetry, Message: reason}, nil
 }
 
-func stateMetric(s session.State) string {
-	switch s {
+// record counts a final state; an acceptance also counts as on time or
+// late against the deadline, with its time since the request's receipt.
+func (r *run) record(to session.State) {
+	h := r.h
+	switch to {
 	case session.StateAccepted:
-		return "Accepted"
+		h.metrics.Add(MetricAccepted, 1)
+		now := h.now()
+		if now.After(r.deadline) {
+			h.metrics.Add(MetricLate, 1)
+		} else {
+			h.metrics.Add(MetricOnTime, 1)
+		}
+		if !r.received.IsZero() {
+			h.metrics.Duration(MetricEndToEndLatency, now.Sub(r.received))
+		}
 	case session.StateRejected:
-		return "Rejected"
+		h.metrics.Add(MetricRejected, 1)
+	default:
+		h.metrics.Add(MetricFailed, 1)
 	}
-	return "Failed"
 }
 
 func digestOf(b []byte) string {

@@ -21,6 +21,40 @@ import (
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
+// Metric names recorded by the handler (namespace ceb179, dimension
+// Component=upload; docs/operations.md lists them all).
+const (
+	// MetricAccepted counts sessions customs accepted (10000, or a
+	// duplicate after an unanswered attempt of ours).
+	MetricAccepted = "Accepted"
+	// MetricRejected counts sessions customs rejected with a message.
+	MetricRejected = "Rejected"
+	// MetricFailed counts sessions that became FAILED: never delivered.
+	MetricFailed = "Failed"
+	// MetricOnTime counts accepted sessions whose acceptance came by the
+	// request's deadline (receipt + 120 s).
+	MetricOnTime = "OnTime"
+	// MetricLate counts accepted sessions whose acceptance came after it.
+	MetricLate = "Late"
+	// MetricEndToEndLatency is the time from the request's receipt by
+	// ingest to customs' acceptance, in milliseconds.
+	MetricEndToEndLatency = "EndToEndLatency"
+	// MetricRetry counts invocations answered RETRY after posting or
+	// pacing (the bridge delivers the job again).
+	MetricRetry = "Retry"
+	// MetricRefused counts signed jobs refused before posting (wrong
+	// digest, unregistered certificate, bad signature).
+	MetricRefused = "Refused"
+	// MetricRepeated counts invocations for a session already final.
+	MetricRepeated = "Repeated"
+	// MetricAttempts counts posts to customs.
+	MetricAttempts = "Attempts"
+	// MetricCustomsLatency is the time customs took to answer one post.
+	MetricCustomsLatency = "CustomsLatency"
+	// MetricPrepareTime is the time the checks before posting took.
+	MetricPrepareTime = "PrepareTime"
+)
+
 // Store is what the handler needs from the tables.
 type Store interface {
 	GetRequest(ctx context.Context, sessionID string) (session.Request, error)
@@ -293,7 +327,7 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 		return session.UploadAnswer{}, h.storeErr(id, "get request", err)
 	}
 	if req.State.Final() {
-		h.metrics.Add("UploadRepeated", 1)
+		h.metrics.Add(MetricRepeated, 1)
 		return finalAnswer(req), nil
 	}
 	p, err := h.store.GetPending(ctx, id)
@@ -310,7 +344,7 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 	doc, err := h.prepare(ctx, job, p)
 	var ref *refusal
 	if errors.As(err, &ref) {
-		h.metrics.Add("UploadRefused", 1)
+		h.metrics.Add(MetricRefused, 1)
 		log.Warn("upload refused", slog.String("reason", ref.reason), slog.String("certNo", job.CertNo))
 		if h.now().After(giveUpAt) || job.LastDelivery {
 			return h.giveUp(ctx, id, ref.reason)
@@ -324,7 +358,7 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 		log.Error("load certificate", slog.String("error", err.Error()))
 		return session.UploadAnswer{}, fmt.Errorf("%w: load certificate", ErrInternal)
 	}
-	h.metrics.Duration("UploadPrepare", time.Since(started))
+	h.metrics.Duration(MetricPrepareTime, time.Since(started))
 
 	// Claim the session for this invocation.
 	now := h.now()
@@ -348,7 +382,7 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 		return session.UploadAnswer{}, h.storeErr(id, "claim upload", err)
 	}
 	run := &run{h: h, log: log, job: job, pending: p, owner: owner, doc: doc,
-		deadline: deadline, giveUpAt: giveUpAt, budgetEnd: now.Add(budget - h.policy.Reserve), last: claim.LastAttemptAt,
+		received: req.ReceivedAt, deadline: deadline, giveUpAt: giveUpAt, budgetEnd: now.Add(budget - h.policy.Reserve), last: claim.LastAttemptAt,
 		uncertain: claim.TakenOver}
 	return run.post(ctx)
 }
@@ -371,7 +405,7 @@ func (h *Handler) giveUp(ctx context.Context, id, reason string) (session.Upload
 	if err := h.store.FinishUpload(ctx, id, owner, session.StateFailed, reason, time.Time{}); err != nil {
 		return session.UploadAnswer{}, h.storeErr(id, "finish upload", err)
 	}
-	h.metrics.Add("UploadFailed", 1)
+	h.metrics.Add(MetricFailed, 1)
 	return session.UploadAnswer{SessionID: id, State: session.StateFailed, Message: reason}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -83,45 +84,48 @@ func TestUploadOutcomes(t *testing.T) {
 		outcomes string
 		reason   string // part of the answer's message
 		state    session.State
+		metrics  string // the final-state metrics it records
 	}{
 		{name: "ok accepted", now: epoch, script: []customstest.Reply{customstest.Accepted()},
-			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", reason: "上传成功"},
+			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", reason: "上传成功", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok rejected keeps message and is not retried", now: epoch, script: []customstest.Reply{customstest.Rejected("certNo : certNo不为空;")},
-			want: session.StateRejected, posts: 1, outcomes: "REJECTED", reason: "certNo : certNo不为空;"},
+			want: session.StateRejected, posts: 1, outcomes: "REJECTED", reason: "certNo : certNo不为空;", metrics: "Rejected=1"},
 		{name: "ok 5xx retried until accepted", now: epoch, script: []customstest.Reply{customstest.Status(503), customstest.Status(502), customstest.Accepted()},
-			want: session.StateAccepted, posts: 3, outcomes: "UNCERTAIN UNCERTAIN ACCEPTED"},
+			want: session.StateAccepted, posts: 3, outcomes: "UNCERTAIN UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok timeout retried until accepted", now: epoch, script: []customstest.Reply{customstest.Hang(), customstest.Accepted()},
-			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED"},
+			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok network error retried until accepted", now: epoch, script: []customstest.Reply{customstest.Drop(), customstest.Accepted()},
-			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED"},
+			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok duplicate after a timeout counts as accepted", now: epoch, script: []customstest.Reply{customstest.Hang(), customstest.Duplicate()},
-			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN DUPLICATE", reason: "duplicate after an unanswered attempt"},
+			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN DUPLICATE", reason: "duplicate after an unanswered attempt", metrics: "Accepted=1 OnTime=1"},
 		{name: "fail duplicate without an earlier attempt is rejected", now: epoch, script: []customstest.Reply{customstest.Duplicate()},
-			want: session.StateRejected, posts: 1, outcomes: "DUPLICATE", reason: "入库失败"},
+			want: session.StateRejected, posts: 1, outcomes: "DUPLICATE", reason: "入库失败", metrics: "Rejected=1"},
 		{name: "fail 404 is not retried", now: epoch, script: []customstest.Reply{customstest.Status(404)},
-			want: session.StateFailed, posts: 1, outcomes: "REFUSED", reason: "repeating cannot help"},
+			want: session.StateFailed, posts: 1, outcomes: "REFUSED", reason: "repeating cannot help", metrics: "Failed=1"},
 		{name: "ok unanswered near the deadline leaves it to the next delivery", now: deadline.Add(-300 * time.Millisecond),
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "will retry", state: session.StateSigned},
+			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "will retry", state: session.StateSigned, metrics: "Retry=1"},
 		{name: "ok unanswered early retries with backoff then hands back", now: epoch,
 			fallback: &[]customstest.Reply{customstest.Status(500)}[0],
-			want:     session.StateRetry, posts: 6, outcomes: "UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN", reason: "6 attempts unanswered", state: session.StateSigned},
+			want:     session.StateRetry, posts: 6, outcomes: "UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN", reason: "6 attempts unanswered", state: session.StateSigned, metrics: "Retry=1"},
 		{name: "ok late upload is still sent once", now: deadline.Add(10 * time.Minute),
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: session.StateSigned},
+			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: session.StateSigned, metrics: "Retry=1"},
 		{name: "ok late upload accepted", now: deadline.Add(10 * time.Minute), script: []customstest.Reply{customstest.Accepted()},
-			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED"},
+			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
 		{name: "fail gives up after the retry window", now: deadline.Add(31 * time.Minute),
-			want: session.StateFailed, posts: 0, reason: "gave up"},
+			want: session.StateFailed, posts: 0, reason: "gave up", metrics: "Failed=1"},
 		{name: "fail unanswered at the end of the retry window", now: deadline.Add(30*time.Minute - time.Second),
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "end of the retry window"},
+			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "end of the retry window", metrics: "Failed=1"},
 		{name: "fail unanswered on the last delivery", now: deadline.Add(time.Minute), last: true,
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "last delivery"},
+			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "last delivery", metrics: "Failed=1"},
 		{name: "ok accepted on the last delivery", now: deadline.Add(time.Minute), last: true,
-			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED"},
+			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
 	}
+	rec := metrics.New("upload", nil)
+	f.handler.metrics = rec
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := "sid-outcome-" + string(rune('a'+i))
@@ -136,7 +140,15 @@ func TestUploadOutcomes(t *testing.T) {
 			job.LastDelivery = tt.last
 			f.clock.Set(tt.now)
 			before := f.customs.Posts()
+			totals := snapshot(rec)
 			a := f.upload(t, job)
+			if got := finalMetrics(totals, snapshot(rec)); got != tt.metrics {
+				t.Errorf("metrics %q, want %q", got, tt.metrics)
+			}
+			e2e := snapshot(rec)[MetricEndToEndLatency] - totals[MetricEndToEndLatency]
+			if want := float64(f.clock.Now().Sub(epoch).Milliseconds()); tt.want == session.StateAccepted && e2e != want {
+				t.Errorf("EndToEndLatency %v ms, want %v (acceptance − receipt)", e2e, want)
+			}
 			if a.State != tt.want || !strings.Contains(a.Message, tt.reason) {
 				t.Errorf("answer = %+v, want state %s with %q", a, tt.want, tt.reason)
 			}
@@ -498,4 +510,25 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// snapshot returns every total of rec.
+func snapshot(rec *metrics.Recorder) map[string]float64 {
+	m := map[string]float64{}
+	for _, n := range rec.Names() {
+		m[n] = rec.Total(n)
+	}
+	return m
+}
+
+// finalMetrics renders the change of the outcome counters between two
+// snapshots, for example "Accepted=1 OnTime=1".
+func finalMetrics(before, after map[string]float64) string {
+	var parts []string
+	for _, n := range []string{MetricAccepted, MetricRejected, MetricFailed, MetricOnTime, MetricLate, MetricRetry} {
+		if d := after[n] - before[n]; d != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%v", n, d))
+		}
+	}
+	return strings.Join(parts, " ")
 }
