@@ -64,7 +64,9 @@ const SignJobLease = 10 * time.Second
 // timeoutMargin is kept free before the invocation's own deadline.
 const timeoutMargin = 3 * time.Second
 
-// Metric names recorded by the handler.
+// Metric names recorded by the handler (namespace ceb179, dimension
+// Component=assemble; docs/operations.md lists them all). NoData and
+// Invalid are final: customs gets nothing for that request.
 const (
 	MetricAssembled      = "Assembled"
 	MetricDuplicate      = "DuplicateDelivery"
@@ -264,6 +266,10 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 		// Assembled (the job was sent), or final: nothing left to do.
 		return msg, outDuplicate, 0, "state " + string(req.State), nil
 	}
+	if msg.Replay > 0 && msg.Deadline > req.Deadline.UnixMilli() {
+		// An operator's replay has a window of its own.
+		req.Deadline = time.UnixMilli(msg.Deadline)
+	}
 	now := h.now()
 	p, err := h.findPayment(ctx, req, now, receives)
 	switch {
@@ -303,6 +309,7 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 	if err != nil {
 		return msg, outFailed, 0, "", err
 	}
+	built.Replay = max(msg.Replay, 0)
 	stored, created, err := h.requests.CreatePending(ctx, built)
 	if err != nil {
 		return msg, outFailed, time.Second, "", err

@@ -69,6 +69,10 @@ type AssembleMessage struct {
 	OrderNo    string `json:"orderNo"`
 	ReceivedAt int64  `json:"receivedAt"`
 	Deadline   int64  `json:"deadline"`
+	// Replay, when above zero, is the number of an operator's replay of the
+	// session: assemble builds a new pending upload with this replay number
+	// and a new serviceTime, due by Deadline (the replay's own window).
+	Replay int `json:"replay,omitempty"`
 }
 
 // NewAssembleMessage returns the assemble queue message for r.
