@@ -518,6 +518,9 @@ func TestAssembleInvalidRecord(t *testing.T) {
 	if st != session.StateInvalid || reason != want {
 		t.Errorf("state %s reason %q, want INVALID %q", st, reason, want)
 	}
+	if b.metrics.Total(assemble.MetricInvalid) != 1 || b.metrics.Total(assemble.MetricAssembled) != 0 {
+		t.Errorf("metrics Invalid %v Assembled %v, want 1 and 0", b.metrics.Total(assemble.MetricInvalid), b.metrics.Total(assemble.MetricAssembled))
+	}
 	if jobs := b.jobs(t); len(jobs) != 0 {
 		t.Errorf("jobs %+v", jobs)
 	}
