@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awsenv"
 )
@@ -110,6 +111,15 @@ func serve(ctx context.Context, cfg bridge.Config, log *slog.Logger) error {
 	b, err := bridge.New(o)
 	if err != nil {
 		return err
+	}
+	if every, _ := cfg.HeartbeatInterval(); every > 0 {
+		hb := &bridge.Heartbeat{
+			Sink:     &bridge.CloudWatchHeartbeat{Client: cloudwatch.NewFromConfig(clients.Config)},
+			Interval: every,
+			Healthy:  func() int { return bridge.HealthySigners(b.Status()) },
+			Logger:   log,
+		}
+		go func() { _ = hb.Run(ctx) }()
 	}
 	return b.Run(ctx)
 }

@@ -59,6 +59,9 @@ type Config struct {
 	// MaxAttempts is how many signer failures send a job back to the
 	// queue (default 3).
 	MaxAttempts int `yaml:"maxAttempts"`
+	// Heartbeat is how often the bridge sends its heartbeat metric to
+	// CloudWatch: a duration from 10s to 1m (default 60s), or "off".
+	Heartbeat string `yaml:"heartbeat"`
 	// Signers are the signers; several per ebpCode make a pool.
 	Signers []SignerConfig `yaml:"signers"`
 }
@@ -198,6 +201,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.HeartbeatInterval(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxBacklog < 0 || c.UploadConcurrency < 0 || c.MaxAttempts < 0 || c.MaxReceiveCount < 0 {
