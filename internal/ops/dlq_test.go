@@ -1,0 +1,112 @@
+package ops_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/ops"
+	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+func TestDLQ(t *testing.T) {
+	t.Parallel()
+	env := awstest.New(t)
+	ctx := context.Background()
+	store := dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")}, 0)
+	s := ops.New(store, nil)
+
+	dlq, err := ops.ResolveDLQ(ctx, env.SQS, "sign", env.Queue("SignQueue"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dlq.URL != env.Queue("SignDeadLetterQueue") {
+		t.Fatalf("resolved %s, want %s", dlq.URL, env.Queue("SignDeadLetterQueue"))
+	}
+	// 23 dead sign jobs; the first one's session was assembled again since.
+	at := time.Now()
+	dead := queue.New(env.SQS, dlq.URL)
+	for i := range 23 {
+		id := fmt.Sprintf("dead-%02d", i)
+		if _, _, err := store.CreateRequest(ctx, session.Request{SessionID: id, OrderNo: "O" + id, ReceivedAt: at, Deadline: at.Add(session.Window), State: session.StateSigned}); err != nil {
+			t.Fatal(err)
+		}
+		digest := fmt.Sprintf("%064d", i)
+		p := session.Pending{SessionID: id, EbpCode: "E", Digest: digest, Deadline: at, CreatedAt: at}
+		if i == 0 {
+			p.Digest, p.Replay = fmt.Sprintf("%064d", 99), 1
+		}
+		if _, _, err := store.CreatePending(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := dead.Send(ctx, session.SignJob{SessionID: id, EbpCode: "E", Deadline: at.UnixMilli(), Digest: digest}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tests := []struct {
+		name string
+		max  int
+		want int
+	}{
+		{"ok list everything", 100, 23},
+		{"ok list again at once: nothing hidden", 100, 23},
+		{"ok list a few", 5, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs, err := dlq.List(ctx, tt.max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != tt.want {
+				t.Fatalf("listed %d, want %d", len(msgs), tt.want)
+			}
+			if err := s.Annotate(ctx, msgs); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				if m.SessionID == "" || m.State != string(session.StateSigned) || m.Digest == "" {
+					t.Errorf("message %+v", m)
+				}
+			}
+		})
+	}
+	// (The emulator counts a released message as in flight until the next receive.)
+	if v, f, err := dlq.Depth(ctx); err != nil || v+f != 23 {
+		t.Fatalf("depth after listing: %d visible, %d in flight, %v", v, f, err)
+	}
+	if msgs, err := dlq.List(ctx, 100); err != nil || len(msgs) != 23 {
+		t.Fatalf("listed %d after a partial listing, want 23 (%v)", len(msgs), err)
+	}
+
+	res, err := dlq.Redrive(ctx, 100, s.KeepSignJob(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Moved != 22 || res.Dropped != 1 {
+		t.Fatalf("redrive moved %d dropped %d, want 22 and 1", res.Moved, res.Dropped)
+	}
+	src := queue.New(env.SQS, env.Queue("SignQueue"))
+	got := 0
+	for range 10 {
+		msgs, err := src.Receive(ctx, 10, time.Second, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		got += len(msgs)
+	}
+	if got != 22 {
+		t.Errorf("source queue got %d, want 22", got)
+	}
+	if msgs, err := dlq.List(ctx, 100); err != nil || len(msgs) != 0 {
+		t.Errorf("dead-letter queue after redrive: %d messages, %v", len(msgs), err)
+	}
+}

@@ -1,0 +1,81 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// ErrReplayRefused is returned, wrapped, when a session may not be
+// replayed: customs accepted it (replay with Force), it is still within its
+// time, or an upload holds it right now.
+var ErrReplayRefused = dynamo.ErrReplayRefused
+
+// ReplayRequest is an operator's request to replay a session.
+type ReplayRequest struct {
+	// SessionID is the session to replay.
+	SessionID string
+	// By names the operator and Why gives the reason; both are recorded.
+	By, Why string
+	// Force replays a session customs accepted, or one still in progress.
+	// Customs refuses a sessionID it already stored (入库失败).
+	Force bool
+}
+
+// ReplayResult is what a replay did.
+type ReplayResult struct {
+	SessionID string `json:"sessionID"`
+	OrderNo   string `json:"orderNo"`
+	// Replay is the replay's number (1 for the first replay).
+	Replay int `json:"replay"`
+	// PreviousState is the state the session was in.
+	PreviousState session.State `json:"previousState"`
+	// Deadline is when the replayed upload is due.
+	Deadline time.Time `json:"deadline"`
+}
+
+// Replay assembles, signs and uploads a session again: it resets the
+// request (state RECEIVED, the replay recorded on the request) and sends an
+// assemble message with the replay number, so that assemble builds a new
+// pending upload with a new serviceTime, due one window from now. Sessions
+// ACCEPTED or still in progress are refused unless r.Force.
+func (s *Service) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, error) {
+	if s.assemble == nil {
+		return ReplayResult{}, errors.New("replay: no assemble queue configured")
+	}
+	if strings.TrimSpace(r.By) == "" || strings.TrimSpace(r.Why) == "" {
+		return ReplayResult{}, errors.New("replay: say who asks and why")
+	}
+	now := s.now()
+	v, err := s.store.GetRequestView(ctx, r.SessionID)
+	if errors.Is(err, dynamo.ErrNotFound) {
+		return ReplayResult{}, fmt.Errorf("session %s: %w", r.SessionID, ErrNotFound)
+	}
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	if !r.Force {
+		switch o := OutcomeOf(v, now); {
+		case v.State == session.StateAccepted:
+			return ReplayResult{}, fmt.Errorf("session %s was ACCEPTED by customs, which refuses a sessionID it already stored; use --force to replay anyway: %w", r.SessionID, ErrReplayRefused)
+		case o == OutcomeInProgress:
+			return ReplayResult{}, fmt.Errorf("session %s is %s and still within its time; use --force to replay anyway: %w", r.SessionID, v.State, ErrReplayRefused)
+		}
+	}
+	after, err := s.store.BeginReplay(ctx, dynamo.Replay{SessionID: r.SessionID, By: r.By, Why: r.Why, At: now, Force: r.Force})
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	deadline := now.Add(s.window)
+	msg := session.AssembleMessage{SessionID: after.SessionID, OrderNo: after.OrderNo, ReceivedAt: after.ReceivedAt.UnixMilli(),
+		Deadline: deadline.UnixMilli(), Replay: after.Replays}
+	if err := s.assemble.Send(ctx, msg); err != nil {
+		return ReplayResult{}, fmt.Errorf("replay %s: the request is reset but the assemble message was not sent (run the replay again): %w", r.SessionID, err)
+	}
+	return ReplayResult{SessionID: after.SessionID, OrderNo: after.OrderNo, Replay: after.Replays, PreviousState: v.State, Deadline: deadline}, nil
+}

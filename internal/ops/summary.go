@@ -1,0 +1,308 @@
+package ops
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// Outcome is how a request of the day stands, as the status reports it.
+type Outcome string
+
+// Outcomes of a request. On time and late are the ACCEPTED requests,
+// split by whether the accepted post was sent before the deadline.
+const (
+	OutcomeOnTime     Outcome = "ON_TIME"
+	OutcomeLate       Outcome = "LATE"
+	OutcomeNoData     Outcome = "NO_DATA"
+	OutcomeInvalid    Outcome = "INVALID"
+	OutcomeRejected   Outcome = "REJECTED"
+	OutcomeFailed     Outcome = "FAILED"
+	OutcomeInProgress Outcome = "IN_PROGRESS"
+	// OutcomeStuck: not final and past its deadline (and, when SIGNED,
+	// past the upload's retry window too).
+	OutcomeStuck Outcome = "STUCK"
+)
+
+// Outcomes lists every outcome in the order reports show them.
+var Outcomes = []Outcome{OutcomeOnTime, OutcomeLate, OutcomeNoData, OutcomeInvalid, OutcomeRejected, OutcomeFailed, OutcomeStuck, OutcomeInProgress}
+
+// stuckAfter is how long past its deadline a request that is not final
+// counts as stuck: the upload retries late posts for 30 minutes.
+const stuckAfter = 31 * time.Minute
+
+// OutcomeOf classifies request v at now.
+func OutcomeOf(v dynamo.RequestView, now time.Time) Outcome {
+	switch v.State {
+	case session.StateAccepted:
+		if !v.LastAttemptAt.IsZero() && v.LastAttemptAt.After(v.Deadline) {
+			return OutcomeLate
+		}
+		return OutcomeOnTime
+	case session.StateNoData:
+		return OutcomeNoData
+	case session.StateInvalid:
+		return OutcomeInvalid
+	case session.StateRejected:
+		return OutcomeRejected
+	case session.StateFailed:
+		return OutcomeFailed
+	}
+	limit := v.Deadline
+	if v.State == session.StateSigned {
+		limit = limit.Add(stuckAfter)
+	}
+	if v.Replays > 0 && v.LastReplayAt.Add(session.Window).After(limit) {
+		limit = v.LastReplayAt.Add(session.Window)
+	}
+	if now.After(limit) {
+		return OutcomeStuck
+	}
+	return OutcomeInProgress
+}
+
+// Counts counts requests by outcome.
+type Counts struct {
+	// Requests is how many requests customs made.
+	Requests int `json:"requests"`
+	// By counts them by outcome.
+	By map[Outcome]int `json:"by"`
+}
+
+func (c *Counts) add(o Outcome) {
+	if c.By == nil {
+		c.By = map[Outcome]int{}
+	}
+	c.Requests++
+	c.By[o]++
+}
+
+// Accepted is how many requests customs accepted (on time or late).
+func (c Counts) Accepted() int { return c.By[OutcomeOnTime] + c.By[OutcomeLate] }
+
+// Decided is how many requests are past their outcome (not in progress).
+func (c Counts) Decided() int { return c.Requests - c.By[OutcomeInProgress] }
+
+// OnTimeRate is the share of decided requests accepted on time (1 with none).
+func (c Counts) OnTimeRate() float64 {
+	if c.Decided() == 0 {
+		return 1
+	}
+	return float64(c.By[OutcomeOnTime]) / float64(c.Decided())
+}
+
+// EbpCounts are the counts of one ebpCode.
+type EbpCounts struct {
+	// EbpCode is the platform code ("" for requests never assembled:
+	// NO_DATA, INVALID, waiting).
+	EbpCode string `json:"ebpCode"`
+	Counts
+}
+
+// Point is one request on the day's timeline.
+type Point struct {
+	SessionID  string    `json:"sessionID"`
+	ReceivedAt time.Time `json:"receivedAt"`
+	Outcome    Outcome   `json:"outcome"`
+	// EndToEnd is from the request to the accepted post (0 unless accepted).
+	EndToEnd time.Duration `json:"endToEndMs"`
+}
+
+// Failure is a request that did not end on time, for the failures list.
+type Failure struct {
+	SessionID  string        `json:"sessionID"`
+	OrderNo    string        `json:"orderNo"`
+	EbpCode    string        `json:"ebpCode,omitempty"`
+	ReceivedAt time.Time     `json:"receivedAt"`
+	State      session.State `json:"state"`
+	Outcome    Outcome       `json:"outcome"`
+	Reason     string        `json:"reason,omitempty"`
+	Replays    int           `json:"replays,omitempty"`
+}
+
+// Bucket is one bar of the end-to-end latency histogram: requests accepted
+// in (previous bucket's Upper, Upper]; the last bucket has no upper bound.
+type Bucket struct {
+	// Upper is the bucket's upper bound (0 for the open last bucket).
+	Upper time.Duration `json:"upperMs"`
+	// Count is how many accepted requests fall in it.
+	Count int `json:"count"`
+}
+
+// HistogramBounds are the upper bounds of the latency histogram's buckets.
+var HistogramBounds = []time.Duration{
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 20 * time.Second,
+	30 * time.Second, 60 * time.Second, 90 * time.Second, 120 * time.Second, 5 * time.Minute,
+}
+
+// Day is the summary of one China calendar day.
+type Day struct {
+	// Day is yyyy-mm-dd, China time.
+	Day string `json:"day"`
+	Counts
+	// ByEbpCode splits the counts by ebpCode, biggest first.
+	ByEbpCode []EbpCounts `json:"byEbpCode"`
+	// Histogram is the end-to-end latency of the accepted requests.
+	Histogram []Bucket `json:"histogram"`
+	// P50, P95 and P99 are percentiles of that latency.
+	P50 time.Duration `json:"p50Ms"`
+	P95 time.Duration `json:"p95Ms"`
+	P99 time.Duration `json:"p99Ms"`
+	// Failures are the requests that are neither on time nor in progress,
+	// oldest first.
+	Failures []Failure `json:"failures"`
+	// Timeline has every request of the day (filled by DayDetail only).
+	Timeline []Point `json:"timeline,omitempty"`
+}
+
+// Summary returns the summary of day (yyyy-mm-dd, China time), without
+// the timeline.
+func (s *Service) Summary(ctx context.Context, day string) (Day, error) {
+	return s.summary(ctx, day, false)
+}
+
+// DayDetail returns the summary of day with its timeline.
+func (s *Service) DayDetail(ctx context.Context, day string) (Day, error) {
+	return s.summary(ctx, day, true)
+}
+
+func (s *Service) summary(ctx context.Context, day string, timeline bool) (Day, error) {
+	now := s.now()
+	d := Day{Day: day, Counts: Counts{By: map[Outcome]int{}}}
+	var views []dynamo.RequestView
+	if err := s.store.RequestsOfDay(ctx, day, func(v dynamo.RequestView) error {
+		views = append(views, v)
+		return nil
+	}); err != nil {
+		return Day{}, err
+	}
+	var assembled []string
+	for _, v := range views {
+		if v.State != session.StateReceived && v.State != session.StateNoData && v.State != session.StateInvalid {
+			assembled = append(assembled, v.SessionID)
+		}
+	}
+	ebp, err := s.store.EbpCodes(ctx, assembled)
+	if err != nil {
+		return Day{}, err
+	}
+	byEbp := map[string]*EbpCounts{}
+	var lat []time.Duration
+	for _, v := range views {
+		o := OutcomeOf(v, now)
+		code := ebp[v.SessionID]
+		d.add(o)
+		e := byEbp[code]
+		if e == nil {
+			e = &EbpCounts{EbpCode: code}
+			byEbp[code] = e
+		}
+		e.add(o)
+		p := Point{SessionID: v.SessionID, ReceivedAt: v.ReceivedAt, Outcome: o}
+		if (o == OutcomeOnTime || o == OutcomeLate) && !v.LastAttemptAt.IsZero() {
+			p.EndToEnd = max(v.LastAttemptAt.Sub(v.ReceivedAt), 0)
+			lat = append(lat, p.EndToEnd)
+		}
+		if timeline {
+			d.Timeline = append(d.Timeline, p)
+		}
+		if o != OutcomeOnTime && o != OutcomeInProgress {
+			d.Failures = append(d.Failures, Failure{SessionID: v.SessionID, OrderNo: v.OrderNo, EbpCode: code,
+				ReceivedAt: v.ReceivedAt, State: v.State, Outcome: o, Reason: v.Reason, Replays: v.Replays})
+		}
+	}
+	for _, e := range byEbp {
+		d.ByEbpCode = append(d.ByEbpCode, *e)
+	}
+	slices.SortFunc(d.ByEbpCode, func(a, b EbpCounts) int {
+		return cmp.Or(cmp.Compare(b.Requests, a.Requests), cmp.Compare(a.EbpCode, b.EbpCode))
+	})
+	d.Histogram = histogram(lat)
+	slices.Sort(lat)
+	d.P50, d.P95, d.P99 = percentile(lat, 0.50), percentile(lat, 0.95), percentile(lat, 0.99)
+	return d, nil
+}
+
+func histogram(lat []time.Duration) []Bucket {
+	out := make([]Bucket, len(HistogramBounds)+1)
+	for i, b := range HistogramBounds {
+		out[i].Upper = b
+	}
+	for _, l := range lat {
+		i, _ := slices.BinarySearch(HistogramBounds, l)
+		out[i].Count++
+	}
+	return out
+}
+
+// percentile returns the p-th fraction (0..1) of sorted, 0 when empty.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}
+
+// DayOf returns the China calendar day (yyyy-mm-dd) of t.
+func DayOf(t time.Time) string { return dynamo.Day(t) }
+
+// Status is the operator's overview: today in full, the days before in
+// counts, and the signer's health when known.
+type Status struct {
+	// GeneratedAt is when the status was taken.
+	GeneratedAt time.Time `json:"generatedAt"`
+	// Today is the summary of the day asked for (today by default).
+	Today Day `json:"today"`
+	// Days are the counts of that day and the days before it, newest first.
+	Days []DayCounts `json:"days"`
+	// Signer is hsmbridge's status, when asked for and reachable.
+	Signer *SignerHealth `json:"signer,omitempty"`
+}
+
+// DayCounts are the counts of one day.
+type DayCounts struct {
+	Day string `json:"day"`
+	Counts
+	// OnTimeRate is Counts.OnTimeRate, for JSON readers.
+	OnTimeRate float64 `json:"onTimeRate"`
+}
+
+// Status returns the summary of day (today when "") with its timeline, and
+// the counts of the days-1 days before it.
+func (s *Service) Status(ctx context.Context, day string, days int) (Status, error) {
+	now := s.now()
+	if day == "" {
+		day = DayOf(now)
+	}
+	start, err := time.ParseInLocation(time.DateOnly, day, chinaTime)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{GeneratedAt: now}
+	if st.Today, err = s.DayDetail(ctx, day); err != nil {
+		return Status{}, err
+	}
+	st.Days = append(st.Days, DayCounts{Day: day, Counts: st.Today.Counts, OnTimeRate: st.Today.OnTimeRate()})
+	for i := 1; i < max(days, 1); i++ {
+		d := start.AddDate(0, 0, -i).Format(time.DateOnly)
+		c := Counts{By: map[Outcome]int{}}
+		if err := s.store.RequestsOfDay(ctx, d, func(v dynamo.RequestView) error {
+			c.add(OutcomeOf(v, now))
+			return nil
+		}); err != nil {
+			return Status{}, err
+		}
+		st.Days = append(st.Days, DayCounts{Day: d, Counts: c, OnTimeRate: c.OnTimeRate()})
+	}
+	return st, nil
+}
+
+// chinaTime is customs' time zone (UTC+8).
+var chinaTime = time.FixedZone("CST", 8*60*60)
+
+// ChinaTime returns customs' time zone, in which days and clock times are shown.
+func ChinaTime() *time.Location { return chinaTime }
