@@ -166,3 +166,32 @@ func TestEPortCardRate(t *testing.T) {
 		t.Errorf("signer status = %+v", st)
 	}
 }
+
+// TestEPortIdleHealth pulls the card of an idle signer: the periodic ping
+// (no PIN, no signature) takes it out of the pool before any job reaches
+// it, and the probe puts it back once the card is in again.
+func TestEPortIdleHealth(t *testing.T) {
+	k := eporttest.NewSM2Key(t, 0xD4)
+	ctl := eporttest.New(t, k.Signer, k.Cert, cardPIN)
+	q, up := newFakeQueue(), newFakeUploader()
+	b, err := bridge.New(bridge.Options{
+		Queue: q, Uploader: up, Logger: quietLogger(), ProbeInterval: 100 * time.Millisecond,
+		Signers: []bridge.SignerSpec{eportSpec("card", ctl, cardPIN)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 5*time.Second, "card in the pool", func() bool { return signerState(b, "card") == "healthy" })
+	signs := ctl.SignRequests()
+	ctl.SetMode(eporttest.NoCard)
+	waitFor(t, 5*time.Second, "idle card out of the pool", func() bool { return signerState(b, "card") == "unhealthy" })
+	if got := ctl.SignRequests(); got != signs {
+		t.Errorf("the ping sent %d sign requests; it must not sign", got-signs)
+	}
+	ctl.SetMode(eporttest.Normal)
+	waitFor(t, 5*time.Second, "card back in the pool", func() bool { return signerState(b, "card") == "healthy" })
+}

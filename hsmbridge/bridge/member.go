@@ -84,13 +84,43 @@ func (m *member) supervise(ctx context.Context, work *sync.WaitGroup) {
 		for range n {
 			work.Go(func() { m.slot(ctx) })
 		}
-		select {
-		case <-m.kick:
-		case <-ctx.Done():
+		if !m.watch(ctx) || m.disabled() {
 			return
 		}
-		if m.disabled() {
-			return
+	}
+}
+
+// watch waits while the signer is healthy. A signer that can be checked
+// cheaply (signer.Pinger, such as the E-Port control) and has signed
+// nothing for a probe interval is pinged, so that a card whose light went
+// out is noticed before a job is sent to it. watch returns true when the
+// signer left the pool, false when ctx is done.
+func (m *member) watch(ctx context.Context) bool {
+	tick := time.NewTicker(m.b.o.ProbeInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.kick:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		m.mu.Lock()
+		s, idle := m.s, len(m.recent) == 0 || time.Since(m.recent[len(m.recent)-1]) >= m.b.o.ProbeInterval
+		m.mu.Unlock()
+		p, ok := s.(signer.Pinger)
+		if !ok || !idle {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, m.b.o.SignTimeout)
+		err := p.Ping(pctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			if errors.Is(err, signer.ErrUnavailable) {
+				m.drop()
+			}
+			m.fail(err)
 		}
 	}
 }

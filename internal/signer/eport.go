@@ -70,7 +70,10 @@ type EPort struct {
 	certNo   string
 }
 
-var _ Signer = (*EPort)(nil)
+var (
+	_ Signer = (*EPort)(nil)
+	_ Pinger = (*EPort)(nil)
+)
 
 // eportRequest is a call to the control.
 type eportRequest struct {
@@ -213,6 +216,19 @@ func normaliseSignValue(s string, cert *smx509.Certificate) (string, error) {
 		}
 	}
 	return base64.StdEncoding.EncodeToString(raw), nil
+}
+
+// Ping asks the control for the card's certNo (no PIN is sent) and checks
+// it is still the card EPort was opened with.
+func (e *EPort) Ping(ctx context.Context) error {
+	data, err := e.Call(ctx, MethodCertNo, struct{}{})
+	if err != nil {
+		return err
+	}
+	if len(data) == 0 || !strings.EqualFold(strings.TrimSpace(data[0]), e.certNo) {
+		return fmt.Errorf("%w: the control reports certNo %q, expected %s (card removed or changed?)", ErrDevice, strings.Join(data, ","), e.certNo)
+	}
+	return nil
 }
 
 // Certificate returns the card's certificate; see Signer.

@@ -30,6 +30,14 @@ type Signer interface {
 	Close() error
 }
 
+// Pinger is implemented by signers that can be checked without signing
+// (and without sending the PIN), such as the E-Port control.
+type Pinger interface {
+	// Ping returns nil when the device answers and holds the same
+	// certificate as when it was opened.
+	Ping(ctx context.Context) error
+}
+
 // Errors returned (wrapped) by the backends; test with errors.Is.
 var (
 	// ErrPINRefused means the device refused the PIN (wrong, locked,

@@ -35,6 +35,9 @@ const (
 	Open50200
 	// Hang never answers sign requests.
 	Hang
+	// NoCard answers every request with the reader error, as when the
+	// card is pulled out or its light goes out.
+	NoCard
 )
 
 // WrongPINMessages are the Error strings of the fake's wrong-PIN reply.
@@ -238,6 +241,16 @@ func fail(msgs ...string) args { return args{Result: false, Data: []string{}, Er
 
 func (c *Control) answer(ctx context.Context, req request) (reply, bool) {
 	rep := reply{ID: req.ID, Method: req.Method, Status: "00"}
+	c.mu.Lock()
+	noCard := c.mode == NoCard
+	if req.Method == "cus-sec_SpcSignDataAsPEM" {
+		c.signRequests++
+	}
+	c.mu.Unlock()
+	if noCard {
+		rep.Args = fail("[读卡器底层库]复位读卡器失败:错误码=50070", "Err:Custom50070")
+		return rep, true
+	}
 	switch req.Method {
 	case "cus-sec_SpcGetCertNo":
 		rep.Args = ok(c.CertNo())
@@ -259,7 +272,6 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, bool) {
 	in, _ := a["inData"].(string)
 	pin, _ := a["passwd"].(string)
 	c.mu.Lock()
-	c.signRequests++
 	mode := c.mode
 	if c.wrongPINs >= LockAfter {
 		c.mu.Unlock()
