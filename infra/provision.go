@@ -65,7 +65,9 @@ type Stack struct {
 // Provision creates the template's tables and queues through c, named
 // opts.Prefix + logical ID (or + the template's fixed name). Resources that
 // already exist are kept when they match the template, which makes
-// Provision safe to run again against persisted state.
+// Provision safe to run again against persisted state. Every other
+// resource type (functions, APIs, roles, log groups, alarms, the
+// dashboard, SNS topics) is left to CloudFormation and not created.
 func Provision(ctx context.Context, tpl *Template, c *awsenv.Clients, opts Options) (*Stack, error) {
 	params, err := tpl.ParameterValues(opts.Parameters)
 	if err != nil {

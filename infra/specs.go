@@ -126,6 +126,9 @@ type Statement struct {
 	Actions []string
 	// Resources are the statement's resource expressions.
 	Resources []Expr
+	// Conditions are the statement's Condition block: operator (such as
+	// StringEquals) → condition key → values.
+	Conditions map[string]map[string][]string
 }
 
 // Tables returns the DynamoDB tables of the template, sorted by logical ID.
@@ -394,6 +397,18 @@ func (t *Template) Statements() ([]Statement, error) {
 			}
 			for _, r := range listOf(mapGet(st, "Resource")) {
 				s.Resources = append(s.Resources, Expr{r})
+			}
+			if c := mapGet(st, "Condition"); c != nil {
+				s.Conditions = map[string]map[string][]string{}
+				for _, op := range mapKeys(c) {
+					keys := mapGet(c, op)
+					s.Conditions[op] = map[string][]string{}
+					for _, k := range mapKeys(keys) {
+						for _, v := range listOf(mapGet(keys, k)) {
+							s.Conditions[op][k] = append(s.Conditions[op][k], v.Value)
+						}
+					}
+				}
 			}
 			out = append(out, s)
 		}

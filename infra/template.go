@@ -33,6 +33,16 @@ const (
 	TypeManagedPolicy = "AWS::IAM::ManagedPolicy"
 	// TypeLogGroup is a CloudWatch Logs log group.
 	TypeLogGroup = "AWS::Logs::LogGroup"
+	// TypeAlarm is a CloudWatch alarm (read for checks; not provisioned).
+	TypeAlarm = "AWS::CloudWatch::Alarm"
+	// TypeDashboard is a CloudWatch dashboard (read for checks; not
+	// provisioned).
+	TypeDashboard = "AWS::CloudWatch::Dashboard"
+	// TypeTopic is an SNS topic (read for checks; not provisioned).
+	TypeTopic = "AWS::SNS::Topic"
+	// TypeSubscription is an SNS subscription (read for checks; not
+	// provisioned).
+	TypeSubscription = "AWS::SNS::Subscription"
 )
 
 // Pseudo parameters and defaults used when resolving references.

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/infra"
 	"github.com/ceb179/ceb179/internal/lambdatest"
 )
@@ -377,6 +378,11 @@ func TestTemplateIAM(t *testing.T) {
 		if len(s.Resources) == 0 {
 			t.Errorf("%s/%s: no Resource", s.Owner, s.Sid)
 		}
+		if namespaceScoped(s) {
+			// cloudwatch:PutMetricData takes no resource ARN: "*" is the
+			// only resource it accepts; the namespace condition scopes it.
+			continue
+		}
 		for _, r := range s.Resources {
 			if v, ok := r.Literal(); ok {
 				t.Errorf("%s/%s: literal resource %q; name a template resource", s.Owner, s.Sid, v)
@@ -389,12 +395,18 @@ func TestTemplateIAM(t *testing.T) {
 			}
 		}
 	}
-	wantBridge := []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "lambda:InvokeFunction"}
+	wantBridge := []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "lambda:InvokeFunction", "cloudwatch:PutMetricData"}
 	if !slices.Equal(got["HsmBridgePolicy"], wantBridge) {
 		t.Errorf("HsmBridgePolicy actions %v, want %v", got["HsmBridgePolicy"], wantBridge)
 	}
 	for _, s := range stmts {
 		if s.Owner != "HsmBridgePolicy" {
+			continue
+		}
+		if s.Sid == "Heartbeat" {
+			if !namespaceScoped(s) || !slices.Equal(s.Conditions["StringEquals"]["cloudwatch:namespace"], []string{bridge.HeartbeatNamespace}) {
+				t.Errorf("HsmBridgePolicy/Heartbeat %+v, want cloudwatch:PutMetricData only in namespace %s", s, bridge.HeartbeatNamespace)
+			}
 			continue
 		}
 		target := s.Resources[0].References()[0]
@@ -415,6 +427,19 @@ func TestTemplateIAM(t *testing.T) {
 	}
 }
 
+// namespaceScoped reports whether s allows only cloudwatch:PutMetricData
+// on "*" and holds a StringEquals condition on cloudwatch:namespace.
+func namespaceScoped(s infra.Statement) bool {
+	if !slices.Equal(s.Actions, []string{"cloudwatch:PutMetricData"}) || len(s.Resources) != 1 {
+		return false
+	}
+	if v, ok := s.Resources[0].Literal(); !ok || v != "*" {
+		return false
+	}
+	ns := s.Conditions["StringEquals"]["cloudwatch:namespace"]
+	return len(ns) == 1 && ns[0] != "" && !strings.Contains(ns[0], "*")
+}
+
 func TestTemplateOutputs(t *testing.T) {
 	t.Parallel()
 	tpl := loadTemplate(t)
@@ -423,6 +448,7 @@ func TestTemplateOutputs(t *testing.T) {
 		"AssembleQueueUrl": "AssembleQueue", "SignQueueUrl": "SignQueue", "SignDeadLetterQueueUrl": "SignDeadLetterQueue",
 		"IngestFunctionName": "IngestFunction", "AssembleFunctionName": "AssembleFunction",
 		"UploadFunctionName": "UploadFunction", "HsmBridgePolicyArn": "HsmBridgePolicy",
+		"AlarmTopicArn": "AlarmTopic", "DashboardUrl": "Dashboard",
 	} {
 		o, ok := tpl.Outputs[name]
 		if !ok {
