@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 
@@ -58,3 +59,20 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("check sent %d wrong PINs to the card, want 1", w)
 	}
 }
+
+func TestAlarmLevel(t *testing.T) {
+	var buf bytes.Buffer
+	log, closeLog, err := newLogger(bridgeConfig(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLog()
+	log.Log(t.Context(), bridge.LevelAlarm, "PIN refused", "alarm", "pin_refused")
+	log.Error("plain error")
+	out := buf.String()
+	if !strings.Contains(out, `"level":"ALARM"`) || !strings.Contains(out, `"level":"ERROR"`) {
+		t.Errorf("log output:\n%s", out)
+	}
+}
+
+func bridgeConfig() bridge.Config { return bridge.Config{LogLevel: "info"} }

@@ -1,8 +1,12 @@
 package bridge_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,4 +198,64 @@ func TestEPortIdleHealth(t *testing.T) {
 	}
 	ctl.SetMode(eporttest.Normal)
 	waitFor(t, 5*time.Second, "card back in the pool", func() bool { return signerState(b, "card") == "healthy" })
+}
+
+// TestLogsHoldNoSecrets runs jobs through a card, one with a wrong PIN
+// first, with debug logs on, and checks the logs hold neither PIN nor any
+// part of a sign source.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	ka, kb := eporttest.NewSM2Key(t, 0xE5), eporttest.NewSM2Key(t, 0xE6)
+	ctlA := eporttest.New(t, ka.Signer, ka.Cert, cardPIN)
+	ctlB := eporttest.New(t, kb.Signer, kb.Cert, cardPIN)
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	spec := func(name string, ctl *eporttest.Control, pin string) bridge.SignerSpec {
+		return bridge.SignerSpec{Name: name, EbpCode: "EBP1", Open: func(ctx context.Context) (signer.Signer, error) {
+			return signer.OpenEPort(ctx, signer.EPortConfig{URL: ctl.URL(), PIN: signer.NewPIN(pin), Logger: log})
+		}}
+	}
+	q, up := newFakeQueue(), newFakeUploader()
+	b, err := bridge.New(bridge.Options{
+		Queue: q, Uploader: up, Logger: log,
+		Signers: []bridge.SignerSpec{spec("A", ctlA, "27182818"), spec("B", ctlB, cardPIN)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	for i := range 5 {
+		q.sendJob(fmt.Sprintf("L%d", i), "EBP1", time.Now().Add(time.Minute))
+	}
+	waitFor(t, 10*time.Second, "jobs uploaded", func() bool { return q.len() == 0 })
+	cancel()
+	<-done
+	out := logs.String()
+	for _, secret := range []string{cardPIN, "27182818", "payExchangeInfoHead", "serviceTime"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs hold %q", secret)
+		}
+	}
+	if !strings.Contains(out, `"level":"ERROR+4"`) || !strings.Contains(out, "pin_refused") {
+		t.Errorf("no alarm logged for the wrong PIN:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
