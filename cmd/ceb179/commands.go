@@ -15,5 +15,9 @@ func commands() []command {
 		localCommand,
 		customsSimCommand,
 		benchCommand,
+		statusCommand,
+		showCommand,
+		replayCommand,
+		dlqCommand,
 	}
 }
