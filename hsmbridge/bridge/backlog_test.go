@@ -69,3 +69,40 @@ func TestBacklogAndVisibility(t *testing.T) {
 		})
 	}
 }
+
+// TestGracefulStopGivesJobsBack stops a bridge that holds jobs it has not
+// signed yet: they must be visible in the queue at once, not after their
+// visibility timeout.
+func TestGracefulStopGivesJobsBack(t *testing.T) {
+	key := eporttest.NewRSAKey(t, 0x72)
+	synctest.Test(t, func(t *testing.T) {
+		q, up := newFakeQueue(), newFakeUploader()
+		b, err := bridge.New(bridge.Options{
+			Queue: q, Uploader: up, Logger: quietLogger(), Visibility: time.Minute,
+			Signers: []bridge.SignerSpec{keySpec("slow", "EBP1", key, 10*time.Second)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); b.Run(ctx) }()
+		for i := range 20 {
+			q.sendJob(fmt.Sprintf("G%02d", i), "EBP1", time.Now().Add(time.Hour))
+		}
+		time.Sleep(35 * time.Second)
+		cancel()
+		<-done
+		left := q.len()
+		msgs, err := q.Receive(t.Context(), 10, 0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 || left == 20 || len(msgs) != min(left, 10) {
+			t.Errorf("%d messages left, %d visible at once; want all left visible", left, len(msgs))
+		}
+		if got := b.Status().Totals.GivenBack; int(got) != left {
+			t.Errorf("given back %d, want %d", got, left)
+		}
+	})
+}

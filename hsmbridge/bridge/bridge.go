@@ -232,18 +232,27 @@ func (b *Bridge) Run(ctx context.Context) error {
 	bg.Wait()
 	b.sched.drain()
 	b.mu.Lock()
-	left := make([]*job, 0, len(b.held))
+	receipts := make([]string, 0, len(b.held))
 	for j := range b.held {
-		left = append(left, j)
+		receipts = append(receipts, j.receipt)
+		delete(b.held, j)
+		b.st.GivenBack++
 	}
 	b.mu.Unlock()
-	for _, j := range left {
-		b.giveBack(j, 0, "shutting down")
+	b.unreserve(len(receipts))
+	if len(receipts) > 0 {
+		// One call for all: the adapter spreads it over a few connections,
+		// so a full backlog is handed back well inside a service stop.
+		gctx, gcancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := b.o.Queue.ChangeVisibility(gctx, receipts, 0); err != nil {
+			b.log.Warn("giving jobs back on shutdown failed; they return after their visibility timeout", "err", err)
+		}
+		gcancel()
 	}
 	for _, m := range b.members {
 		m.close()
 	}
-	b.log.Info("hsmbridge stopped", "givenBack", len(left))
+	b.log.Info("hsmbridge stopped", "givenBack", len(receipts))
 	return nil
 }
 

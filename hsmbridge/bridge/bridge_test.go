@@ -176,7 +176,7 @@ func TestStatusEndpoint(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	addr := <-addrc
 	var st bridge.Status
-	for range 50 {
+	for range 250 {
 		resp, err := http.Get("http://" + addr.String() + "/status")
 		if err != nil {
 			t.Fatal(err)
