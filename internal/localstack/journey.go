@@ -74,7 +74,8 @@ func (j *journey) wrap(h http.Handler) http.Handler {
 			return
 		}
 		j.printf("→ %s  order %s  ack %s in %.1f ms", open.SessionID, open.OrderNo, code, float64(time.Since(start).Microseconds())/1000)
-		if code != customs.CodeSuccess {
+		if code != customs.CodeSuccess || j.w == nil {
+			// Following a request costs reads; without an audience, don't.
 			return
 		}
 		j.mu.Lock()
