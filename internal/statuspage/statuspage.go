@@ -155,8 +155,8 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f%%", 100*c.OnTimeRate())
 	},
-	"count":     func(c ops.Counts, o ops.Outcome) int { return c.By[o] },
-	"lower":     func(o ops.Outcome) string { return strings.ToLower(string(o)) },
+	"count":    func(c ops.Counts, o ops.Outcome) int { return c.By[o] },
+	"lower":    func(o ops.Outcome) string { return strings.ToLower(string(o)) },
 	"trailURL": trailLink,
 	"dayOf":    ops.DayOf,
 }
