@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/ceb179/ceb179/internal/queue"
 )
 
@@ -20,13 +22,38 @@ import (
 type SQSQueue struct {
 	// Q is the shared SQS adapter for the sign queue.
 	Q *queue.Queue
+	// Client and URL serve Depth (sqs:GetQueueAttributes).
+	Client *sqs.Client
+	// URL is the sign queue's URL.
+	URL string
 }
 
-var _ Queue = (*SQSQueue)(nil)
+var (
+	_ Queue      = (*SQSQueue)(nil)
+	_ QueueDepth = (*SQSQueue)(nil)
+)
 
 // NewSQSQueue returns the Queue for the queue at url.
 func NewSQSQueue(client *sqs.Client, url string) *SQSQueue {
-	return &SQSQueue{Q: queue.New(client, url)}
+	return &SQSQueue{Q: queue.New(client, url), Client: client, URL: url}
+}
+
+// Depth reads ApproximateNumberOfMessages and
+// ApproximateNumberOfMessagesNotVisible.
+func (q *SQSQueue) Depth(ctx context.Context) (int, int, error) {
+	out, err := q.Client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(q.URL),
+		AttributeNames: []sqstypes.QueueAttributeName{
+			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("sign queue depth: %w", err)
+	}
+	waiting, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	inFlight, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return waiting, inFlight, nil
 }
 
 // Receive long-polls the queue (at most 10 messages, at most 20 s).

@@ -144,6 +144,17 @@ type Bridge struct {
 	held      map[*job]struct{}
 	uploadEst time.Duration
 	st        counters
+	depth     *SQSDepth
+}
+
+// SQSDepth is the sign queue's depth as last read.
+type SQSDepth struct {
+	// Waiting is the approximate number of visible messages.
+	Waiting int `json:"waiting"`
+	// InFlight is the approximate number of received, undeleted messages.
+	InFlight int `json:"inFlight"`
+	// At is when it was read.
+	At time.Time `json:"at"`
 }
 
 // counters are the bridge's totals since start.
@@ -223,6 +234,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		work.Go(func() { m.supervise(ctx, &work) })
 	}
 	bg.Go(func() { b.extendLoop(ctx) })
+	if qd, ok := b.o.Queue.(QueueDepth); ok {
+		bg.Go(func() { b.depthLoop(ctx, qd) })
+	}
 	b.log.Info("hsmbridge started", "signers", len(b.members), "policy", b.o.Policy.String(), "maxBacklog", b.o.MaxBacklog)
 	b.receiveLoop(ctx)
 
@@ -541,6 +555,30 @@ func (b *Bridge) extendLoop(ctx context.Context) {
 		}
 		if err := b.o.Queue.ChangeVisibility(ctx, receipts, b.o.Visibility); err != nil && ctx.Err() == nil {
 			b.log.Warn("extend visibility failed", "messages", len(receipts), "err", err)
+		}
+	}
+}
+
+// depthLoop reads the sign queue's depth for the status endpoint every
+// 30 s.
+func (b *Bridge) depthLoop(ctx context.Context, qd QueueDepth) {
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		w, f, err := qd.Depth(dctx)
+		cancel()
+		if err == nil {
+			b.mu.Lock()
+			b.depth = &SQSDepth{Waiting: w, InFlight: f, At: time.Now()}
+			b.mu.Unlock()
+		} else if ctx.Err() == nil {
+			b.log.Debug("read sign queue depth", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
 	}
 }

@@ -18,6 +18,14 @@ type Queue interface {
 	ChangeVisibility(ctx context.Context, receipts []string, visibility time.Duration) error
 }
 
+// QueueDepth is implemented by queues that can tell how many messages they
+// hold; the status endpoint reports it.
+type QueueDepth interface {
+	// Depth returns the approximate number of messages waiting (visible)
+	// and in flight (received by some consumer, not yet deleted).
+	Depth(ctx context.Context) (waiting, inFlight int, err error)
+}
+
 // Message is one received sign-queue message.
 type Message struct {
 	// ID is the queue's message id.

@@ -82,3 +82,24 @@ func TestSQSKillAndRecover(t *testing.T) {
 		t.Errorf("%d messages left in the queue after recovery", len(left))
 	}
 }
+
+func TestSQSQueueDepth(t *testing.T) {
+	env := awstest.New(t)
+	url := env.Queue("SignQueue")
+	q := bridge.NewSQSQueue(env.SQS, url)
+	for i := range 3 {
+		if err := queue.New(env.SQS, url).Send(t.Context(), signJob(fmt.Sprintf("D%d", i), "EBP1", time.Now().Add(time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.Receive(t.Context(), 1, 0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	waiting, inFlight, err := q.Depth(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waiting != 2 || inFlight != 1 {
+		t.Errorf("depth = %d waiting, %d in flight; want 2, 1", waiting, inFlight)
+	}
+}

@@ -23,6 +23,9 @@ type Status struct {
 	Waiting int `json:"waiting"`
 	// Hopeless is how many waiting jobs can no longer be on time.
 	Hopeless int `json:"hopeless"`
+	// Queue is the sign queue's approximate depth, read every 30 s (absent
+	// when the queue cannot tell).
+	Queue *SQSDepth `json:"queue,omitempty"`
 	// Totals are the counters since start: jobs received, uploads on
 	// time and late, rejections, failures, jobs given back, alarms.
 	Totals counters `json:"totals"`
@@ -64,6 +67,10 @@ func (b *Bridge) Status() Status {
 	b.mu.Lock()
 	st.InMemory = len(b.held)
 	st.Totals = b.st
+	if b.depth != nil {
+		d := *b.depth
+		st.Queue = &d
+	}
 	b.mu.Unlock()
 	now := time.Now()
 	for _, m := range b.members {
