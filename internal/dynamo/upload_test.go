@@ -54,7 +54,9 @@ func TestClaimUpload(t *testing.T) {
 		{name: "ok first claim", id: "assembled", owner: "a", now: now, state: session.StateSigned},
 		{name: "fail lease held", id: "assembled", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: session.StateSigned},
 		{name: "ok lease expired", id: "assembled", owner: "c", now: now.Add(2 * time.Minute), state: session.StateSigned, takenOver: true},
-		{name: "fail not assembled", id: "received", owner: "a", now: now, wantErr: dynamo.ErrClaimed, state: session.StateReceived},
+		// Assemble sends the sign job just before it records ASSEMBLED.
+		{name: "ok assembled but not yet marked", id: "received", owner: "a", now: now, state: session.StateSigned},
+		{name: "fail claimed once marked", id: "received", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: session.StateSigned},
 		{name: "fail final", id: "accepted", owner: "a", now: now, wantErr: dynamo.ErrClaimed, state: session.StateAccepted},
 		{name: "fail unknown", id: "nope", owner: "a", now: now, wantErr: dynamo.ErrNotFound},
 	}
