@@ -97,10 +97,11 @@ built-in simulator.`)
 	fmt.Fprintf(stdout, `
   platDataOpen   %s/platDataOpen
   health         %s/healthz
+  status page    %s/status
   customs        %s
   signer         certNo %s registered for ebpCode %s
   AWS emulator   %s
-`, stack.URL, stack.URL, stack.CustomsUploadURL, stack.CertNo, stack.EbpCode, stack.Endpoint)
+`, stack.URL, stack.URL, stack.URL, stack.CustomsUploadURL, stack.CertNo, stack.EbpCode, stack.Endpoint)
 	if len(stack.DemoOrders) > 0 {
 		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  curl -s %s/platDataOpen --data-urlencode 'openReq={\"orderNo\":\"%s\",\"sessionID\":\"demo-%d\",\"serviceTime\":%d}'\n",
 			stack.DemoOrders, stack.URL, stack.DemoOrders[0], time.Now().Unix(), time.Now().UnixMilli())

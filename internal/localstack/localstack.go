@@ -38,10 +38,12 @@ import (
 	"github.com/ceb179/ceb179/internal/ingest"
 	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
+	"github.com/ceb179/ceb179/internal/statuspage"
 	"github.com/ceb179/ceb179/internal/upload"
 )
 
@@ -120,15 +122,16 @@ type Stack struct {
 	journey    *journey
 	bridgeOpts bridge.Options
 	bridgeMu   sync.Mutex
+	bridge     *bridge.Bridge
 	bridgeStop context.CancelFunc
 	bridgeDone chan struct{}
 	runCtx     context.Context
-	servers []*http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	errs    chan error
-	dataDir string
-	closed  sync.Once
+	servers    []*http.Server
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	errs       chan error
+	dataDir    string
+	closed     sync.Once
 }
 
 // emulator is the process's AWS emulator: it keeps its state in package
@@ -295,6 +298,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	statuspage.New(ops.New(s.Store, assembleQ), statuspage.WithSigner(s.BridgeStatus),
+		statuspage.WithLogger(log.With("component", "statuspage"))).Mount(mux)
 	mux.Handle("/", ing) // its own 404/405 answers, in customs' format
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -334,7 +339,7 @@ func (s *Stack) StartBridge() error {
 	}
 	ctx, stop := context.WithCancel(s.runCtx)
 	done := make(chan struct{})
-	s.bridgeStop, s.bridgeDone = stop, done
+	s.bridgeStop, s.bridgeDone, s.bridge = stop, done, b
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -360,7 +365,19 @@ func (s *Stack) StopBridge() {
 	}
 	s.bridgeStop()
 	<-s.bridgeDone
-	s.bridgeStop, s.bridgeDone = nil, nil
+	s.bridgeStop, s.bridgeDone, s.bridge = nil, nil, nil
+}
+
+// BridgeStatus returns hsmbridge's status, or nil while it is stopped.
+func (s *Stack) BridgeStatus(context.Context) (*bridge.Status, error) {
+	s.bridgeMu.Lock()
+	b := s.bridge
+	s.bridgeMu.Unlock()
+	if b == nil {
+		return nil, errors.New("local: hsmbridge is stopped")
+	}
+	st := b.Status()
+	return &st, nil
 }
 
 // Err returns a channel that receives the first failure of a component.
