@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,4 +302,71 @@ func TestDLQCommand(t *testing.T) {
 	if got != len(stuck) {
 		t.Errorf("sign queue holds %d redriven jobs, want %d", got, len(stuck))
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestStatusServe(t *testing.T) {
+	b := theOpsBed(t)
+	if r := runCLI(t, nil, "status", "--local", "--data", b.data, "--serve", "0.0.0.0:0"); r.code != exitUsage || !strings.Contains(r.stderr, "not a loopback address") {
+		t.Fatalf("fail public address: exit %d %q", r.code, r.stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"status", "--local", "--data", b.data, "--serve", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
+	}()
+	var addr string
+	for range 100 {
+		if s := out.String(); strings.Contains(s, "http://") {
+			addr = strings.Fields(s[strings.Index(s, "http://"):])[0]
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if addr == "" {
+		cancel()
+		t.Fatalf("no address printed: %q %q", out.String(), errOut.String())
+	}
+	code, body := httpGet(t, addr+"?day="+opsDay)
+	if code != 200 || !strings.Contains(body, fmt.Sprintf(`id="requests">%d<`, b.seeded.Total())) {
+		t.Errorf("GET %s: %d %.200s", addr, code, body)
+	}
+	cancel()
+	select {
+	case c := <-done:
+		if c != exitOK {
+			t.Errorf("exit %d after Ctrl-C: %s", c, errOut.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("status --serve did not stop")
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
