@@ -62,6 +62,9 @@ func theOpsBed(t *testing.T) *opsBed {
 	if opsErr != nil {
 		t.Fatal(opsErr)
 	}
+	if opsShared == nil {
+		t.Fatal("the shared test data could not be set up (see the first test's failure)")
+	}
 	return opsShared
 }
 

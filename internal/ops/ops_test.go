@@ -52,6 +52,9 @@ func theBed(t *testing.T) *bed {
 	if bedErr != nil {
 		t.Fatal(bedErr)
 	}
+	if shared == nil {
+		t.Fatal("the shared test data could not be set up (see the first test's failure)")
+	}
 	return shared
 }
 

@@ -76,6 +76,9 @@ func startSite(t *testing.T) *site {
 	if siteErr != nil {
 		t.Fatal(siteErr)
 	}
+	if theSite == nil {
+		t.Fatal("the shared test data could not be set up (see the first test's failure)")
+	}
 	return theSite
 }
 
