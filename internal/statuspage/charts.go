@@ -84,6 +84,7 @@ type timeline struct {
 	PlotBottom    float64
 	HoursTop      float64
 	Left, Right   float64
+	PlotWidth     float64
 	MaxHour       int
 }
 
@@ -118,7 +119,7 @@ func latY(d time.Duration) float64 {
 }
 
 func newTimeline(day time.Time, points []ops.Point) timeline {
-	t := timeline{Width: tlWidth, Left: tlLeft, Right: tlWidth - tlRight}
+	t := timeline{Width: tlWidth, Left: tlLeft, Right: tlWidth - tlRight, PlotWidth: plotWidth}
 	t.PlotTop = tlBand + tlGap
 	t.PlotBottom = t.PlotTop + tlPlot
 	t.HoursTop = t.PlotBottom + tlGap
