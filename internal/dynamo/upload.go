@@ -76,8 +76,9 @@ func millis(t time.Time) types.AttributeValue {
 // until leaseUntil. It is one conditional write on the request item: the
 // state must be ASSEMBLED (or still RECEIVED: assemble sends the sign job
 // just before it records ASSEMBLED, and a fast signer may come first; the
-// caller has already found the assembled upload), or SIGNED with no lease or
-// a lease that ended before now. The state becomes SIGNED. When the condition fails it returns
+// caller has already found the assembled upload — but never after a replay,
+// whose reset to RECEIVED precedes its new upload), or SIGNED with no lease
+// or a lease that ended before now. The state becomes SIGNED. When the condition fails it returns
 // the item as found and an error wrapping ErrClaimed (ErrNotFound when
 // there is no such request).
 func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (UploadClaim, error) {
@@ -85,7 +86,8 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 		TableName:        aws.String(s.tables.Requests),
 		Key:              requestKey(sessionID),
 		UpdateExpression: aws.String("SET #s = :signed, leaseOwner = :o, leaseUntil = :u"),
-		ConditionExpression: aws.String("attribute_exists(sessionID) AND (#s IN (:received, :assembled) OR " +
+		ConditionExpression: aws.String("attribute_exists(sessionID) AND (#s = :assembled OR " +
+			"(#s = :received AND attribute_not_exists(replays)) OR " +
 			"(#s = :signed AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)))"),
 		ExpressionAttributeNames: map[string]string{"#s": "state"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{

@@ -216,3 +216,26 @@ func TestCertificates(t *testing.T) {
 		t.Errorf("PutCertificate without certNo succeeded")
 	}
 }
+
+// TestClaimAfterReplay: a replay resets the request to RECEIVED before its
+// new upload is assembled, so an old sign job must not claim it then.
+func TestClaimAfterReplay(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.UnixMilli(1_700_000_000_000)
+	putRequest(t, s, "replayed", session.StateFailed, now)
+	if _, err := s.BeginReplay(ctx, dynamo.Replay{SessionID: "replayed", By: "ops", Why: "test", At: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.ClaimUpload(ctx, "replayed", "old-job", now.Add(time.Hour), now.Add(time.Hour+time.Minute))
+	if !errors.Is(err, dynamo.ErrClaimed) || c.Request.State != session.StateReceived {
+		t.Fatalf("claim after replay reset: state %s, err %v; want refused", c.Request.State, err)
+	}
+	if err := s.SetState(ctx, "replayed", session.StateAssembled, "", session.StateReceived); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimUpload(ctx, "replayed", "new-job", now.Add(time.Hour), now.Add(time.Hour+time.Minute)); err != nil {
+		t.Fatalf("claim once the replay is assembled: %v", err)
+	}
+}
