@@ -2,13 +2,13 @@ package localstack
 
 import (
 	"context"
-	"fmt"
-	"sync/atomic"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
