@@ -2,9 +2,12 @@
 // does in AWS: it long-polls a queue, hands batches of messages to an SQS
 // handler as an events.SQSEvent, and deletes the messages the handler
 // processed. With ReportBatchItemFailures the messages the handler names in
-// its answer stay on the queue; a handler error leaves the whole batch. Both
-// come back after their visibility timeout and, past the queue's
-// maxReceiveCount, SQS moves them to the dead-letter queue.
+// its answer stay on the queue (an identifier not in the batch fails the
+// whole batch, as in Lambda); without it the answer is ignored. A handler
+// error leaves the whole batch. What stays comes back after its visibility
+// timeout and, past the queue's maxReceiveCount, SQS moves it to the
+// dead-letter queue. ceb179 local feeds assemble with it, and the tests feed
+// functions running under the Lambda Runtime API.
 package eventsource
 
 import (
@@ -43,7 +46,7 @@ type Poller struct {
 	// BatchSize is the largest batch (default and maximum 10).
 	BatchSize int
 	// ReportBatchItemFailures is the template's FunctionResponseTypes
-	// setting: when false, any failure leaves the whole batch.
+	// setting: when false, the handler's answer is ignored.
 	ReportBatchItemFailures bool
 	// Visibility is the visibility timeout while a batch is processed; zero
 	// keeps the queue's own.
@@ -118,11 +121,18 @@ func (p *Poller) deliver(ctx context.Context, msgs []queue.Message, log *slog.Lo
 		return
 	}
 	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	if len(failed) > 0 && !p.ReportBatchItemFailures {
-		return
+	if p.ReportBatchItemFailures {
+		inBatch := map[string]bool{}
+		for _, m := range msgs {
+			inBatch[m.ID] = true
+		}
+		for _, f := range resp.BatchItemFailures {
+			if !inBatch[f.ItemIdentifier] {
+				log.Error("event source: batchItemFailures names a message not in the batch; batch left in the queue", slog.String("itemIdentifier", f.ItemIdentifier))
+				return
+			}
+			failed[f.ItemIdentifier] = true
+		}
 	}
 	for _, m := range msgs {
 		if failed[m.ID] {
@@ -149,16 +159,21 @@ func (p *Poller) invoke(ctx context.Context, ev events.SQSEvent) (resp events.SQ
 func Event(msgs []queue.Message, arn, region string) events.SQSEvent {
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, 0, len(msgs))}
 	for _, m := range msgs {
-		attrs := map[string]string{
-			"ApproximateReceiveCount": strconv.Itoa(m.ReceiveCount),
+		attrs := make(map[string]string, len(m.Attributes)+2)
+		for k, v := range m.Attributes {
+			attrs[k] = v
 		}
-		if !m.SentAt.IsZero() {
+		if _, ok := attrs["ApproximateReceiveCount"]; !ok {
+			attrs["ApproximateReceiveCount"] = strconv.Itoa(m.ReceiveCount)
+		}
+		if _, ok := attrs["SentTimestamp"]; !ok && !m.SentAt.IsZero() {
 			attrs["SentTimestamp"] = strconv.FormatInt(m.SentAt.UnixMilli(), 10)
 		}
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId:      m.ID,
 			ReceiptHandle:  m.ReceiptHandle,
 			Body:           m.Body,
+			Md5OfBody:      m.MD5OfBody,
 			Attributes:     attrs,
 			EventSource:    "aws:sqs",
 			EventSourceARN: arn,

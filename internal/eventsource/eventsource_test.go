@@ -40,6 +40,9 @@ func (r *recorder) handle(_ context.Context, ev events.SQSEvent) (events.SQSEven
 		if r.fail != nil && r.fail(m.Body) {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
+		if r.fail != nil && r.fail("unknown") {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: "not-in-batch"})
+		}
 	}
 	if r.panicMsg != "" {
 		panic(r.panicMsg)
@@ -65,7 +68,8 @@ func TestPoller(t *testing.T) {
 	}{
 		{"ok every message processed", true, nil, nil, "", [3]bool{true, true, true}},
 		{"ok one failure reported, the rest deleted", true, func(b string) bool { return b == `"m1"` }, nil, "", [3]bool{true, false, true}},
-		{"fail reported failure without ReportBatchItemFailures keeps the batch", false, func(b string) bool { return b == `"m1"` }, nil, "", [3]bool{false, false, false}},
+		{"ok without ReportBatchItemFailures the answer is ignored", false, func(b string) bool { return b == `"m1"` }, nil, "", [3]bool{true, true, true}},
+		{"fail unknown identifier keeps the batch", true, func(b string) bool { return b == "unknown" }, nil, "", [3]bool{false, false, false}},
 		{"fail handler error keeps the batch", true, nil, errors.New("boom"), "", [3]bool{false, false, false}},
 		{"fail handler panic keeps the batch", true, nil, nil, "boom", [3]bool{false, false, false}},
 	}

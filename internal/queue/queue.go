@@ -56,6 +56,11 @@ type Message struct {
 	ReceiveCount int
 	// SentAt is when the message was first sent.
 	SentAt time.Time
+	// Attributes are the message's system attributes as SQS returned them
+	// (ApproximateReceiveCount, SentTimestamp, ...).
+	Attributes map[string]string
+	// MD5OfBody is SQS's digest of the body.
+	MD5OfBody string
 }
 
 // Receive long-polls for up to n messages (at most 10), waiting up to wait
@@ -75,7 +80,8 @@ func (q *Queue) Receive(ctx context.Context, n int, wait, visibility time.Durati
 	}
 	msgs := make([]Message, 0, len(out.Messages))
 	for _, m := range out.Messages {
-		msg := Message{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), ReceiptHandle: aws.ToString(m.ReceiptHandle)}
+		msg := Message{ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), ReceiptHandle: aws.ToString(m.ReceiptHandle),
+			Attributes: m.Attributes, MD5OfBody: aws.ToString(m.MD5OfBody)}
 		if n, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil {
 			msg.ReceiveCount = n
 		}
