@@ -80,21 +80,15 @@ func (s *Store) PutCertificate(ctx context.Context, c Certificate) error {
 // GetCertificate returns the certificate certNo registered for ebpCode, or
 // ErrNotFound.
 func (s *Store) GetCertificate(ctx context.Context, ebpCode, certNo string) (Certificate, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.tables.Payments),
-		Key: map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: pkCertPrefix + ebpCode},
-			"sk": &types.AttributeValueMemberS{Value: certNo},
-		},
+	item, err := s.getItem(ctx, s.tables.Payments, map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: pkCertPrefix + ebpCode},
+		"sk": &types.AttributeValueMemberS{Value: certNo},
 	})
 	if err != nil {
 		return Certificate{}, fmt.Errorf("get certificate %s/%s: %w", ebpCode, certNo, err)
 	}
-	if len(out.Item) == 0 {
-		return Certificate{}, fmt.Errorf("certificate %s/%s: %w", ebpCode, certNo, ErrNotFound)
-	}
 	var it certItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return Certificate{}, fmt.Errorf("decode certificate %s/%s: %w", ebpCode, certNo, err)
 	}
 	return it.certificate(), nil

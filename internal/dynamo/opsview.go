@@ -75,18 +75,11 @@ func decodeView(av map[string]types.AttributeValue) (RequestView, error) {
 // GetRequestView returns the request item of sessionID as operators see
 // it, or ErrNotFound (wrapped).
 func (s *Store) GetRequestView(ctx context.Context, sessionID string) (RequestView, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.tables.Requests),
-		Key:            requestKey(sessionID),
-		ConsistentRead: aws.Bool(true),
-	})
+	item, err := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
 	if err != nil {
 		return RequestView{}, fmt.Errorf("get request %s: %w", sessionID, err)
 	}
-	if len(out.Item) == 0 {
-		return RequestView{}, fmt.Errorf("request %s: %w", sessionID, ErrNotFound)
-	}
-	v, err := decodeView(out.Item)
+	v, err := decodeView(item)
 	if err != nil {
 		return RequestView{}, fmt.Errorf("decode request %s: %w", sessionID, err)
 	}

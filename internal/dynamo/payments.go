@@ -402,19 +402,15 @@ func (s *Store) headDigests(ctx context.Context, ws []paymentWrite) (map[string]
 
 // orderOwner returns the payTransactionId of the payment holding orderNo.
 func (s *Store) orderOwner(ctx context.Context, orderNo string) (string, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.tables.Payments),
-		Key:            key(orderPrefix+orderNo, skOwner),
-		ConsistentRead: aws.Bool(true),
-	})
+	item, err := s.getItem(ctx, s.tables.Payments, key(orderPrefix+orderNo, skOwner))
+	if errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("order %s: %w", orderNo, records.ErrNotFound)
+	}
 	if err != nil {
 		return "", fmt.Errorf("get owner of order %s: %w", orderNo, err)
 	}
-	if len(out.Item) == 0 {
-		return "", fmt.Errorf("order %s: %w", orderNo, records.ErrNotFound)
-	}
 	var o orderOwner
-	if err := attributevalue.UnmarshalMap(out.Item, &o); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &o); err != nil {
 		return "", fmt.Errorf("decode owner of order %s: %w", orderNo, err)
 	}
 	return o.PayTransactionID, nil

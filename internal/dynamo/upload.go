@@ -105,18 +105,14 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 		item := ccf.Item
 		if len(item) == 0 {
 			// Not every DynamoDB implementation returns the old item.
-			got, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-				TableName:      aws.String(s.tables.Requests),
-				Key:            requestKey(sessionID),
-				ConsistentRead: aws.Bool(true),
-			})
+			got, gerr := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
+			if errors.Is(gerr, ErrNotFound) {
+				return UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, ErrNotFound)
+			}
 			if gerr != nil {
 				return UploadClaim{}, fmt.Errorf("get request %s: %w", sessionID, gerr)
 			}
-			item = got.Item
-		}
-		if len(item) == 0 {
-			return UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, ErrNotFound)
+			item = got
 		}
 		c, derr := decodeUploadItem(item)
 		if derr != nil {
