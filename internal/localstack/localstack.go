@@ -307,7 +307,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.serve(ln, mux)
 	s.URL = "http://" + ln.Addr().String()
-	s.run(runCtx, s.journey.watch)
+	if o.Journey != nil {
+		s.run(runCtx, s.journey.watch)
+	}
 
 	s.Published = localenv.Stack{
 		Version:         localenv.Version,
