@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -101,9 +102,16 @@ func (s Scenario) scaled() Scenario {
 // Run runs one scenario on a fresh local stack. prefix names its tables.
 func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 	run := sc.scaled()
+	// The development key pair of a bench run is its own, in a temp dir:
+	// never written into the working directory.
+	dir, err := os.MkdirTemp("", "ceb179-bench-")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(dir)
 	st, err := localstack.Start(ctx, localstack.Options{
 		Listen:   "127.0.0.1:0",
-		DataDir:  "",
+		DataDir:  dir,
 		Prefix:   prefix,
 		Window:   run.Window,
 		Signers:  run.Signers,
