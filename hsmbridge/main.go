@@ -7,6 +7,9 @@
 //
 //	hsmbridge [-config file] [run]   run in the console, or as a service
 //	hsmbridge [-config file] check   validate the config and probe each signer
+//	hsmbridge [-config file] pin-reset NAME
+//	                                 clear the refused-PIN marker of signer NAME's
+//	                                 card (after fixing its PIN file)
 //
 // The configuration is described in docs/hsmbridge.md.
 package main
@@ -67,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, "config OK; every signer made a verified test signature")
 		return 0
+	case "pin-reset":
+		return pinReset(cfg, fs.Arg(1), stdout, stderr)
 	case "run":
 		start := func(ctx context.Context) error { return serve(ctx, cfg, log) }
 		if handled, err := runService(serviceName, start); handled {
@@ -84,9 +89,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	default:
-		fmt.Fprintf(stderr, "hsmbridge: unknown command %q (want run or check)\n", cmd)
+		fmt.Fprintf(stderr, "hsmbridge: unknown command %q (want run, check or pin-reset)\n", cmd)
 		return 2
 	}
+}
+
+// pinReset removes the refused-PIN markers of the card that signer name
+// (or the card with that certNo) used. The PIN is sent again at the next
+// start or check, so it is run only after the PIN file was fixed.
+func pinReset(cfg bridge.Config, name string, stdout, stderr io.Writer) int {
+	if name == "" {
+		fmt.Fprintln(stderr, "hsmbridge: pin-reset needs the signer's name (or the card's certNo)")
+		return 2
+	}
+	guard := cfg.PINGuard()
+	cleared, err := guard.Reset(name)
+	if err != nil {
+		fmt.Fprintln(stderr, "hsmbridge: pin-reset:", err)
+		return 1
+	}
+	if len(cleared) == 0 {
+		fmt.Fprintf(stdout, "no refused-PIN marker for %s in %s\n", name, guard.Dir())
+		rs, _ := guard.Refusals()
+		for _, r := range rs {
+			at, _ := r.Last()
+			fmt.Fprintf(stdout, "  marker: card %s, signers %v, refused at %s\n", r.Card, r.Signers, at.Format("2006-01-02 15:04:05Z07:00"))
+		}
+		return 1
+	}
+	for _, c := range cleared {
+		fmt.Fprintf(stdout, "cleared the refused-PIN marker of card %s; restart hsmbridge to use it again (the PIN is sent once more)\n", c)
+	}
+	return 0
 }
 
 // serve builds the AWS clients and the bridge once and runs it.

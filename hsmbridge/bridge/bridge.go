@@ -170,6 +170,7 @@ type counters struct {
 	SignErrors   int64 `json:"signErrors"`
 	AlreadyFinal int64 `json:"alreadyFinal"`
 	Alarms       int64 `json:"alarms"`
+	PINRefused   int64 `json:"pinRefused"`
 }
 
 // finalSession reports whether a session state leaves nothing to do.

@@ -9,12 +9,16 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/internal/signature"
+	"github.com/ceb179/ceb179/internal/signer"
 )
 
 // Check opens every configured signer, reads its certificate, makes one
 // test signature (no buyer data) and verifies it locally, and writes one
 // line per signer to w. It does not touch the queue or the upload
-// function. A card gets exactly one PIN attempt.
+// function. A card is first checked without its PIN; a card that refused
+// this PIN before (a marker in the state directory, written by any
+// hsmbridge process) gets no PIN at all and the line says why. Otherwise
+// it gets one PIN attempt.
 func Check(ctx context.Context, cfg Config, log *slog.Logger, w io.Writer) error {
 	specs, err := cfg.SignerSpecs(log)
 	if err != nil {
@@ -42,6 +46,14 @@ func checkOne(ctx context.Context, spec SignerSpec, timeout time.Duration, w io.
 		return fmt.Errorf("open: %w", err)
 	}
 	defer s.Close()
+	if p, ok := s.(signer.Pinger); ok {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := p.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("check without PIN: %w", err)
+		}
+	}
 	cert := s.Certificate()
 	alg, err := signature.AlgorithmOf(cert.PublicKey)
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +59,12 @@ type Config struct {
 	// MaxAttempts is how many signer failures send a job back to the
 	// queue (default 3).
 	MaxAttempts int `yaml:"maxAttempts"`
+	// StateDir holds what must outlive the process, such as the markers
+	// of refused PINs (in its pin-refused folder). LoadConfig defaults it
+	// to "state" next to the configuration file; a relative path is taken
+	// from the configuration file's folder. Required for eport and pkcs11
+	// signers.
+	StateDir string `yaml:"stateDir"`
 	// Heartbeat is how often the bridge sends its heartbeat metric to
 	// CloudWatch: a duration from 10s to 1m (default 60s), or "off".
 	Heartbeat string `yaml:"heartbeat"`
@@ -87,7 +93,9 @@ type SignerConfig struct {
 	// CallTimeout bounds one call to the control (eport; default 10s).
 	CallTimeout time.Duration `yaml:"callTimeout"`
 	// PINErrorMarkers replaces the fragments of a control error that mean
-	// the PIN was refused (eport).
+	// the PIN was refused even next to a reader error code (eport). Any
+	// other failed signature is read as a refused PIN unless it names a
+	// known reader or control error.
 	PINErrorMarkers []string `yaml:"pinErrorMarkers"`
 
 	// Module is the PKCS#11 library path (pkcs11).
@@ -132,7 +140,31 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	return ParseConfig(b, getenv)
+	c, err := ParseConfig(b, getenv)
+	if err != nil {
+		return c, err
+	}
+	switch {
+	case c.StateDir == "":
+		c.StateDir = filepath.Join(filepath.Dir(path), "state")
+	case !filepath.IsAbs(c.StateDir):
+		c.StateDir = filepath.Join(filepath.Dir(path), c.StateDir)
+	}
+	return c, nil
+}
+
+// PINRefusedDir is the folder of refused-PIN markers in the state
+// directory.
+const PINRefusedDir = "pin-refused"
+
+// PINGuard returns the guard of the configuration's PIN markers. Every
+// signer of one process must share one guard; SignerSpecs builds it.
+// Without a state directory the guard keeps its markers in memory only.
+func (c *Config) PINGuard() *signer.PINGuard {
+	if c.StateDir == "" {
+		return signer.NewPINGuard("")
+	}
+	return signer.NewPINGuard(filepath.Join(c.StateDir, PINRefusedDir))
 }
 
 // ParseConfig is LoadConfig for the file's bytes.
@@ -157,7 +189,8 @@ func ParseConfig(b []byte, getenv func(string) string) (Config, error) {
 
 // ApplyEnv overrides fields from the environment: HSMBRIDGE_QUEUE_URL,
 // HSMBRIDGE_UPLOAD_FUNCTION, HSMBRIDGE_REGION, HSMBRIDGE_STATUS_ADDR,
-// HSMBRIDGE_LOG_LEVEL, HSMBRIDGE_LOG_FILE and HSMBRIDGE_MAX_BACKLOG. A nil
+// HSMBRIDGE_LOG_LEVEL, HSMBRIDGE_LOG_FILE, HSMBRIDGE_STATE_DIR and
+// HSMBRIDGE_MAX_BACKLOG. A nil
 // getenv means os.Getenv.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if getenv == nil {
@@ -170,6 +203,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		"HSMBRIDGE_STATUS_ADDR":     &c.StatusAddr,
 		"HSMBRIDGE_LOG_LEVEL":       &c.LogLevel,
 		"HSMBRIDGE_LOG_FILE":        &c.LogFile,
+		"HSMBRIDGE_STATE_DIR":       &c.StateDir,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -233,8 +267,8 @@ func (c *Config) Validate() error {
 		switch s.Type {
 		case "eport":
 			if s.URL != "" {
-				if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
-					bad("%s: url must be ws:// or wss://", where)
+				if err := signer.CheckEPortURL(s.URL); err != nil {
+					bad("%s: %v", where, err)
 				}
 			}
 			if s.PINFile == "" && s.PINEnv == "" {
@@ -314,14 +348,19 @@ func (c *Config) Options() Options {
 
 // SignerSpecs turns the signer configurations into pool members. PINs are
 // read here, once; a missing PIN file is an error now rather than at the
-// first job.
+// first job. The signers share one PIN guard over the state directory,
+// which card and PKCS#11 signers require.
 func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
 	specs := make([]SignerSpec, 0, len(c.Signers))
+	guard := c.PINGuard()
 	for _, sc := range c.Signers {
 		if sc.Region == "" {
 			sc.Region = c.Region
 		}
-		spec, err := sc.Spec(log)
+		if (sc.Type == "eport" || sc.Type == "pkcs11") && c.StateDir == "" {
+			return nil, fmt.Errorf("signer %s: stateDir is required to remember refused PINs", sc.Name)
+		}
+		spec, err := sc.Spec(log, guard)
 		if err != nil {
 			return nil, err
 		}
@@ -330,9 +369,14 @@ func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
 	return specs, nil
 }
 
-// Spec returns the pool member for this signer.
-func (sc SignerConfig) Spec(log *slog.Logger) (SignerSpec, error) {
+// Spec returns the pool member for this signer. guard is the process's
+// PIN guard (see Config.PINGuard); nil gives the signer a private
+// in-memory one, which forgets refusals at exit.
+func (sc SignerConfig) Spec(log *slog.Logger, guard *signer.PINGuard) (SignerSpec, error) {
 	spec := SignerSpec{Name: sc.Name, EbpCode: sc.EbpCode}
+	if guard == nil {
+		guard = signer.NewPINGuard("")
+	}
 	pin, err := signer.LoadPIN(sc.PINFile, sc.PINEnv)
 	if err != nil {
 		return spec, fmt.Errorf("signer %s: %w", sc.Name, err)
@@ -341,7 +385,7 @@ func (sc SignerConfig) Spec(log *slog.Logger) (SignerSpec, error) {
 	case "eport":
 		cfg := signer.EPortConfig{
 			URL: sc.URL, PIN: pin, CallTimeout: sc.CallTimeout, PINErrorMarkers: sc.PINErrorMarkers,
-			Logger: log.With("signer", sc.Name),
+			Logger: log.With("signer", sc.Name), Guard: guard, Name: sc.Name,
 		}
 		spec.Open = func(ctx context.Context) (signer.Signer, error) { return signer.OpenEPort(ctx, cfg) }
 	case "pkcs11":
@@ -352,6 +396,7 @@ func (sc SignerConfig) Spec(log *slog.Logger) (SignerSpec, error) {
 		cfg := signer.PKCS11Config{
 			Module: sc.Module, TokenLabel: sc.TokenLabel, Slot: sc.Slot, KeyLabel: sc.KeyLabel, KeyID: sc.KeyID,
 			CertFile: sc.CertFile, PIN: pin, Concurrency: sc.Concurrency, SM2Mechanism: mech, SM2Input: sc.SM2Input,
+			Guard: guard, Name: sc.Name,
 		}
 		spec.Open = func(context.Context) (signer.Signer, error) { return signer.OpenPKCS11(cfg) }
 	case "keyfile":

@@ -17,6 +17,10 @@ var probeSource = []byte("hsmbridge probe: signer health check")
 // memberState is the health of one signer in the pool.
 type memberState string
 
+// ReasonPINRefused is the status reason of a signer disabled because its
+// card refused the PIN.
+const ReasonPINRefused = "PIN refused"
+
 const (
 	stateStarting  memberState = "starting"
 	stateHealthy   memberState = "healthy"
@@ -33,6 +37,7 @@ type member struct {
 	mu       sync.Mutex
 	s        signer.Signer
 	state    memberState
+	reason   string // why the signer is disabled
 	lastErr  string
 	up       chan struct{} // closed while healthy
 	dead     chan struct{} // closed when disabled
@@ -125,8 +130,11 @@ func (m *member) watch(ctx context.Context) bool {
 	}
 }
 
-// probe opens the backend if needed and makes a test signature that it
-// verifies locally.
+// probe opens the backend if needed and checks it. A signer that can be
+// checked without the PIN (signer.Pinger, such as an E-Port card) is
+// pinged only: it earns its way back with a job's signature, so no PIN
+// try is spent on a test. Other signers make a test signature that is
+// verified locally.
 func (m *member) probe(ctx context.Context) error {
 	m.mu.Lock()
 	s := m.s
@@ -146,6 +154,13 @@ func (m *member) probe(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, m.b.o.SignTimeout)
 	defer cancel()
+	if p, ok := s.(signer.Pinger); ok {
+		err := p.Ping(pctx)
+		if errors.Is(err, signer.ErrUnavailable) {
+			m.drop()
+		}
+		return err
+	}
 	start := time.Now()
 	v, err := s.Sign(pctx, probeSource)
 	if err == nil {
@@ -207,11 +222,14 @@ func (m *member) fail(err error) {
 		m.up = make(chan struct{})
 	}
 	if errors.Is(err, signer.ErrPINRefused) {
+		// The guard wrote the marker before the error reached here.
 		m.state = stateDisabled
+		m.reason = ReasonPINRefused
 		close(m.dead)
 		m.mu.Unlock()
-		m.b.count(func(c *counters) { c.Alarms++ })
-		m.log.Log(context.Background(), LevelAlarm, "PIN refused: signer disabled and never retried; fix the PIN and restart",
+		m.b.count(func(c *counters) { c.Alarms++; c.PINRefused++ })
+		m.log.Log(context.Background(), LevelAlarm,
+			"PIN refused: signer disabled; no PIN goes to this card again until the PIN file changes or `hsmbridge pin-reset "+m.spec.Name+"` clears the marker",
 			"alarm", "pin_refused", "err", err)
 		m.drop()
 		m.b.abandon(m.spec.EbpCode)

@@ -41,7 +41,8 @@ type SignerStatus struct {
 	EbpCode string `json:"ebpCode"`
 	// CertNo is its certificate's certNo, once opened.
 	CertNo string `json:"certNo,omitempty"`
-	// State is starting, healthy, unhealthy or disabled.
+	// State is starting, healthy, unhealthy, or disabled followed by the
+	// reason when it is known: "disabled: PIN refused".
 	State string `json:"state"`
 	// Concurrency is how many signatures it makes at once.
 	Concurrency int `json:"concurrency"`
@@ -76,7 +77,7 @@ func (b *Bridge) Status() Status {
 	for _, m := range b.members {
 		m.mu.Lock()
 		ss := SignerStatus{
-			Name: m.spec.Name, EbpCode: m.spec.EbpCode, State: string(m.state),
+			Name: m.spec.Name, EbpCode: m.spec.EbpCode, State: stateText(m.state, m.reason),
 			Concurrency: m.slots, Signs: m.signs, Failures: m.failures,
 			EstimateMs: m.est.Milliseconds(), LastError: m.lastErr,
 		}
@@ -93,6 +94,14 @@ func (b *Bridge) Status() Status {
 	}
 	sort.Slice(st.Signers, func(a, c int) bool { return st.Signers[a].Name < st.Signers[c].Name })
 	return st
+}
+
+// stateText is a signer's state as the status reports it.
+func stateText(s memberState, reason string) string {
+	if s == stateDisabled && reason != "" {
+		return string(s) + ": " + reason
+	}
+	return string(s)
 }
 
 // StatusHandler serves Status as JSON on GET /status (and /).

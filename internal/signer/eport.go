@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,11 +33,22 @@ const (
 	MethodValidTime = "cus-sec_SpcGetValidTimeFromCert"
 )
 
-// DefaultPINErrorMarkers are the fragments of a control error message that
-// mean the card refused the PIN. Matching is case-insensitive. The list
-// errs on the side of caution: a false match only disables a signer, a
-// missed one can lock the card.
-var DefaultPINErrorMarkers = []string{"口令", "密码", "PIN", "passwd", "password"}
+// DefaultPINErrorMarkers are fragments of a control error message that
+// mean the card refused the PIN even when the message also names a reader
+// error. Matching is case-insensitive. They only ever move an answer
+// towards "refused": a failed PIN-bearing call is read as a refused PIN
+// anyway unless it is a known reader or control error (see classify).
+var DefaultPINErrorMarkers = []string{"口令", "PIN", "passwd", "password", "剩余", "锁", "63C"}
+
+// Known reader and control errors: a failed call that names one of these
+// (and no PIN marker) left the PIN unchecked, so the card may be tried
+// again once it answers a PIN-free check. 50070: the reader could not be
+// reset (card pulled out, light out); 50200: the reader cannot be opened;
+// 60408: the control is not reachable.
+var (
+	deviceCodes    = regexp.MustCompile(`(?:^|\D)(50070|50200|60408)(?:\D|$)`)
+	deviceWordings = []string{"读卡器", "打开密码设备失败", "未检测到密码设备", "未插入", "未插卡", "reader"}
+)
 
 // EPortConfig configures an EPort signer.
 type EPortConfig struct {
@@ -46,6 +60,11 @@ type EPortConfig struct {
 	CallTimeout time.Duration
 	// PINErrorMarkers overrides DefaultPINErrorMarkers when not empty.
 	PINErrorMarkers []string
+	// Guard is the door the PIN goes through (one per process, shared by
+	// every signer); a private in-memory guard when nil.
+	Guard *PINGuard
+	// Name is the signer entry's name, recorded on a refused-PIN marker.
+	Name string
 	// Logger receives connection events; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -92,6 +111,8 @@ type eportReply struct {
 		Data   json.RawMessage `json:"Data"`
 		Error  json.RawMessage `json:"Error"`
 	} `json:"_args"`
+
+	malformed bool // the reply's _id was read but not the rest
 }
 
 // EPortError is a failure the control reported (Result false). It wraps
@@ -123,6 +144,12 @@ func OpenEPort(ctx context.Context, cfg EPortConfig) (*EPort, error) {
 	}
 	if len(cfg.PINErrorMarkers) == 0 {
 		cfg.PINErrorMarkers = DefaultPINErrorMarkers
+	}
+	if cfg.Guard == nil {
+		cfg.Guard = NewPINGuard("")
+	}
+	if err := CheckEPortURL(cfg.URL); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -162,7 +189,32 @@ func (e *EPort) loadCertificate(ctx context.Context) error {
 		return fmt.Errorf("%w: control reports certNo %s but its certificate has %s", ErrDevice, data[0], certNo)
 	}
 	e.cert, e.certNo = cert, certNo
+	e.cfg.Guard.Probed(certNo)
 	return nil
+}
+
+// CheckEPortURL returns an error unless raw is a wss:// URL, or a ws://
+// URL to a loopback host: over plain ws:// the PIN would cross the
+// network in clear.
+func CheckEPortURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("e-port url %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "wss":
+		return nil
+	case "ws":
+		host := u.Hostname()
+		if host == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("e-port url %q: ws:// only to a loopback host (the PIN would cross the network in clear); use wss://", raw)
+	}
+	return fmt.Errorf("e-port url %q: must be ws:// (loopback) or wss://", raw)
 }
 
 // Sign has the card sign source; see Signer. The signature is checked
@@ -174,10 +226,21 @@ func (e *EPort) Sign(ctx context.Context, source []byte) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 	defer func() { <-e.signSlot }()
-	data, err := e.Call(ctx, MethodSign, map[string]string{
+	done, err := e.cfg.Guard.Begin(ctx, e.certNo, e.cfg.Name, e.cfg.PIN)
+	if err != nil {
+		return "", err
+	}
+	v, err := e.sign(ctx, source)
+	done(err)
+	return v, err
+}
+
+// sign makes the PIN-bearing call; Sign has let it through the guard.
+func (e *EPort) sign(ctx context.Context, source []byte) (string, error) {
+	data, err := e.call(ctx, MethodSign, map[string]string{
 		"inData": string(source),
 		"passwd": e.cfg.PIN.Reveal(),
-	})
+	}, true)
 	if err != nil {
 		return "", err
 	}
@@ -219,7 +282,10 @@ func normaliseSignValue(s string, cert *smx509.Certificate) (string, error) {
 }
 
 // Ping asks the control for the card's certNo (no PIN is sent) and checks
-// it is still the card EPort was opened with.
+// it is still the card EPort was opened with. A card that answers counts
+// as checked without the PIN (it may be sent the PIN once more); Ping then
+// returns the standing refusal, if this PIN was refused by the card
+// before.
 func (e *EPort) Ping(ctx context.Context) error {
 	data, err := e.Call(ctx, MethodCertNo, struct{}{})
 	if err != nil {
@@ -228,7 +294,8 @@ func (e *EPort) Ping(ctx context.Context) error {
 	if len(data) == 0 || !strings.EqualFold(strings.TrimSpace(data[0]), e.certNo) {
 		return fmt.Errorf("%w: the control reports certNo %q, expected %s (card removed or changed?)", ErrDevice, strings.Join(data, ","), e.certNo)
 	}
-	return nil
+	e.cfg.Guard.Probed(e.certNo)
+	return e.cfg.Guard.Blocked(e.certNo, e.cfg.Name, e.cfg.PIN)
 }
 
 // Certificate returns the card's certificate; see Signer.
@@ -252,10 +319,19 @@ func (e *EPort) Close() error {
 	return nil
 }
 
-// Call sends one request to the control and waits for its reply, at most
-// the call timeout. It returns the reply's Data. A timeout drops the
-// connection, since a control that hangs rarely recovers on the same one.
+// Call sends one PIN-free request to the control and waits for its reply,
+// at most the call timeout. It returns the reply's Data. A timeout drops
+// the connection, since a control that hangs rarely recovers on the same
+// one. A failure is never read as a refused PIN: no PIN was sent.
 func (e *EPort) Call(ctx context.Context, method string, args any) ([]string, error) {
+	if a, ok := args.(map[string]string); ok && a["passwd"] != "" {
+		return nil, errors.New("e-port: the PIN goes through Sign only")
+	}
+	return e.call(ctx, method, args, false)
+}
+
+// call is Call; withPIN says the request carries the PIN.
+func (e *EPort) call(ctx context.Context, method string, args any, withPIN bool) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 	defer cancel()
 	conn, gone, err := e.connect(ctx)
@@ -287,7 +363,7 @@ func (e *EPort) Call(ctx context.Context, method string, args any) ([]string, er
 	}
 	select {
 	case r := <-ch:
-		return r.result(method, e.cfg.PINErrorMarkers)
+		return r.result(method, withPIN, e.cfg.PINErrorMarkers)
 	case <-gone:
 		return nil, fmt.Errorf("%w: e-port %s: connection lost", ErrUnavailable, method)
 	case <-ctx.Done():
@@ -296,23 +372,45 @@ func (e *EPort) Call(ctx context.Context, method string, args any) ([]string, er
 	}
 }
 
-// result interprets a reply.
-func (r eportReply) result(method string, pinMarkers []string) ([]string, error) {
-	data := stringList(r.Args.Data)
-	if r.Status != "" && r.Status != "00" {
-		return nil, &EPortError{Method: method, Messages: []string{"status " + r.Status}, kind: ErrDevice}
+// result interprets a reply. Error is read whatever _status says; a
+// reply with Result true but another _status, or an Error, is a failure.
+func (r eportReply) result(method string, withPIN bool, pinMarkers []string) ([]string, error) {
+	if r.malformed {
+		return nil, &EPortError{Method: method, Messages: []string{"malformed reply"}, kind: ErrDevice}
 	}
-	if r.Args.Result {
+	data := stringList(r.Args.Data)
+	msgs := stringList(r.Args.Error)
+	okStatus := r.Status == "" || r.Status == "00"
+	if r.Args.Result && okStatus && len(nonEmpty(msgs)) == 0 {
 		return data, nil
 	}
-	msgs := stringList(r.Args.Error)
+	if !okStatus {
+		msgs = append(msgs, "status "+r.Status)
+	}
 	if len(msgs) == 0 {
 		msgs = []string{"Result false without message"}
 	}
-	return nil, &EPortError{Method: method, Messages: msgs, kind: classify(msgs, pinMarkers)}
+	kind := ErrDevice
+	if withPIN {
+		kind = classify(msgs, pinMarkers)
+	}
+	return nil, &EPortError{Method: method, Messages: msgs, kind: kind}
 }
 
-// classify maps the control's error messages to an error kind.
+func nonEmpty(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if strings.TrimSpace(s) != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// classify maps the error messages of a failed call that carried the PIN
+// to an error kind. The control's wording of a wrong PIN is not published,
+// so the reading is the safe one: the PIN was refused unless the messages
+// name a known reader or control error and no PIN marker.
 func classify(msgs []string, pinMarkers []string) error {
 	all := strings.ToLower(strings.Join(msgs, "\n"))
 	for _, m := range pinMarkers {
@@ -320,10 +418,18 @@ func classify(msgs []string, pinMarkers []string) error {
 			return ErrPINRefused
 		}
 	}
-	if strings.Contains(all, "60408") {
-		return ErrUnavailable
+	if sub := deviceCodes.FindStringSubmatch(all); sub != nil {
+		if sub[1] == "60408" {
+			return ErrUnavailable
+		}
+		return ErrDevice
 	}
-	return ErrDevice
+	for _, w := range deviceWordings {
+		if strings.Contains(all, strings.ToLower(w)) {
+			return ErrDevice
+		}
+	}
+	return ErrPINRefused
 }
 
 // stringList decodes a JSON array of strings, or a single string, leniently.
@@ -411,8 +517,16 @@ func (e *EPort) readLoop(conn *websocket.Conn, gone chan struct{}) {
 		}
 		var r eportReply
 		if err := json.Unmarshal(msg, &r); err != nil {
-			e.log.Warn("e-port message is not JSON", "bytes", len(msg))
-			continue
+			// Read the _id alone, so that the caller hears of a malformed
+			// answer instead of waiting for its timeout.
+			var head struct {
+				ID json.RawMessage `json:"_id"`
+			}
+			if json.Unmarshal(msg, &head) != nil {
+				e.log.Warn("e-port message is not JSON", "bytes", len(msg))
+				continue
+			}
+			r = eportReply{ID: head.ID, malformed: true}
 		}
 		id, ok := replyID(r.ID)
 		if !ok || id == 0 {

@@ -112,8 +112,22 @@ func TestEPortRecovers(t *testing.T) {
 			ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
 			e := openEPort(t, ctl, testPIN, 300*time.Millisecond)
 			tc.break_(ctl)
-			_, _ = e.Sign(context.Background(), source)
+			_, failed := e.Sign(context.Background(), source)
 			ctl.SetMode(eporttest.Normal)
+			if failed != nil {
+				// A card whose PIN-bearing call failed gets no PIN until
+				// it answers a PIN-free check.
+				before := ctl.PINRequests()
+				if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrNotProven) {
+					t.Fatalf("Sign before a PIN-free check: %v, want ErrNotProven", err)
+				}
+				if got := ctl.PINRequests(); got != before {
+					t.Fatalf("the PIN reached the card %d times before a PIN-free check", got-before)
+				}
+			}
+			if err := e.Ping(context.Background()); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
 			v, err := e.Sign(context.Background(), source)
 			if err != nil {
 				t.Fatalf("Sign after recovery: %v", err)

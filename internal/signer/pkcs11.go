@@ -3,6 +3,7 @@
 package signer
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -113,6 +114,22 @@ func classifyP11(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrDevice, op, err)
 }
 
+// classifyLogin maps a failed login, which carried the PIN. As for the
+// E-Port card the reading is the safe one: the PIN was refused unless the
+// error is a known device or session error.
+func classifyLogin(err error) error {
+	var e pkcs11.Error
+	if errors.As(err, &e) {
+		switch uint(e) {
+		case pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_DEVICE_ERROR,
+			pkcs11.CKR_DEVICE_MEMORY, pkcs11.CKR_HOST_MEMORY, pkcs11.CKR_SESSION_HANDLE_INVALID,
+			pkcs11.CKR_SESSION_CLOSED, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED:
+			return fmt.Errorf("%w: login: %w", ErrUnavailable, err)
+		}
+	}
+	return fmt.Errorf("%w: login: %w", ErrPINRefused, err)
+}
+
 // p11Key is a crypto.Signer over a private key object on a token, with a
 // pool of sessions (one signature per session at a time).
 type p11Key struct {
@@ -203,9 +220,37 @@ func openToken(api p11API, cfg PKCS11Config) (*p11Key, *smx509.Certificate, erro
 	}
 	sh := <-k.sessions
 	k.sessions <- sh
-	if err := api.Login(sh, pkcs11.CKU_USER, cfg.PIN.Reveal()); err != nil && !isCode(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
-		return fail(classifyP11("login", err))
+	// The token answered without the PIN (its slot and sessions): it may
+	// be sent the PIN, once unless it was proven before.
+	var certNo string
+	if cfg.CertFile != "" {
+		pemBytes, err := os.ReadFile(cfg.CertFile)
+		if err != nil {
+			return fail(fmt.Errorf("pkcs11: read certificate: %w", err))
+		}
+		cert, err := signature.ParseCertificatePEM(pemBytes)
+		if err != nil {
+			return fail(err)
+		}
+		certNo = signature.CertNo(cert)
 	}
+	guard := cfg.Guard
+	if guard == nil {
+		guard = NewPINGuard("")
+	}
+	card := cfg.cardID(certNo)
+	guard.Probed(card)
+	done, err := guard.Begin(context.Background(), card, cfg.Name, cfg.PIN)
+	if err != nil {
+		return fail(err)
+	}
+	err = api.Login(sh, pkcs11.CKU_USER, cfg.PIN.Reveal())
+	if err != nil && !isCode(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+		err = classifyLogin(err)
+		done(err)
+		return fail(err)
+	}
+	done(nil)
 	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
 	if cfg.KeyLabel != "" {
 		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, cfg.KeyLabel))

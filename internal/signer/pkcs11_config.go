@@ -1,5 +1,7 @@
 package signer
 
+import "fmt"
+
 // PKCS11Config configures a PKCS#11 signer (cipher machine, HSM, or
 // SoftHSM2 in tests).
 type PKCS11Config struct {
@@ -29,4 +31,23 @@ type PKCS11Config struct {
 	// or "digest" (hsmbridge computes e = SM3(Z||M) and the mechanism
 	// signs e). Default "message".
 	SM2Input string
+	// Guard is the door the PIN goes through at login (one per process,
+	// shared by every signer); a private in-memory guard when nil.
+	Guard *PINGuard
+	// Name is the signer entry's name, recorded on a refused-PIN marker.
+	Name string
+}
+
+// cardID identifies the token for the PIN guard: the certificate's certNo
+// when a certificate file is configured, the module, token and key
+// otherwise.
+func (c PKCS11Config) cardID(certNo string) string {
+	if certNo != "" {
+		return certNo
+	}
+	slot := "-"
+	if c.Slot != nil {
+		slot = fmt.Sprint(*c.Slot)
+	}
+	return fmt.Sprintf("pkcs11:%s|token=%s|slot=%s|key=%s|id=%s", c.Module, c.TokenLabel, slot, c.KeyLabel, c.KeyID)
 }

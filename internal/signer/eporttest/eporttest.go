@@ -38,10 +38,46 @@ const (
 	// NoCard answers every request with the reader error, as when the
 	// card is pulled out or its light goes out.
 	NoCard
+	// CryptoDevice answers every sign request with a device error worded
+	// without a code ("打开密码设备失败": 密码 here means cryptography).
+	CryptoDevice
 )
 
-// WrongPINMessages are the Error strings of the fake's wrong-PIN reply.
+// WrongPINMessages are the Error strings of the fake's default wrong-PIN
+// reply.
 var WrongPINMessages = []string{"[卡操作]校验用户口令失败:口令错误", "Err:Custom30015"}
+
+// Answer is how the fake card answers a wrong PIN: the reply's _status
+// and its Error strings.
+type Answer struct {
+	// Name describes the wording in test names.
+	Name string
+	// Status is the reply's _status ("00" when empty).
+	Status string
+	// Messages are the Error strings.
+	Messages []string
+}
+
+// WrongPINAnswers are wordings a control might use for a wrong PIN; the
+// real one is not published. The last was never seen anywhere.
+var WrongPINAnswers = []Answer{
+	{Name: "message with 口令", Messages: WrongPINMessages},
+	{Name: "code only", Messages: []string{"Err:Custom30015"}},
+	{Name: "remaining tries", Messages: []string{"校验失败,剩余重试次数:7"}},
+	{Name: "status word", Messages: []string{"SW=63C7"}},
+	{Name: "status 01", Status: "01", Messages: []string{"口令错误"}},
+	{Name: "never seen", Messages: []string{"操作未完成(0x8010002E)"}},
+}
+
+// Event is one request the control received.
+type Event struct {
+	// Method is the request's _method.
+	Method string
+	// WithPIN says the request carried a PIN (args.passwd).
+	WithPIN bool
+	// OK says the control answered Result true.
+	OK bool
+}
 
 // LockAfter is how many wrong PINs lock the fake card, as on a real one.
 const LockAfter = 3
@@ -56,6 +92,9 @@ type Control struct {
 
 	mu           sync.Mutex
 	mode         Mode
+	wrongPIN     Answer
+	events       []Event
+	pinRequests  int
 	interval     time.Duration
 	nextFree     time.Time
 	signs        int
@@ -94,6 +133,30 @@ func (c *Control) SetMode(m Mode) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.mode = m
+}
+
+// SetWrongPINAnswer sets how a wrong PIN is answered from now on.
+func (c *Control) SetWrongPINAnswer(a Answer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wrongPIN = a
+}
+
+// PINRequests returns how many requests carrying a PIN reached the
+// control, whatever their method: the count that must stay below the
+// card's lock limit.
+func (c *Control) PINRequests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pinRequests
+}
+
+// Events returns the requests the control received, in order of arrival
+// (answers recorded as they were made).
+func (c *Control) Events() []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Event(nil), c.events...)
 }
 
 // SetPIN changes the PIN the card accepts from now on, as when someone
@@ -241,15 +304,27 @@ func fail(msgs ...string) args { return args{Result: false, Data: []string{}, Er
 
 func (c *Control) answer(ctx context.Context, req request) (reply, bool) {
 	rep := reply{ID: req.ID, Method: req.Method, Status: "00"}
+	pin, _ := req.Args["passwd"].(string)
 	c.mu.Lock()
 	noCard := c.mode == NoCard
 	if req.Method == "cus-sec_SpcSignDataAsPEM" {
 		c.signRequests++
 	}
+	if pin != "" {
+		c.pinRequests++
+	}
+	c.events = append(c.events, Event{Method: req.Method, WithPIN: pin != ""})
+	ev := len(c.events) - 1
 	c.mu.Unlock()
+	record := func(rep reply, answer bool) (reply, bool) {
+		c.mu.Lock()
+		c.events[ev].OK = answer && rep.Args.Result && rep.Status == "00"
+		c.mu.Unlock()
+		return rep, answer
+	}
 	if noCard {
 		rep.Args = fail("[读卡器底层库]复位读卡器失败:错误码=50070", "Err:Custom50070")
-		return rep, true
+		return record(rep, true)
 	}
 	switch req.Method {
 	case "cus-sec_SpcGetCertNo":
@@ -257,45 +332,55 @@ func (c *Control) answer(ctx context.Context, req request) (reply, bool) {
 	case "cus-sec_SpcGetSignCertAsPEM":
 		rep.Args = ok(c.certPE)
 	case "cus-sec_SpcSignDataAsPEM":
-		a, answer := c.sign(ctx, req.Args)
+		a, status, answer := c.sign(ctx, req.Args)
 		if !answer {
-			return rep, false
+			return record(rep, false)
 		}
 		rep.Args = a
+		if status != "" {
+			rep.Status = status
+		}
 	default:
 		rep.Args = fail("unknown method " + req.Method)
 	}
-	return rep, true
+	return record(rep, true)
 }
 
-func (c *Control) sign(ctx context.Context, a map[string]any) (args, bool) {
+func (c *Control) sign(ctx context.Context, a map[string]any) (args, string, bool) {
 	in, _ := a["inData"].(string)
 	pin, _ := a["passwd"].(string)
 	c.mu.Lock()
 	mode := c.mode
 	if c.wrongPINs >= LockAfter {
 		c.mu.Unlock()
-		return fail("[卡操作]卡已锁死", "Err:Custom30016"), true
+		return fail("[卡操作]卡已锁死", "Err:Custom30016"), "", true
 	}
 	if pin != c.pin {
 		c.wrongPINs++
+		w := c.wrongPIN
 		c.mu.Unlock()
-		return fail(WrongPINMessages...), true
+		if len(w.Messages) == 0 {
+			w.Messages = WrongPINMessages
+		}
+		return fail(w.Messages...), w.Status, true
 	}
 	switch mode {
 	case Reset50070:
 		c.mu.Unlock()
-		return fail("[读卡器底层库]复位读卡器失败:错误码=50070", "Err:Custom50070"), true
+		return fail("[读卡器底层库]复位读卡器失败:错误码=50070", "Err:Custom50070"), "", true
 	case Open50200:
 		c.mu.Unlock()
-		return fail("[读卡器底层库]打开读卡器失败:错误码=50200", "Err:Custom50200"), true
+		return fail("[读卡器底层库]打开读卡器失败:错误码=50200", "Err:Custom50200"), "", true
+	case CryptoDevice:
+		c.mu.Unlock()
+		return fail("打开密码设备失败"), "", true
 	case Hang:
 		c.mu.Unlock()
 		select {
 		case <-ctx.Done():
 		case <-c.stop:
 		}
-		return args{}, false
+		return args{}, "", false
 	}
 	// The card signs one source at a time at its rate; the time it takes
 	// to compute the signature is part of its interval.
@@ -309,15 +394,15 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, bool) {
 	c.mu.Unlock()
 	v, err := signature.Sign(c.key, []byte(in))
 	if err != nil {
-		return fail("sign: " + err.Error()), true
+		return fail("sign: " + err.Error()), "", true
 	}
 	select {
 	case <-time.After(time.Until(done)):
 	case <-ctx.Done():
-		return args{}, false
+		return args{}, "", false
 	}
 	c.mu.Lock()
 	c.signs++
 	c.mu.Unlock()
-	return ok(v, c.CertNo()), true
+	return ok(v, c.CertNo()), "", true
 }
