@@ -76,3 +76,59 @@ func TestAlarmLevel(t *testing.T) {
 }
 
 func bridgeConfig() bridge.Config { return bridge.Config{LogLevel: "info"} }
+
+// TestPINResetCommand refuses a wrong PIN once through `check`, shows
+// that a second `check` sends no PIN and says why, then clears the marker
+// with `pin-reset` and checks again with the fixed PIN file. A PIN file
+// changed to another value is tried without pin-reset.
+func TestPINResetCommand(t *testing.T) {
+	dir := t.TempDir()
+	key := eporttest.NewSM2Key(t, 0x0a0b)
+	ctl := eporttest.New(t, key.Signer, key.Cert, "88888888")
+	pinFile := filepath.Join(dir, "card.pin")
+	setPIN := func(pin string) {
+		t.Helper()
+		if err := os.WriteFile(pinFile, []byte(pin+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "hsmbridge.yaml")
+	yaml := "queueURL: http://127.0.0.1:1/q\nuploadFunction: upload\nsigners:\n" +
+		"  - {name: card, ebpCode: E1, type: eport, url: " + ctl.URL() + ", pinFile: " + pinFile + "}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(append([]string{"-config", cfg}, args...), &out, &errOut); code != want {
+			t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, want, out.String(), errOut.String())
+		}
+		return out.String() + errOut.String()
+	}
+	setPIN("11111111")
+	cmd(1, "check")
+	if out := cmd(1, "check"); !strings.Contains(out, "no PIN sent") || !strings.Contains(out, "pin-reset card") {
+		t.Errorf("second check does not say why:\n%s", out)
+	}
+	if got := ctl.PINRequests(); got != 1 {
+		t.Fatalf("two checks sent %d PIN-bearing requests, want 1", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", bridge.PINRefusedDir, ctl.CertNo()+".json")); err != nil {
+		t.Errorf("no marker next to the config: %v", err)
+	}
+	cmd(1, "pin-reset", "someone-else")
+	if out := cmd(0, "pin-reset", "card"); !strings.Contains(out, ctl.CertNo()) {
+		t.Errorf("pin-reset output:\n%s", out)
+	}
+	setPIN("88888888")
+	cmd(0, "check")
+	// A changed PIN file is tried once without pin-reset.
+	setPIN("22222222")
+	cmd(1, "check")
+	setPIN("88888888")
+	cmd(0, "check")
+	if got, w := ctl.PINRequests(), ctl.WrongPINs(); got != 4 || w != 2 {
+		t.Errorf("PIN-bearing requests %d, wrong PINs %d; want 4, 2", got, w)
+	}
+}
