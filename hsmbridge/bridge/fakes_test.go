@@ -151,16 +151,18 @@ func sourceOf(sid string) string {
 }
 
 // fakeUploader is the upload function: it serves sign sources, checks
-// signatures when it knows the certificate, and posts each session to
-// "customs" once; a repeated upload of an accepted session is answered
-// ACCEPTED without a second post, as the real function does.
+// signatures when it knows the certificate, and posts to "customs". A call
+// for a session that was already accepted when the call started is
+// answered ACCEPTED without a post, as the real function does; every
+// other call posts, and every post is counted, so calls that overlap post
+// twice (the fake has no upload claim).
 type fakeUploader struct {
 	sourceLatency time.Duration
 	uploadLatency time.Duration
 
 	mu       sync.Mutex
 	certs    map[string]*smx509.Certificate
-	posts    map[string]int       // posts to customs per session
+	posts    map[string]int       // posts to customs per session, every one
 	calls    map[string]int       // upload invokes per session
 	postedAt map[string]time.Time // first post
 	certNos  map[string]string    // certNo of the accepted upload
@@ -216,15 +218,15 @@ func (u *fakeUploader) Source(ctx context.Context, sid string) (bridge.Source, e
 }
 
 func (u *fakeUploader) Upload(ctx context.Context, req bridge.UploadRequest) (bridge.UploadResult, error) {
-	if err := sleepCtx(ctx, u.uploadLatency); err != nil {
-		return bridge.UploadResult{}, err
-	}
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	u.uploads++
 	u.calls[req.SessionID]++
 	u.lastFlags[req.SessionID] = append(u.lastFlags[req.SessionID], req.LastDelivery)
 	if u.retryForever[req.SessionID] {
+		u.mu.Unlock()
+		if err := sleepCtx(ctx, u.uploadLatency); err != nil {
+			return bridge.UploadResult{}, err
+		}
 		if req.LastDelivery {
 			return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateFailed, Message: "gave up"}, nil
 		}
@@ -233,14 +235,32 @@ func (u *fakeUploader) Upload(ctx context.Context, req bridge.UploadRequest) (br
 	if c := u.certs[req.CertNo]; c != nil {
 		if err := signature.Verify(c, []byte(sourceOf(req.SessionID)), req.SignValue); err != nil {
 			u.badSigs++
+			u.mu.Unlock()
 			return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateRejected, Message: "bad signature"}, nil
 		}
 	}
-	if u.posts[req.SessionID] == 0 {
-		u.posts[req.SessionID]++
+	if u.final[req.SessionID] != "" {
+		// Already final when this call started: answered without a post,
+		// as the real function does.
+		state := u.final[req.SessionID]
+		u.mu.Unlock()
+		return bridge.UploadResult{SessionID: req.SessionID, State: state}, nil
+	}
+	// The post: every one is counted, and it takes uploadLatency outside
+	// the lock, so two calls that overlap both post, as they would without
+	// the real function's upload claim.
+	u.posts[req.SessionID]++
+	if u.posts[req.SessionID] == 1 {
 		u.postedAt[req.SessionID] = time.Now()
 		u.certNos[req.SessionID] = req.CertNo
 	}
+	u.mu.Unlock()
+	if err := sleepCtx(ctx, u.uploadLatency); err != nil {
+		return bridge.UploadResult{}, err
+	}
+	u.mu.Lock()
+	u.final[req.SessionID] = bridge.StateAccepted
+	u.mu.Unlock()
 	return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateAccepted}, nil
 }
 
