@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/localenv"
@@ -81,6 +83,14 @@ func TestStatusCommand(t *testing.T) {
 	b := theOpsBed(t)
 	s := b.seeded
 	onTime := s.Count(ops.OutcomeOnTime)
+	// A bridge whose second card refused its PIN.
+	bridgeSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(bridge.Status{Time: time.Now(), Signers: []bridge.SignerStatus{
+			{Name: "card-1", EbpCode: opstest.EbpCodes[0], State: "healthy"},
+			{Name: "card-2", EbpCode: opstest.EbpCodes[0], State: "disabled: PIN refused", Failures: 1},
+		}})
+	}))
+	defer bridgeSrv.Close()
 	tests := []struct {
 		name   string
 		args   []string
@@ -98,6 +108,7 @@ func TestStatusCommand(t *testing.T) {
 		{name: "ok a quiet day", args: []string{"--day", "2026-11-20", "--days", "1", "--check"}, stdout: []string{"requests 0,", "no failures"}},
 		{name: "fail bad day", args: []string{"--day", "yesterday"}, code: exitFail, stderr: "cannot parse"},
 		{name: "fail bad days", args: []string{"--days", "0"}, code: exitUsage, stderr: "--days must be"},
+		{name: "ok a refused PIN shows", args: []string{"--day", opsDay, "--bridge", bridgeSrv.URL + "/status"}, stdout: []string{"card-2", "disabled: PIN refused"}},
 		{name: "fail bridge not on loopback", args: []string{"--day", opsDay, "--bridge", "http://192.0.2.1/status"}, stderr: "signer health unknown", stdout: []string{"per ebpCode"}},
 	}
 	for _, tt := range tests {

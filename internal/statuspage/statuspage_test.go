@@ -51,6 +51,7 @@ func signer(context.Context) (*ops.SignerHealth, error) {
 		Signers: []bridge.SignerStatus{
 			{Name: "eport-card-1", EbpCode: opstest.EbpCodes[0], State: "healthy", Concurrency: 1, Signs: 1874, SignsPerMinute: 4, EstimateMs: 240},
 			{Name: "cipher-machine", EbpCode: opstest.EbpCodes[1], State: "healthy", Concurrency: 8, Signs: 552, SignsPerMinute: 1, EstimateMs: 12},
+			{Name: "eport-card-2", EbpCode: opstest.EbpCodes[0], State: "disabled: PIN refused", Concurrency: 1, Failures: 1, LastError: "signer: PIN refused: e-port cus-sec_SpcSignDataAsPEM: SW=63C7"},
 		}}, nil
 }
 
@@ -107,7 +108,7 @@ func TestPage(t *testing.T) {
 			fmt.Sprintf(`id="count-on_time">%d<`, s.seeded.Count(ops.OutcomeOnTime)),
 			fmt.Sprintf(`id="count-rejected">%d<`, s.seeded.Count(ops.OutcomeRejected)),
 			fmt.Sprintf(`id="failures">%d<`, s.seeded.Total()-s.seeded.Count(ops.OutcomeOnTime)),
-			`<svg id="timeline"`, `<svg id="histogram"`, `href="/status/trail/` + failed + `"`, "eport-card-1", opstest.EbpCodes[2], "2026-11-23"}},
+			`<svg id="timeline"`, `<svg id="histogram"`, `href="/status/trail/` + failed + `"`, "eport-card-1", opstest.EbpCodes[2], "2026-11-23", "disabled: PIN refused"}},
 		{"ok trail of a failure", "/status/trail/" + failed, 200, []string{failed, "FAILED (FAILED)", "upload attempt 3", "HTTP 502", `id="attempts"`}},
 		{"ok a quiet day", "/status?day=2026-11-20", 200, []string{`id="requests">0<`}},
 		{"fail unknown session", "/status/trail/NOPE", 404, []string{"no such session"}},
