@@ -54,6 +54,13 @@ func TestParseConfig(t *testing.T) {
 		{"fail no queue", "uploadFunction: u\nsigners:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", nil, "queueURL", nil},
 		{"fail duplicate names", head + "signers:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", nil, "used twice", nil},
 		{"fail bad mechanism", head + "signers:\n  - {name: h, ebpCode: E1, type: pkcs11, module: /x.so, tokenLabel: t, keyLabel: k, pinFile: /p, sm2Mechanism: CKM_SM2}\n", nil, "sm2Mechanism", nil},
+		{"fail e-port ws to the network", head + "signers:\n  - {name: c1, ebpCode: E1, type: eport, pinEnv: P, url: 'ws://192.168.1.20:61232'}\n", nil, "loopback", nil},
+		{"ok e-port wss to the network", head + "signers:\n  - {name: c1, ebpCode: E1, type: eport, pinEnv: P, url: 'wss://card-pc.lan:61231'}\n", nil, "",
+			func(t *testing.T, c bridge.Config) {
+				if _, err := c.SignerSpecs(quietLogger()); err == nil || !strings.Contains(err.Error(), "stateDir") {
+					t.Errorf("a card without a state directory: %v, want a stateDir error", err)
+				}
+			}},
 		{"fail e-port url scheme", head + "signers:\n  - {name: c1, ebpCode: E1, type: eport, pinEnv: P, url: 'http://127.0.0.1:61232'}\n", nil, "ws://", nil},
 		{"fail bad backlog variable", head + "signers:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", map[string]string{"HSMBRIDGE_MAX_BACKLOG": "lots"}, "HSMBRIDGE_MAX_BACKLOG", nil},
 	} {
@@ -69,6 +76,37 @@ func TestParseConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.check(t, c)
+		})
+	}
+}
+
+// TestStateDirNextToConfig checks that LoadConfig puts the state
+// directory next to the configuration file unless told otherwise.
+func TestStateDirNextToConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, line, want string
+	}{
+		{"ok default", "", filepath.Join(dir, "state")},
+		{"ok relative", "stateDir: var/hsm\n", filepath.Join(dir, "var", "hsm")},
+		{"ok absolute", "stateDir: " + filepath.Join(dir, "abs") + "\n", filepath.Join(dir, "abs")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, "hsmbridge.yaml")
+			y := "queueURL: q\nuploadFunction: u\n" + tc.line + "signers:\n  - {name: c, ebpCode: E1, type: eport, pinEnv: P}\n"
+			if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := bridge.LoadConfig(p, func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.StateDir != tc.want {
+				t.Errorf("stateDir = %q, want %q", c.StateDir, tc.want)
+			}
+			if got := c.PINGuard().Dir(); got != filepath.Join(tc.want, bridge.PINRefusedDir) {
+				t.Errorf("marker dir = %q", got)
+			}
 		})
 	}
 }
