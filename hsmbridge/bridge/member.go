@@ -229,7 +229,7 @@ func (m *member) fail(err error) {
 		m.mu.Unlock()
 		m.b.count(func(c *counters) { c.Alarms++; c.PINRefused++ })
 		m.log.Log(context.Background(), LevelAlarm,
-			"PIN refused: signer disabled; no PIN goes to this card again until the PIN file changes or `hsmbridge pin-reset "+m.spec.Name+"` clears the marker",
+			"PIN refused: signer disabled; no PIN goes to this card again until the PIN file changes or hsmbridge pin-reset "+m.spec.Name+" clears the marker",
 			"alarm", "pin_refused", "err", err)
 		m.drop()
 		m.b.abandon(m.spec.EbpCode)

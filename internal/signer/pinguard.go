@@ -110,7 +110,7 @@ func (e *PINBlockedError) Error() string {
 	if e.Path != "" {
 		where = e.Path
 	}
-	return fmt.Sprintf("%v: card %s refused this PIN at %s (signer %s; marker %s); no PIN sent. Fix the PIN file (a changed PIN is tried once) or run `hsmbridge pin-reset %s`",
+	return fmt.Sprintf("%v: card %s refused this PIN at %s (signer %s; marker %s); no PIN sent. Fix the PIN file (a changed PIN is tried once) or run hsmbridge pin-reset %s",
 		ErrPINRefused, e.Card, e.At.Format(time.RFC3339), e.Signer, where, e.Signer)
 }
 
