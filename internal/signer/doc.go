@@ -11,5 +11,11 @@
 //
 // A refused PIN is reported as an error wrapping ErrPINRefused. Callers must
 // stop using that signer at once: a card locks after a few wrong PINs.
-// PINs are held in a PIN value that never prints itself.
+// Because the E-Port control's wording of a wrong PIN is not published, a
+// failed call that carried the PIN counts as refused unless it names a
+// known reader or control error. Every PIN goes to its device through a
+// PINGuard, which records refusals on disk by card (they outlive the
+// process), withholds the PIN from a card that has not answered a PIN-free
+// check since its last failure, and lets one PIN-bearing call reach a card
+// at a time. PINs are held in a PIN value that never prints itself.
 package signer

@@ -49,7 +49,8 @@ type PINGuard struct {
 
 	mu    sync.Mutex
 	cards map[string]*cardState
-	memo  map[string]bool // salt|hash|pin -> the PIN matches
+	memo  map[string]bool   // salt|hash|pin -> the PIN matches
+	noted map[string]string // signer name -> card, as last written
 }
 
 // cardState is what the guard knows of one card in this process.
@@ -126,7 +127,7 @@ var ErrNotProven = fmt.Errorf("%w: card not checked without the PIN since its la
 // needed). An empty dir keeps them in memory only, for tests and for
 // signers that have no PIN.
 func NewPINGuard(dir string) *PINGuard {
-	return &PINGuard{dir: dir, cards: map[string]*cardState{}, memo: map[string]bool{}}
+	return &PINGuard{dir: dir, cards: map[string]*cardState{}, memo: map[string]bool{}, noted: map[string]string{}}
 }
 
 // Dir returns the marker directory, empty when markers live in memory.
@@ -156,8 +157,8 @@ func (g *PINGuard) Probed(card string) {
 
 // Blocked returns a *PINBlockedError when the card refused pin before
 // (in this process or, through the marker, any other), and nil otherwise.
-// It sends nothing to the card. signer, when not empty, is recorded on the
-// marker as a user of the card, so that `pin-reset NAME` finds it.
+// It sends nothing to the card. signer, when not empty, is noted as a user
+// of the card, so that `pin-reset NAME` finds the card's marker.
 func (g *PINGuard) Blocked(card, signer string, pin PIN) error {
 	c := g.card(card)
 	g.mu.Lock()
@@ -166,6 +167,9 @@ func (g *PINGuard) Blocked(card, signer string, pin PIN) error {
 	var path string
 	prints := mem
 	if g.dir != "" {
+		if signer != "" {
+			g.noteSigner(signer, card)
+		}
 		r, err := g.read(card)
 		switch {
 		case err != nil:
@@ -174,10 +178,6 @@ func (g *PINGuard) Blocked(card, signer string, pin PIN) error {
 		case r != nil:
 			path = r.Path
 			prints = append(prints, r.Refused...)
-			if signer != "" && !slices.Contains(r.Signers, signer) {
-				r.Signers = append(r.Signers, signer)
-				_ = g.write(r)
-			}
 		}
 	}
 	for _, p := range prints {
@@ -290,6 +290,33 @@ func (g *PINGuard) matches(p pinPrint, pin PIN) bool {
 	return v
 }
 
+// signerFile is where the card a signer entry last used is noted, so that
+// `pin-reset NAME` finds the card of an entry that was never refused
+// itself (a second entry for the card).
+func (g *PINGuard) signerFile(signer string) string {
+	return filepath.Join(g.dir, "signers", hex.EncodeToString([]byte(signer)))
+}
+
+// noteSigner records that signer uses card, in its own small file: the
+// markers themselves are only ever written on a refusal.
+func (g *PINGuard) noteSigner(signer, card string) {
+	g.mu.Lock()
+	done := g.noted[signer] == card
+	g.mu.Unlock()
+	if done {
+		return
+	}
+	path := g.signerFile(signer)
+	if b, err := os.ReadFile(path); err != nil || string(b) != card {
+		if os.MkdirAll(filepath.Dir(path), 0o700) != nil || os.WriteFile(path, []byte(card), 0o600) != nil {
+			return
+		}
+	}
+	g.mu.Lock()
+	g.noted[signer] = card
+	g.mu.Unlock()
+}
+
 // markerName is the file name of a card's marker: the certNo when it is
 // plain hex, a digest of the identity otherwise.
 func markerName(card string) string {
@@ -395,9 +422,13 @@ func (g *PINGuard) Reset(nameOrCard string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	noted := ""
+	if b, err := os.ReadFile(g.signerFile(nameOrCard)); err == nil {
+		noted = string(b)
+	}
 	var cleared []string
 	for _, r := range rs {
-		if !slices.Contains(r.Signers, nameOrCard) && !strings.EqualFold(r.Card, nameOrCard) {
+		if !slices.Contains(r.Signers, nameOrCard) && !strings.EqualFold(r.Card, nameOrCard) && r.Card != noted {
 			continue
 		}
 		if err := os.Remove(r.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -407,7 +438,7 @@ func (g *PINGuard) Reset(nameOrCard string) ([]string, error) {
 	}
 	g.mu.Lock()
 	for id, c := range g.cards {
-		hit := strings.EqualFold(id, nameOrCard) || slices.Contains(cleared, id)
+		hit := strings.EqualFold(id, nameOrCard) || id == noted || slices.Contains(cleared, id)
 		for _, p := range c.refused {
 			hit = hit || p.Signer == nameOrCard
 		}

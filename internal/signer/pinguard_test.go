@@ -139,11 +139,17 @@ func TestPINResetClears(t *testing.T) {
 	if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINRefused) {
 		t.Fatalf("Sign = %v", err)
 	}
+	// A second entry for the card, in another process, meets the refusal.
+	e2 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card-2", "12345678")
+	if _, err := e2.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINRefused) {
+		t.Fatalf("second entry: Sign = %v", err)
+	}
 	if got, err := signer.NewPINGuard(dir).Reset("other"); err != nil || len(got) != 0 {
 		t.Errorf("Reset(other) = %v, %v; want nothing cleared", got, err)
 	}
-	if got, err := signer.NewPINGuard(dir).Reset("card"); err != nil || len(got) != 1 || got[0] != ctl.CertNo() {
-		t.Fatalf("Reset(card) = %v, %v", got, err)
+	// The second entry's name finds the card's marker too.
+	if got, err := signer.NewPINGuard(dir).Reset("card-2"); err != nil || len(got) != 1 || got[0] != ctl.CertNo() {
+		t.Fatalf("Reset(card-2) = %v, %v", got, err)
 	}
 	if rs, _ := g.Refusals(); len(rs) != 0 {
 		t.Errorf("markers left: %+v", rs)

@@ -2,8 +2,9 @@
 // WebSocket server on loopback that speaks the control's JSON protocol
 // (the _id 0 notice on connect, replies matched by _id and sent in any
 // order, Result/Data/Error), signs with a real key at a configurable card
-// rate, and can be told to fail like a real reader (50070, 50200), refuse
-// the PIN, or hang.
+// rate, and can be told to fail like a real reader (50070, 50200, a
+// crypto-device wording), refuse the PIN in several wordings, or hang. It
+// counts the requests that carry a PIN where they arrive.
 package eporttest
 
 import (
