@@ -231,7 +231,9 @@ func (e *EPort) Sign(ctx context.Context, source []byte) (string, error) {
 		return "", err
 	}
 	v, err := e.sign(ctx, source)
-	done(err)
+	if werr := done(err); werr != nil {
+		err = fmt.Errorf("%w (%v)", err, werr)
+	}
 	return v, err
 }
 

@@ -173,8 +173,9 @@ func (g *PINGuard) Blocked(card, signer string, pin PIN) error {
 		r, err := g.read(card)
 		switch {
 		case err != nil:
-			// A marker that cannot be read may be a refusal: fail safe.
-			return fmt.Errorf("%w: read refused-PIN marker of card %s: %w", ErrPINRefused, card, err)
+			// A marker that cannot be read may be a refusal: the PIN is
+			// withheld until it can be read.
+			return fmt.Errorf("%w: cannot read the refused-PIN marker of card %s, PIN withheld: %w", ErrUnavailable, card, err)
 		case r != nil:
 			path = r.Path
 			prints = append(prints, r.Refused...)
@@ -193,8 +194,9 @@ func (g *PINGuard) Blocked(card, signer string, pin PIN) error {
 // refused before (*PINBlockedError) or the card is not proven and has no
 // try left (ErrNotProven). Otherwise the caller sends the PIN and must
 // call done with the call's outcome: a refusal (an error wrapping
-// ErrPINRefused) is written to disk before done returns.
-func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (done func(error), err error) {
+// ErrPINRefused) is written to disk before done returns, and done returns
+// the error of that write, if any (the refusal still stands in memory).
+func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (done func(error) error, err error) {
 	c := g.card(card)
 	select {
 	case c.turn <- struct{}{}:
@@ -217,7 +219,8 @@ func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (don
 	}
 	g.mu.Unlock()
 	var once sync.Once
-	return func(callErr error) {
+	return func(callErr error) error {
+		var werr error
 		once.Do(func() {
 			defer release()
 			g.mu.Lock()
@@ -225,17 +228,21 @@ func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (don
 			c.tickets = 0
 			g.mu.Unlock()
 			if errors.Is(callErr, ErrPINRefused) {
-				g.refuse(card, signer, pin, callErr)
+				werr = g.refuse(card, signer, pin, callErr)
 			}
 		})
+		return werr
 	}, nil
 }
 
 // refuse records a refusal in memory and on disk.
-func (g *PINGuard) refuse(card, signer string, pin PIN, why error) {
+func (g *PINGuard) refuse(card, signer string, pin PIN, why error) error {
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
 	reason := why.Error()
+	if !pin.Empty() {
+		reason = strings.ReplaceAll(reason, pin.Reveal(), "[PIN redacted]")
+	}
 	if r := []rune(reason); len(r) > 300 {
 		reason = string(r[:300])
 	}
@@ -245,7 +252,7 @@ func (g *PINGuard) refuse(card, signer string, pin PIN, why error) {
 	c.refused = append(c.refused, p)
 	g.mu.Unlock()
 	if g.dir == "" {
-		return
+		return nil
 	}
 	r, err := g.read(card)
 	if err != nil || r == nil {
@@ -256,10 +263,9 @@ func (g *PINGuard) refuse(card, signer string, pin PIN, why error) {
 	}
 	r.Refused = append(r.Refused, p)
 	if err := g.write(r); err != nil {
-		// The process still refuses the PIN (memory); the caller logs the
-		// refusal, and this error goes with it.
-		c.refused[len(c.refused)-1].Reason += "; marker not written: " + err.Error()
+		return fmt.Errorf("write refused-PIN marker of card %s: %w", card, err)
 	}
+	return nil
 }
 
 func pinHash(salt []byte, pin PIN) []byte {
@@ -282,8 +288,10 @@ func (g *PINGuard) matches(p pinPrint, pin PIN) bool {
 	}
 	salt, err1 := hex.DecodeString(p.Salt)
 	want, err2 := hex.DecodeString(p.Hash)
-	// A fingerprint that cannot be read matches every PIN: fail safe.
-	v = err1 != nil || err2 != nil || hmac.Equal(pinHash(salt, pin), want)
+	// A fingerprint that cannot be read or made matches every PIN: fail
+	// safe.
+	got := pinHash(salt, pin)
+	v = err1 != nil || err2 != nil || len(want) == 0 || len(got) == 0 || hmac.Equal(got, want)
 	g.mu.Lock()
 	g.memo[key] = v
 	g.mu.Unlock()

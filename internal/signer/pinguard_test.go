@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +212,44 @@ func BenchmarkPINGuardBegin(b *testing.B) {
 				done(nil)
 			}
 		})
+	}
+}
+
+// TestPINMarkerUnreadable withholds the PIN while a marker cannot be read:
+// the card is unavailable, not refused.
+func TestPINMarkerUnreadable(t *testing.T) {
+	k := eporttest.NewSM2Key(t, 0x5E)
+	ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, ctl.CertNo()+".json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
+	if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrUnavailable) || errors.Is(err, signer.ErrPINRefused) {
+		t.Errorf("Sign = %v, want unavailable", err)
+	}
+	if got := ctl.PINRequests(); got != 0 {
+		t.Errorf("%d PIN-bearing requests, want 0", got)
+	}
+}
+
+// TestPINRefusedMarkerUnwritable keeps the refusal in memory when the
+// marker cannot be written, and says so in the error.
+func TestPINRefusedMarkerUnwritable(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("uses /proc, where no directory can be made")
+	}
+	k := eporttest.NewSM2Key(t, 0x5D)
+	ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
+	e := openGuarded(t, ctl, signer.NewPINGuard("/proc/ceb179-no-such-dir/pin-refused"), "card", "12345678")
+	_, err := e.Sign(context.Background(), source)
+	if !errors.Is(err, signer.ErrPINRefused) || !strings.Contains(err.Error(), "marker") {
+		t.Fatalf("Sign = %v, want a refused PIN that names the unwritten marker", err)
+	}
+	if err := e.Ping(context.Background()); !errors.Is(err, signer.ErrPINRefused) {
+		t.Errorf("Ping = %v, want the refusal held in memory", err)
+	}
+	if got := ctl.PINRequests(); got != 1 {
+		t.Errorf("%d PIN-bearing requests, want 1", got)
 	}
 }

@@ -247,7 +247,9 @@ func openToken(api p11API, cfg PKCS11Config) (*p11Key, *smx509.Certificate, erro
 	err = api.Login(sh, pkcs11.CKU_USER, cfg.PIN.Reveal())
 	if err != nil && !isCode(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
 		err = classifyLogin(err)
-		done(err)
+		if werr := done(err); werr != nil {
+			err = fmt.Errorf("%w (%v)", err, werr)
+		}
 		return fail(err)
 	}
 	done(nil)
