@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -152,18 +153,34 @@ func TestPINRefusedOnce(t *testing.T) {
 	}
 }
 
-// pinOnlyAfterProbe checks the control's log: after a PIN-bearing request
-// failed, the next one comes only after a PIN-free request succeeded.
+// pinOnlyAfterProbe checks the control's log: once a PIN-bearing request
+// failed (its answer went out), the next one arrives only after a PIN-free
+// request was answered successfully.
 func pinOnlyAfterProbe(t *testing.T, events []eporttest.Event) {
 	t.Helper()
+	type point struct {
+		seq    int
+		ev     eporttest.Event
+		answer bool
+	}
+	var points []point
+	for _, e := range events {
+		if e.WithPIN {
+			points = append(points, point{e.Arrived, e, false})
+		}
+		if e.Answered > 0 {
+			points = append(points, point{e.Answered, e, true})
+		}
+	}
+	slices.SortFunc(points, func(a, b point) int { return a.seq - b.seq })
 	suspect := false
-	for i, e := range events {
+	for _, p := range points {
 		switch {
-		case e.WithPIN && suspect:
-			t.Errorf("event %d: PIN sent after a failed PIN-bearing call without a PIN-free check in between", i)
-		case e.WithPIN:
-			suspect = !e.OK
-		case e.OK:
+		case !p.answer && suspect:
+			t.Errorf("request %d: PIN sent after a failed PIN-bearing call without a PIN-free check in between", p.seq)
+		case p.answer && p.ev.WithPIN:
+			suspect = !p.ev.OK
+		case p.answer && p.ev.OK:
 			suspect = false
 		}
 	}

@@ -209,7 +209,8 @@ func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (don
 		return nil, err
 	}
 	g.mu.Lock()
-	if !c.proven {
+	trial := !c.proven
+	if trial {
 		if c.tickets == 0 {
 			g.mu.Unlock()
 			release()
@@ -218,11 +219,23 @@ func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (don
 		c.tickets--
 	}
 	g.mu.Unlock()
+	unlock := func() {}
+	if trial && g.dir != "" {
+		// A try on a card that is not proven is exclusive across the
+		// processes sharing the state directory, so two of them starting
+		// together cannot both spend a try.
+		var err error
+		if unlock, err = g.lockTrial(card); err != nil {
+			release()
+			return nil, err
+		}
+	}
 	var once sync.Once
 	return func(callErr error) error {
 		var werr error
 		once.Do(func() {
 			defer release()
+			defer unlock()
 			g.mu.Lock()
 			c.proven = callErr == nil
 			c.tickets = 0
@@ -233,6 +246,36 @@ func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (don
 		})
 		return werr
 	}, nil
+}
+
+// trialStale is how old a trial lock may be before it is taken as left
+// behind by a process that died during its call.
+const trialStale = 2 * time.Minute
+
+// lockTrial takes the card's trial lock file in the state directory, or
+// returns an error wrapping ErrUnavailable when another process holds it.
+func (g *PINGuard) lockTrial(card string) (func(), error) {
+	if err := os.MkdirAll(g.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%w: state directory: %w", ErrUnavailable, err)
+	}
+	path := filepath.Join(g.dir, strings.TrimSuffix(markerName(card), ".json")+".trial")
+	for range 2 {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			fmt.Fprintf(f, "pid %d since %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))
+			f.Close()
+			return func() { os.Remove(path) }, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: trial lock of card %s: %w", ErrUnavailable, card, err)
+		}
+		if st, serr := os.Stat(path); serr == nil && time.Since(st.ModTime()) > trialStale {
+			os.Remove(path)
+			continue
+		}
+		break
+	}
+	return nil, fmt.Errorf("%w: another process is trying the PIN on card %s (%s); PIN withheld", ErrUnavailable, card, path)
 }
 
 // refuse records a refusal in memory and on disk.

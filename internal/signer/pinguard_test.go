@@ -3,6 +3,7 @@ package signer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -233,9 +234,9 @@ func TestPINMarkerUnreadable(t *testing.T) {
 	}
 }
 
-// TestPINRefusedMarkerUnwritable keeps the refusal in memory when the
-// marker cannot be written, and says so in the error.
-func TestPINRefusedMarkerUnwritable(t *testing.T) {
+// TestPINStateDirUnwritable withholds the PIN from a card that is not
+// proven when no refusal could be recorded: the card is unavailable.
+func TestPINStateDirUnwritable(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("uses /proc, where no directory can be made")
 	}
@@ -243,13 +244,53 @@ func TestPINRefusedMarkerUnwritable(t *testing.T) {
 	ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
 	e := openGuarded(t, ctl, signer.NewPINGuard("/proc/ceb179-no-such-dir/pin-refused"), "card", "12345678")
 	_, err := e.Sign(context.Background(), source)
-	if !errors.Is(err, signer.ErrPINRefused) || !strings.Contains(err.Error(), "marker") {
-		t.Fatalf("Sign = %v, want a refused PIN that names the unwritten marker", err)
+	if !errors.Is(err, signer.ErrUnavailable) || !strings.Contains(err.Error(), "state directory") {
+		t.Fatalf("Sign = %v, want the PIN withheld for the state directory", err)
 	}
-	if err := e.Ping(context.Background()); !errors.Is(err, signer.ErrPINRefused) {
-		t.Errorf("Ping = %v, want the refusal held in memory", err)
+	if got := ctl.PINRequests(); got != 0 {
+		t.Errorf("%d PIN-bearing requests, want 0", got)
 	}
-	if got := ctl.PINRequests(); got != 1 {
-		t.Errorf("%d PIN-bearing requests, want 1", got)
+}
+
+// TestPINTrialAcrossProcesses has two processes (two guards on one state
+// directory) try a card that is not proven at the same time: only one may
+// send the PIN; once it was refused, the other meets the marker.
+func TestPINTrialAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	p1, p2 := signer.NewPINGuard(dir), signer.NewPINGuard(dir)
+	pin := signer.NewPIN("12345678")
+	p1.Probed("0a")
+	p2.Probed("0a")
+	done, err := p1.Begin(context.Background(), "0a", "card", pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p2.Begin(context.Background(), "0a", "card", pin); !errors.Is(err, signer.ErrUnavailable) {
+		t.Fatalf("second process during the first one's try: %v, want the PIN withheld", err)
+	}
+	if err := done(fmt.Errorf("%w: e-port: SW=63C7", signer.ErrPINRefused)); err != nil {
+		t.Fatal(err)
+	}
+	p2.Probed("0a")
+	if _, err := p2.Begin(context.Background(), "0a", "card", pin); !errors.Is(err, signer.ErrPINRefused) {
+		t.Errorf("second process after the refusal: %v, want the marker", err)
+	}
+	// A trial lock left by a process that died long ago does not block.
+	stale := filepath.Join(dir, "0b.trial")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	p1.Probed("0b")
+	done, err = p1.Begin(context.Background(), "0b", "card", signer.NewPIN(testPIN))
+	if err != nil {
+		t.Fatalf("stale trial lock: %v", err)
+	}
+	done(nil)
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("trial lock left after the try: %v", err)
 	}
 }

@@ -78,6 +78,9 @@ type Event struct {
 	WithPIN bool
 	// OK says the control answered Result true.
 	OK bool
+	// Arrived and Answered order the request's arrival and its answer
+	// among all arrivals and answers (Answered is 0 while unanswered).
+	Arrived, Answered int
 }
 
 // LockAfter is how many wrong PINs lock the fake card, as on a real one.
@@ -95,6 +98,7 @@ type Control struct {
 	mode         Mode
 	wrongPIN     Answer
 	events       []Event
+	seq          int
 	pinRequests  int
 	interval     time.Duration
 	nextFree     time.Time
@@ -314,12 +318,15 @@ func (c *Control) answer(ctx context.Context, req request) (reply, bool) {
 	if pin != "" {
 		c.pinRequests++
 	}
-	c.events = append(c.events, Event{Method: req.Method, WithPIN: pin != ""})
+	c.seq++
+	c.events = append(c.events, Event{Method: req.Method, WithPIN: pin != "", Arrived: c.seq})
 	ev := len(c.events) - 1
 	c.mu.Unlock()
 	record := func(rep reply, answer bool) (reply, bool) {
 		c.mu.Lock()
+		c.seq++
 		c.events[ev].OK = answer && rep.Args.Result && rep.Status == "00"
+		c.events[ev].Answered = c.seq
 		c.mu.Unlock()
 		return rep, answer
 	}
