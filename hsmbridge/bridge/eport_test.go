@@ -98,9 +98,9 @@ func TestEPortPool(t *testing.T) {
 			defer func() { cancel(); <-done }()
 
 			waitFor(t, 5*time.Second, "card B in the pool", func() bool { return signerState(b, "B") == "healthy" })
-			if tc.pinA == cardPIN {
-				waitFor(t, 5*time.Second, "card A in the pool", func() bool { return signerState(b, "A") == "healthy" })
-			}
+			// Card A is probed without its PIN, so even with a wrong PIN
+			// it joins the pool and meets the PIN with its first job.
+			waitFor(t, 5*time.Second, "card A in the pool", func() bool { return signerState(b, "A") == "healthy" })
 			before := ctlA.SignRequests()
 			tc.breakA(ctlA)
 
@@ -233,9 +233,16 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); b.Run(ctx) }()
-	for i := range 5 {
-		q.sendJob(fmt.Sprintf("L%d", i), "EBP1", time.Now().Add(time.Minute))
-	}
+	// Card A is probed without its PIN and tries it with a job: send jobs
+	// until one has reached it.
+	sent := 0
+	waitFor(t, 10*time.Second, "card A refused", func() bool {
+		if sent < 50 {
+			q.sendJob(fmt.Sprintf("L%d", sent), "EBP1", time.Now().Add(time.Minute))
+			sent++
+		}
+		return signerState(b, "A") == "disabled: PIN refused"
+	})
 	waitFor(t, 10*time.Second, "jobs uploaded", func() bool { return q.len() == 0 })
 	cancel()
 	<-done
