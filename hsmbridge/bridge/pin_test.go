@@ -98,11 +98,16 @@ func TestPINRefusedOnce(t *testing.T) {
 
 			// (a) and (d): a long run, with both entries for card A.
 			b, stop := process()
-			send(20)
-			waitFor(t, 20*time.Second, "first jobs uploaded", func() bool { return q.len() == 0 })
-			waitFor(t, 5*time.Second, "both entries of card A disabled", func() bool {
+			waitFor(t, 5*time.Second, "all three in the pool (probed without the PIN)", func() bool {
+				return signerState(b, "A1") == "healthy" && signerState(b, "A2") == "healthy" && signerState(b, "B") == "healthy"
+			})
+			waitFor(t, 20*time.Second, "both entries of card A disabled", func() bool {
+				if jobs < 100 {
+					send(1)
+				}
 				return signerState(b, "A1") == "disabled: PIN refused" && signerState(b, "A2") == "disabled: PIN refused"
 			})
+			waitFor(t, 20*time.Second, "first jobs uploaded", func() bool { return q.len() == 0 })
 			time.Sleep(time.Second) // 50 probe intervals
 			send(10)
 			waitFor(t, 20*time.Second, "more jobs uploaded", func() bool { return q.len() == 0 })
@@ -222,8 +227,13 @@ func TestDeviceErrorRecovers(t *testing.T) {
 					n++
 				}
 			}
-			send(5)
-			waitFor(t, 10*time.Second, "card A signed", func() bool { return ctlA.Signs() > 0 && q.len() == 0 })
+			waitFor(t, 5*time.Second, "card A in the pool", func() bool { return signerState(b, "A") == "healthy" })
+			waitFor(t, 10*time.Second, "card A signed", func() bool {
+				if ctlA.Signs() == 0 && n < 100 {
+					send(1)
+				}
+				return ctlA.Signs() > 0 && q.len() == 0
+			})
 			ctlA.SetMode(tc.mode)
 			for range 10 {
 				send(3)
