@@ -360,7 +360,7 @@ func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
 		if (sc.Type == "eport" || sc.Type == "pkcs11") && c.StateDir == "" {
 			return nil, fmt.Errorf("signer %s: stateDir is required to remember refused PINs", sc.Name)
 		}
-		spec, err := sc.Spec(log, guard)
+		spec, err := sc.SpecWithGuard(log, guard)
 		if err != nil {
 			return nil, err
 		}
@@ -369,10 +369,17 @@ func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
 	return specs, nil
 }
 
-// Spec returns the pool member for this signer. guard is the process's
-// PIN guard (see Config.PINGuard); nil gives the signer a private
-// in-memory one, which forgets refusals at exit.
-func (sc SignerConfig) Spec(log *slog.Logger, guard *signer.PINGuard) (SignerSpec, error) {
+// Spec returns the pool member for this signer with a private in-memory
+// PIN guard, which forgets refusals at exit; Config.SignerSpecs gives
+// every signer the configuration's shared, persistent guard.
+func (sc SignerConfig) Spec(log *slog.Logger) (SignerSpec, error) {
+	return sc.SpecWithGuard(log, nil)
+}
+
+// SpecWithGuard returns the pool member for this signer. guard is the
+// process's PIN guard (see Config.PINGuard); nil gives the signer a
+// private in-memory one.
+func (sc SignerConfig) SpecWithGuard(log *slog.Logger, guard *signer.PINGuard) (SignerSpec, error) {
 	spec := SignerSpec{Name: sc.Name, EbpCode: sc.EbpCode}
 	if guard == nil {
 		guard = signer.NewPINGuard("")

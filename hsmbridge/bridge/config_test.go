@@ -132,7 +132,7 @@ func TestSignerSpecsReadPINs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("HSMBRIDGE_TEST_PIN", "24682468")
-			spec, err := tc.sc.Spec(quietLogger(), nil)
+			spec, err := tc.sc.Spec(quietLogger())
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}
