@@ -198,12 +198,13 @@ func pinOnlyAfterProbe(t *testing.T, events []eporttest.Event) {
 // and once it is back it signs again.
 func TestDeviceErrorRecovers(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		mode eporttest.Mode
+		name  string
+		mode  eporttest.Mode
+		words bool // the device error is named in words only
 	}{
-		{"ok reader error 50070 on every call", eporttest.NoCard},
-		{"ok reader reset 50070 on signatures", eporttest.Reset50070},
-		{"ok crypto device wording on signatures", eporttest.CryptoDevice},
+		{"ok reader error 50070 on every call", eporttest.NoCard, false},
+		{"ok reader reset 50070 on signatures", eporttest.Reset50070, false},
+		{"ok crypto device wording on signatures", eporttest.CryptoDevice, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ka, kb := eporttest.NewSM2Key(t, 0x8A), eporttest.NewSM2Key(t, 0x8B)
@@ -234,7 +235,13 @@ func TestDeviceErrorRecovers(t *testing.T) {
 				}
 				return ctlA.Signs() > 0 && q.len() == 0
 			})
-			ctlA.SetMode(tc.mode)
+			if tc.words {
+				// A longer run in words only is a refused PIN
+				// (TestEPortDeviceWordsRun).
+				ctlA.SetModeFor(tc.mode, signer.MaxDeviceWords-1)
+			} else {
+				ctlA.SetMode(tc.mode)
+			}
 			for range 10 {
 				send(3)
 				time.Sleep(60 * time.Millisecond)

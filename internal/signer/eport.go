@@ -428,11 +428,17 @@ func classify(msgs []string, pinMarkers []string) error {
 	}
 	for _, w := range deviceWordings {
 		if strings.Contains(all, strings.ToLower(w)) {
-			return ErrDevice
+			return errDeviceWords
 		}
 	}
 	return ErrPINRefused
 }
+
+// errDeviceWords is a device error named in words only, with no known
+// code: the likeliest reading, but a wrong PIN could be worded the same
+// way. It wraps ErrDevice; PINGuard counts such answers to PIN-bearing
+// calls and takes a run of them as a refused PIN (see MaxDeviceWords).
+var errDeviceWords = fmt.Errorf("%w (in words only, no known code)", ErrDevice)
 
 // stringList decodes a JSON array of strings, or a single string, leniently.
 func stringList(raw json.RawMessage) []string {

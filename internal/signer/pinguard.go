@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,7 @@ type cardState struct {
 	turn    chan struct{} // one PIN-bearing call at a time
 	proven  bool          // the last PIN-bearing call succeeded
 	tickets int           // PIN-bearing tries left while not proven
+	words   int           // PIN-bearing calls in a row answered in device words only
 	refused []pinPrint    // refusals seen by this process (also on disk)
 }
 
@@ -240,12 +242,87 @@ func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (don
 			c.proven = callErr == nil
 			c.tickets = 0
 			g.mu.Unlock()
-			if errors.Is(callErr, ErrPINRefused) {
+			switch {
+			case callErr == nil:
+				werr = g.clearWordStrikes(card)
+			case errors.Is(callErr, ErrPINRefused):
 				werr = g.refuse(card, signer, pin, callErr)
+			case errors.Is(callErr, errDeviceWords):
+				werr = g.wordStrike(card, signer, pin, callErr)
 			}
 		})
 		return werr
 	}, nil
+}
+
+// MaxDeviceWords is how many PIN-bearing calls in a row, with no
+// signature in between, a card may answer with a device error named in
+// words only (no known code) before the answers are taken as a refused
+// PIN. Such a wording is most likely a device fault, and one or two are
+// forgiven; but a wrong PIN could be worded the same way, and an endless
+// run of them would lock the card. Cards allow more wrong PINs than this.
+const MaxDeviceWords = 3
+
+// strikePath is the file that counts a card's run of device errors in
+// words only, so that a restart does not start the run afresh.
+func (g *PINGuard) strikePath(card string) string {
+	return filepath.Join(g.dir, strings.TrimSuffix(markerName(card), ".json")+".words")
+}
+
+// wordStrike counts one more answer in device words only to a PIN-bearing
+// call, and records a refusal when the run reaches MaxDeviceWords.
+func (g *PINGuard) wordStrike(card, signer string, pin PIN, why error) error {
+	c := g.card(card)
+	g.mu.Lock()
+	c.words++
+	n := c.words
+	g.mu.Unlock()
+	if g.dir != "" {
+		// The count on disk wins when it is higher (another process, or a
+		// run before a restart). An unreadable count is taken as full.
+		disk := 0
+		if b, err := os.ReadFile(g.strikePath(card)); err == nil {
+			if disk, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+				disk = MaxDeviceWords
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			disk = MaxDeviceWords
+		}
+		n = max(n, disk+1)
+		g.mu.Lock()
+		c.words = n
+		g.mu.Unlock()
+		if n < MaxDeviceWords {
+			err := os.MkdirAll(g.dir, 0o700)
+			if err == nil {
+				err = os.WriteFile(g.strikePath(card), []byte(strconv.Itoa(n)), 0o600)
+			}
+			if err != nil {
+				return g.refuse(card, signer, pin, fmt.Errorf("%w: cannot count device errors of card %s (%v); taken as refused: %w", ErrPINRefused, card, err, why))
+			}
+		}
+	}
+	if n < MaxDeviceWords {
+		return nil
+	}
+	return g.refuse(card, signer, pin, fmt.Errorf("%w: %d PIN-bearing calls in a row answered in device words with no known code, taken as refused (last: %w)", ErrPINRefused, n, why))
+}
+
+// clearWordStrikes ends a card's run of device errors in words only: it
+// signed.
+func (g *PINGuard) clearWordStrikes(card string) error {
+	c := g.card(card)
+	g.mu.Lock()
+	had := c.words
+	c.words = 0
+	g.mu.Unlock()
+	if g.dir == "" {
+		return nil
+	}
+	if err := os.Remove(g.strikePath(card)); err != nil && !errors.Is(err, fs.ErrNotExist) && had > 0 {
+		return err
+	}
+	return nil
 }
 
 // trialStale is how old a trial lock may be before it is taken as left
@@ -485,6 +562,9 @@ func (g *PINGuard) Reset(nameOrCard string) ([]string, error) {
 		if err := os.Remove(r.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return cleared, err
 		}
+		if err := os.Remove(g.strikePath(r.Card)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return cleared, err
+		}
 		cleared = append(cleared, r.Card)
 	}
 	g.mu.Lock()
@@ -495,6 +575,7 @@ func (g *PINGuard) Reset(nameOrCard string) ([]string, error) {
 		}
 		if hit {
 			c.refused = nil
+			c.words = 0
 			if !slices.Contains(cleared, id) {
 				cleared = append(cleared, id)
 			}

@@ -294,3 +294,75 @@ func TestPINTrialAcrossProcesses(t *testing.T) {
 		t.Errorf("trial lock left after the try: %v", err)
 	}
 }
+
+// TestEPortDeviceWordsRun has the card answer every PIN-bearing call with a
+// device error named in words only (no known code), as a wrong PIN could
+// be worded: fewer than MaxDeviceWords in a row are forgiven, and a
+// signature ends the run; a longer run is a refused PIN, counted across a
+// restart, and no more PINs reach the card. The count is the fake
+// control's.
+func TestEPortDeviceWordsRun(t *testing.T) {
+	k := eporttest.NewSM2Key(t, 0x5C)
+	ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
+	dir := t.TempDir()
+	ctx := context.Background()
+	e := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
+	fail := func(e *signer.EPort) error {
+		t.Helper()
+		if err := e.Ping(ctx); err != nil {
+			return err
+		}
+		_, err := e.Sign(ctx, source)
+		return err
+	}
+
+	// A run one short of the limit, then a signature: the run is over.
+	ctl.SetMode(eporttest.CryptoDevice)
+	for i := range signer.MaxDeviceWords - 1 {
+		if err := fail(e); !errors.Is(err, signer.ErrDevice) || errors.Is(err, signer.ErrPINRefused) {
+			t.Fatalf("call %d: %v, want a device error", i+1, err)
+		}
+	}
+	ctl.SetMode(eporttest.Normal)
+	if err := fail(e); err != nil {
+		t.Fatalf("Sign after the card came back: %v", err)
+	}
+
+	// A new run, with a restart in the middle: the count goes on.
+	ctl.SetMode(eporttest.CryptoDevice)
+	before := ctl.PINRequests()
+	for i := range signer.MaxDeviceWords - 1 {
+		if err := fail(e); !errors.Is(err, signer.ErrDevice) {
+			t.Fatalf("call %d of the second run: %v, want a device error", i+1, err)
+		}
+	}
+	e2 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
+	if err := fail(e2); !errors.Is(err, signer.ErrDevice) {
+		t.Fatalf("last call of the run: %v, want a device error", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ctl.CertNo()+".json")); err != nil {
+		t.Fatalf("no refused-PIN marker after %d device wordings in a row: %v", signer.MaxDeviceWords, err)
+	}
+	for range 5 {
+		if err := fail(e2); !errors.Is(err, signer.ErrPINRefused) {
+			t.Fatalf("after the run: %v, want ErrPINRefused", err)
+		}
+	}
+	e3 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
+	if err := fail(e3); !errors.Is(err, signer.ErrPINRefused) {
+		t.Fatalf("after a restart: %v, want ErrPINRefused", err)
+	}
+	if got := ctl.PINRequests() - before; got != signer.MaxDeviceWords {
+		t.Errorf("the card saw %d PIN-bearing requests in the run, want %d", got, signer.MaxDeviceWords)
+	}
+
+	// pin-reset ends it: the card signs again.
+	if _, err := signer.NewPINGuard(dir).Reset("card"); err != nil {
+		t.Fatal(err)
+	}
+	ctl.SetMode(eporttest.Normal)
+	e4 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
+	if err := fail(e4); err != nil {
+		t.Errorf("after pin-reset: %v", err)
+	}
+}

@@ -96,6 +96,7 @@ type Control struct {
 
 	mu           sync.Mutex
 	mode         Mode
+	modeLeft     int // sign requests left in mode before Normal; 0: no end
 	wrongPIN     Answer
 	events       []Event
 	seq          int
@@ -138,6 +139,13 @@ func (c *Control) SetMode(m Mode) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.mode = m
+}
+
+// SetModeFor answers the next n sign requests as m, then as Normal.
+func (c *Control) SetModeFor(m Mode, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mode, c.modeLeft = m, n
 }
 
 // SetWrongPINAnswer sets how a wrong PIN is answered from now on.
@@ -359,6 +367,11 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, string, boo
 	pin, _ := a["passwd"].(string)
 	c.mu.Lock()
 	mode := c.mode
+	if c.modeLeft > 0 {
+		if c.modeLeft--; c.modeLeft == 0 {
+			c.mode = Normal
+		}
+	}
 	if c.wrongPINs >= LockAfter {
 		c.mu.Unlock()
 		return fail("[卡操作]卡已锁死", "Err:Custom30016"), "", true
