@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
+	"text/tabwriter"
 	"time"
 
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/localstack"
 )
@@ -25,7 +27,7 @@ var localCommand = command{
 const envPersist = "KUMO_DATA_DIR"
 
 func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem] [--ebp-code CODE] [--no-demo]", `
+	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo]", `
 Runs ceb179 on this machine with no AWS account and nothing installed: an
 embedded AWS emulator with the tables and queues of template.yaml, the
 ingest handler on --listen (POST /platDataOpen, GET /healthz), assemble and
@@ -37,6 +39,15 @@ the data folder and registers it for the demo ebpCode; demo payment records
 are seeded unless --no-demo. Each request's journey is printed as it
 happens, and a summary when it stops (Ctrl-C).
 
+--bridge-config signs with the signers of an hsmbridge configuration file
+(E-Port card, PKCS#11 cipher machine, key file, KMS) through the same code
+as 'hsmbridge run': scheduling, health checks, PIN safety and the status
+endpoint. The file's queue and upload settings are replaced by the local
+stack's; its signers, timeouts and scheduling options are used as written.
+Each signer's certificate is read from the card or the certificate file
+and registered for its ebpCode, and the demo records are seeded for the
+first signer's ebpCode (or --ebp-code).
+
 Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
 built-in simulator.`)
 	listen := fs.String("listen", localstack.DefaultListen, "address to serve platDataOpen and /healthz on")
@@ -45,6 +56,7 @@ built-in simulator.`)
 	cert := fs.String("signer-cert", "", "the certificate of --signer-key")
 	ebp := fs.String("ebp-code", localstack.DemoEbpCode, "the ebpCode the signing certificate is registered for")
 	noDemo := fs.Bool("no-demo", false, "do not seed demo payment records")
+	bridgeFile := fs.String("bridge-config", "", "sign with the signers of this hsmbridge configuration file (YAML)")
 	pos, code, ok := fs.parse(args, stdout, stderr)
 	if !ok {
 		return code
@@ -54,6 +66,20 @@ built-in simulator.`)
 	}
 	if (*key == "") != (*cert == "") {
 		return fs.usageError(stderr, "--signer-key and --signer-cert go together")
+	}
+	var bridgeCfg *bridge.Config
+	if *bridgeFile != "" {
+		if *key != "" {
+			return fs.usageError(stderr, "--bridge-config brings its own signers: drop --signer-key and --signer-cert")
+		}
+		c, err := localstack.LoadBridgeConfig(*bridgeFile)
+		if err != nil {
+			return fail(stderr, fs.name, exitUsage, err)
+		}
+		bridgeCfg = c
+		if !fs.isSet("ebp-code") {
+			*ebp = ""
+		}
 	}
 
 	dir := *dataDir
@@ -72,8 +98,11 @@ built-in simulator.`)
 			if err != nil {
 				return fail(stderr, fs.name, exitFail, err)
 			}
-			env := append(os.Environ(), envPersist+"="+abs)
-			return fail(stderr, fs.name, exitFail, syscall.Exec(exe, append([]string{exe}, os.Args[1:]...), env))
+			code, err := restart(ctx, exe, os.Args[1:], append(os.Environ(), envPersist+"="+abs))
+			if err != nil {
+				return fail(stderr, fs.name, exitFail, err)
+			}
+			return code
 		}
 	} else if os.Getenv(envPersist) != "" {
 		return fs.usageError(stderr, envPersist+" is set: use --data DIR to keep state")
@@ -86,6 +115,7 @@ built-in simulator.`)
 		SignerKey:        *key,
 		SignerCert:       *cert,
 		EbpCode:          *ebp,
+		BridgeConfig:     bridgeCfg,
 		NoDemo:           *noDemo,
 		CustomsUploadURL: os.Getenv("CUSTOMS_UPLOAD_URL"),
 		Journey:          stdout,
@@ -99,9 +129,13 @@ built-in simulator.`)
   health         %s/healthz
   status page    %s/status
   customs        %s
-  signer         certNo %s registered for ebpCode %s
-  AWS emulator   %s
-`, stack.URL, stack.URL, stack.URL, stack.CustomsUploadURL, stack.CertNo, stack.EbpCode, stack.Endpoint)
+`, stack.URL, stack.URL, stack.URL, stack.CustomsUploadURL)
+	if bridgeCfg == nil {
+		fmt.Fprintf(stdout, "  signer         certNo %s registered for ebpCode %s\n", stack.CertNo, stack.EbpCode)
+	} else {
+		writeSigners(stdout, *bridgeFile, stack)
+	}
+	fmt.Fprintf(stdout, "  AWS emulator   %s\n", stack.Endpoint)
 	if len(stack.DemoOrders) > 0 {
 		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  curl -s %s/platDataOpen --data-urlencode 'openReq={\"orderNo\":\"%s\",\"sessionID\":\"demo-%d\",\"serviceTime\":%d}'\n",
 			stack.DemoOrders, stack.URL, stack.DemoOrders[0], time.Now().Unix(), time.Now().UnixMilli())
@@ -123,6 +157,32 @@ built-in simulator.`)
 		return fail(stderr, fs.name, exitFail, runErr)
 	}
 	return exitOK
+}
+
+// writeSigners prints the signers of a bridge configuration, each with the
+// certificate registered for its ebpCode, or why it is not open yet.
+func writeSigners(w io.Writer, file string, stack *localstack.Stack) {
+	fmt.Fprintf(w, "  signers        from %s (hsmbridge)\n", file)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, si := range stack.Signers {
+		if si.Err != "" {
+			fmt.Fprintf(tw, "    %s\t%s\tebpCode %s\tnot open: %s\t\n", si.Name, si.Type, si.EbpCode, si.Err)
+			continue
+		}
+		fmt.Fprintf(tw, "    %s\t%s\tebpCode %s\tcertNo %s\t%s\tvalid until %s\n",
+			si.Name, si.Type, si.EbpCode, si.CertNo, si.KeyType, si.NotAfter.Format(time.DateOnly))
+	}
+	_ = tw.Flush()
+	if stack.BridgeStatusURL != "" {
+		fmt.Fprintf(w, "  hsmbridge      %s\n", stack.BridgeStatusURL)
+	}
+}
+
+// isSet reports whether the flag name was given on the command line.
+func (f *flagSet) isSet(name string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }
 
 // logFile returns where the components' JSON logs go: DIR/ceb179-local.log,

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/signer/eporttest"
+)
+
+// localRun is `ceb179 local` running in this process.
+type localRun struct {
+	addr   string
+	out    *lockedBuffer
+	cancel context.CancelFunc
+	code   chan int
+}
+
+// startLocal runs `ceb179 local --listen ADDR args...` in this process, in a
+// temporary working directory (its data folder lands there), and waits
+// until it is ready.
+func startLocal(t *testing.T, args ...string) *localRun {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	t.Setenv("CUSTOMS_UPLOAD_URL", "")
+	r := &localRun{addr: freeAddr(t), out: &lockedBuffer{}, code: make(chan int, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	var stderr lockedBuffer
+	go func() {
+		r.code <- run(ctx, append([]string{"local", "--listen", r.addr}, args...), nil, r.out, &stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.code
+	})
+	r.waitFor(t, "Ready.", 90*time.Second, func() bool {
+		select {
+		case c := <-r.code:
+			t.Fatalf("ceb179 local exited %d before it was ready:\n%s\n%s", c, r.out, stderr.String())
+		default:
+		}
+		return false
+	})
+	return r
+}
+
+// waitFor waits until the output contains want, calling check meanwhile.
+func (r *localRun) waitFor(t *testing.T, want string, within time.Duration, check func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !strings.Contains(r.out.String(), want); time.Sleep(50 * time.Millisecond) {
+		if check != nil && check() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q after %s; output:\n%s", want, within, r.out)
+		}
+	}
+}
+
+// ask calls platDataOpen as customs does and checks the 10000.
+func (r *localRun) ask(t *testing.T, orderNo, sessionID string) {
+	t.Helper()
+	open := fmt.Sprintf(`{"orderNo":%q,"sessionID":%q,"serviceTime":%d}`, orderNo, sessionID, time.Now().UnixMilli())
+	resp, err := http.PostForm("http://"+r.addr+"/platDataOpen", url.Values{"openReq": {open}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"code":"10000"`) {
+		t.Fatalf("ack %s", body)
+	}
+}
+
+// stop sends Ctrl-C and returns the exit code.
+func (r *localRun) stop() int {
+	r.cancel()
+	c := <-r.code
+	r.code <- c
+	return c
+}
+
+// writeBridgeConfig writes an hsmbridge configuration with one signer
+// (the YAML lines of that signer) and a status endpoint on statusAddr.
+func writeBridgeConfig(t *testing.T, statusAddr string, signerYAML ...string) string {
+	t.Helper()
+	cfg := "statusAddr: " + statusAddr + "\nprobeInterval: 1s\nsignTimeout: 10s\nsigners:\n  - " + strings.Join(signerYAML, "\n    ") + "\n"
+	p := filepath.Join(t.TempDir(), "hsmbridge.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// writePIN writes a PIN file.
+func writePIN(t *testing.T, pin string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "card.pin")
+	if err := os.WriteFile(p, []byte(pin+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// bridgeSigner reads the first signer of hsmbridge's status endpoint.
+func bridgeSigner(t *testing.T, statusAddr string) (state string, signs int64) {
+	t.Helper()
+	resp, err := http.Get("http://" + statusAddr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Signers []struct {
+			State string `json:"state"`
+			Signs int64  `json:"signs"`
+		} `json:"signers"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Signers) == 0 {
+		t.Fatalf("hsmbridge status: %v %+v", err, st)
+	}
+	return st.Signers[0].State, st.Signers[0].Signs
+}
+
+// TestLocalBridgeConfigEPort runs `ceb179 local --bridge-config` with an
+// E-Port card behind the fake client control (real WebSocket, the _id 0
+// notice on connect): the card's certificate is read from the card and
+// registered for its ebpCode, the banner shows it, the demo records are
+// the card's platform's, and a customs request for a two-order payment
+// ends in an upload the simulator verified against that certificate.
+func TestLocalBridgeConfigEPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole local pipeline")
+	}
+	card := eporttest.NewSM2Key(t, 0x0300000000000cde)
+	ctl := eporttest.New(t, card.Signer, card.Cert, "88888888")
+	statusAddr := freeAddr(t)
+	cfg := writeBridgeConfig(t, statusAddr,
+		"name: card-1", "type: eport", "ebpCode: 3301964J31", "url: "+ctl.URL(), "pinFile: "+writePIN(t, "88888888"))
+
+	r := startLocal(t, "--bridge-config", cfg)
+	banner := r.out.String()
+	for _, want := range []string{"card-1", "eport", "ebpCode 3301964J31", "certNo " + ctl.CertNo(), "SM2 (SM3)", "hsmbridge      http://" + statusAddr + "/status"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	if ctl.CertNo() != "0300000000000cde" {
+		t.Fatalf("card certNo %s", ctl.CertNo())
+	}
+
+	r.ask(t, localstack.DemoOrderMultiB, "bridge-eport-1")
+	r.waitFor(t, "bridge-eport-1  order "+localstack.DemoOrderMultiB+"  uploaded and accepted by customs", 60*time.Second, nil)
+	if state, signs := bridgeSigner(t, statusAddr); state != "healthy" || signs < 1 {
+		t.Errorf("hsmbridge signer %s with %d signatures, want healthy with at least 1", state, signs)
+	}
+	// The probe and the upload were signed by the card.
+	if n := ctl.Signs(); n < 2 {
+		t.Errorf("the card made %d signatures, want at least 2", n)
+	}
+	if c := r.stop(); c != exitOK {
+		t.Fatalf("exit %d:\n%s", c, r.out)
+	}
+	for _, want := range []string{"ceb179 local stopped.", "accepted on time: 1"} {
+		if !strings.Contains(r.out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, r.out)
+		}
+	}
+}
+
+// TestLocalBridgeConfigWrongPIN proves the bridge's PIN safety inside
+// `ceb179 local`: a card whose PIN file holds a wrong PIN is sent exactly
+// one PIN-bearing call (counted by the fake control), is disabled, and
+// stays untouched while customs requests arrive and probe intervals pass.
+func TestLocalBridgeConfigWrongPIN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole local pipeline")
+	}
+	card := eporttest.NewSM2Key(t, 0x0300000000000cdf)
+	ctl := eporttest.New(t, card.Signer, card.Cert, "88888888")
+	statusAddr := freeAddr(t)
+	cfg := writeBridgeConfig(t, statusAddr,
+		"name: card-1", "type: eport", "ebpCode: 3301964J31", "url: "+ctl.URL(), "pinFile: "+writePIN(t, "12345678"))
+
+	r := startLocal(t, "--bridge-config", cfg)
+	r.ask(t, localstack.DemoOrderSingle, "bridge-pin-1")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if state, _ := bridgeSigner(t, statusAddr); state == "disabled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("signer not disabled after a wrong PIN; output:\n%s", r.out)
+		}
+	}
+	// Several probe intervals (1 s) and a second request later, the card
+	// still saw one PIN.
+	r.ask(t, localstack.DemoOrderMultiA, "bridge-pin-2")
+	time.Sleep(4 * time.Second)
+	if w, n := ctl.WrongPINs(), ctl.SignRequests(); w != 1 || n != 1 {
+		t.Fatalf("the card got %d wrong PINs in %d PIN-bearing calls, want exactly 1 of each", w, n)
+	}
+	if strings.Contains(r.out.String(), "accepted by customs") {
+		t.Fatalf("an upload was accepted without a signature:\n%s", r.out)
+	}
+	if c := r.stop(); c != exitOK {
+		t.Fatalf("exit %d:\n%s", c, r.out)
+	}
+}
