@@ -216,3 +216,42 @@ func TestLocalBridgeConfigWrongPIN(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", c, r.out)
 	}
 }
+
+// TestBenchBridgeConfig runs `ceb179 bench --bridge-config` briefly
+// against a fake card signing 1,200 a minute and checks what it prints,
+// and the flags it refuses.
+func TestBenchBridgeConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole local pipeline")
+	}
+	card := eporttest.NewSM2Key(t, 0x0300000000000ce0)
+	ctl := eporttest.New(t, card.Signer, card.Cert, "88888888")
+	ctl.SetRate(1200)
+	cfg := writeBridgeConfig(t, "off",
+		"name: card-1", "type: eport", "ebpCode: 3301964J31", "url: "+ctl.URL(), "pinFile: "+writePIN(t, "88888888"))
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"ok short run", []string{"--bridge-config", cfg, "--scale", "0.025"}, exitOK,
+			[]string{"card-1 (ebpCode 3301964J31):", "signatures a minute measured", "real time", "max on time", "FIFO on time", "of the most possible"}},
+		{"fail with --compress", []string{"--bridge-config", cfg, "--compress", "4"}, exitUsage, []string{"real time"}},
+		{"fail missing file", []string{"--bridge-config", filepath.Join(t.TempDir(), "none.yaml")}, exitUsage, []string{"hsmbridge config"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, nil, append([]string{"bench"}, tt.args...)...)
+			if r.code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.wantCode, r.stdout, r.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stdout+r.stderr, w) {
+					t.Errorf("output lacks %q:\n%s\n%s", w, r.stdout, r.stderr)
+				}
+			}
+		})
+	}
+}
