@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/config"
+	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/localstack"
 )
@@ -49,7 +51,10 @@ and registered for its ebpCode, and the demo records are seeded for the
 first signer's ebpCode (or --ebp-code).
 
 Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
-built-in simulator.`)
+built-in simulator (https with verified TLS, or http on loopback);
+CUSTOMS_CA_FILE adds CAs (PEM) to trust for it. With customs' joint-test
+endpoint and --bridge-config this is the joint test from one PC; that
+endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 	listen := fs.String("listen", localstack.DefaultListen, "address to serve platDataOpen and /healthz on")
 	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+localenv.DefaultDir+", state in memory)")
 	key := fs.String("signer-key", "", "sign with this key file (PEM) instead of the development key")
@@ -118,6 +123,7 @@ built-in simulator.`)
 		BridgeConfig:     bridgeCfg,
 		NoDemo:           *noDemo,
 		CustomsUploadURL: os.Getenv("CUSTOMS_UPLOAD_URL"),
+		CustomsCAFile:    os.Getenv(config.EnvCustomsCAFile),
 		Journey:          stdout,
 		Log:              logFile(dir, stderr),
 	})
@@ -130,6 +136,9 @@ built-in simulator.`)
   status page    %s/status
   customs        %s
 `, stack.URL, stack.URL, stack.URL, stack.CustomsUploadURL)
+	if stack.CustomsUploadURL == customs.TestUploadURL {
+		fmt.Fprintln(stdout, "                 customs' joint-test endpoint: a 10000 there does not mean the signature verified")
+	}
 	if bridgeCfg == nil {
 		fmt.Fprintf(stdout, "  signer         certNo %s registered for ebpCode %s\n", stack.CertNo, stack.EbpCode)
 	} else {

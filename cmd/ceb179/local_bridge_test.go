@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179/internal/customssim"
 	"github.com/ceb179/ceb179/internal/localstack"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
@@ -26,12 +30,20 @@ type localRun struct {
 }
 
 // startLocal runs `ceb179 local --listen ADDR args...` in this process, in a
-// temporary working directory (its data folder lands there), and waits
-// until it is ready.
+// temporary working directory (its data folder lands there), with the
+// built-in customs simulator, and waits until it is ready.
 func startLocal(t *testing.T, args ...string) *localRun {
 	t.Helper()
+	return startLocalEnv(t, map[string]string{"CUSTOMS_UPLOAD_URL": "", "CUSTOMS_CA_FILE": ""}, args...)
+}
+
+// startLocalEnv is startLocal with these environment variables.
+func startLocalEnv(t *testing.T, env map[string]string, args ...string) *localRun {
+	t.Helper()
 	t.Chdir(t.TempDir())
-	t.Setenv("CUSTOMS_UPLOAD_URL", "")
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
 	r := &localRun{addr: freeAddr(t), out: &lockedBuffer{}, code: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -254,4 +266,69 @@ func TestBenchBridgeConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLocalBridgeConfigJointTest plays the joint test from one PC on
+// loopback: CUSTOMS_UPLOAD_URL points at an https endpoint that, like
+// customs' joint-test endpoint, answers 10000 without verifying
+// signatures. Its certificate is trusted only through CUSTOMS_CA_FILE:
+// with it the card's upload arrives, without it TLS verification refuses
+// the endpoint and nothing is sent.
+func TestLocalBridgeConfigJointTest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole local pipeline")
+	}
+	card := eporttest.NewSM2Key(t, 0x0300000000000ce1)
+	ctl := eporttest.New(t, card.Signer, card.Cert, "88888888")
+	cfg := writeBridgeConfig(t, "off",
+		"name: card-1", "type: eport", "ebpCode: 3301964J31", "url: "+ctl.URL(), "pinFile: "+writePIN(t, "88888888"))
+	joint := customssim.New(customssim.WithoutSignatureCheck())
+	srv := httptest.NewUnstartedServer(joint)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake of the failing case
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	uploadURL := srv.URL + customssim.UploadPath
+
+	t.Run("ok verified with CUSTOMS_CA_FILE", func(t *testing.T) {
+		r := startLocalEnv(t, map[string]string{"CUSTOMS_UPLOAD_URL": uploadURL, "CUSTOMS_CA_FILE": caFile}, "--bridge-config", cfg)
+		if !strings.Contains(r.out.String(), "customs        "+uploadURL) {
+			t.Errorf("banner does not name the endpoint:\n%s", r.out)
+		}
+		r.ask(t, localstack.DemoOrderSingle, "joint-1")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		up, err := joint.Wait(ctx, "joint-1")
+		if err != nil {
+			t.Fatalf("no upload at the https endpoint: %v\n%s", err, r.out)
+		}
+		if !up.Accepted() || up.CertNo != ctl.CertNo() {
+			t.Fatalf("upload %+v, want accepted with the card's certNo %s", up, ctl.CertNo())
+		}
+		r.waitFor(t, "joint-1  order "+localstack.DemoOrderSingle+"  uploaded and accepted by customs", 30*time.Second, nil)
+	})
+	t.Run("fail endpoint not trusted without the CA", func(t *testing.T) {
+		before := len(joint.Uploads())
+		r := startLocalEnv(t, map[string]string{"CUSTOMS_UPLOAD_URL": uploadURL, "CUSTOMS_CA_FILE": ""}, "--bridge-config", cfg)
+		r.ask(t, localstack.DemoOrderSingle, "joint-2")
+		logFile := filepath.Join(".ceb179", "ceb179-local.log")
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			b, _ := os.ReadFile(logFile)
+			if strings.Contains(string(b), "certificate signed by unknown authority") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no TLS verification failure logged:\n%s\n%s", b, r.out)
+			}
+		}
+		if n := len(joint.Uploads()); n != before {
+			t.Fatalf("%d uploads reached an untrusted endpoint", n-before)
+		}
+		if strings.Contains(r.out.String(), "joint-2  order "+localstack.DemoOrderSingle+"  uploaded and accepted") {
+			t.Fatalf("accepted by an untrusted endpoint:\n%s", r.out)
+		}
+	})
 }

@@ -76,6 +76,10 @@ type Options struct {
 	// CustomsUploadURL sends uploads there instead of to the embedded
 	// customs simulator.
 	CustomsUploadURL string
+	// CustomsCAFile is an extra CA bundle (PEM) to trust for
+	// CustomsUploadURL, as CUSTOMS_CA_FILE is for the upload function;
+	// TLS verification cannot be turned off.
+	CustomsCAFile string
 	// BridgeConfig, when set, gives hsmbridge the signers of that
 	// configuration (E-Port card, PKCS#11, key file, KMS) with its
 	// timeouts and scheduling options, instead of key-file signers; each
@@ -263,7 +267,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	// Upload, called in-process by the bridge with the JSON it would get
 	// through the Lambda Invoke API.
-	poster, err := customsapi.New(s.CustomsUploadURL)
+	var posterOpts []customsapi.Option
+	if o.CustomsCAFile != "" {
+		posterOpts = append(posterOpts, customsapi.WithCAFile(o.CustomsCAFile))
+	}
+	poster, err := customsapi.New(s.CustomsUploadURL, posterOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("local: customs client: %w", err)
 	}
