@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -146,8 +148,8 @@ endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 	}
 	fmt.Fprintf(stdout, "  AWS emulator   %s\n", stack.Endpoint)
 	if len(stack.DemoOrders) > 0 {
-		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  curl -s %s/platDataOpen --data-urlencode 'openReq={\"orderNo\":\"%s\",\"sessionID\":\"demo-%d\",\"serviceTime\":%d}'\n",
-			stack.DemoOrders, stack.URL, stack.DemoOrders[0], time.Now().Unix(), time.Now().UnixMilli())
+		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  %s\n", stack.DemoOrders,
+			tryCurl(runtime.GOOS, stack.URL, stack.DemoOrders[0], fmt.Sprintf("demo-%d", time.Now().Unix()), time.Now().UnixMilli()))
 	}
 	fmt.Fprintln(stdout, "\nReady. Ctrl-C stops.")
 
@@ -166,6 +168,17 @@ endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 		return fail(stderr, fs.name, exitFail, runErr)
 	}
 	return exitOK
+}
+
+// tryCurl returns a curl command that asks for orderNo as customs does, in
+// the quoting of the usual shell of goos: a POSIX shell, or cmd.exe on
+// Windows (curl.exe ships with Windows 10 and later).
+func tryCurl(goos, base, orderNo, sessionID string, serviceTime int64) string {
+	open := fmt.Sprintf(`{"orderNo":%q,"sessionID":%q,"serviceTime":%d}`, orderNo, sessionID, serviceTime)
+	if goos == "windows" {
+		return fmt.Sprintf(`curl.exe -s %s/platDataOpen --data-urlencode "openReq=%s"`, base, strings.ReplaceAll(open, `"`, `\"`))
+	}
+	return fmt.Sprintf(`curl -s %s/platDataOpen --data-urlencode 'openReq=%s'`, base, open)
 }
 
 // writeSigners prints the signers of a bridge configuration, each with the

@@ -332,3 +332,19 @@ func TestLocalBridgeConfigJointTest(t *testing.T) {
 		}
 	})
 }
+
+func TestTryCurl(t *testing.T) {
+	tests := []struct {
+		name, goos, want string
+	}{
+		{"ok POSIX shell", "linux", `curl -s http://127.0.0.1:8080/platDataOpen --data-urlencode 'openReq={"orderNo":"DEMO-ORDER-1","sessionID":"demo-1","serviceTime":1700000000000}'`},
+		{"ok cmd.exe on Windows", "windows", `curl.exe -s http://127.0.0.1:8080/platDataOpen --data-urlencode "openReq={\"orderNo\":\"DEMO-ORDER-1\",\"sessionID\":\"demo-1\",\"serviceTime\":1700000000000}"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tryCurl(tt.goos, "http://127.0.0.1:8080", "DEMO-ORDER-1", "demo-1", 1700000000000); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
