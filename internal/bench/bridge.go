@@ -112,7 +112,8 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 	if err != nil {
 		return res, err
 	}
-	warm := Scenario{Requests: r.Warmup * healthy, Window: window, Drain: window, Concurrency: 64}
+	// The warm-up only measures: it may take its time on a busy machine.
+	warm := Scenario{Requests: r.Warmup * healthy, Window: window, Drain: max(window, 2*time.Minute), Concurrency: 64}
 	var warmRes Result
 	offer(ctx, st, warm, orders, "WARMUP", &warmRes)
 	if warmRes.Uploads < warm.Requests {
