@@ -348,3 +348,36 @@ func TestTryCurl(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalBridgeConfigUsage(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("signers:\n  - {name: card-1, type: eport, ebpCode: 3301964J31, pinFile: p, colour: red}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noPIN := filepath.Join(dir, "nopin.yaml")
+	if err := os.WriteFile(noPIN, []byte("signers:\n  - {name: card-1, type: eport, ebpCode: 3301964J31}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"fail with a key file too", []string{"--bridge-config", bad, "--signer-key", "k.pem", "--signer-cert", "c.pem"}, "brings its own signers"},
+		{"fail unknown key in the file", []string{"--bridge-config", bad}, "colour"},
+		{"fail card without a PIN", []string{"--bridge-config", noPIN}, "pinFile or pinEnv"},
+		{"fail missing file", []string{"--bridge-config", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, nil, append([]string{"local", "--listen", "127.0.0.1:0"}, tt.args...)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, exitUsage, tt.want)
+			}
+			if strings.Contains(r.stdout, "starting") {
+				t.Fatalf("started a stack: %s", r.stdout)
+			}
+		})
+	}
+}
