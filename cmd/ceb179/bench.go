@@ -6,8 +6,10 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/ceb179/ceb179/internal/bench"
+	"github.com/ceb179/ceb179/internal/localstack"
 )
 
 var benchCommand = command{
@@ -17,7 +19,7 @@ var benchCommand = command{
 }
 
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("bench", "[--scenarios a,b,c,d] [--compress K] [--scale F]", `
+	fs := newFlagSet("bench", "[--scenarios a,b,c,d] [--compress K] [--scale F] | --bridge-config FILE [--load X] [--requests N] [--scale F]", `
 Runs the whole pipeline on this machine (the same local stack as
 'ceb179 local', everything on loopback) and prints one table: ack latency
 p50/p99, end-to-end p50/p99, uploads, on time, and for card-speed signers
@@ -29,10 +31,22 @@ over 120 s against one signer limited to an E-Port card's 250 signatures a
 minute; (d) the same with four such signers. --compress K runs (c) and (d)
 K times faster (every duration divided, every rate multiplied); the table
 says which mode ran. --scale shrinks every count and duration for a quick
-look.`)
+look.
+
+--bridge-config runs (c)/(d) against the signers of an hsmbridge
+configuration file instead: the platform's own cards or cipher machine,
+through the same code as 'ceb179 local --bridge-config'. A short warm-up
+measures each signer's rate (the signers of the first signer's ebpCode);
+then --load times that rate arrives for 120 s (or --requests over 120 s),
+in real time: a card is a card. The table gives the uploads on time, the
+most the measured rates allow on time and what first-in-first-out signing
+would get, which tells how many cards an audit burst needs.`)
 	which := fs.String("scenarios", "a,b,c,d", "which scenarios to run")
 	compress := fs.Float64("compress", 4, "time compression for the card-speed scenarios (1: real time)")
 	scale := fs.Float64("scale", 1, "fraction of the standard sizes to run (0..1]")
+	bridgeFile := fs.String("bridge-config", "", "run against the signers of this hsmbridge configuration file, in real time")
+	load := fs.Float64("load", 3, "with --bridge-config: the offered load, as a multiple of the measured rate")
+	requests := fs.Int("requests", 0, "with --bridge-config: send this many requests over 120 s instead of --load times the rate")
 	if _, code, ok := fs.parse(args, stdout, stderr); !ok {
 		return code
 	}
@@ -41,6 +55,15 @@ look.`)
 	}
 	if *scale <= 0 || *scale > 1 {
 		return fs.usageError(stderr, "--scale must be in (0, 1]")
+	}
+	if *bridgeFile != "" {
+		if fs.isSet("scenarios") || fs.isSet("compress") {
+			return fs.usageError(stderr, "--bridge-config runs its own signers in real time: drop --scenarios and --compress")
+		}
+		if *load <= 0 || *requests < 0 {
+			return fs.usageError(stderr, "--load must be positive and --requests not negative")
+		}
+		return benchBridge(ctx, *bridgeFile, bench.BridgeRun{Load: *load, Requests: *requests, Scale: *scale}, stdout, stderr)
 	}
 	all := bench.Standard(*compress, *scale)
 	var chosen []bench.Scenario
@@ -65,5 +88,35 @@ look.`)
 	if err := bench.WriteTable(stdout, results); err != nil {
 		return fail(stderr, fs.name, exitFail, err)
 	}
+	return exitOK
+}
+
+// benchBridge runs the real-time bench against the signers of an hsmbridge
+// configuration file and prints the measured rates and the table.
+func benchBridge(ctx context.Context, file string, r bench.BridgeRun, stdout, stderr io.Writer) int {
+	cfg, err := localstack.LoadBridgeConfig(file)
+	if err != nil {
+		return fail(stderr, "bench", exitUsage, err)
+	}
+	r.Config = cfg
+	fmt.Fprintf(stdout, "ceb179 bench on %s/%s, %d CPUs, %s, signers of %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), file)
+	fmt.Fprintln(stderr, "opening the signers and measuring their rate ...")
+	start := time.Now()
+	res, err := bench.RunBridge(ctx, r, "benchbridge-")
+	if err != nil {
+		return fail(stderr, "bench", exitFail, err)
+	}
+	for _, sr := range res.Rates {
+		fmt.Fprintf(stdout, "  %s (ebpCode %s): %.0f signatures a minute measured\n", sr.Name, res.EbpCode, sr.PerMinute)
+	}
+	if err := bench.WriteTable(stdout, []bench.Result{res.Result}); err != nil {
+		return fail(stderr, "bench", exitFail, err)
+	}
+	pct := 0.0
+	if res.PhysicalMax > 0 {
+		pct = 100 * float64(res.OnTime) / float64(res.PhysicalMax)
+	}
+	fmt.Fprintf(stdout, "on time %d of %d requests: %.1f%% of the most possible (%d); first-in-first-out would get %d. Took %s.\n",
+		res.OnTime, res.Sent, pct, res.PhysicalMax, res.FIFO, time.Since(start).Round(time.Second))
 	return exitOK
 }

@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
+	"runtime"
+	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/config"
+	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/localstack"
 )
@@ -25,7 +31,7 @@ var localCommand = command{
 const envPersist = "KUMO_DATA_DIR"
 
 func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem] [--ebp-code CODE] [--no-demo]", `
+	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo]", `
 Runs ceb179 on this machine with no AWS account and nothing installed: an
 embedded AWS emulator with the tables and queues of template.yaml, the
 ingest handler on --listen (POST /platDataOpen, GET /healthz), assemble and
@@ -37,14 +43,27 @@ the data folder and registers it for the demo ebpCode; demo payment records
 are seeded unless --no-demo. Each request's journey is printed as it
 happens, and a summary when it stops (Ctrl-C).
 
+--bridge-config signs with the signers of an hsmbridge configuration file
+(E-Port card, PKCS#11 cipher machine, key file, KMS) through the same code
+as 'hsmbridge run': scheduling, health checks, PIN safety and the status
+endpoint. The file's queue and upload settings are replaced by the local
+stack's; its signers, timeouts and scheduling options are used as written.
+Each signer's certificate is read from the card or the certificate file
+and registered for its ebpCode, and the demo records are seeded for the
+first signer's ebpCode (or --ebp-code).
+
 Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
-built-in simulator.`)
+built-in simulator (https with verified TLS, or http on loopback);
+CUSTOMS_CA_FILE adds CAs (PEM) to trust for it. With customs' joint-test
+endpoint and --bridge-config this is the joint test from one PC; that
+endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 	listen := fs.String("listen", localstack.DefaultListen, "address to serve platDataOpen and /healthz on")
 	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+localenv.DefaultDir+", state in memory)")
 	key := fs.String("signer-key", "", "sign with this key file (PEM) instead of the development key")
 	cert := fs.String("signer-cert", "", "the certificate of --signer-key")
 	ebp := fs.String("ebp-code", localstack.DemoEbpCode, "the ebpCode the signing certificate is registered for")
 	noDemo := fs.Bool("no-demo", false, "do not seed demo payment records")
+	bridgeFile := fs.String("bridge-config", "", "sign with the signers of this hsmbridge configuration file (YAML)")
 	pos, code, ok := fs.parse(args, stdout, stderr)
 	if !ok {
 		return code
@@ -54,6 +73,20 @@ built-in simulator.`)
 	}
 	if (*key == "") != (*cert == "") {
 		return fs.usageError(stderr, "--signer-key and --signer-cert go together")
+	}
+	var bridgeCfg *bridge.Config
+	if *bridgeFile != "" {
+		if *key != "" {
+			return fs.usageError(stderr, "--bridge-config brings its own signers: drop --signer-key and --signer-cert")
+		}
+		c, err := localstack.LoadBridgeConfig(*bridgeFile)
+		if err != nil {
+			return fail(stderr, fs.name, exitUsage, err)
+		}
+		bridgeCfg = c
+		if !fs.isSet("ebp-code") {
+			*ebp = ""
+		}
 	}
 
 	dir := *dataDir
@@ -72,8 +105,11 @@ built-in simulator.`)
 			if err != nil {
 				return fail(stderr, fs.name, exitFail, err)
 			}
-			env := append(os.Environ(), envPersist+"="+abs)
-			return fail(stderr, fs.name, exitFail, syscall.Exec(exe, append([]string{exe}, os.Args[1:]...), env))
+			code, err := restart(ctx, exe, os.Args[1:], append(os.Environ(), envPersist+"="+abs))
+			if err != nil {
+				return fail(stderr, fs.name, exitFail, err)
+			}
+			return code
 		}
 	} else if os.Getenv(envPersist) != "" {
 		return fs.usageError(stderr, envPersist+" is set: use --data DIR to keep state")
@@ -86,8 +122,10 @@ built-in simulator.`)
 		SignerKey:        *key,
 		SignerCert:       *cert,
 		EbpCode:          *ebp,
+		BridgeConfig:     bridgeCfg,
 		NoDemo:           *noDemo,
 		CustomsUploadURL: os.Getenv("CUSTOMS_UPLOAD_URL"),
+		CustomsCAFile:    os.Getenv(config.EnvCustomsCAFile),
 		Journey:          stdout,
 		Log:              logFile(dir, stderr),
 	})
@@ -99,12 +137,19 @@ built-in simulator.`)
   health         %s/healthz
   status page    %s/status
   customs        %s
-  signer         certNo %s registered for ebpCode %s
-  AWS emulator   %s
-`, stack.URL, stack.URL, stack.URL, stack.CustomsUploadURL, stack.CertNo, stack.EbpCode, stack.Endpoint)
+`, stack.URL, stack.URL, stack.URL, stack.CustomsUploadURL)
+	if stack.CustomsUploadURL == customs.TestUploadURL {
+		fmt.Fprintln(stdout, "                 customs' joint-test endpoint: a 10000 there does not mean the signature verified")
+	}
+	if bridgeCfg == nil {
+		fmt.Fprintf(stdout, "  signer         certNo %s registered for ebpCode %s\n", stack.CertNo, stack.EbpCode)
+	} else {
+		writeSigners(stdout, *bridgeFile, stack)
+	}
+	fmt.Fprintf(stdout, "  AWS emulator   %s\n", stack.Endpoint)
 	if len(stack.DemoOrders) > 0 {
-		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  curl -s %s/platDataOpen --data-urlencode 'openReq={\"orderNo\":\"%s\",\"sessionID\":\"demo-%d\",\"serviceTime\":%d}'\n",
-			stack.DemoOrders, stack.URL, stack.DemoOrders[0], time.Now().Unix(), time.Now().UnixMilli())
+		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  %s\n", stack.DemoOrders,
+			tryCurl(runtime.GOOS, stack.URL, stack.DemoOrders[0], fmt.Sprintf("demo-%d", time.Now().Unix()), time.Now().UnixMilli()))
 	}
 	fmt.Fprintln(stdout, "\nReady. Ctrl-C stops.")
 
@@ -123,6 +168,43 @@ built-in simulator.`)
 		return fail(stderr, fs.name, exitFail, runErr)
 	}
 	return exitOK
+}
+
+// tryCurl returns a curl command that asks for orderNo as customs does, in
+// the quoting of the usual shell of goos: a POSIX shell, or cmd.exe on
+// Windows (curl.exe ships with Windows 10 and later).
+func tryCurl(goos, base, orderNo, sessionID string, serviceTime int64) string {
+	open := fmt.Sprintf(`{"orderNo":%q,"sessionID":%q,"serviceTime":%d}`, orderNo, sessionID, serviceTime)
+	if goos == "windows" {
+		return fmt.Sprintf(`curl.exe -s %s/platDataOpen --data-urlencode "openReq=%s"`, base, strings.ReplaceAll(open, `"`, `\"`))
+	}
+	return fmt.Sprintf(`curl -s %s/platDataOpen --data-urlencode 'openReq=%s'`, base, open)
+}
+
+// writeSigners prints the signers of a bridge configuration, each with the
+// certificate registered for its ebpCode, or why it is not open yet.
+func writeSigners(w io.Writer, file string, stack *localstack.Stack) {
+	fmt.Fprintf(w, "  signers        from %s (hsmbridge)\n", file)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, si := range stack.Signers {
+		if si.Err != "" {
+			fmt.Fprintf(tw, "    %s\t%s\tebpCode %s\tnot open: %s\t\n", si.Name, si.Type, si.EbpCode, si.Err)
+			continue
+		}
+		fmt.Fprintf(tw, "    %s\t%s\tebpCode %s\tcertNo %s\t%s\tvalid until %s\n",
+			si.Name, si.Type, si.EbpCode, si.CertNo, si.KeyType, si.NotAfter.Format(time.DateOnly))
+	}
+	_ = tw.Flush()
+	if stack.BridgeStatusURL != "" {
+		fmt.Fprintf(w, "  hsmbridge      %s\n", stack.BridgeStatusURL)
+	}
+}
+
+// isSet reports whether the flag name was given on the command line.
+func (f *flagSet) isSet(name string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }
 
 // logFile returns where the components' JSON logs go: DIR/ceb179-local.log,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,7 @@ prints it. Exit 0 when queued (with --wait: when it ended ACCEPTED); 1 when
 refused, not found or failed; 2 on usage errors.`)
 	t.addFlags(fs)
 	why := fs.String("why", "", "why the request is replayed (recorded)")
-	by := fs.String("by", os.Getenv("USER"), "who replays it (recorded)")
+	by := fs.String("by", cmp.Or(os.Getenv("USER"), os.Getenv("USERNAME")), "who replays it (recorded; default the login name, USER or on Windows USERNAME)")
 	force := fs.Bool("force", false, "replay even an ACCEPTED request or one still in progress")
 	wait := fs.Duration("wait", 0, "wait up to this long for the outcome (e.g. 3m)")
 	pos, code, ok := fs.parse(args, stdout, stderr)

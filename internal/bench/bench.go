@@ -131,6 +131,15 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 	if sc.SignRate > 0 {
 		res.PhysicalMax, res.FIFO = Capacity(run.Requests, run.Over, run.Window, run.Signers, run.SignRate)
 	}
+	offer(ctx, st, run, orders, "BENCH", &res)
+	return res, nil
+}
+
+// offer sends run's requests to the stack at its schedule, waits for their
+// uploads up to run.Drain after the last one, and fills in res. tag names
+// the sessions.
+func offer(ctx context.Context, st *localstack.Stack, run Scenario, orders []string, tag string, res *Result) {
+	already := acceptedCount(st.Sim)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	defer client.CloseIdleConnections()
 
@@ -140,14 +149,14 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		ack  time.Duration
 		ok   bool
 	}
-	calls := make([]call, sc.Requests)
+	calls := make([]call, run.Requests)
 	start := time.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, run.Concurrency)
 	var next atomic.Int64
-	for i := range sc.Requests {
+	for i := range run.Requests {
 		if run.Over > 0 {
-			at := start.Add(time.Duration(float64(run.Over) * float64(i) / float64(sc.Requests)))
+			at := start.Add(time.Duration(float64(run.Over) * float64(i) / float64(run.Requests)))
 			if d := time.Until(at); d > 0 {
 				time.Sleep(d)
 			}
@@ -161,7 +170,7 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 				defer func() { <-sem }()
 			}
 			n := next.Add(1)
-			c := call{sid: fmt.Sprintf("BENCH-%d-%06d", start.UnixNano(), i), sent: time.Now()}
+			c := call{sid: fmt.Sprintf("%s-%d-%06d", tag, start.UnixNano(), i), sent: time.Now()}
 			c.ok = platDataOpen(ctx, client, st.URL, orders[int(n)%len(orders)], c.sid) == customs.CodeSuccess
 			c.ack = time.Since(c.sent)
 			calls[i] = c
@@ -177,7 +186,7 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		}
 	}
 	deadline := time.Now().Add(run.Drain)
-	for time.Now().Before(deadline) && acceptedCount(st.Sim) < want {
+	for time.Now().Before(deadline) && acceptedCount(st.Sim) < already+want {
 		time.Sleep(100 * time.Millisecond)
 	}
 	res.Took = time.Since(start)
@@ -208,7 +217,6 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 	}
 	slices.Sort(res.AckLatency)
 	slices.Sort(res.EndToEnd)
-	return res, nil
 }
 
 func acceptedCount(sim *customssim.Sim) int {
@@ -268,26 +276,40 @@ func seed(ctx context.Context, st *localstack.Stack, n int) ([]string, error) {
 // that can no longer make it and come back to them later), and how many
 // first-in-first-out signing gets on time.
 func Capacity(requests int, over, window time.Duration, signers int, rate float64) (maxOnTime, fifo int) {
-	service := time.Duration(float64(time.Minute) / rate)
+	rates := make([]float64, signers)
+	for i := range rates {
+		rates[i] = rate
+	}
+	return CapacityRates(requests, over, window, rates)
+}
+
+// CapacityRates is Capacity for signers of different speeds: rates holds
+// each signer's signatures per minute.
+func CapacityRates(requests int, over, window time.Duration, rates []float64) (maxOnTime, fifo int) {
+	service := make([]time.Duration, len(rates))
+	for i, r := range rates {
+		service[i] = time.Duration(float64(time.Minute) / r)
+	}
 	arrival := func(i int) time.Duration { return time.Duration(float64(over) * float64(i) / float64(requests)) }
 	simulate := func(skipHopeless bool) int {
-		free := make([]time.Duration, signers)
+		free := make([]time.Duration, len(rates))
 		onTime := 0
 		for i := range requests {
-			// The signer that frees up first takes the next request.
+			// The signer that would finish it first takes the next
+			// request (with equal signers: the one that frees up first).
 			k := 0
 			for j := range free {
-				if free[j] < free[k] {
+				if max(free[j], arrival(i))+service[j] < max(free[k], arrival(i))+service[k] {
 					k = j
 				}
 			}
 			begin := max(free[k], arrival(i))
-			if begin+service <= arrival(i)+window {
+			if begin+service[k] <= arrival(i)+window {
 				onTime++
 			} else if skipHopeless {
 				continue // signed after the others, late
 			}
-			free[k] = begin + service
+			free[k] = begin + service[k]
 		}
 		return onTime
 	}

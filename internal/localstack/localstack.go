@@ -41,8 +41,6 @@ import (
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/session"
-	"github.com/ceb179/ceb179/internal/signature"
-	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/statuspage"
 	"github.com/ceb179/ceb179/internal/upload"
 )
@@ -78,6 +76,17 @@ type Options struct {
 	// CustomsUploadURL sends uploads there instead of to the embedded
 	// customs simulator.
 	CustomsUploadURL string
+	// CustomsCAFile is an extra CA bundle (PEM) to trust for
+	// CustomsUploadURL, as CUSTOMS_CA_FILE is for the upload function;
+	// TLS verification cannot be turned off.
+	CustomsCAFile string
+	// BridgeConfig, when set, gives hsmbridge the signers of that
+	// configuration (E-Port card, PKCS#11, key file, KMS) with its
+	// timeouts and scheduling options, instead of key-file signers; each
+	// signer's certificate is registered for its ebpCode when it opens.
+	// SignerKey, SignerCert, Signers and SignRate do not apply. EbpCode
+	// defaults to the first signer's.
+	BridgeConfig *bridge.Config
 	// Signers is how many signers sign with the key (default 1).
 	Signers int
 	// SignRate limits each signer to this many signatures per minute, like
@@ -110,8 +119,13 @@ type Stack struct {
 	Store *dynamo.Store
 	// Published is what the stack published for other commands.
 	Published localenv.Stack
-	// CertNo is the certNo of the signing certificate.
+	// CertNo is the certNo of the signing certificate ("" with a bridge
+	// configuration: see Signers).
 	CertNo string
+	// Signers are hsmbridge's signers as they were at start.
+	Signers []SignerInfo
+	// BridgeStatusURL is hsmbridge's status endpoint, when it serves one.
+	BridgeStatusURL string
 	// EbpCode is the platform code the certificate is registered for.
 	EbpCode string
 	// DemoOrders are the orders of the seeded demo records.
@@ -151,7 +165,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		o.DataDir = localenv.DefaultDir
 	}
 	if o.EbpCode == "" {
-		o.EbpCode = DemoEbpCode
+		o.EbpCode = cmp.Or(bridgeEbpCode(o.BridgeConfig), DemoEbpCode)
 	}
 	if o.Signers <= 0 {
 		o.Signers = 1
@@ -162,7 +176,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 
-	pair, err := signingPair(o)
+	sg, err := newSigning(o, log)
 	if err != nil {
 		return nil, err
 	}
@@ -182,10 +196,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s := &Stack{
 		Endpoint: emulator.url,
 		EbpCode:  o.EbpCode,
-		CertNo:   signature.CertNo(pair.Cert),
 		Metrics:  map[string]*metrics.Recorder{},
 		errs:     make(chan error, 8),
 		dataDir:  o.DataDir,
+	}
+	if sg.pair != nil {
+		s.CertNo = sg.pair.CertNo()
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.runCtx, s.cancel = runCtx, cancel
@@ -200,7 +216,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.CustomsUploadURL = o.CustomsUploadURL
 	if s.CustomsUploadURL == "" {
 		s.Sim = customssim.New(customssim.WithLogger(log.With("component", "customs-sim")))
-		s.Sim.Register(o.EbpCode, pair.Cert)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("local: customs simulator: %w", err)
@@ -225,7 +240,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	assembleQ := queue.New(clients.SQS, stack.Queues["AssembleQueue"])
 	signQ := queue.New(clients.SQS, stack.Queues["SignQueue"])
 
-	if err := s.Store.PutCertificate(pctx, dynamo.Certificate{EbpCode: o.EbpCode, CertNo: s.CertNo, PEM: pair.CertPEM, NotAfter: pair.Cert.NotAfter, RegisteredAt: time.Now()}); err != nil {
+	if err := sg.start(pctx, o.EbpCode, s.registerCert); err != nil {
 		return nil, fmt.Errorf("local: register certificate: %w", err)
 	}
 	if !o.NoDemo {
@@ -252,38 +267,24 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	// Upload, called in-process by the bridge with the JSON it would get
 	// through the Lambda Invoke API.
-	poster, err := customsapi.New(s.CustomsUploadURL)
+	var posterOpts []customsapi.Option
+	if o.CustomsCAFile != "" {
+		posterOpts = append(posterOpts, customsapi.WithCAFile(o.CustomsCAFile))
+	}
+	poster, err := customsapi.New(s.CustomsUploadURL, posterOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("local: customs client: %w", err)
 	}
 	up := upload.New(s.Store, upload.NewCertCache(s.Store, time.Minute), poster,
 		upload.WithLogger(log.With("component", "upload")), upload.WithMetrics(s.Metrics["upload"]))
 
-	// hsmbridge with key-file signers.
-	var specs []bridge.SignerSpec
-	for i := range o.Signers {
-		specs = append(specs, bridge.SignerSpec{
-			Name:    fmt.Sprintf("keyfile-%d", i+1),
-			EbpCode: o.EbpCode,
-			Open: func(context.Context) (signer.Signer, error) {
-				ks, err := signer.NewKeySigner(pair.Key, pair.Cert, 1, nil)
-				if err != nil || o.SignRate <= 0 {
-					return ks, err
-				}
-				return newPaced(ks, o.SignRate), nil
-			},
-		})
-	}
-	s.bridgeOpts = bridge.Options{
-		Queue:       bridge.NewSQSQueue(clients.SQS, stack.Queues["SignQueue"]),
-		Uploader:    invoker{h: up},
-		Signers:     specs,
-		Logger:      log.With("component", "hsmbridge"),
-		ReceiveWait: 2 * time.Second,
-		RetryDelay:  2 * time.Second,
-	}
+	// hsmbridge with key-file signers, or those of a configuration file.
+	s.bridgeOpts = sg.options(bridge.NewSQSQueue(clients.SQS, stack.Queues["SignQueue"]), invoker{h: up}, log.With("component", "hsmbridge"))
 	if err := s.StartBridge(); err != nil {
 		return nil, err
+	}
+	if s.Signers, s.BridgeStatusURL, err = sg.await(ctx, 2*cmp.Or(s.bridgeOpts.SignTimeout, 15*time.Second)+5*time.Second, s.bridgeDone); err != nil {
+		return nil, fmt.Errorf("local: hsmbridge: %w", errors.Join(err, s.firstErr()))
 	}
 
 	// platDataOpen and /healthz.

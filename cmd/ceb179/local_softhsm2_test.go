@@ -1,0 +1,78 @@
+//go:build softhsm2 && cgo
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/signer/eporttest"
+)
+
+// TestLocalBridgeConfigSoftHSM runs `ceb179 local --bridge-config` with a
+// PKCS#11 signer on a SoftHSM2 token holding an RSA-1024 key (as on older
+// cards): the certificate file's certificate is registered for the
+// signer's ebpCode, the banner shows it, and a customs request ends in an
+// upload the simulator verified. SOFTHSM2_MODULE names the module (the
+// Makefile sets it); softhsm2-util must be on PATH.
+func TestLocalBridgeConfigSoftHSM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole local pipeline")
+	}
+	module := os.Getenv("SOFTHSM2_MODULE")
+	if module == "" {
+		module = "/usr/lib/softhsm/libsofthsm2.so"
+	}
+	if _, err := os.Stat(module); err != nil {
+		t.Fatalf("SoftHSM2 module: %v (install softhsm2 or set SOFTHSM2_MODULE)", err)
+	}
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.Mkdir(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", conf)
+	key := eporttest.NewRSAKey(t, 0x01691f7f)
+	keyFile, certFile := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
+	for f, b := range map[string][]byte{keyFile: key.KeyPEM, certFile: key.CertPEM} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"--init-token", "--free", "--label", "ceb179", "--pin", "1234", "--so-pin", "5678"},
+		{"--import", keyFile, "--token", "ceb179", "--label", "card", "--id", "01", "--pin", "1234"},
+	} {
+		if out, err := exec.Command("softhsm2-util", args...).CombinedOutput(); err != nil {
+			t.Fatalf("softhsm2-util %s: %v\n%s", args[0], err, out)
+		}
+	}
+
+	statusAddr := freeAddr(t)
+	cfg := writeBridgeConfig(t, statusAddr,
+		"name: hsm-1", "type: pkcs11", "ebpCode: 3301964J31", "module: "+module, "tokenLabel: ceb179",
+		"keyLabel: card", "certFile: "+certFile, "concurrency: 2", "pinFile: "+writePIN(t, "1234"))
+	r := startLocal(t, "--bridge-config", cfg)
+	for _, want := range []string{"hsm-1", "pkcs11", "ebpCode 3301964J31", "certNo 01691f7f", "RSA-1024 (SHA-1)"} {
+		if !strings.Contains(r.out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, r.out)
+		}
+	}
+	r.ask(t, localstack.DemoOrderMultiA, "bridge-hsm-1")
+	r.waitFor(t, "bridge-hsm-1  order "+localstack.DemoOrderMultiA+"  uploaded and accepted by customs", 60*time.Second, nil)
+	if state, signs := bridgeSigner(t, statusAddr); state != "healthy" || signs < 1 {
+		t.Errorf("hsmbridge signer %s with %d signatures, want healthy with at least 1", state, signs)
+	}
+	if c := r.stop(); c != exitOK {
+		t.Fatalf("exit %d:\n%s", c, r.out)
+	}
+}

@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/localstack"
+)
+
+// BridgeRun is a real-time run against the signers of an hsmbridge
+// configuration: a platform's own cards or cipher machine.
+type BridgeRun struct {
+	// Name labels the run in the table.
+	Name string
+	// Config is the hsmbridge configuration; its status endpoint is moved
+	// to a free loopback port for the run.
+	Config *bridge.Config
+	// Load is the offered load as a multiple of the signers' measured
+	// rate (default 3).
+	Load float64
+	// Requests, when set, is how many requests to send instead of Load
+	// times the measured rate over Over.
+	Requests int
+	// Over spreads the requests evenly over this time (default 120 s).
+	Over time.Duration
+	// Window is how long each upload may take (default two minutes).
+	Window time.Duration
+	// Warmup is how many requests per signer measure the rates before the
+	// run (default 10).
+	Warmup int
+	// Scale shrinks the request count, Over and Window alike, for a quick
+	// look (default 1).
+	Scale float64
+	// MaxRequests bounds the request count (default 20,000): signers as
+	// fast as a key file would otherwise ask for millions.
+	MaxRequests int
+}
+
+// SignerRate is one signer's measured speed.
+type SignerRate struct {
+	// Name is the signer's name.
+	Name string
+	// PerMinute is how many signatures it makes a minute.
+	PerMinute float64
+}
+
+// BridgeResult is what a BridgeRun measured.
+type BridgeResult struct {
+	Result
+	// Rates are the measured rates of the signers the load went to.
+	Rates []SignerRate
+	// EbpCode is the platform code of the load (that of the first signer).
+	EbpCode string
+}
+
+// RunBridge measures the signers of r.Config, the ones of its first
+// signer's ebpCode, by a short warm-up through the whole pipeline, then
+// offers them r.Load times their rate in real time (a card is a card: no
+// compression) and counts the uploads on time, next to the most the
+// measured rates allow on time and what first-in-first-out signing would
+// get. It waits for uploads until the last request's deadline.
+func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, error) {
+	if r.Config == nil {
+		return BridgeResult{}, errors.New("bench: no hsmbridge configuration")
+	}
+	if r.Load <= 0 {
+		r.Load = 3
+	}
+	if r.Scale <= 0 || r.Scale > 1 {
+		r.Scale = 1
+	}
+	if r.Over <= 0 {
+		r.Over = 120 * time.Second
+	}
+	if r.Window <= 0 {
+		r.Window = 120 * time.Second
+	}
+	if r.Warmup <= 0 {
+		r.Warmup = 10
+	}
+	if r.MaxRequests <= 0 {
+		r.MaxRequests = 20000
+	}
+	over := time.Duration(float64(r.Over) * r.Scale)
+	window := time.Duration(float64(r.Window) * r.Scale)
+
+	cfg := *r.Config
+	cfg.StatusAddr = "127.0.0.1:0"
+	dir, err := os.MkdirTemp("", "ceb179-bench-")
+	if err != nil {
+		return BridgeResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	st, err := localstack.Start(ctx, localstack.Options{
+		Listen: "127.0.0.1:0", DataDir: dir, Prefix: prefix, Window: window, NoDemo: true, BridgeConfig: &cfg,
+	})
+	if err != nil {
+		return BridgeResult{}, err
+	}
+	defer st.Close()
+	orders, err := seed(ctx, st, 200)
+	if err != nil {
+		return BridgeResult{}, err
+	}
+	res := BridgeResult{EbpCode: st.EbpCode}
+
+	healthy, err := waitHealthy(ctx, st, cfg.ProbeInterval)
+	if err != nil {
+		return res, err
+	}
+	// The warm-up only measures: it may take its time on a busy machine.
+	warm := Scenario{Requests: r.Warmup * healthy, Window: window, Drain: max(window, 2*time.Minute), Concurrency: 64}
+	var warmRes Result
+	offer(ctx, st, warm, orders, "WARMUP", &warmRes)
+	if warmRes.Uploads < warm.Requests {
+		return res, fmt.Errorf("bench: warm-up: %d of %d requests uploaded", warmRes.Uploads, warm.Requests)
+	}
+	status, err := st.BridgeStatus(ctx)
+	if err != nil {
+		return res, err
+	}
+	var rates []float64
+	total := 0.0
+	for _, s := range status.Signers {
+		if s.EbpCode != st.EbpCode || s.State != "healthy" {
+			continue
+		}
+		perMinute := float64(max(s.Concurrency, 1)) * float64(time.Minute) / float64(max(time.Duration(s.EstimateMs)*time.Millisecond, time.Millisecond))
+		res.Rates = append(res.Rates, SignerRate{Name: s.Name, PerMinute: perMinute})
+		rates = append(rates, perMinute)
+		total += perMinute
+	}
+	if len(rates) == 0 {
+		return res, fmt.Errorf("bench: no healthy signer for ebpCode %s after the warm-up", st.EbpCode)
+	}
+
+	n := r.Requests
+	if n <= 0 {
+		n = int(r.Load * total * r.Over.Minutes())
+	}
+	n = min(max(1, int(float64(n)*r.Scale)), r.MaxRequests)
+	sc := Scenario{
+		Name: r.Name, Requests: n, Over: over, Window: window, Drain: window + 2*time.Second,
+		Signers: len(rates), SignRate: total / float64(len(rates)), Compress: 1, Concurrency: 64,
+	}
+	if sc.Name == "" {
+		sc.Name = fmt.Sprintf("%d signers, %.0f/min measured", len(rates), total)
+		if len(rates) == 1 {
+			sc.Name = fmt.Sprintf("1 signer, %.0f/min measured", total)
+		}
+	}
+	res.Result = Result{Scenario: sc}
+	res.PhysicalMax, res.FIFO = CapacityRates(n, over, window, rates)
+	offer(ctx, st, sc, orders, "BENCH", &res.Result)
+	return res, nil
+}
+
+// waitHealthy waits until every signer of the stack's ebpCode is healthy,
+// or some are and the others had a probe interval to recover, and returns
+// how many are. A signer disabled by a refused PIN fails the run: the card
+// must not be tried again.
+func waitHealthy(ctx context.Context, st *localstack.Stack, probe time.Duration) (int, error) {
+	if probe <= 0 {
+		probe = 30 * time.Second
+	}
+	deadline := time.Now().Add(probe + 30*time.Second)
+	for {
+		status, err := st.BridgeStatus(ctx)
+		if err != nil {
+			return 0, err
+		}
+		healthy, mine := 0, 0
+		for _, s := range status.Signers {
+			if s.EbpCode != st.EbpCode {
+				continue
+			}
+			mine++
+			switch s.State {
+			case "healthy":
+				healthy++
+			case "disabled":
+				return 0, fmt.Errorf("bench: signer %s is disabled (%s)", s.Name, s.LastError)
+			}
+		}
+		if healthy == mine || (healthy > 0 && time.Now().After(deadline)) {
+			return healthy, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("bench: no signer of ebpCode %s became healthy", st.EbpCode)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
