@@ -176,9 +176,10 @@ func TestLocalBridgeConfigEPort(t *testing.T) {
 	if state, signs := bridgeSigner(t, statusAddr); state != "healthy" || signs < 1 {
 		t.Errorf("hsmbridge signer %s with %d signatures, want healthy with at least 1", state, signs)
 	}
-	// The probe and the upload were signed by the card.
-	if n := ctl.Signs(); n < 2 {
-		t.Errorf("the card made %d signatures, want at least 2", n)
+	// The upload was signed by the card (a card is probed without its
+	// PIN, so there is no test signature).
+	if n := ctl.Signs(); n < 1 {
+		t.Errorf("the card made %d signatures, want at least 1", n)
 	}
 	if c := r.stop(); c != exitOK {
 		t.Fatalf("exit %d:\n%s", c, r.out)
@@ -207,7 +208,7 @@ func TestLocalBridgeConfigWrongPIN(t *testing.T) {
 	r := startLocal(t, "--bridge-config", cfg)
 	r.ask(t, localstack.DemoOrderSingle, "bridge-pin-1")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if state, _ := bridgeSigner(t, statusAddr); state == "disabled" {
+		if state, _ := bridgeSigner(t, statusAddr); strings.HasPrefix(state, "disabled") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -282,7 +282,13 @@ func (m *member) observe(d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.signs++
-	m.est = (4*m.est + d) / 5
+	if m.est == 0 {
+		// The first signature sets the estimate: a card is probed without
+		// its PIN, so no test signature measured it.
+		m.est = d
+	} else {
+		m.est = (4*m.est + d) / 5
+	}
 	m.recent = append(m.recent, now)
 	cut := 0
 	for cut < len(m.recent) && now.Sub(m.recent[cut]) > time.Minute {

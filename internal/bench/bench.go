@@ -186,7 +186,7 @@ func offer(ctx context.Context, st *localstack.Stack, run Scenario, orders []str
 		}
 	}
 	deadline := time.Now().Add(run.Drain)
-	for time.Now().Before(deadline) && acceptedCount(st.Sim) < already+want {
+	for time.Now().Before(deadline) && acceptedCount(st.Sim) < already+want && ctx.Err() == nil {
 		time.Sleep(100 * time.Millisecond)
 	}
 	res.Took = time.Since(start)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
@@ -115,7 +116,14 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 	// The warm-up only measures: it may take its time on a busy machine.
 	warm := Scenario{Requests: r.Warmup * healthy, Window: window, Drain: max(window, 2*time.Minute), Concurrency: 64}
 	var warmRes Result
-	offer(ctx, st, warm, orders, "WARMUP", &warmRes)
+	warmCtx, stopWarm := context.WithCancelCause(ctx)
+	go watchDisabled(warmCtx, st, stopWarm)
+	offer(warmCtx, st, warm, orders, "WARMUP", &warmRes)
+	disabled := context.Cause(warmCtx)
+	stopWarm(nil)
+	if disabled != nil && disabled != context.Canceled && ctx.Err() == nil {
+		return res, disabled
+	}
 	if warmRes.Uploads < warm.Requests {
 		return res, fmt.Errorf("bench: warm-up: %d of %d requests uploaded", warmRes.Uploads, warm.Requests)
 	}
@@ -159,6 +167,26 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 	return res, nil
 }
 
+// watchDisabled cancels ctx with the reason as soon as a signer of the
+// stack's ebpCode is disabled (a refused PIN): the card's first job
+// carries the PIN, so this shows in the warm-up, and the run must stop.
+func watchDisabled(ctx context.Context, st *localstack.Stack, stop context.CancelCauseFunc) {
+	for ctx.Err() == nil {
+		if status, err := st.BridgeStatus(ctx); err == nil {
+			for _, s := range status.Signers {
+				if s.EbpCode == st.EbpCode && strings.HasPrefix(s.State, "disabled") {
+					stop(fmt.Errorf("bench: signer %s is %s (%s)", s.Name, s.State, s.LastError))
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // waitHealthy waits until every signer of the stack's ebpCode is healthy,
 // or some are and the others had a probe interval to recover, and returns
 // how many are. A signer disabled by a refused PIN fails the run: the card
@@ -179,11 +207,11 @@ func waitHealthy(ctx context.Context, st *localstack.Stack, probe time.Duration)
 				continue
 			}
 			mine++
-			switch s.State {
-			case "healthy":
+			switch {
+			case s.State == "healthy":
 				healthy++
-			case "disabled":
-				return 0, fmt.Errorf("bench: signer %s is disabled (%s)", s.Name, s.LastError)
+			case strings.HasPrefix(s.State, "disabled"):
+				return 0, fmt.Errorf("bench: signer %s is %s (%s)", s.Name, s.State, s.LastError)
 			}
 		}
 		if healthy == mine || (healthy > 0 && time.Now().After(deadline)) {
