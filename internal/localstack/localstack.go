@@ -246,7 +246,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		assemble.WithMetrics(s.Metrics["assemble"]))
 	s.run(runCtx, (&eventsource.Poller{
 		Queue: assembleQ, ARN: stack.QueueARNs["AssembleQueue"], Region: Region, Handler: asm.Handle,
-		ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: 4, Timeout: 60 * time.Second,
+		ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: eventsource.DefaultConcurrency, Timeout: 60 * time.Second,
 		Logger: log.With("component", "assemble-events"),
 	}).Run)
 
