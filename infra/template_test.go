@@ -290,7 +290,7 @@ func TestTemplateQueues(t *testing.T) {
 		if _, ok := byID[q.DeadLetterQueue]; !ok {
 			t.Errorf("%s: dead-letter queue %s is not a queue", q.LogicalID, q.DeadLetterQueue)
 		}
-		if q.MaxReceiveCount < 1 || q.MaxReceiveCount > 10 {
+		if q.MaxReceiveCount < 1 || q.MaxReceiveCount > 30 {
 			t.Errorf("%s: maxReceiveCount %d", q.LogicalID, q.MaxReceiveCount)
 		}
 		if dl := byID[q.DeadLetterQueue]; attr(dl, "MessageRetentionPeriod", 345600) <= attr(q, "MessageRetentionPeriod", 345600) {
