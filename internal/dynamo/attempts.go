@@ -73,6 +73,10 @@ func (s *Store) PutAttempt(ctx context.Context, a session.Attempt) error {
 		Item:                item,
 		ConditionExpression: aws.String("attribute_not_exists(sessionID)"),
 	})
+	if _, ok := conditionFailed(err); ok {
+		// Already written: a retry of a write whose answer was lost.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("put attempt %s: %w", a.SessionID, err)
 	}
