@@ -147,6 +147,9 @@ func (s *Service) trail(ctx context.Context, v dynamo.RequestView) (Trail, error
 	if v.Replays > 0 {
 		ev(v.LastReplayAt, "replay %d asked by %s: %s", v.Replays, v.LastReplayBy, v.LastReplayWhy)
 	}
+	if v.Settles > 0 {
+		ev(v.LastSettleAt, "settler (action %d on this request): %s", v.Settles, v.LastSettleWhy)
+	}
 	slices.SortStableFunc(t.Events, func(a, b Event) int { return cmp.Compare(a.At.UnixMilli(), b.At.UnixMilli()) })
 	last := cmp.Or(v.LastAttemptAt, v.ReceivedAt)
 	for _, e := range t.Events {
