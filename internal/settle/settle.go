@@ -251,9 +251,10 @@ func (s *Settler) deadline(v dynamo.RequestView) time.Time {
 }
 
 // giveUpAt is when the settler makes the request FAILED: the give-up window
-// after its deadline, plus a margin for an upload invocation deciding it.
+// after its deadline, plus a margin (two minutes, or the window when
+// shorter) for an upload invocation deciding it first.
 func (s *Settler) giveUpAt(v dynamo.RequestView) time.Time {
-	return s.deadline(v).Add(s.giveUp + 2*time.Minute)
+	return s.deadline(v).Add(s.giveUp + min(2*time.Minute, s.window))
 }
 
 // deadLetters handles the sign queue's dead-lettered jobs.
