@@ -53,6 +53,13 @@ type Scenario struct {
 	// Compress divides every duration and multiplies every rate; 1 (or 0)
 	// runs in real time.
 	Compress float64
+	// Unknown is the fraction (0..1) of requests, spread evenly, for orders
+	// the platform has no record of: they end NO_DATA at their deadline and
+	// must not delay the others. Latencies are of the known orders only.
+	Unknown float64
+	// UnknownFirst requests for unknown orders are sent at once before the
+	// others (and counted in Requests).
+	UnknownFirst int
 }
 
 // Result is what one scenario measured.
@@ -60,6 +67,9 @@ type Result struct {
 	Scenario Scenario
 	// Sent and Acked count the requests sent and answered 10000.
 	Sent, Acked int
+	// Known counts the requests for recorded orders: Uploads and OnTime
+	// are out of these.
+	Known int
 	// AckLatency and EndToEnd are sorted samples, in wall-clock time (so
 	// in compressed time for a compressed scenario).
 	AckLatency, EndToEnd []time.Duration
@@ -135,19 +145,39 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 	defer client.CloseIdleConnections()
 
 	type call struct {
-		sid  string
-		sent time.Time
-		ack  time.Duration
-		ok   bool
+		sid     string
+		sent    time.Time
+		ack     time.Duration
+		ok      bool
+		unknown bool
 	}
 	calls := make([]call, sc.Requests)
 	start := time.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, run.Concurrency)
 	var next atomic.Int64
-	for i := range sc.Requests {
+	send := func(i int) {
+		defer wg.Done()
+		c := call{sid: fmt.Sprintf("BENCH-%d-%06d", start.UnixNano(), i), unknown: i < sc.UnknownFirst || unknownAt(i, sc.Unknown)}
+		order := fmt.Sprintf("BENCH-UNKNOWN-%06d", i)
+		if !c.unknown {
+			order = orders[int(next.Add(1))%len(orders)]
+		}
+		c.sent = time.Now()
+		c.ok = platDataOpen(ctx, client, st.URL, order, c.sid) == customs.CodeSuccess
+		c.ack = time.Since(c.sent)
+		calls[i] = c
+	}
+	first := min(sc.UnknownFirst, sc.Requests)
+	for i := range first {
+		wg.Add(1)
+		go send(i)
+	}
+	wg.Wait()
+	rest := sc.Requests - first
+	for i := first; i < sc.Requests; i++ {
 		if run.Over > 0 {
-			at := start.Add(time.Duration(float64(run.Over) * float64(i) / float64(sc.Requests)))
+			at := start.Add(time.Duration(float64(run.Over) * float64(i-first) / float64(rest)))
 			if d := time.Until(at); d > 0 {
 				time.Sleep(d)
 			}
@@ -156,23 +186,19 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			if run.Over == 0 {
 				defer func() { <-sem }()
 			}
-			n := next.Add(1)
-			c := call{sid: fmt.Sprintf("BENCH-%d-%06d", start.UnixNano(), i), sent: time.Now()}
-			c.ok = platDataOpen(ctx, client, st.URL, orders[int(n)%len(orders)], c.sid) == customs.CodeSuccess
-			c.ack = time.Since(c.sent)
-			calls[i] = c
+			send(i)
 		}()
 	}
 	wg.Wait()
 
-	// Wait for the uploads, up to the drain time after the last request.
+	// Wait for the uploads of the known orders, up to the drain time after
+	// the last request.
 	want := 0
 	for _, c := range calls {
-		if c.ok {
+		if c.ok && !c.unknown {
 			want++
 		}
 	}
@@ -197,6 +223,10 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		}
 		res.Acked++
 		res.AckLatency = append(res.AckLatency, c.ack)
+		if c.unknown {
+			continue
+		}
+		res.Known++
 		if at, ok := uploaded[c.sid]; ok {
 			res.Uploads++
 			e2e := at.Sub(c.sent)
@@ -209,6 +239,15 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 	slices.Sort(res.AckLatency)
 	slices.Sort(res.EndToEnd)
 	return res, nil
+}
+
+// unknownAt reports whether request i is for an unknown order when a
+// fraction share of them are, spread evenly (3 in every 10 for 0.3).
+func unknownAt(i int, share float64) bool {
+	if share <= 0 {
+		return false
+	}
+	return int(float64(i+1)*share) > int(float64(i)*share)
 }
 
 func acceptedCount(sim *customssim.Sim) int {
