@@ -291,8 +291,12 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 		now := h.now()
 		if left := req.Deadline.Sub(now); left > 0 && receives < MaxReceives {
 			// Never wait here: the message comes back on its own, and the
-			// rest of the batch is not held up.
-			return msg, outRetry, min(RetryDelay(receives, h.retryFirst, h.retryMax), left), "no payment record for the order yet", nil
+			// rest of the batch is not held up. SQS counts visibility in
+			// whole seconds: rounded up, so that the last retry comes just
+			// after the deadline instead of a burst of receives before it.
+			d := min(RetryDelay(receives, h.retryFirst, h.retryMax), left)
+			d = (d + time.Second - 1) / time.Second * time.Second
+			return msg, outRetry, d, "no payment record for the order yet", nil
 		}
 		reason := "no payment record for the order before the deadline"
 		if now.Before(req.Deadline) {
