@@ -343,6 +343,15 @@ func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) 
 		}
 		return drop("given up")
 	}
+	// Noted first, while the session is surely not final yet.
+	why := fmt.Sprintf("sign job sent again: it had dead-lettered while the session was %s (%s)", v.State, v.Reason)
+	ok, err := s.store.NoteSettle(ctx, job.SessionID, why, now, session.StateAssembled, session.StateSigned)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return drop("session settled meanwhile")
+	}
 	if err := s.sign.Send(ctx, job); err != nil {
 		return false, fmt.Errorf("send sign job of %s again: %w", job.SessionID, err)
 	}
@@ -352,10 +361,6 @@ func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) 
 	}
 	rep.Resent++
 	s.metrics.Add(MetricResent, 1)
-	why := fmt.Sprintf("sign job sent again: it had dead-lettered while the session was %s (%s)", v.State, v.Reason)
-	if _, err := s.store.NoteSettle(ctx, job.SessionID, why, now, session.StateAssembled, session.StateSigned); err != nil {
-		log.Warn("settle: note", slog.String("error", err.Error()))
-	}
 	log.Info("settle: sign job sent again")
 	return true, nil
 }
@@ -416,6 +421,11 @@ func (s *Settler) queue(ctx context.Context, v dynamo.RequestView, deadline, now
 	if v.Replays > 0 {
 		msg.Replay, msg.Deadline = v.Replays, deadline.UnixMilli()
 	}
+	// Noted first (while the request is surely RECEIVED: assembly can be
+	// that fast); a send that fails is tried again by the next run.
+	if ok, err := s.store.NoteSettle(ctx, v.SessionID, why, now, session.StateReceived); err != nil || !ok {
+		return err
+	}
 	if err := s.assemble.Send(ctx, msg); err != nil {
 		return fmt.Errorf("queue %s for assembly: %w", v.SessionID, err)
 	}
@@ -423,9 +433,6 @@ func (s *Settler) queue(ctx context.Context, v dynamo.RequestView, deadline, now
 		if err := s.store.MarkEnqueued(ctx, v.SessionID); err != nil {
 			return err
 		}
-	}
-	if _, err := s.store.NoteSettle(ctx, v.SessionID, why, now, session.StateReceived); err != nil {
-		return err
 	}
 	rep.Queued++
 	s.metrics.Add(MetricQueued, 1)
