@@ -442,7 +442,12 @@ func (s *Settler) queue(ctx context.Context, v dynamo.RequestView, deadline, now
 
 // fail makes a request past its give-up window FAILED.
 func (s *Settler) fail(ctx context.Context, v dynamo.RequestView, now time.Time, rep *Report) error {
-	reason := fmt.Sprintf("settled FAILED: not uploaded by %s (deadline + %s) while %s", s.giveUpAt(v).UTC().Format(time.RFC3339), s.giveUp, v.State)
+	why := map[session.State]string{
+		session.StateReceived:  "RECEIVED: never assembled",
+		session.StateAssembled: "ASSEMBLED: no signature came (bridge off or no usable signer)",
+		session.StateSigned:    "SIGNED: customs never accepted a post",
+	}[v.State]
+	reason := fmt.Sprintf("settled FAILED: not uploaded by %s (deadline + %s) while %s", s.giveUpAt(v).UTC().Format(time.RFC3339), s.giveUp, why)
 	if v.Reason != "" {
 		reason += "; last reason: " + v.Reason
 	}
