@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -313,6 +314,14 @@ func TestTemplateQueues(t *testing.T) {
 	}
 	if vt := attr(byID["SignQueue"], "VisibilityTimeout", 30); vt < 2*timeout["UploadFunction"] || vt > 90 {
 		t.Errorf("SignQueue VisibilityTimeout %d, want between 2 × upload timeout %d and 90", vt, timeout["UploadFunction"])
+	}
+	// A bridge off for long must still find its jobs: the sign queue keeps
+	// them longer than the longest give-up window, plus a day.
+	giveUp := tpl.Parameters["UploadGiveUpMinutes"]
+	if giveUp.MaxValue == nil {
+		t.Error("UploadGiveUpMinutes has no MaxValue")
+	} else if keep := time.Duration(attr(byID["SignQueue"], "MessageRetentionPeriod", 345600)) * time.Second; keep < time.Duration(*giveUp.MaxValue)*time.Minute+24*time.Hour {
+		t.Errorf("SignQueue keeps jobs %v, less than the longest give-up window (%v minutes) plus a day", keep, *giveUp.MaxValue)
 	}
 	for _, id := range []string{"AssembleQueue", "SignQueue"} {
 		if attr(byID[id], "ReceiveMessageWaitTimeSeconds", 0) != 20 {
