@@ -16,6 +16,7 @@ import (
 	"github.com/ceb179/ceb179/internal/assemble"
 	"github.com/ceb179/ceb179/internal/ingest"
 	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/settle"
 	"github.com/ceb179/ceb179/internal/upload"
 )
 
@@ -128,6 +129,8 @@ func TestTemplateAlarms(t *testing.T) {
 		{"ok any INVALID", "AssembleInvalidAlarm", count(metrics.Namespace, assemble.MetricInvalid, "Component=assemble")},
 		{"ok no bridge heartbeat for 5 minutes", "BridgeHeartbeatAlarm", want{ns: bridgeNS, metric: bridge.HeartbeatMetric,
 			stat: "Sum", period: 60, evals: 5, dta: 5, threshold: 1, cmp: "LessThanThreshold", missing: "breaching", ok: true}},
+		{"ok requests stuck past their deadline for 5 minutes", "SettleStuckAlarm", want{ns: metrics.Namespace, metric: settle.MetricStuck, dims: "Component=settle",
+			stat: "Maximum", period: 60, evals: 5, dta: 5, threshold: 0, cmp: "GreaterThanThreshold", missing: "notBreaching", ok: true}},
 		{"ok no healthy signer for 5 minutes", "BridgeNoSignerAlarm", want{ns: bridgeNS, metric: bridge.HealthySignersMetric,
 			stat: "Maximum", period: 60, evals: 5, dta: 5, threshold: 1, cmp: "LessThanThreshold", missing: "notBreaching", ok: true}},
 	}

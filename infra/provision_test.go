@@ -81,7 +81,7 @@ func TestVerifyDetectsDrift(t *testing.T) {
 		{"fail redrive count changed", func(t *testing.T, env *awstest.Env) {
 			setQueueAttribute(t, env, "AssembleQueue", "RedrivePolicy",
 				`{"deadLetterTargetArn":"`+env.Stack.QueueARNs["AssembleDeadLetterQueue"]+`","maxReceiveCount":9}`)
-		}, "AssembleQueue: maxReceiveCount 9, template 5"},
+		}, "AssembleQueue: maxReceiveCount 9, template 20"},
 		{"fail table missing from stack", func(_ *testing.T, env *awstest.Env) {
 			delete(env.Stack.Tables, "PaymentsTable")
 		}, "PaymentsTable: not provisioned"},

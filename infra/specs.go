@@ -112,6 +112,8 @@ type EventSpec struct {
 	Method string
 	// Auth is an HttpApi event's Auth.Authorizer, if set.
 	Auth string
+	// Schedule is a Schedule event's expression (rate(1 minute)).
+	Schedule string
 }
 
 // Statement is one IAM policy statement found in the template.
@@ -373,6 +375,8 @@ func eventSpec(name string, n *yaml.Node) (EventSpec, error) {
 		e.Path = scalar(mapGet(p, "Path"))
 		e.Method = scalar(mapGet(p, "Method"))
 		e.Auth = scalar(mapGet(mapGet(p, "Auth"), "Authorizer"))
+	case "Schedule":
+		e.Schedule = scalar(mapGet(p, "Schedule"))
 	}
 	return e, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -97,7 +98,7 @@ func TestTemplateFunctions(t *testing.T) {
 	for _, f := range fns {
 		ids = append(ids, f.LogicalID)
 	}
-	if want := []string{"AssembleFunction", "IngestFunction", "PaymentsFunction", "UploadFunction"}; !slices.Equal(ids, want) {
+	if want := []string{"AssembleFunction", "IngestFunction", "PaymentsFunction", "SettleFunction", "UploadFunction"}; !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
 	root, err := infra.RepoRoot()
@@ -182,6 +183,9 @@ func TestTemplateEvents(t *testing.T) {
 	if len(byID["UploadFunction"].Events) != 0 || len(byID["AssembleFunction"].Events) != 1 {
 		t.Error("upload must have no event source (hsmbridge invokes it); assemble exactly one")
 	}
+	if ev := byID["SettleFunction"].Events; len(ev) != 1 || ev["EveryMinute"].Type != "Schedule" || ev["EveryMinute"].Schedule != "rate(1 minute)" {
+		t.Errorf("settle events %+v, want one Schedule rate(1 minute)", ev)
+	}
 
 	// POST /payments: on its own API, IAM authorization on the route and
 	// as the API's default.
@@ -217,12 +221,13 @@ func TestTemplateEnvironment(t *testing.T) {
 		"IngestFunction":   {"ASSEMBLE_QUEUE_URL", "REQUESTS_TABLE", "RETENTION_DAYS"},
 		"AssembleFunction": {"ASSEMBLE_QUEUE_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_QUEUE_URL"},
 		"PaymentsFunction": {"PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS"},
-		"UploadFunction":   {"CUSTOMS_UPLOAD_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS"},
+		"UploadFunction":   {"CUSTOMS_UPLOAD_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "UPLOAD_GIVE_UP_MINUTES"},
+		"SettleFunction":   {"ASSEMBLE_QUEUE_URL", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_DLQ_URL", "SIGN_QUEUE_URL", "UPLOAD_GIVE_UP_MINUTES"},
 	}
 	targets := map[string]string{
 		"REQUESTS_TABLE": "RequestsTable", "PAYMENTS_TABLE": "PaymentsTable",
-		"ASSEMBLE_QUEUE_URL": "AssembleQueue", "SIGN_QUEUE_URL": "SignQueue",
-		"CUSTOMS_UPLOAD_URL": "CustomsUploadUrl", "RETENTION_DAYS": "RetentionDays",
+		"ASSEMBLE_QUEUE_URL": "AssembleQueue", "SIGN_QUEUE_URL": "SignQueue", "SIGN_DLQ_URL": "SignDeadLetterQueue",
+		"CUSTOMS_UPLOAD_URL": "CustomsUploadUrl", "RETENTION_DAYS": "RetentionDays", "UPLOAD_GIVE_UP_MINUTES": "UploadGiveUpMinutes",
 	}
 	for _, f := range fns {
 		var names []string
@@ -290,7 +295,7 @@ func TestTemplateQueues(t *testing.T) {
 		if _, ok := byID[q.DeadLetterQueue]; !ok {
 			t.Errorf("%s: dead-letter queue %s is not a queue", q.LogicalID, q.DeadLetterQueue)
 		}
-		if q.MaxReceiveCount < 1 || q.MaxReceiveCount > 10 {
+		if q.MaxReceiveCount < 1 || q.MaxReceiveCount > 30 {
 			t.Errorf("%s: maxReceiveCount %d", q.LogicalID, q.MaxReceiveCount)
 		}
 		if dl := byID[q.DeadLetterQueue]; attr(dl, "MessageRetentionPeriod", 345600) <= attr(q, "MessageRetentionPeriod", 345600) {
@@ -309,6 +314,14 @@ func TestTemplateQueues(t *testing.T) {
 	}
 	if vt := attr(byID["SignQueue"], "VisibilityTimeout", 30); vt < 2*timeout["UploadFunction"] || vt > 90 {
 		t.Errorf("SignQueue VisibilityTimeout %d, want between 2 × upload timeout %d and 90", vt, timeout["UploadFunction"])
+	}
+	// A bridge off for long must still find its jobs: the sign queue keeps
+	// them longer than the longest give-up window, plus a day.
+	giveUp := tpl.Parameters["UploadGiveUpMinutes"]
+	if giveUp.MaxValue == nil {
+		t.Error("UploadGiveUpMinutes has no MaxValue")
+	} else if keep := time.Duration(attr(byID["SignQueue"], "MessageRetentionPeriod", 345600)) * time.Second; keep < time.Duration(*giveUp.MaxValue)*time.Minute+24*time.Hour {
+		t.Errorf("SignQueue keeps jobs %v, less than the longest give-up window (%v minutes) plus a day", keep, *giveUp.MaxValue)
 	}
 	for _, id := range []string{"AssembleQueue", "SignQueue"} {
 		if attr(byID[id], "ReceiveMessageWaitTimeSeconds", 0) != 20 {
@@ -414,7 +427,7 @@ func TestTemplateIAM(t *testing.T) {
 			t.Errorf("HsmBridgePolicy/%s on %s", s.Sid, target)
 		}
 	}
-	for _, role := range []string{"IngestRole", "AssembleRole", "UploadRole", "PaymentsRole"} {
+	for _, role := range []string{"IngestRole", "AssembleRole", "UploadRole", "PaymentsRole", "SettleRole"} {
 		if len(got[role]) == 0 {
 			t.Errorf("%s has no statements", role)
 		}

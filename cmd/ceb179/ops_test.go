@@ -106,7 +106,7 @@ func TestStatusCommand(t *testing.T) {
 			"not on time: " + fmt.Sprint(s.Total()-onTime), s.Sessions[ops.OutcomeRejected][0], "支付企业不一致"}},
 		{name: "ok check says some were not on time", args: []string{"--day", opsDay, "--check", "--days", "1"}, code: exitFail, stdout: []string{"last 1 days"}},
 		{name: "ok a quiet day", args: []string{"--day", "2026-11-20", "--days", "1", "--check"}, stdout: []string{"requests 0,", "no failures"}},
-		{name: "fail bad day", args: []string{"--day", "yesterday"}, code: exitFail, stderr: "cannot parse"},
+		{name: "fail bad day is a usage error", args: []string{"--day", "yesterday"}, code: exitUsage, stderr: "--day must be a date"},
 		{name: "fail bad days", args: []string{"--days", "0"}, code: exitUsage, stderr: "--days must be"},
 		{name: "ok a refused PIN shows", args: []string{"--day", opsDay, "--bridge", bridgeSrv.URL + "/status"}, stdout: []string{"card-2", "disabled: PIN refused"}},
 		{name: "fail bridge not on loopback", args: []string{"--day", opsDay, "--bridge", "http://192.0.2.1/status"}, stderr: "signer health unknown", stdout: []string{"per ebpCode"}},

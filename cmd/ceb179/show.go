@@ -82,9 +82,9 @@ func printTrail(w io.Writer, tr ops.Trail) {
 	if len(tr.Attempts) > 0 {
 		fmt.Fprintln(w, "\n  upload attempts:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  sent\tn\toutcome\tHTTP\tcode\tmessage\terror\tlatency\tbody digest\t")
-		for _, a := range tr.Attempts {
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\t%s\t%s\t%d ms\t%s\t\n", clockTime(a.At), a.N, a.Outcome, a.HTTPStatus, a.Code, oneLine(a.Message, 60), a.Error, a.LatencyMs, a.BodyDigest)
+		fmt.Fprintln(tw, "  sent\tattempt\toutcome\tHTTP\tcode\tmessage\terror\tlatency\tbody digest\t")
+		for i, a := range tr.Attempts {
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%d\t%s\t%s\t%s\t%d ms\t%s\t\n", clockTime(a.At), i+1, a.Outcome, a.HTTPStatus, a.Code, oneLine(a.Message, 60), a.Error, a.LatencyMs, a.BodyDigest)
 		}
 		tw.Flush()
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ceb179/ceb179/internal/ops"
 )
@@ -53,6 +55,11 @@ progress); 1 when the table cannot be read.`)
 	}
 	if *days < 1 || *days > 366 {
 		return fs.usageError(stderr, "--days must be 1..366")
+	}
+	if *day != "" {
+		if _, err := time.Parse(time.DateOnly, *day); err != nil {
+			return fs.usageError(stderr, "--day must be a date, YYYY-MM-DD, not "+strconv.Quote(*day))
+		}
 	}
 	e, err := t.open(ctx)
 	if err != nil {

@@ -18,7 +18,8 @@ import (
 
 // SQSQueue is the Queue over the sign queue, through the shared SQS
 // adapter. It needs sqs:ReceiveMessage, sqs:DeleteMessage and
-// sqs:ChangeMessageVisibility on that queue.
+// sqs:ChangeMessageVisibility (which also allows the batch call) on that
+// queue.
 type SQSQueue struct {
 	// Q is the shared SQS adapter for the sign queue.
 	Q *queue.Queue
@@ -74,21 +75,23 @@ func (q *SQSQueue) Delete(ctx context.Context, receipt string) error {
 	return q.Q.Delete(ctx, receipt)
 }
 
-// ChangeVisibility changes the visibility of messages, a few calls at a
-// time.
+// ChangeVisibility changes the visibility of messages with
+// ChangeMessageVisibilityBatch, ten a call (a few calls at a time). It
+// fails when any message's change failed.
 func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipts []string, visibility time.Duration) error {
 	var (
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 8)
+		sem  = make(chan struct{}, 4)
 	)
-	for _, r := range receipts {
+	for start := 0; start < len(receipts); start += 10 {
+		chunk := receipts[start:min(start+10, len(receipts))]
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := q.Q.ExtendVisibility(ctx, r, visibility); err != nil {
+			if err := q.changeBatch(ctx, chunk, visibility); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -97,6 +100,24 @@ func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipts []string, visi
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// changeBatch changes the visibility of at most ten messages in one call.
+func (q *SQSQueue) changeBatch(ctx context.Context, receipts []string, visibility time.Duration) error {
+	entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(receipts))
+	for i, r := range receipts {
+		entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{
+			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r), VisibilityTimeout: int32(visibility / time.Second),
+		}
+	}
+	out, err := q.Client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.URL), Entries: entries})
+	if err != nil {
+		return fmt.Errorf("change visibility of %d messages: %w", len(receipts), err)
+	}
+	if len(out.Failed) > 0 {
+		return fmt.Errorf("change visibility: %d of %d messages failed (%s)", len(out.Failed), len(receipts), aws.ToString(out.Failed[0].Code))
+	}
+	return nil
 }
 
 // LambdaUploader is the Uploader over the upload function. It needs

@@ -531,7 +531,10 @@ func (b *Bridge) unhold(j *job) bool {
 	return ok
 }
 
-// extendLoop keeps the messages of held jobs hidden.
+// extendLoop keeps the messages of held jobs hidden. It renews them ten
+// at a time (one ChangeMessageVisibilityBatch each) and records a job's new
+// visibility only when its batch succeeded, so a failed renewal is tried
+// again on the next tick rather than forgotten.
 func (b *Bridge) extendLoop(ctx context.Context) {
 	tick := time.NewTicker(max(b.o.Visibility/4, 250*time.Millisecond))
 	defer tick.Stop()
@@ -542,26 +545,43 @@ func (b *Bridge) extendLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := time.Now()
-		var receipts []string
+		var due []*job
 		b.mu.Lock()
 		for j := range b.held {
-			if j.visibleAt.Sub(now) < b.o.Visibility/2 {
-				receipts = append(receipts, j.receipt)
-				j.visibleAt = now.Add(b.o.Visibility)
+			// Renewed with three quarters of the visibility left, so that a
+			// renewal that fails has another tick or two before the message
+			// would reappear.
+			if j.visibleAt.Sub(now) < b.o.Visibility*3/4 {
+				due = append(due, j)
 			}
 		}
 		b.mu.Unlock()
-		if len(receipts) == 0 {
-			continue
-		}
-		if err := b.o.Queue.ChangeVisibility(ctx, receipts, b.o.Visibility); err != nil && ctx.Err() == nil {
-			b.log.Warn("extend visibility failed", "messages", len(receipts), "err", err)
+		for len(due) > 0 && ctx.Err() == nil {
+			batch := due[:min(renewBatch, len(due))]
+			due = due[len(batch):]
+			receipts := make([]string, len(batch))
+			for i, j := range batch {
+				receipts[i] = j.receipt
+			}
+			if err := b.o.Queue.ChangeVisibility(ctx, receipts, b.o.Visibility); err != nil {
+				if ctx.Err() == nil {
+					b.log.Warn("extend visibility failed", "messages", len(receipts), "err", err)
+				}
+				continue
+			}
+			b.mu.Lock()
+			for _, j := range batch {
+				j.visibleAt = now.Add(b.o.Visibility)
+			}
+			b.mu.Unlock()
 		}
 	}
 }
 
-// depthLoop reads the sign queue's depth for the status endpoint every
-// 30 s.
+// renewBatch is how many messages one visibility renewal covers: the most
+// a ChangeMessageVisibilityBatch call takes.
+const renewBatch = 10
+
 func (b *Bridge) depthLoop(ctx context.Context, qd QueueDepth) {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()

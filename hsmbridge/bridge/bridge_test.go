@@ -197,6 +197,17 @@ func TestStatusEndpoint(t *testing.T) {
 	if st.MaxBacklog != 2000 || st.Policy != "EDF" {
 		t.Errorf("status = %+v", st)
 	}
+	// DNS rebinding: the endpoint reached under a foreign name answers 403.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr.String()+"/status", nil)
+	req.Host = "rebind.evil.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Host: status %d, want 403", resp.StatusCode)
+	}
 }
 
 func TestCheckLoopback(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/ceb179/ceb179/internal/loopback"
 )
 
 // Status is the bridge's state as the status endpoint reports it.
@@ -115,7 +117,8 @@ func (b *Bridge) StatusHandler() http.Handler {
 	}
 	mux.HandleFunc("GET /status", h)
 	mux.HandleFunc("GET /{$}", h)
-	return mux
+	// Loopback requests for a loopback host only: no DNS rebinding.
+	return loopback.Only(mux)
 }
 
 // CheckLoopback returns an error unless addr (host:port) is on a loopback

@@ -14,12 +14,15 @@
 // or lapsed (an earlier delivery stopped between the steps) finishes the
 // steps with the stored bytes.
 //
-// A payment record may be written a few seconds after customs asks: an
-// unknown order is looked up again every second inside the invocation (up
-// to 25 s), then the message is handed back as a batch item failure with a
-// visibility of one second, until the request's deadline or the queue's
-// last allowed delivery; then the request is marked NO_DATA. A stored record that breaks the field
-// rules is marked INVALID with its reasons. Nothing is ever invented.
+// A payment record may be written a few seconds after customs asks. An
+// unknown order is looked up once per delivery and never waited for inside
+// an invocation: its message is handed back as a batch item failure with a
+// short visibility that grows from one second to RetryMax (RetryDelay), so
+// a batch returns as soon as its known orders are done and an unknown order
+// never holds up another. The schedule reaches the request's deadline well
+// before the queue's last allowed delivery; at the deadline (or that last
+// delivery) the request is marked NO_DATA. A stored record that breaks the
+// field rules is marked INVALID with its reasons. Nothing is ever invented.
 package assemble
 
 import (
@@ -46,23 +49,21 @@ import (
 // message received that many times goes to the dead-letter queue instead of
 // being delivered again. On its last receive a message for an unknown order
 // is finished (NO_DATA) rather than failed, so no request is left unmarked.
-const MaxReceives = 5
+// RetryDelay's schedule reaches a two-minute deadline in 11 receives; the
+// rest are room for failed or claimed deliveries.
+const MaxReceives = 20
 
-// Defaults of WithWait. With them and a 30 s function timeout, the five
-// receives of a message cover customs' two-minute window: each waits up to
-// 25 s for the record, then the message comes back a second later.
+// Defaults of WithRetry: an unknown order's message comes back after 1 s,
+// then 2 s, 4 s, 8 s, then every 15 s until the request's deadline.
 const (
-	DefaultWait      = 25 * time.Second
-	DefaultWaitEvery = time.Second
+	DefaultRetryFirst = time.Second
+	DefaultRetryMax   = 15 * time.Second
 )
 
 // SignJobLease is how long a delivery's claim on sending a sign job holds
 // off other deliveries of the same request; a claim older than that is
 // taken over (its holder died between claiming and sending).
 const SignJobLease = 10 * time.Second
-
-// timeoutMargin is kept free before the invocation's own deadline.
-const timeoutMargin = 3 * time.Second
 
 // Metric names recorded by the handler (namespace ceb179, dimension
 // Component=assemble; docs/operations.md lists them all). NoData and
@@ -118,8 +119,8 @@ type Handler struct {
 	log        *slog.Logger
 	metrics    *metrics.Recorder
 	now        func() time.Time
-	wait       time.Duration
-	every      time.Duration
+	retryFirst time.Duration
+	retryMax   time.Duration
 }
 
 // Option changes a Handler made by New.
@@ -138,19 +139,33 @@ func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = 
 // comes back (default: the queue's visibility timeout).
 func WithVisibility(v Visibility) Option { return func(h *Handler) { h.visibility = v } }
 
-// WithWait sets how long one invocation waits for the payment record of an
-// unknown order (at most; never past the request's deadline or close to the
-// invocation's own deadline) and how often it looks (defaults DefaultWait
-// and DefaultWaitEvery). A zero wait makes every look a single one.
-func WithWait(wait, every time.Duration) Option {
-	return func(h *Handler) { h.wait, h.every = max(wait, 0), max(every, time.Millisecond) }
+// WithRetry sets how soon the message of an unknown order comes back: after
+// first on its first receive, doubling on each receive up to most
+// (defaults DefaultRetryFirst and DefaultRetryMax), never past the
+// request's deadline.
+func WithRetry(first, most time.Duration) Option {
+	return func(h *Handler) {
+		h.retryFirst = max(first, time.Millisecond)
+		h.retryMax = max(most, h.retryFirst)
+	}
+}
+
+// RetryDelay returns how long the message of an unknown order stays hidden
+// after its receives-th receive (from 1): first, doubled on each receive,
+// capped at most.
+func RetryDelay(receives int, first, most time.Duration) time.Duration {
+	d := first
+	for i := 1; i < receives && d < most; i++ {
+		d *= 2
+	}
+	return min(d, most)
 }
 
 // New returns a handler that reads requests and stores pending uploads in
 // requests, finds payments in payments and sends sign jobs to sign.
 func New(requests Requests, payments records.Finder, sign Sender, opts ...Option) *Handler {
 	h := &Handler{requests: requests, payments: payments, sign: sign, log: slog.Default(), now: time.Now,
-		wait: DefaultWait, every: DefaultWaitEvery}
+		retryFirst: DefaultRetryFirst, retryMax: DefaultRetryMax}
 	for _, o := range opts {
 		o(h)
 	}
@@ -270,13 +285,18 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 		// An operator's replay has a window of its own.
 		req.Deadline = time.UnixMilli(msg.Deadline)
 	}
-	now := h.now()
-	p, err := h.findPayment(ctx, req, now, receives)
+	p, err := h.payments.PaymentByOrder(ctx, req.OrderNo)
 	switch {
 	case errors.Is(err, records.ErrNotFound):
-		now = h.now()
-		if now.Before(req.Deadline) && receives < MaxReceives {
-			return msg, outRetry, time.Second, "no payment record for the order yet", nil
+		now := h.now()
+		if left := req.Deadline.Sub(now); left > 0 && receives < MaxReceives {
+			// Never wait here: the message comes back on its own, and the
+			// rest of the batch is not held up. SQS counts visibility in
+			// whole seconds: rounded up, so that the last retry comes just
+			// after the deadline instead of a burst of receives before it.
+			d := min(RetryDelay(receives, h.retryFirst, h.retryMax), left)
+			d = (d + time.Second - 1) / time.Second * time.Second
+			return msg, outRetry, d, "no payment record for the order yet", nil
 		}
 		reason := "no payment record for the order before the deadline"
 		if now.Before(req.Deadline) {
@@ -296,7 +316,7 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 		}
 		return msg, outInvalid, 0, reason, nil
 	}
-	now = h.now()
+	now := h.now()
 	built, err := Build(req, p, now)
 	var ve *customs.ValidationError
 	if errors.As(err, &ve) {
@@ -365,42 +385,6 @@ func (h *Handler) finish(ctx context.Context, sessionID string, to session.State
 		}
 	}
 	return fmt.Errorf("set state %s: %w", to, err)
-}
-
-// findPayment looks up the payment of the request's order. While the
-// order is unknown it looks again every h.every, for up to h.wait, never
-// past the request's deadline, and stopping timeoutMargin before the
-// invocation's own deadline. On the message's last receive it waits until
-// the request's deadline if the invocation allows. It returns an error
-// wrapping records.ErrNotFound when the order stays unknown.
-func (h *Handler) findPayment(ctx context.Context, req session.Request, now time.Time, receives int) (records.Payment, error) {
-	budget := min(h.wait, req.Deadline.Sub(now))
-	if receives >= MaxReceives {
-		budget = req.Deadline.Sub(now)
-	}
-	if d, ok := ctx.Deadline(); ok {
-		budget = min(budget, time.Until(d)-timeoutMargin)
-	}
-	looks := 1
-	if budget > 0 {
-		looks += int(budget / h.every)
-	}
-	var err error
-	for i := range looks {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return records.Payment{}, ctx.Err()
-			case <-time.After(h.every):
-			}
-		}
-		var p records.Payment
-		p, err = h.payments.PaymentByOrder(ctx, req.OrderNo)
-		if !errors.Is(err, records.ErrNotFound) {
-			return p, err
-		}
-	}
-	return records.Payment{}, err
 }
 
 // guidSpace is the name space of the upload guids: a name-based UUID of

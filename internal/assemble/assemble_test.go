@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,17 +57,11 @@ func newBed(tb testing.TB) *bed {
 		metrics:  metrics.New("assemble", nil),
 		now:      received.Add(1500 * time.Millisecond),
 	}
-	b.setWait(0)
-	return b
-}
-
-// setWait rebuilds the handler with the given wait for unknown orders.
-func (b *bed) setWait(wait time.Duration) {
 	b.h = assemble.New(b.store, b.store, b.sign,
 		assemble.WithVisibility(b.assemble),
 		assemble.WithMetrics(b.metrics),
-		assemble.WithWait(wait, 50*time.Millisecond),
 		assemble.WithClock(func() time.Time { return b.now }))
+	return b
 }
 
 // fixture reads a payment of internal/records/testdata.
@@ -397,25 +392,39 @@ func TestAssembleCrashAfterClaim(t *testing.T) {
 
 func TestAssembleLateRecord(t *testing.T) {
 	t.Parallel()
-	t.Run("ok record arrives while the invocation waits", func(t *testing.T) {
+	t.Run("ok unknown orders do not hold up the batch", func(t *testing.T) {
 		t.Parallel()
 		b := newBed(t)
-		b.setWait(5 * time.Second)
-		b.request(t, "late-0", "ord-B-0002")
-		ev := b.deliver(t, time.Second)
-		go func() {
-			time.Sleep(300 * time.Millisecond)
-			b.record(t, fixture(t, "multi.json"))
-		}()
+		b.record(t, fixture(t, "multi.json"))
+		for i := range 4 {
+			b.request(t, fmt.Sprintf("unknown-%d", i), fmt.Sprintf("ord-nobody-%d", i))
+		}
+		b.request(t, "known-0", "ord-B-0002")
+		var ev events.SQSEvent
+		for len(ev.Records) < 5 {
+			more := b.deliver(t, time.Second)
+			if len(more.Records) == 0 {
+				t.Fatalf("only %d messages delivered", len(ev.Records))
+			}
+			ev.Records = append(ev.Records, more.Records...)
+		}
 		start := time.Now()
-		if failed := b.handle(t, ev); len(failed) != 0 {
-			t.Fatalf("failed %v", failed)
+		failed := b.handle(t, ev)
+		took := time.Since(start)
+		if len(failed) != 4 {
+			t.Fatalf("failed %v, want the four unknown orders back", failed)
 		}
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("took %v", d)
+		if st, _ := b.state(t, "known-0"); st != session.StateAssembled {
+			t.Errorf("known order %s", st)
 		}
-		if jobs := b.jobs(t); len(jobs) != 1 {
-			t.Errorf("%d jobs", len(jobs))
+		// No sleeping inside the invocation: the batch is back at once.
+		if took > 5*time.Second {
+			t.Errorf("batch took %v", took)
+		}
+		// The unknown orders come back after their first short delay.
+		time.Sleep(assemble.DefaultRetryFirst + 300*time.Millisecond)
+		if again := b.deliver(t, time.Second); len(again.Records) == 0 {
+			t.Error("unknown orders not back after the first retry delay")
 		}
 	})
 	t.Run("ok record arrives after the invocation", func(t *testing.T) {
@@ -472,12 +481,7 @@ func TestAssembleUnknownOrder(t *testing.T) {
 			ev := b.deliver(t, time.Second)
 			ev.Records[0].Attributes["ApproximateReceiveCount"] = tt.receives
 			b.now = tt.now
-			// On the last receive the handler waits up to the deadline: keep
-			// that short here.
-			b.setWait(0)
-			ctx, cancel := context.WithTimeout(context.Background(), timeoutMarginForTest+500*time.Millisecond)
-			defer cancel()
-			resp, err := b.h.Handle(ctx, ev)
+			resp, err := b.h.Handle(context.Background(), ev)
 			if err != nil || len(resp.BatchItemFailures) != 0 {
 				t.Fatalf("failed %v %v: the request must be finished", resp.BatchItemFailures, err)
 			}
@@ -497,10 +501,6 @@ func TestAssembleUnknownOrder(t *testing.T) {
 		})
 	}
 }
-
-// timeoutMarginForTest mirrors the margin the handler keeps before the
-// invocation's deadline.
-const timeoutMarginForTest = 3 * time.Second
 
 func TestAssembleInvalidRecord(t *testing.T) {
 	t.Parallel()

@@ -53,6 +53,13 @@ type Scenario struct {
 	// Compress divides every duration and multiplies every rate; 1 (or 0)
 	// runs in real time.
 	Compress float64
+	// Unknown is the fraction (0..1) of requests, spread evenly, for orders
+	// the platform has no record of: they end NO_DATA at their deadline and
+	// must not delay the others. Latencies are of the known orders only.
+	Unknown float64
+	// UnknownFirst requests for unknown orders are sent at once before the
+	// others (and counted in Requests).
+	UnknownFirst int
 }
 
 // Result is what one scenario measured.
@@ -60,6 +67,9 @@ type Result struct {
 	Scenario Scenario
 	// Sent and Acked count the requests sent and answered 10000.
 	Sent, Acked int
+	// Known counts the requests for recorded orders: Uploads and OnTime
+	// are out of these.
+	Known int
 	// AckLatency and EndToEnd are sorted samples, in wall-clock time (so
 	// in compressed time for a compressed scenario).
 	AckLatency, EndToEnd []time.Duration
@@ -144,19 +154,39 @@ func offer(ctx context.Context, st *localstack.Stack, run Scenario, orders []str
 	defer client.CloseIdleConnections()
 
 	type call struct {
-		sid  string
-		sent time.Time
-		ack  time.Duration
-		ok   bool
+		sid     string
+		sent    time.Time
+		ack     time.Duration
+		ok      bool
+		unknown bool
 	}
 	calls := make([]call, run.Requests)
 	start := time.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, run.Concurrency)
 	var next atomic.Int64
-	for i := range run.Requests {
+	send := func(i int) {
+		defer wg.Done()
+		c := call{sid: fmt.Sprintf("%s-%d-%06d", tag, start.UnixNano(), i), unknown: i < run.UnknownFirst || unknownAt(i, run.Unknown)}
+		order := fmt.Sprintf("%s-UNKNOWN-%06d", tag, i)
+		if !c.unknown {
+			order = orders[int(next.Add(1))%len(orders)]
+		}
+		c.sent = time.Now()
+		c.ok = platDataOpen(ctx, client, st.URL, order, c.sid) == customs.CodeSuccess
+		c.ack = time.Since(c.sent)
+		calls[i] = c
+	}
+	first := min(run.UnknownFirst, run.Requests)
+	for i := range first {
+		wg.Add(1)
+		go send(i)
+	}
+	wg.Wait()
+	rest := run.Requests - first
+	for i := first; i < run.Requests; i++ {
 		if run.Over > 0 {
-			at := start.Add(time.Duration(float64(run.Over) * float64(i) / float64(run.Requests)))
+			at := start.Add(time.Duration(float64(run.Over) * float64(i-first) / float64(rest)))
 			if d := time.Until(at); d > 0 {
 				time.Sleep(d)
 			}
@@ -165,23 +195,19 @@ func offer(ctx context.Context, st *localstack.Stack, run Scenario, orders []str
 		}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			if run.Over == 0 {
 				defer func() { <-sem }()
 			}
-			n := next.Add(1)
-			c := call{sid: fmt.Sprintf("%s-%d-%06d", tag, start.UnixNano(), i), sent: time.Now()}
-			c.ok = platDataOpen(ctx, client, st.URL, orders[int(n)%len(orders)], c.sid) == customs.CodeSuccess
-			c.ack = time.Since(c.sent)
-			calls[i] = c
+			send(i)
 		}()
 	}
 	wg.Wait()
 
-	// Wait for the uploads, up to the drain time after the last request.
+	// Wait for the uploads of the known orders, up to the drain time after
+	// the last request.
 	want := 0
 	for _, c := range calls {
-		if c.ok {
+		if c.ok && !c.unknown {
 			want++
 		}
 	}
@@ -206,6 +232,10 @@ func offer(ctx context.Context, st *localstack.Stack, run Scenario, orders []str
 		}
 		res.Acked++
 		res.AckLatency = append(res.AckLatency, c.ack)
+		if c.unknown {
+			continue
+		}
+		res.Known++
 		if at, ok := uploaded[c.sid]; ok {
 			res.Uploads++
 			e2e := at.Sub(c.sent)
@@ -217,6 +247,15 @@ func offer(ctx context.Context, st *localstack.Stack, run Scenario, orders []str
 	}
 	slices.Sort(res.AckLatency)
 	slices.Sort(res.EndToEnd)
+}
+
+// unknownAt reports whether request i is for an unknown order when a
+// fraction share of them are, spread evenly (3 in every 10 for 0.3).
+func unknownAt(i int, share float64) bool {
+	if share <= 0 {
+		return false
+	}
+	return int(float64(i+1)*share) > int(float64(i)*share)
 }
 
 func acceptedCount(sim *customssim.Sim) int {

@@ -38,6 +38,7 @@ func TestRunSmall(t *testing.T) {
 	scenarios := []Scenario{
 		{Name: "burst", Requests: 20},
 		{Name: "card", Requests: 12, Over: 3 * time.Second, Window: 2 * time.Second, SignRate: 600, Drain: 10 * time.Second},
+		{Name: "unknown", Requests: 20, UnknownFirst: 8, Unknown: 0.3, Over: time.Second, Drain: 10 * time.Second},
 	}
 	var results []Result
 	for i, sc := range scenarios {
@@ -48,13 +49,17 @@ func TestRunSmall(t *testing.T) {
 		if r.Sent != sc.Requests || r.Acked != sc.Requests {
 			t.Fatalf("%s: sent %d acked %d, want %d", sc.Name, r.Sent, r.Acked, sc.Requests)
 		}
-		if r.Uploads != sc.Requests {
-			t.Fatalf("%s: %d uploads for %d requests: none may be lost", sc.Name, r.Uploads, sc.Requests)
+		if r.Uploads != r.Known {
+			t.Fatalf("%s: %d uploads for %d known orders: none may be lost", sc.Name, r.Uploads, r.Known)
 		}
 		if len(r.AckLatency) != r.Acked || len(r.EndToEnd) != r.Uploads {
 			t.Fatalf("%s: samples do not match counts", sc.Name)
 		}
 		results = append(results, r)
+	}
+	// 8 unknown first, then 3 in every 10 of the other 12 (indexes 8..19).
+	if results[0].Known != 20 || results[2].Known != 8 {
+		t.Errorf("known orders: %d of 20, %d of 20 with unknown ones", results[0].Known, results[2].Known)
 	}
 	if results[1].PhysicalMax == 0 || results[0].PhysicalMax != 0 {
 		t.Errorf("capacity figures: %d / %d", results[0].PhysicalMax, results[1].PhysicalMax)

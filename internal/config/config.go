@@ -16,6 +16,7 @@ const (
 	EnvPaymentsTable    = "PAYMENTS_TABLE"
 	EnvAssembleQueueURL = "ASSEMBLE_QUEUE_URL"
 	EnvSignQueueURL     = "SIGN_QUEUE_URL"
+	EnvSignDLQURL       = "SIGN_DLQ_URL"
 	EnvUploadFunction   = "UPLOAD_FUNCTION"
 	EnvCustomsUploadURL = "CUSTOMS_UPLOAD_URL"
 	EnvRetentionDays    = "RETENTION_DAYS"
@@ -27,6 +28,7 @@ type Config struct {
 	PaymentsTable    string
 	AssembleQueueURL string
 	SignQueueURL     string
+	SignDLQURL       string
 	UploadFunction   string
 	CustomsUploadURL string
 	// Retention is how long records are kept; zero means the store's default.
@@ -53,6 +55,7 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		PaymentsTable:    getenv(EnvPaymentsTable),
 		AssembleQueueURL: getenv(EnvAssembleQueueURL),
 		SignQueueURL:     getenv(EnvSignQueueURL),
+		SignDLQURL:       getenv(EnvSignDLQURL),
 		UploadFunction:   getenv(EnvUploadFunction),
 		CustomsUploadURL: getenv(EnvCustomsUploadURL),
 	}

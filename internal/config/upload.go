@@ -17,7 +17,8 @@ const (
 	// EnvCustomsTimeoutSeconds bounds one post to customs (default 10).
 	EnvCustomsTimeoutSeconds = "CUSTOMS_TIMEOUT_SECONDS"
 	// EnvUploadGiveUpMinutes is how long after the deadline an unanswered
-	// upload is still retried before the session becomes FAILED (default 30).
+	// upload is still retried before the session becomes FAILED (default 1440,
+	// a day; at most 4320, three days: the sign queue keeps jobs four days).
 	EnvUploadGiveUpMinutes = "UPLOAD_GIVE_UP_MINUTES"
 )
 
@@ -46,7 +47,7 @@ func UploadFromEnv(getenv func(string) string) (Upload, error) {
 		dst  *time.Duration
 	}{
 		{EnvCustomsTimeoutSeconds, time.Second, 60, &u.Timeout},
-		{EnvUploadGiveUpMinutes, time.Minute, 24 * 60, &u.GiveUpAfter},
+		{EnvUploadGiveUpMinutes, time.Minute, 3 * 24 * 60, &u.GiveUpAfter},
 	} {
 		v := strings.TrimSpace(getenv(f.name))
 		if v == "" {

@@ -159,3 +159,47 @@ func FuzzReadPayExInfoStr(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseUploadAck checks that customs' answer parser never panics, that
+// its errors are short *ParseError values, and that an answer it accepts
+// has a code, is Accepted exactly for 10000, and reads back the same once
+// written again as customs writes it.
+func FuzzParseUploadAck(f *testing.F) {
+	for _, s := range []string{
+		`{"code":"10000","message":"上传成功","total":0,"serviceTime":1553047681000}`,
+		`{"code":"20000","message":"上传失败","total":0,"serviceTime":"1553047681000"}`,
+		`{"code":20000,"message":"certNo : certNo不为空;"}`,
+		`{"code":"20000","message":"入库失败"}`,
+		`{"code":"20004","message":"企业实时数据获取验签证书未在服务系统注册"}`,
+		`{"code":null}`, `[]`, `<html>502 Bad Gateway</html>`, ``, `{"code":{"x":1}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ParseUploadAck(b)
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %T is not a *ParseError", err)
+			}
+			if len(err.Error()) > 100 {
+				t.Fatalf("error message longer than 100 bytes: %q", err)
+			}
+			return
+		}
+		if a.Code == "" {
+			t.Fatal("answer without a code accepted")
+		}
+		if a.Accepted() != (a.Code == CodeSuccess) {
+			t.Fatalf("Accepted() %v for code %q", a.Accepted(), a.Code)
+		}
+		again, err := json.Marshal(map[string]any{"code": a.Code, "message": a.Message, "total": a.Total, "serviceTime": a.ServiceTime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseUploadAck(again)
+		if err != nil || back != a {
+			t.Fatalf("round trip of %+v: %+v %v", a, back, err)
+		}
+	})
+}

@@ -99,7 +99,8 @@ func ParseUploadAck(b []byte) (UploadAck, error) {
 }
 
 // looseText returns a JSON string's value or any other literal's text; null
-// and absent give "".
+// and absent give "". The text is valid UTF-8 (invalid bytes are replaced),
+// as the attempt records that keep it must be.
 func looseText(raw json.RawMessage) string {
 	if len(raw) == 0 || string(raw) == "null" {
 		return ""
@@ -108,5 +109,5 @@ func looseText(raw json.RawMessage) string {
 	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
 		return s
 	}
-	return string(raw)
+	return strings.ToValidUTF8(string(raw), "\uFFFD")
 }

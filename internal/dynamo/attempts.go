@@ -73,6 +73,18 @@ func (s *Store) PutAttempt(ctx context.Context, a session.Attempt) error {
 		Item:                item,
 		ConditionExpression: aws.String("attribute_not_exists(sessionID)"),
 	})
+	if _, ok := conditionFailed(err); ok {
+		// Already written. The same attempt (a retry of a write whose
+		// answer was lost) is fine; another one under its key is refused.
+		old, gerr := s.getItem(ctx, s.tables.Requests, map[string]types.AttributeValue{
+			"sessionID": item["sessionID"], "sk": item["sk"]})
+		var it attemptItem
+		if gerr == nil && attributevalue.UnmarshalMap(old, &it) == nil &&
+			it.Owner == a.Owner && it.Outcome == string(a.Outcome) && it.BodyDigest == a.BodyDigest {
+			return nil
+		}
+		return fmt.Errorf("put attempt %s: another attempt is recorded under %s: %w", a.SessionID, AttemptSK(a.At, a.N), err)
+	}
 	if err != nil {
 		return fmt.Errorf("put attempt %s: %w", a.SessionID, err)
 	}

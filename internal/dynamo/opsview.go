@@ -43,6 +43,11 @@ type RequestView struct {
 	LastReplayAt  time.Time
 	LastReplayBy  string
 	LastReplayWhy string
+	// Settles counts what the settler did to the request; LastSettleAt and
+	// LastSettleWhy record its last action.
+	Settles       int
+	LastSettleAt  time.Time
+	LastSettleWhy string
 }
 
 // viewItem is the request item with every attribute operators read.
@@ -52,14 +57,21 @@ type viewItem struct {
 	LastReplayAt  int64  `dynamodbav:"lastReplayAt,omitempty"`
 	LastReplayBy  string `dynamodbav:"lastReplayBy,omitempty"`
 	LastReplayWhy string `dynamodbav:"lastReplayWhy,omitempty"`
+	Settles       int    `dynamodbav:"settles,omitempty"`
+	LastSettleAt  int64  `dynamodbav:"lastSettleAt,omitempty"`
+	LastSettleWhy string `dynamodbav:"lastSettleWhy,omitempty"`
 }
 
 func (it viewItem) view() RequestView {
 	c := it.claim()
 	v := RequestView{Request: c.Request, LastAttemptAt: c.LastAttemptAt, LeaseOwner: c.Owner, LeaseUntil: c.LeaseUntil,
-		Replays: it.Replays, LastReplayBy: it.LastReplayBy, LastReplayWhy: it.LastReplayWhy}
+		Replays: it.Replays, LastReplayBy: it.LastReplayBy, LastReplayWhy: it.LastReplayWhy,
+		Settles: it.Settles, LastSettleWhy: it.LastSettleWhy}
 	if it.LastReplayAt > 0 {
 		v.LastReplayAt = time.UnixMilli(it.LastReplayAt)
+	}
+	if it.LastSettleAt > 0 {
+		v.LastSettleAt = time.UnixMilli(it.LastSettleAt)
 	}
 	return v
 }

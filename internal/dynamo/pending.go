@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -58,8 +59,15 @@ func pendingKey(sessionID string) map[string]types.AttributeValue {
 // CreatePending stores p unless the session already has an assembled upload
 // with the same or a later replay number. It returns the stored upload (p, or
 // the earlier one) and whether p was written: a repeated delivery of the same
-// work writes nothing and gets the first result back.
+// work writes nothing and gets the first result back. An upload it replaces
+// (p is a replay) is kept first under PENDING#<its replay number>, so that
+// its attempts can still be rebuilt and the trail shows every assembly.
 func (s *Store) CreatePending(ctx context.Context, p session.Pending) (session.Pending, bool, error) {
+	if p.Replay > 0 {
+		if err := s.keepPending(ctx, p.SessionID, p.Replay); err != nil {
+			return session.Pending{}, false, err
+		}
+	}
 	item, err := attributevalue.MarshalMap(pendingItem{
 		SessionID:   p.SessionID,
 		SK:          skPending,
@@ -91,6 +99,68 @@ func (s *Store) CreatePending(ctx context.Context, p session.Pending) (session.P
 		return p, true, nil
 	}
 	return old.pending(), false, nil
+}
+
+// skPendingHistory is the sort key prefix of the uploads a replay replaced.
+const skPendingHistory = "PENDING#"
+
+// keepPending copies the session's PENDING item, when its replay number is
+// below replay, to PENDING#<its replay number> (once: a copy that exists is
+// left as it is).
+func (s *Store) keepPending(ctx context.Context, sessionID string, replay int) error {
+	item, err := s.getItem(ctx, s.tables.Requests, pendingKey(sessionID))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("keep pending upload %s: %w", sessionID, err)
+	}
+	var it pendingItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return fmt.Errorf("decode pending upload %s: %w", sessionID, err)
+	}
+	if it.Replay >= replay {
+		return nil
+	}
+	item["sk"] = &types.AttributeValueMemberS{Value: fmt.Sprintf("%s%03d", skPendingHistory, it.Replay)}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(s.tables.Requests),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(sessionID)"),
+	})
+	if _, ok := conditionFailed(err); ok {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("keep pending upload %s: %w", sessionID, err)
+	}
+	return nil
+}
+
+// EarlierPendings returns the assembled uploads replays replaced, oldest
+// first.
+func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]session.Pending, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:              aws.String(s.tables.Requests),
+		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":id": &types.AttributeValueMemberS{Value: sessionID},
+			":p":  &types.AttributeValueMemberS{Value: skPendingHistory},
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("earlier pending uploads of %s: %w", sessionID, err)
+	}
+	ps := make([]session.Pending, 0, len(out.Items))
+	for _, av := range out.Items {
+		var it pendingItem
+		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+			return nil, fmt.Errorf("decode earlier pending upload of %s: %w", sessionID, err)
+		}
+		ps = append(ps, it.pending())
+	}
+	return ps, nil
 }
 
 // GetPending returns the assembled upload of sessionID, or ErrNotFound.

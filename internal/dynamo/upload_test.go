@@ -168,8 +168,13 @@ func TestAttempts(t *testing.T) {
 			t.Fatalf("PutAttempt: %v", err)
 		}
 	}
-	if err := s.PutAttempt(ctx, want[0]); err == nil {
-		t.Errorf("second PutAttempt of the same attempt succeeded, want a refusal")
+	if err := s.PutAttempt(ctx, want[0]); err != nil {
+		t.Errorf("PutAttempt of the same attempt again (a retried write): %v", err)
+	}
+	other := want[0]
+	other.Owner, other.Outcome = "another", session.OutcomeAccepted
+	if err := s.PutAttempt(ctx, other); err == nil {
+		t.Errorf("another attempt under the same key was written over the first")
 	}
 	got, err := s.ListAttempts(ctx, "s")
 	if err != nil {

@@ -24,6 +24,11 @@ import (
 	"github.com/ceb179/ceb179/internal/queue"
 )
 
+// DefaultConcurrency is how many pollers a Poller runs by default: Lambda's
+// SQS event source mapping polls with five at once, so one slow batch never
+// stops the queue.
+const DefaultConcurrency = 5
+
 // Handler is a Lambda function triggered by SQS.
 type Handler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 
@@ -55,7 +60,9 @@ type Poller struct {
 	Wait time.Duration
 	// Timeout bounds one invocation, like a function's timeout (default 30 s).
 	Timeout time.Duration
-	// Concurrency is how many batches are processed at once (default 2).
+	// Concurrency is how many pollers receive and process batches at once
+	// (DefaultConcurrency when zero, as Lambda's event source mapping starts
+	// with five).
 	Concurrency int
 	// Logger receives errors; slog.Default() when nil.
 	Logger *slog.Logger
@@ -78,9 +85,9 @@ func (p *Poller) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	workers := max(p.Concurrency, 1)
-	if p.Concurrency == 0 {
-		workers = 2
+	workers := p.Concurrency
+	if workers <= 0 {
+		workers = DefaultConcurrency
 	}
 	var wg sync.WaitGroup
 	for range workers {

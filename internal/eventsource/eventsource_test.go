@@ -119,3 +119,58 @@ func TestPoller(t *testing.T) {
 		})
 	}
 }
+
+// TestPollerDefaultConcurrency checks that by default several batches are
+// processed at once, as Lambda's pollers do: a batch that takes long does
+// not stop the next messages.
+func TestPollerDefaultConcurrency(t *testing.T) {
+	env := awstest.New(t)
+	q := queue.New(env.SQS, env.Queue("AssembleQueue"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		running int
+		most    int
+	)
+	release := make(chan struct{})
+	p := &Poller{Queue: q, BatchSize: 1, Wait: time.Second, Timeout: 10 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return events.SQSEventResponse{}, nil
+		}}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	for i := range DefaultConcurrency {
+		if err := q.Send(ctx, fmt.Sprintf("m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := most
+		mu.Unlock()
+		if n >= DefaultConcurrency {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(release)
+	cancel()
+	<-done
+	if most < DefaultConcurrency {
+		t.Errorf("at most %d batches at once, want %d", most, DefaultConcurrency)
+	}
+}

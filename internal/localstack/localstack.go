@@ -41,6 +41,7 @@ import (
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179/internal/settle"
 	"github.com/ceb179/ceb179/internal/statuspage"
 	"github.com/ceb179/ceb179/internal/upload"
 )
@@ -97,10 +98,39 @@ type Options struct {
 	// Window is how long after a request its upload is due (two minutes
 	// when zero). Tests and time-compressed benchmarks shorten it.
 	Window time.Duration
+	// GiveUp is how long after its deadline a request is still worked on
+	// (upload.DefaultGiveUpAfter when zero), by upload and the settler alike.
+	GiveUp time.Duration
+	// LatePace is the least time between late posts (upload's default
+	// pacing when zero). Time-compressed drills shorten it.
+	LatePace time.Duration
+	// SettleEvery is how often the settler runs (settle.DefaultInterval
+	// when zero; negative: never, tests call Settle themselves).
+	SettleEvery time.Duration
+	// SignVisibility is the bridge's visibility timeout and retry delay on
+	// the sign queue (60 s and 2 s when zero): how soon a job held by a
+	// stopped bridge, or handed back, comes again.
+	SignVisibility time.Duration
+	// Faults lets fault drills break components on purpose.
+	Faults Faults
 	// Journey, when set, receives one line per request event as it happens.
 	Journey io.Writer
 	// Log receives the components' JSON logs (discarded when nil).
 	Log io.Writer
+}
+
+// Faults break components of the stack on purpose, for fault drills. Each
+// is optional.
+type Faults struct {
+	// Customs wraps the customs simulator's handler (answer 5xx, count).
+	Customs func(http.Handler) http.Handler
+	// UploadStore wraps the table store of the upload function.
+	UploadStore func(upload.Store) upload.Store
+	// IngestQueue wraps the assemble queue as ingest sends to it.
+	IngestQueue func(ingest.Sender) ingest.Sender
+	// SignerDown, while it returns true, makes the signers fail to open
+	// (no card in the reader).
+	SignerDown func() bool
 }
 
 // Stack is a running local pipeline.
@@ -132,6 +162,8 @@ type Stack struct {
 	DemoOrders []string
 	// Metrics of the components, by component name.
 	Metrics map[string]*metrics.Recorder
+	// Settler settles stranded requests (run every SettleEvery).
+	Settler *settle.Settler
 
 	journey    *journey
 	bridgeOpts bridge.Options
@@ -220,7 +252,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if err != nil {
 			return nil, fmt.Errorf("local: customs simulator: %w", err)
 		}
-		s.serve(ln, s.Sim)
+		var h http.Handler = s.Sim
+		if o.Faults.Customs != nil {
+			h = o.Faults.Customs(h)
+		}
+		s.serve(ln, h)
 		s.SimURL = "http://" + ln.Addr().String() + customssim.UploadPath
 		s.CustomsUploadURL = s.SimURL
 	}
@@ -261,7 +297,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		assemble.WithMetrics(s.Metrics["assemble"]))
 	s.run(runCtx, (&eventsource.Poller{
 		Queue: assembleQ, ARN: stack.QueueARNs["AssembleQueue"], Region: Region, Handler: asm.Handle,
-		ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: 4, Timeout: 60 * time.Second,
+		ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: eventsource.DefaultConcurrency, Timeout: 60 * time.Second,
 		Logger: log.With("component", "assemble-events"),
 	}).Run)
 
@@ -275,7 +311,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: customs client: %w", err)
 	}
-	up := upload.New(s.Store, upload.NewCertCache(s.Store, time.Minute), poster,
+	policy := upload.DefaultPolicy()
+	if o.GiveUp > 0 {
+		policy.GiveUpAfter = o.GiveUp
+	}
+	if o.LatePace > 0 {
+		policy.SlowInterval, policy.SlowIntervalMax = o.LatePace, o.LatePace
+	}
+	var upStore upload.Store = s.Store
+	if o.Faults.UploadStore != nil {
+		upStore = o.Faults.UploadStore(upStore)
+	}
+	up := upload.New(upStore, upload.NewCertCache(s.Store, time.Minute), poster, upload.WithPolicy(policy),
 		upload.WithLogger(log.With("component", "upload")), upload.WithMetrics(s.Metrics["upload"]))
 
 	// hsmbridge with key-file signers, or those of a configuration file.
@@ -292,7 +339,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Window > 0 {
 		ingOpts = append(ingOpts, ingest.WithWindow(o.Window))
 	}
-	ing := ingest.New(s.Store, assembleQ, ingOpts...)
+	var ingQ ingest.Sender = assembleQ
+	if o.Faults.IngestQueue != nil {
+		ingQ = o.Faults.IngestQueue(ingQ)
+	}
+	ing := ingest.New(s.Store, ingQ, ingOpts...)
 	mux := http.NewServeMux()
 	mux.Handle(ingest.Path, s.journey.wrap(ing))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -310,6 +361,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.URL = "http://" + ln.Addr().String()
 	if o.Journey != nil {
 		s.run(runCtx, s.journey.watch)
+	}
+
+	// The settler, as the schedule runs it every minute in AWS.
+	s.Metrics["settle"] = metrics.New("settle", nil)
+	s.Settler = settle.New(s.Store, assembleQ, signQ, queue.New(clients.SQS, stack.Queues["SignDeadLetterQueue"]),
+		settle.WithGiveUp(policy.GiveUpAfter), settle.WithWindow(cmp.Or(o.Window, session.Window)),
+		settle.WithTimes(min(settle.DefaultGrace, cmp.Or(o.Window, session.Window)/4), min(settle.DefaultStuckAfter, cmp.Or(o.Window, session.Window))),
+		settle.WithLogger(log.With("component", "settle")), settle.WithMetrics(s.Metrics["settle"]))
+	if o.SettleEvery >= 0 {
+		s.run(runCtx, func(ctx context.Context) error { return s.Settler.Loop(ctx, o.SettleEvery) })
 	}
 
 	s.Published = localenv.Stack{

@@ -109,12 +109,19 @@ func newSigning(o Options, log *slog.Logger) (*signing, error) {
 		pair: pair,
 		base: bridge.Options{ReceiveWait: 2 * time.Second, RetryDelay: 2 * time.Second},
 	}
+	if o.SignVisibility > 0 {
+		g.base.Visibility, g.base.RetryDelay = o.SignVisibility, o.SignVisibility
+		g.base.ProbeInterval = o.SignVisibility
+	}
 	for i := range o.Signers {
 		name := fmt.Sprintf("keyfile-%d", i+1)
 		g.specs = append(g.specs, bridge.SignerSpec{
 			Name:    name,
 			EbpCode: o.EbpCode,
 			Open: func(context.Context) (signer.Signer, error) {
+				if o.Faults.SignerDown != nil && o.Faults.SignerDown() {
+					return nil, errors.New("no card in the reader")
+				}
 				ks, err := signer.NewKeySigner(pair.Key, pair.Cert, 1, nil)
 				if err != nil || o.SignRate <= 0 {
 					return ks, err

@@ -30,6 +30,8 @@ type Store interface {
 	EbpCodes(ctx context.Context, sessionIDs []string) (map[string]string, error)
 	// GetPending returns a session's assembled upload.
 	GetPending(ctx context.Context, sessionID string) (session.Pending, error)
+	// EarlierPendings returns the assembled uploads replays replaced.
+	EarlierPendings(ctx context.Context, sessionID string) ([]session.Pending, error)
 	// ListAttempts returns a session's upload attempts, oldest first.
 	ListAttempts(ctx context.Context, sessionID string) ([]session.Attempt, error)
 	// BeginReplay resets a request for a replay and records it.

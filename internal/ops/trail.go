@@ -115,6 +115,18 @@ func (s *Service) trail(ctx context.Context, v dynamo.RequestView) (Trail, error
 		}
 	}
 	ev(v.ReceivedAt, "request received for order %s (customs serviceTime %d), due by %s", v.OrderNo, v.ServiceTime, clock(v.Deadline))
+	earlier, err := s.store.EarlierPendings(ctx, v.SessionID)
+	if err != nil {
+		return Trail{}, err
+	}
+	for _, p := range earlier {
+		what := "assembled"
+		if p.Replay > 0 {
+			what = fmt.Sprintf("assembled again for replay %d", p.Replay)
+		}
+		ev(p.CreatedAt, "%s: ebpCode %s, guid %s, upload serviceTime %s; sign job sent (digest %s, due %s)",
+			what, p.EbpCode, p.GUID, p.ServiceTime, short(p.Digest), clock(p.Deadline))
+	}
 	p, err := s.store.GetPending(ctx, v.SessionID)
 	switch {
 	case err == nil:
@@ -134,7 +146,7 @@ func (s *Service) trail(ctx context.Context, v dynamo.RequestView) (Trail, error
 	if err != nil {
 		return Trail{}, err
 	}
-	for _, a := range atts {
+	for i, a := range atts {
 		t.Attempts = append(t.Attempts, Attempt{At: a.At, N: a.N, Outcome: a.Outcome, HTTPStatus: a.HTTPStatus, Code: a.Code,
 			Message: a.Message, Error: a.Error, LatencyMs: a.Latency.Milliseconds(), Digest: a.Digest,
 			BodyDigest: a.BodyDigest, CertNo: a.CertNo, Owner: a.Owner})
@@ -142,10 +154,14 @@ func (s *Service) trail(ctx context.Context, v dynamo.RequestView) (Trail, error
 		if a.Error != "" {
 			answer = "no answer: " + a.Error
 		}
-		ev(a.At, "upload attempt %d (certNo %s, digest %s): %s, %s in %d ms", a.N, a.CertNo, short(a.Digest), a.Outcome, answer, a.Latency.Milliseconds())
+		// Numbered across the session (a.N counts within one invocation).
+		ev(a.At, "upload attempt %d (certNo %s, digest %s): %s, %s in %d ms", i+1, a.CertNo, short(a.Digest), a.Outcome, answer, a.Latency.Milliseconds())
 	}
 	if v.Replays > 0 {
 		ev(v.LastReplayAt, "replay %d asked by %s: %s", v.Replays, v.LastReplayBy, v.LastReplayWhy)
+	}
+	if v.Settles > 0 {
+		ev(v.LastSettleAt, "settler (action %d on this request): %s", v.Settles, v.LastSettleWhy)
 	}
 	slices.SortStableFunc(t.Events, func(a, b Event) int { return cmp.Compare(a.At.UnixMilli(), b.At.UnixMilli()) })
 	last := cmp.Or(v.LastAttemptAt, v.ReceivedAt)

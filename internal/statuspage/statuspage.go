@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ceb179/ceb179/internal/loopback"
 	"github.com/ceb179/ceb179/internal/ops"
 )
 
@@ -74,7 +75,11 @@ func New(svc *ops.Service, opts ...Option) *Handler {
 }
 
 // ServeHTTP serves GET /status (?day=YYYY-MM-DD) and GET /status/trail/ID.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// It answers only requests that arrived on a loopback address for a
+// loopback host (package loopback): the page shows order numbers.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	loopback.Only(h.mux).ServeHTTP(w, r)
+}
 
 // Mount registers the page on mux at Path.
 func (h *Handler) Mount(mux *http.ServeMux) {

@@ -224,3 +224,37 @@ func countPixels(img image.Image, r image.Rectangle) (green, coloured int) {
 	}
 	return green, coloured
 }
+
+// TestPageRefusesForeignHost: a page reached under another name (DNS
+// rebinding: a web page the operator visits resolves its own name to
+// 127.0.0.1) is refused; order numbers never leave.
+func TestPageRefusesForeignHost(t *testing.T) {
+	s := startSite(t)
+	for _, tt := range []struct {
+		name, host string
+		want       int
+	}{
+		{"ok loopback", "", http.StatusOK},
+		{"fail rebinding name", "rebind.evil.example", http.StatusForbidden},
+		{"fail rebinding name with port", "rebind.evil.example:80", http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, s.url+statuspage.Path+"?day="+day, nil)
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			if tt.want == http.StatusForbidden && strings.Contains(string(b), s.seeded.Sessions[ops.OutcomeFailed][0]) {
+				t.Error("refused answer holds a sessionID")
+			}
+		})
+	}
+}

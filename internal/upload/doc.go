@@ -34,10 +34,11 @@
 //     time allow. After the deadline it posts at most once per invocation
 //     and no more often than Policy.SlowInterval, answering RETRY so the
 //     bridge delivers the job again after the queue's visibility timeout
-//     (late data is better than none). The session becomes FAILED
-//     Policy.GiveUpAfter past the deadline (or at once when no later post
-//     would fit in that window), or when the bridge says the job is on its
-//     last delivery (Invocation.LastDelivery).
+//     (late data is better than none); the interval grows with the
+//     lateness. The session becomes FAILED Policy.GiveUpAfter past the
+//     deadline (or at once when no later post would fit in that window).
+//     The job's last delivery (Invocation.LastDelivery) does not end it:
+//     the job dead-letters and the settler sends it again.
 //   - an untrusted TLS certificate or another HTTP 4xx: repeating the same
 //     request cannot help; the session becomes FAILED at once.
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
+	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/session"
 )
 
@@ -36,6 +37,11 @@ type run struct {
 	// uncertain: an attempt went unanswered in this invocation, or an
 	// earlier invocation died holding the lease (perhaps after posting).
 	uncertain bool
+	// keepLease: an unanswered attempt could not be recorded. The lease is
+	// left to lapse instead of being released, so the next claim takes it
+	// over and counts it as an earlier unanswered attempt: a later
+	// 入库失败 is then read as ours, never as a rejection.
+	keepLease bool
 }
 
 // post sends the document until an outcome is final or this invocation
@@ -47,9 +53,9 @@ func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
 		return r.finish(ctx, session.StateFailed, fmt.Sprintf("gave up: no answer from customs by %s (deadline + %s)",
 			r.giveUpAt.UTC().Format(time.RFC3339), h.policy.GiveUpAfter))
 	}
-	if !now.Before(r.deadline) && !r.last.IsZero() && now.Sub(r.last) < h.policy.SlowInterval && !r.job.LastDelivery {
+	if slow := h.policy.slowInterval(now, r.deadline); !now.Before(r.deadline) && !r.last.IsZero() && now.Sub(r.last) < slow {
 		// After the deadline posts are paced, whoever delivers the job.
-		next := r.last.Add(h.policy.SlowInterval)
+		next := r.last.Add(slow)
 		return r.release(ctx, fmt.Sprintf("late upload paced: next post not before %s", next.UTC().Format(time.RFC3339)))
 	}
 	var lastErr string
@@ -76,11 +82,9 @@ func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
 		lastErr = err.Error()
 		now = h.now()
 		switch {
-		case now.Add(h.policy.SlowInterval).After(r.giveUpAt):
+		case now.Add(h.policy.slowInterval(now, r.deadline)).After(r.giveUpAt):
 			// No later post would be allowed: decide now.
 			return r.finish(ctx, session.StateFailed, "gave up at the end of the retry window; last error: "+lastErr)
-		case !now.Before(r.deadline) && r.job.LastDelivery:
-			return r.finish(ctx, session.StateFailed, "gave up on the last delivery of the sign job; last error: "+lastErr)
 		case !now.Before(r.deadline):
 			return r.release(ctx, "late upload unanswered, will retry: "+lastErr)
 		case n >= h.policy.MaxAttempts:
@@ -151,9 +155,14 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (sessio
 		attrs = append(attrs, slog.String("customsMessage", att.Message))
 	}
 	r.log.Info("upload attempt", attrs...)
-	// The record must outlive a cancelled invocation.
-	if perr := h.store.PutAttempt(context.WithoutCancel(ctx), att); perr != nil {
+	// The record must outlive a cancelled invocation, and is retried: a
+	// missing record of an unanswered post could turn a later 入库失败 of
+	// ours into a rejection.
+	if perr := h.retryStore(ctx, func(ctx context.Context) error { return h.store.PutAttempt(ctx, att) }); perr != nil {
 		r.log.Error("record attempt", slog.Int("attempt", n), slog.String("error", perr.Error()))
+		if att.Outcome != session.OutcomeAccepted {
+			r.keepLease = true
+		}
 	}
 	return att, ans, err
 }
@@ -164,12 +173,15 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (sessio
 func (r *run) duplicate(ctx context.Context, ans customsapi.Answer) (session.UploadAnswer, error) {
 	earlier := r.uncertain
 	if !earlier {
-		atts, err := r.h.store.ListAttempts(ctx, r.job.SessionID)
+		atts, err := r.h.listAttempts(ctx, r.job.SessionID)
 		if err != nil {
-			r.log.Error("list attempts", slog.String("error", err.Error()))
+			// Unknown whether an earlier post of ours went unanswered:
+			// never call that a rejection; the job comes back.
+			r.uncertain = true
+			return r.release(ctx, "customs already stored the session and the earlier attempts could not be read: "+err.Error())
 		}
 		for _, a := range atts {
-			if a.Outcome == session.OutcomeUncertain {
+			if a.Outcome == session.OutcomeUncertain || a.Outcome == session.OutcomeAccepted {
 				earlier = true
 				break
 			}
@@ -181,15 +193,25 @@ func (r *run) duplicate(ctx context.Context, ans customsapi.Answer) (session.Upl
 	return r.finish(ctx, session.StateRejected, fmt.Sprintf("customs %s: %s (sessionID already stored by customs, not by an attempt of ours)", ans.Ack.Code, ans.Ack.Message))
 }
 
-// finish records the final state and ends the lease.
+// finish records the final state and ends the lease. The write is retried
+// until it holds; if it never does, the invocation fails, so the bridge
+// keeps the job and a later delivery finishes the session (an ACCEPTED
+// attempt record is found before anything is posted again).
 func (r *run) finish(ctx context.Context, to session.State, reason string) (session.UploadAnswer, error) {
 	h := r.h
-	if err := h.store.FinishUpload(context.WithoutCancel(ctx), r.job.SessionID, r.owner, to, reason, r.last); err != nil {
-		r.log.Error("finish upload", slog.String("state", string(to)), slog.String("error", err.Error()))
-		if to != session.StateAccepted {
-			return session.UploadAnswer{}, fmt.Errorf("%w: record outcome", ErrInternal)
+	if err := h.retryStore(ctx, func(ctx context.Context) error {
+		err := h.store.FinishUpload(ctx, r.job.SessionID, r.owner, to, reason, r.last)
+		if errors.Is(err, dynamo.ErrLeaseLost) {
+			// A retry of a write whose answer was lost finds the lease gone
+			// and the state already set.
+			if req, gerr := h.store.GetRequest(ctx, r.job.SessionID); gerr == nil && req.State == to {
+				return nil
+			}
 		}
-		// Customs has the data: say so even if the table could not be told.
+		return err
+	}); err != nil {
+		r.log.Error("finish upload", slog.String("state", string(to)), slog.String("error", err.Error()))
+		return session.UploadAnswer{}, fmt.Errorf("%w: record outcome", ErrInternal)
 	}
 	r.record(to)
 	r.log.Info("upload finished", slog.String("state", string(to)))
@@ -197,14 +219,16 @@ func (r *run) finish(ctx context.Context, to session.State, reason string) (sess
 }
 
 // release ends the lease without a final state: the bridge delivers the
-// job again later. On the job's last delivery there is no later: the
-// session becomes FAILED.
+// job again later. On the job's last delivery the job dead-letters and the
+// settler sends it again while the give-up window lasts, so the last
+// delivery is no reason to give up.
 func (r *run) release(ctx context.Context, reason string) (session.UploadAnswer, error) {
 	h := r.h
-	if r.job.LastDelivery {
-		return r.finish(ctx, session.StateFailed, "gave up on the last delivery of the sign job: "+reason)
-	}
-	if err := h.store.ReleaseUpload(context.WithoutCancel(ctx), r.job.SessionID, r.owner, reason, r.last); err != nil {
+	if r.keepLease {
+		if err := h.store.NoteUpload(context.WithoutCancel(ctx), r.job.SessionID, reason); err != nil {
+			r.log.Error("note upload", slog.String("error", err.Error()))
+		}
+	} else if err := h.store.ReleaseUpload(context.WithoutCancel(ctx), r.job.SessionID, r.owner, reason, r.last); err != nil {
 		r.log.Error("release upload", slog.String("error", err.Error()))
 	}
 	h.metrics.Add(MetricRetry, 1)

@@ -112,29 +112,54 @@ type Policy struct {
 	MinAttempt time.Duration
 	// Reserve is kept at the end of an invocation to record the outcome.
 	Reserve time.Duration
-	// SlowInterval is the least time between posts after the deadline.
+	// SlowInterval is the least time between posts after the deadline; it
+	// grows with the lateness (a tenth of it) up to SlowIntervalMax.
 	SlowInterval time.Duration
+	// SlowIntervalMax caps the time between late posts.
+	SlowIntervalMax time.Duration
 	// GiveUpAfter is how long after the deadline uncertain uploads are
 	// still retried before the session becomes FAILED.
 	GiveUpAfter time.Duration
 	// Invocation is the time an invocation allows itself when its context
 	// has no deadline (the Lambda context always has one).
 	Invocation time.Duration
+	// StoreRetry bounds the retries of a table write that must hold (the
+	// outcome of a post, an attempt record): they go on, with backoff, for
+	// this long.
+	StoreRetry time.Duration
+}
+
+// DefaultGiveUpAfter is how long after the deadline a session whose
+// upload is not done is still tried: a day, so that an on-prem bridge off
+// for hours still uploads (late) when it is back. The sign queue keeps its
+// jobs for four days, longer than that.
+const DefaultGiveUpAfter = 24 * time.Hour
+
+// slowInterval is the least time between late posts at now.
+func (p Policy) slowInterval(now, deadline time.Time) time.Duration {
+	d := max(now.Sub(deadline)/10, p.SlowInterval)
+	if p.SlowIntervalMax > 0 {
+		d = min(d, max(p.SlowIntervalMax, p.SlowInterval))
+	}
+	return d
 }
 
 // DefaultPolicy is the policy of the upload function: with customs' two
 // minute window and a 10 s post timeout, a few fast retries fit before the
-// deadline, then one post at most every 45 s for 30 minutes.
+// deadline, then one post at most every 45 s (growing to every 10 minutes
+// as the lateness grows) for DefaultGiveUpAfter.
 func DefaultPolicy() Policy {
 	return Policy{
-		BackoffBase:  500 * time.Millisecond,
-		BackoffMax:   4 * time.Second,
-		MaxAttempts:  6,
-		MinAttempt:   2 * time.Second,
-		Reserve:      2 * time.Second,
-		SlowInterval: 45 * time.Second,
-		GiveUpAfter:  30 * time.Minute,
-		Invocation:   25 * time.Second,
+		BackoffBase:     500 * time.Millisecond,
+		BackoffMax:      4 * time.Second,
+		MaxAttempts:     6,
+		MinAttempt:      2 * time.Second,
+		Reserve:         2 * time.Second,
+		SlowInterval:    45 * time.Second,
+		SlowIntervalMax: 10 * time.Minute,
+		GiveUpAfter:     DefaultGiveUpAfter,
+		Invocation:      25 * time.Second,
+		StoreRetry:      8 * time.Second,
 	}
 }
 
@@ -346,7 +371,7 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 	if errors.As(err, &ref) {
 		h.metrics.Add(MetricRefused, 1)
 		log.Warn("upload refused", slog.String("reason", ref.reason), slog.String("certNo", job.CertNo))
-		if h.now().After(giveUpAt) || job.LastDelivery {
+		if h.now().After(giveUpAt) {
 			return h.giveUp(ctx, id, ref.reason)
 		}
 		if err := h.store.NoteUpload(ctx, id, ref.reason); err != nil {
@@ -384,6 +409,20 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 	run := &run{h: h, log: log, job: job, pending: p, owner: owner, doc: doc,
 		received: req.ReceivedAt, deadline: deadline, giveUpAt: giveUpAt, budgetEnd: now.Add(budget - h.policy.Reserve), last: claim.LastAttemptAt,
 		uncertain: claim.TakenOver}
+	if claim.TakenOver || !claim.LastAttemptAt.IsZero() {
+		// An earlier invocation posted: if customs accepted that post and
+		// only the record of it failed, finish without posting again.
+		atts, err := h.listAttempts(ctx, id)
+		if err != nil {
+			return run.release(ctx, "could not read the earlier attempts: "+err.Error())
+		}
+		for _, a := range atts {
+			if a.Outcome == session.OutcomeAccepted && a.Digest == p.Digest {
+				run.last = a.At
+				return run.finish(ctx, session.StateAccepted, "accepted by an earlier post: "+a.Message)
+			}
+		}
+	}
 	return run.post(ctx)
 }
 
@@ -402,7 +441,9 @@ func (h *Handler) giveUp(ctx context.Context, id, reason string) (session.Upload
 		return session.UploadAnswer{}, h.storeErr(id, "claim upload", err)
 	}
 	reason = "gave up: " + reason
-	if err := h.store.FinishUpload(ctx, id, owner, session.StateFailed, reason, time.Time{}); err != nil {
+	if err := h.retryStore(ctx, func(ctx context.Context) error {
+		return h.store.FinishUpload(ctx, id, owner, session.StateFailed, reason, time.Time{})
+	}); err != nil {
 		return session.UploadAnswer{}, h.storeErr(id, "finish upload", err)
 	}
 	h.metrics.Add(MetricFailed, 1)
@@ -418,6 +459,38 @@ func finalAnswer(r session.Request) session.UploadAnswer {
 	}
 	return session.UploadAnswer{SessionID: r.SessionID, State: session.StateFailed,
 		Message: fmt.Sprintf("session is %s: nothing to upload", r.State)}
+}
+
+// retryStore runs a table write that must hold until it succeeds (a lost
+// lease is not retried), with
+// backoff from 50 ms to 1 s, for at most Policy.StoreRetry (and never past
+// ctx's deadline less the reserve). It returns the last error.
+func (h *Handler) retryStore(ctx context.Context, f func(context.Context) error) error {
+	end := time.Now().Add(h.policy.StoreRetry)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-h.policy.Reserve/2).Before(end) {
+		end = dl.Add(-h.policy.Reserve / 2)
+	}
+	ctx = context.WithoutCancel(ctx)
+	wait := 50 * time.Millisecond
+	for {
+		err := f(ctx)
+		if err == nil || errors.Is(err, dynamo.ErrLeaseLost) || !time.Now().Add(wait).Before(end) {
+			return err
+		}
+		_ = sleepCtx(ctx, wait)
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// listAttempts reads a session's attempt records, retried like retryStore.
+func (h *Handler) listAttempts(ctx context.Context, id string) ([]session.Attempt, error) {
+	var atts []session.Attempt
+	err := h.retryStore(ctx, func(ctx context.Context) error {
+		var err error
+		atts, err = h.store.ListAttempts(ctx, id)
+		return err
+	})
+	return atts, err
 }
 
 // newOwner returns a random lease owner token.

@@ -113,14 +113,14 @@ func TestUploadOutcomes(t *testing.T) {
 			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: session.StateSigned, metrics: "Retry=1"},
 		{name: "ok late upload accepted", now: deadline.Add(10 * time.Minute), script: []customstest.Reply{customstest.Accepted()},
 			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
-		{name: "fail gives up after the retry window", now: deadline.Add(31 * time.Minute),
+		{name: "fail gives up after the retry window", now: deadline.Add(DefaultGiveUpAfter + time.Minute),
 			want: session.StateFailed, posts: 0, reason: "gave up", metrics: "Failed=1"},
-		{name: "fail unanswered at the end of the retry window", now: deadline.Add(30*time.Minute - time.Second),
+		{name: "fail unanswered at the end of the retry window", now: deadline.Add(DefaultGiveUpAfter - time.Second),
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
 			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "end of the retry window", metrics: "Failed=1"},
-		{name: "fail unanswered on the last delivery", now: deadline.Add(time.Minute), last: true,
+		{name: "ok unanswered on the last delivery is retried in the window (the settler sends the job again)", now: deadline.Add(time.Minute), last: true,
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "last delivery", metrics: "Failed=1"},
+			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: session.StateSigned, metrics: "Retry=1"},
 		{name: "ok accepted on the last delivery", now: deadline.Add(time.Minute), last: true,
 			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
 	}
@@ -214,8 +214,11 @@ func TestUploadLatePacing(t *testing.T) {
 		{"ok first late post", late, 1, session.StateRetry},
 		{"ok redelivered at once is paced without posting", late.Add(time.Second), 0, session.StateRetry},
 		{"ok redelivered after the interval posts again", late.Add(DefaultPolicy().SlowInterval), 1, session.StateRetry},
-		{"fail past the window becomes FAILED without posting", epoch.Add(session.Window + 31*time.Minute), 0, session.StateFailed},
-		{"ok a final session is answered from the table", epoch.Add(session.Window + 40*time.Minute), 0, session.StateFailed},
+		{"ok an hour late posts again", epoch.Add(session.Window + time.Hour), 1, session.StateRetry},
+		{"ok an hour late the interval has grown to six minutes", epoch.Add(session.Window + time.Hour + 2*time.Minute), 0, session.StateRetry},
+		{"ok seven minutes later posts again", epoch.Add(session.Window + time.Hour + 7*time.Minute), 1, session.StateRetry},
+		{"fail past the window becomes FAILED without posting", epoch.Add(session.Window + DefaultGiveUpAfter + time.Minute), 0, session.StateFailed},
+		{"ok a final session is answered from the table", epoch.Add(session.Window + DefaultGiveUpAfter + 10*time.Minute), 0, session.StateFailed},
 	}
 	for _, s := range steps {
 		f.clock.Set(s.at)
@@ -264,11 +267,11 @@ func TestUploadRefusals(t *testing.T) {
 		}, want: session.StateRetry, reason: "not registered for ebpCode " + ebpCode},
 		{name: "fail refusal past the window becomes FAILED", edit: func(j *session.Invocation, _ session.Pending) {
 			j.CertNo = "deadbeef"
-		}, at: epoch.Add(session.Window + time.Hour), want: session.StateFailed, reason: "gave up"},
-		{name: "fail refusal on the last delivery becomes FAILED", edit: func(j *session.Invocation, _ session.Pending) {
+		}, at: epoch.Add(session.Window + DefaultGiveUpAfter + time.Hour), want: session.StateFailed, reason: "gave up"},
+		{name: "ok refusal on the last delivery waits for the give-up window", edit: func(j *session.Invocation, _ session.Pending) {
 			j.CertNo = "deadbeef"
 			j.LastDelivery = true
-		}, want: session.StateFailed, reason: "gave up"},
+		}, want: session.StateRetry, reason: "not registered"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

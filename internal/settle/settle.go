@@ -1,0 +1,462 @@
+// Package settle makes sure every customs request reaches a final state.
+// The settler runs every minute (the settle function, on an EventBridge
+// schedule; `ceb179 local` runs it too) and acts on what would otherwise be
+// stranded:
+//
+//   - a request RECEIVED but never queued for assembly (ingest recorded it
+//     and answered 20003, and customs did not ask again): it is queued;
+//   - a request still RECEIVED past its deadline although it was queued
+//     (its assemble message was lost to the dead-letter queue): it is
+//     queued again, and assemble marks it NO_DATA or assembles it late;
+//   - a sign job in the sign queue's dead-letter queue whose request is
+//     still ASSEMBLED or SIGNED inside its give-up window (no usable signer,
+//     the sign source could not be fetched, the upload did not finish in
+//     the job's deliveries): the same job (same digest, same serviceTime)
+//     is sent to the sign queue again; jobs of final or replayed sessions
+//     are dropped;
+//   - a request not final past its give-up window (its deadline plus
+//     UPLOAD_GIVE_UP_MINUTES): it becomes FAILED with the reason, unless an
+//     upload invocation holds it right now.
+//
+// Every action is a conditional write, so a run repeated or run twice at
+// once does no harm; each is recorded on the request (settles,
+// lastSettleAt, lastSettleWhy) and shows in `ceb179 show`. A run does at
+// most MaxActions actions and reads at most MaxDeadLetters dead-lettered
+// jobs; the rest wait for the next run. Each run reports how many requests
+// are stuck past their deadline (metric StuckPastDeadline), which an alarm
+// watches.
+package settle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/session"
+)
+
+// Metric names recorded by the settler (namespace ceb179, dimension
+// Component=settle; docs/operations.md lists them all).
+const (
+	// MetricQueued counts requests queued for assembly by the settler.
+	MetricQueued = "Queued"
+	// MetricResent counts dead-lettered sign jobs sent again.
+	MetricResent = "SignJobResent"
+	// MetricDropped counts dead-lettered sign jobs dropped (session final or replayed).
+	MetricDropped = "SignJobDropped"
+	// MetricFailed counts requests made FAILED past their give-up window.
+	MetricFailed = "Failed"
+	// MetricStuck is, per run, the number of requests not final some
+	// minutes past their deadline.
+	MetricStuck = "StuckPastDeadline"
+)
+
+// Defaults of a Settler.
+const (
+	// DefaultInterval is how often the settler runs.
+	DefaultInterval = time.Minute
+	// DefaultGrace is how long a recorded request may wait for ingest to
+	// queue it before the settler does.
+	DefaultGrace = 15 * time.Second
+	// DefaultStuckAfter is how long past its deadline a request counts as
+	// stuck (and, still RECEIVED, is queued again).
+	DefaultStuckAfter = 5 * time.Minute
+	// DefaultMaxActions bounds the actions of one run.
+	DefaultMaxActions = 200
+	// DefaultMaxDeadLetters bounds the dead-lettered jobs one run reads.
+	DefaultMaxDeadLetters = 100
+)
+
+// Store is what the settler needs of the requests table.
+type Store interface {
+	RequestsOfDay(ctx context.Context, day string, fn func(dynamo.RequestView) error) error
+	GetRequestView(ctx context.Context, sessionID string) (dynamo.RequestView, error)
+	GetPending(ctx context.Context, sessionID string) (session.Pending, error)
+	MarkEnqueued(ctx context.Context, sessionID string) error
+	NoteSettle(ctx context.Context, sessionID, why string, at time.Time, from ...session.State) (bool, error)
+	SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...session.State) (bool, error)
+}
+
+var _ Store = (*dynamo.Store)(nil)
+
+// Sender puts a message on a queue.
+type Sender interface {
+	Send(ctx context.Context, v any) error
+}
+
+// DeadLetters is the sign queue's dead-letter queue.
+type DeadLetters interface {
+	Receive(ctx context.Context, n int, wait, visibility time.Duration) ([]queue.Message, error)
+	Delete(ctx context.Context, receiptHandle string) error
+	ExtendVisibility(ctx context.Context, receiptHandle string, d time.Duration) error
+}
+
+// Settler settles stranded requests. Build it with New.
+type Settler struct {
+	store          Store
+	assemble       Sender
+	sign           Sender
+	dead           DeadLetters
+	log            *slog.Logger
+	metrics        *metrics.Recorder
+	now            func() time.Time
+	window         time.Duration
+	giveUp         time.Duration
+	grace          time.Duration
+	stuckAfter     time.Duration
+	maxActions     int
+	maxDeadLetters int
+}
+
+// Option changes a Settler made by New.
+type Option func(*Settler)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Settler) { s.log = l } }
+
+// WithMetrics sets the metrics recorder (default none).
+func WithMetrics(m *metrics.Recorder) Option { return func(s *Settler) { s.metrics = m } }
+
+// WithClock sets the clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Settler) { s.now = now } }
+
+// WithWindow sets the time customs allows for an upload (default
+// session.Window); a replay's deadline is its start plus the window.
+func WithWindow(d time.Duration) Option { return func(s *Settler) { s.window = d } }
+
+// WithGiveUp sets how long after its deadline a request is still worked on
+// (default upload's DefaultGiveUpAfter; keep it equal to the upload
+// function's UPLOAD_GIVE_UP_MINUTES).
+func WithGiveUp(d time.Duration) Option { return func(s *Settler) { s.giveUp = d } }
+
+// WithTimes sets the grace before an unqueued request is queued and how
+// long past its deadline a request counts as stuck (defaults DefaultGrace
+// and DefaultStuckAfter).
+func WithTimes(grace, stuckAfter time.Duration) Option {
+	return func(s *Settler) { s.grace, s.stuckAfter = grace, stuckAfter }
+}
+
+// WithLimits bounds one run (defaults DefaultMaxActions and DefaultMaxDeadLetters).
+func WithLimits(actions, deadLetters int) Option {
+	return func(s *Settler) { s.maxActions, s.maxDeadLetters = max(actions, 1), max(deadLetters, 0) }
+}
+
+// DefaultGiveUp is the default give-up window, the upload function's
+// default: a day after the deadline.
+const DefaultGiveUp = 24 * time.Hour
+
+// New returns a settler over the requests table, the assemble and sign
+// queues and the sign queue's dead-letter queue.
+func New(store Store, assemble, sign Sender, dead DeadLetters, opts ...Option) *Settler {
+	s := &Settler{store: store, assemble: assemble, sign: sign, dead: dead, log: slog.Default(), now: time.Now,
+		window: session.Window, giveUp: DefaultGiveUp, grace: DefaultGrace, stuckAfter: DefaultStuckAfter,
+		maxActions: DefaultMaxActions, maxDeadLetters: DefaultMaxDeadLetters}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Report is what one run found and did.
+type Report struct {
+	// Scanned is how many requests not final were looked at.
+	Scanned int `json:"scanned"`
+	// Queued counts requests queued (or queued again) for assembly.
+	Queued int `json:"queued"`
+	// Resent counts dead-lettered sign jobs sent again.
+	Resent int `json:"resent"`
+	// Dropped counts dead-lettered sign jobs dropped.
+	Dropped int `json:"dropped"`
+	// Failed counts requests made FAILED past their give-up window.
+	Failed int `json:"failed"`
+	// Stuck counts requests not final past their deadline plus the stuck time.
+	Stuck int `json:"stuck"`
+	// Truncated says the run stopped at its limit of actions.
+	Truncated bool `json:"truncated"`
+}
+
+func (r Report) actions() int { return r.Queued + r.Resent + r.Dropped + r.Failed }
+
+// errLimit stops a scan at the run's limit of actions.
+var errLimit = errors.New("settle: limit of actions reached")
+
+// open are the states a request settles from.
+var open = []session.State{session.StateReceived, session.StateAssembled, session.StateSigned}
+
+// Handle runs the settler once; it is the settle function's handler (the
+// scheduled event carries nothing it needs).
+func (s *Settler) Handle(ctx context.Context, _ json.RawMessage) (Report, error) {
+	return s.Run(ctx)
+}
+
+// Run settles what it finds: first the sign queue's dead letters, then the
+// requests not final of the days that can still hold some. An error stops
+// the run; what was done stays done.
+func (s *Settler) Run(ctx context.Context) (Report, error) {
+	var rep Report
+	err := s.deadLetters(ctx, &rep)
+	if err == nil {
+		err = s.scan(ctx, &rep)
+	}
+	if errors.Is(err, errLimit) {
+		rep.Truncated, err = true, nil
+	}
+	s.metrics.Add(MetricStuck, float64(rep.Stuck))
+	level := slog.LevelInfo
+	if rep.Stuck > 0 || err != nil {
+		level = slog.LevelWarn
+	}
+	attrs := []any{slog.Int("scanned", rep.Scanned), slog.Int("queued", rep.Queued), slog.Int("resent", rep.Resent),
+		slog.Int("dropped", rep.Dropped), slog.Int("failed", rep.Failed), slog.Int("stuck", rep.Stuck), slog.Bool("truncated", rep.Truncated)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	s.log.Log(ctx, level, "settle", attrs...)
+	return rep, err
+}
+
+// Loop runs the settler every interval until ctx ends (for `ceb179 local`).
+func (s *Settler) Loop(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := s.Run(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("settle run failed", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// deadline is when the request's upload is due: customs' deadline, or a
+// replay's own when later.
+func (s *Settler) deadline(v dynamo.RequestView) time.Time {
+	d := v.Deadline
+	if v.Replays > 0 && v.LastReplayAt.Add(s.window).After(d) {
+		d = v.LastReplayAt.Add(s.window)
+	}
+	return d
+}
+
+// giveUpAt is when the settler makes the request FAILED: the give-up window
+// after its deadline, plus a margin (two minutes, or the window when
+// shorter) for an upload invocation deciding it first.
+func (s *Settler) giveUpAt(v dynamo.RequestView) time.Time {
+	return s.deadline(v).Add(s.giveUp + min(2*time.Minute, s.window))
+}
+
+// deadLetters handles the sign queue's dead-lettered jobs.
+func (s *Settler) deadLetters(ctx context.Context, rep *Report) error {
+	if s.dead == nil {
+		return nil
+	}
+	// Messages left in place are made visible again at the end, for
+	// operators (ceb179 dlq list), not read twice in this run.
+	var left []string
+	defer func() {
+		for _, r := range left {
+			_ = s.dead.ExtendVisibility(context.WithoutCancel(ctx), r, 0)
+		}
+	}()
+	for read := 0; read < s.maxDeadLetters; {
+		msgs, err := s.dead.Receive(ctx, min(10, s.maxDeadLetters-read), 0, time.Minute)
+		if err != nil {
+			return fmt.Errorf("receive dead-lettered sign jobs: %w", err)
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		read += len(msgs)
+		for _, m := range msgs {
+			if rep.actions() >= s.maxActions {
+				return errLimit
+			}
+			done, err := s.deadLetter(ctx, m, rep)
+			if err != nil {
+				return err
+			}
+			if !done {
+				left = append(left, m.ReceiptHandle)
+			}
+		}
+	}
+	return nil
+}
+
+// deadLetter handles one dead-lettered job and reports whether it is done
+// with (false: left in place).
+func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) (bool, error) {
+	var job session.SignJob
+	if err := json.Unmarshal([]byte(m.Body), &job); err != nil || job.SessionID == "" {
+		// Not a sign job: left for an operator (ceb179 dlq list).
+		s.log.Warn("settle: malformed dead-lettered sign job left in place", slog.String("messageId", m.ID))
+		return false, nil
+	}
+	log := s.log.With(slog.String("sessionID", job.SessionID))
+	v, err := s.store.GetRequestView(ctx, job.SessionID)
+	if errors.Is(err, dynamo.ErrNotFound) {
+		log.Warn("settle: dead-lettered sign job of an unknown session left in place")
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	drop := func(why string) (bool, error) {
+		if err := s.dead.Delete(ctx, m.ReceiptHandle); err != nil {
+			return false, fmt.Errorf("drop dead-lettered sign job of %s: %w", job.SessionID, err)
+		}
+		rep.Dropped++
+		s.metrics.Add(MetricDropped, 1)
+		log.Info("settle: dead-lettered sign job dropped", slog.String("why", why))
+		return true, nil
+	}
+	if v.State.Final() {
+		return drop("session is " + string(v.State))
+	}
+	if v.State == session.StateReceived {
+		// Being assembled again (a replay): that assembly sends its own job.
+		return drop("session is being assembled again")
+	}
+	p, err := s.store.GetPending(ctx, job.SessionID)
+	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return false, err
+	}
+	if err != nil || p.Digest != job.Digest {
+		return drop("the job's digest is not the session's assembled upload (replayed)")
+	}
+	now := s.now()
+	if now.After(s.giveUpAt(v)) {
+		if err := s.fail(ctx, v, now, rep); err != nil {
+			return false, err
+		}
+		return drop("given up")
+	}
+	// Noted first, while the session is surely not final yet.
+	why := fmt.Sprintf("sign job sent again: it had dead-lettered while the session was %s (%s)", v.State, v.Reason)
+	ok, err := s.store.NoteSettle(ctx, job.SessionID, why, now, session.StateAssembled, session.StateSigned)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return drop("session settled meanwhile")
+	}
+	if err := s.sign.Send(ctx, job); err != nil {
+		return false, fmt.Errorf("send sign job of %s again: %w", job.SessionID, err)
+	}
+	if err := s.dead.Delete(ctx, m.ReceiptHandle); err != nil {
+		// Sent twice at worst: the upload claim posts once.
+		log.Warn("settle: resent job still in the dead-letter queue", slog.String("error", err.Error()))
+	}
+	rep.Resent++
+	s.metrics.Add(MetricResent, 1)
+	log.Info("settle: sign job sent again")
+	return true, nil
+}
+
+// scan looks at the requests not final of every day that can hold one.
+func (s *Settler) scan(ctx context.Context, rep *Report) error {
+	now := s.now()
+	first := now.Add(-(s.giveUp + s.window + 3*time.Minute))
+	seen := map[string]bool{}
+	for t := first; ; t = t.Add(24 * time.Hour) {
+		day := dynamo.Day(t)
+		if t.After(now) {
+			day = dynamo.Day(now)
+		}
+		if !seen[day] {
+			seen[day] = true
+			if err := s.store.RequestsOfDay(ctx, day, func(v dynamo.RequestView) error { return s.request(ctx, v, now, rep) }); err != nil {
+				return err
+			}
+		}
+		if !t.Before(now) {
+			return nil
+		}
+	}
+}
+
+func (s *Settler) request(ctx context.Context, v dynamo.RequestView, now time.Time, rep *Report) error {
+	if v.State.Final() {
+		return nil
+	}
+	rep.Scanned++
+	deadline := s.deadline(v)
+	if now.After(deadline.Add(s.stuckAfter)) {
+		rep.Stuck++
+	}
+	if rep.actions() >= s.maxActions {
+		return errLimit
+	}
+	switch {
+	case now.After(s.giveUpAt(v)):
+		return s.fail(ctx, v, now, rep)
+	case v.State != session.StateReceived:
+		// ASSEMBLED or SIGNED: its sign job is in the sign queue, held by
+		// the bridge, or dead-lettered (handled above).
+		return nil
+	case !v.Enqueued && now.Sub(v.ReceivedAt) >= s.grace:
+		return s.queue(ctx, v, deadline, now, "queued for assembly: ingest recorded the request but could not queue it", rep)
+	case v.Enqueued && now.After(deadline.Add(s.stuckAfter)) && now.Sub(v.LastSettleAt) >= s.stuckAfter:
+		return s.queue(ctx, v, deadline, now, "queued for assembly again: still RECEIVED past its deadline (its assemble message was lost)", rep)
+	}
+	return nil
+}
+
+// queue sends the request's assemble message (with its replay number and
+// deadline after a replay) and records it.
+func (s *Settler) queue(ctx context.Context, v dynamo.RequestView, deadline, now time.Time, why string, rep *Report) error {
+	msg := session.NewAssembleMessage(v.Request)
+	if v.Replays > 0 {
+		msg.Replay, msg.Deadline = v.Replays, deadline.UnixMilli()
+	}
+	// Noted first (while the request is surely RECEIVED: assembly can be
+	// that fast); a send that fails is tried again by the next run.
+	if ok, err := s.store.NoteSettle(ctx, v.SessionID, why, now, session.StateReceived); err != nil || !ok {
+		return err
+	}
+	if err := s.assemble.Send(ctx, msg); err != nil {
+		return fmt.Errorf("queue %s for assembly: %w", v.SessionID, err)
+	}
+	if !v.Enqueued {
+		if err := s.store.MarkEnqueued(ctx, v.SessionID); err != nil {
+			return err
+		}
+	}
+	rep.Queued++
+	s.metrics.Add(MetricQueued, 1)
+	s.log.Info("settle: queued for assembly", slog.String("sessionID", v.SessionID), slog.String("why", why))
+	return nil
+}
+
+// fail makes a request past its give-up window FAILED.
+func (s *Settler) fail(ctx context.Context, v dynamo.RequestView, now time.Time, rep *Report) error {
+	why := map[session.State]string{
+		session.StateReceived:  "RECEIVED: never assembled",
+		session.StateAssembled: "ASSEMBLED: no signature came (bridge off or no usable signer)",
+		session.StateSigned:    "SIGNED: customs never accepted a post",
+	}[v.State]
+	reason := fmt.Sprintf("settled FAILED: not uploaded by %s (deadline + %s) while %s", s.giveUpAt(v).UTC().Format(time.RFC3339), s.giveUp, why)
+	if v.Reason != "" {
+		reason += "; last reason: " + v.Reason
+	}
+	ok, err := s.store.SettleFailed(ctx, v.SessionID, reason, now, open...)
+	if err != nil || !ok {
+		return err
+	}
+	rep.Failed++
+	s.metrics.Add(MetricFailed, 1)
+	s.log.Warn("settle: request FAILED", slog.String("sessionID", v.SessionID), slog.String("reason", reason))
+	return nil
+}

@@ -1,0 +1,249 @@
+package settle_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179/internal/settle"
+)
+
+// bed is the settler over emulated tables and queues, with a clock the
+// test moves.
+type bed struct {
+	store          *dynamo.Store
+	assemble, sign *queue.Queue
+	dead           *queue.Queue
+	now            time.Time
+	metrics        *metrics.Recorder
+	settler        *settle.Settler
+}
+
+func newBed(t *testing.T) *bed {
+	t.Helper()
+	env := awstest.New(t)
+	b := &bed{
+		store:    dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")}, 0),
+		assemble: queue.New(env.SQS, env.Queue("AssembleQueue")),
+		sign:     queue.New(env.SQS, env.Queue("SignQueue")),
+		dead:     queue.New(env.SQS, env.Queue("SignDeadLetterQueue")),
+		now:      time.Now(),
+		metrics:  metrics.New("settle", nil),
+	}
+	b.settler = settle.New(b.store, b.assemble, b.sign, b.dead,
+		settle.WithClock(func() time.Time { return b.now }),
+		settle.WithGiveUp(time.Hour),
+		settle.WithMetrics(b.metrics),
+		settle.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	return b
+}
+
+// request records a request received at the bed's clock in state st.
+func (b *bed) request(t *testing.T, id string, st session.State, enqueued bool) session.Request {
+	t.Helper()
+	r := session.Request{SessionID: id, OrderNo: "ORD-" + id, ServiceTime: b.now.UnixMilli(), ReceivedAt: b.now,
+		Deadline: b.now.Add(session.Window), State: st, Enqueued: enqueued}
+	if _, _, err := b.store.CreateRequest(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// pending stores a pending upload and returns its sign job.
+func (b *bed) pending(t *testing.T, r session.Request) session.SignJob {
+	t.Helper()
+	p := session.Pending{SessionID: r.SessionID, EbpCode: "EBP1", GUID: "G", Head: []byte(`{}`), Lists: []byte(`[]`),
+		ServiceTime: "1", Digest: "digest-" + r.SessionID, Deadline: r.Deadline, CreatedAt: r.ReceivedAt}
+	if _, _, err := b.store.CreatePending(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return session.SignJob{SessionID: r.SessionID, EbpCode: "EBP1", Deadline: r.Deadline.UnixMilli(), Digest: p.Digest}
+}
+
+func (b *bed) run(t *testing.T) settle.Report {
+	t.Helper()
+	rep, err := b.settler.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func (b *bed) view(t *testing.T, id string) dynamo.RequestView {
+	t.Helper()
+	v, err := b.store.GetRequestView(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// drain receives every visible message of q.
+func drain(t *testing.T, q *queue.Queue) []string {
+	t.Helper()
+	var bodies []string
+	for {
+		msgs, err := q.Receive(context.Background(), 10, time.Second, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 {
+			return bodies
+		}
+		for _, m := range msgs {
+			bodies = append(bodies, m.Body)
+			if err := q.Delete(context.Background(), m.ReceiptHandle); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestSettleUnqueuedRequest(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	b.request(t, "not-queued", session.StateReceived, false)
+	b.request(t, "queued", session.StateReceived, true)
+	if rep := b.run(t); rep.Queued != 0 {
+		t.Fatalf("queued %d inside the grace", rep.Queued)
+	}
+	b.now = b.now.Add(settle.DefaultGrace + time.Second)
+	if rep := b.run(t); rep.Queued != 1 || rep.Scanned != 2 {
+		t.Fatalf("report %+v, want the unqueued one queued", rep)
+	}
+	msgs := drain(t, b.assemble)
+	if len(msgs) != 1 || !strings.Contains(msgs[0], `"sessionID":"not-queued"`) {
+		t.Fatalf("assemble queue %v", msgs)
+	}
+	v := b.view(t, "not-queued")
+	if !v.Enqueued || v.Settles != 1 || !strings.Contains(v.LastSettleWhy, "queued for assembly") {
+		t.Errorf("view %+v", v)
+	}
+	// Idempotent: the next run queues nothing more.
+	if rep := b.run(t); rep.Queued != 0 {
+		t.Errorf("second run queued %d", rep.Queued)
+	}
+	if msgs := drain(t, b.assemble); len(msgs) != 0 {
+		t.Errorf("assemble queue %v after the second run", msgs)
+	}
+	// Still RECEIVED well past the deadline: queued again, once.
+	b.now = b.now.Add(session.Window + settle.DefaultStuckAfter + time.Second)
+	rep := b.run(t)
+	if rep.Queued != 2 || rep.Stuck != 2 {
+		t.Errorf("report %+v, want both stuck requests queued again", rep)
+	}
+	if rep := b.run(t); rep.Queued != 0 {
+		t.Errorf("queued again at once: %+v", rep)
+	}
+	if b.metrics.Total(settle.MetricStuck) != 4 {
+		t.Errorf("StuckPastDeadline total %v", b.metrics.Total(settle.MetricStuck))
+	}
+}
+
+func TestSettleDeadLetteredSignJobs(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	ctx := context.Background()
+	live := b.request(t, "live", session.StateAssembled, true)
+	liveJob := b.pending(t, live)
+	done := b.request(t, "done", session.StateAccepted, true)
+	doneJob := b.pending(t, done)
+	stale := b.request(t, "stale", session.StateSigned, true)
+	staleJob := b.pending(t, stale)
+	staleJob.Digest = "an-older-digest"
+	for _, j := range []session.SignJob{liveJob, doneJob, staleJob} {
+		if err := b.dead.Send(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.dead.Send(ctx, "not a job"); err != nil {
+		t.Fatal(err)
+	}
+	rep := b.run(t)
+	if rep.Resent != 1 || rep.Dropped != 2 {
+		t.Fatalf("report %+v, want one resent and two dropped", rep)
+	}
+	msgs := drain(t, b.sign)
+	var got session.SignJob
+	if len(msgs) != 1 || json.Unmarshal([]byte(msgs[0]), &got) != nil || got != liveJob {
+		t.Fatalf("sign queue %v, want the live job unchanged", msgs)
+	}
+	if v := b.view(t, "live"); v.Settles != 1 || !strings.Contains(v.LastSettleWhy, "sign job sent again") || v.State != session.StateAssembled {
+		t.Errorf("view %+v", v)
+	}
+	// The malformed message is left for an operator.
+	if left := drain(t, b.dead); len(left) != 1 || left[0] != `"not a job"` {
+		t.Errorf("dead letters left %v", left)
+	}
+}
+
+func TestSettleGiveUp(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	ctx := context.Background()
+	asm := b.request(t, "assembled", session.StateAssembled, true)
+	asmJob := b.pending(t, asm)
+	held := b.request(t, "held", session.StateAssembled, true)
+	b.pending(t, held)
+	b.request(t, "received", session.StateReceived, true)
+
+	// Past the give-up window; an upload invocation holds "held" right now.
+	b.now = b.now.Add(session.Window + time.Hour + 3*time.Minute)
+	if _, err := b.store.ClaimUpload(ctx, "held", "owner", b.now, b.now.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.dead.Send(ctx, asmJob); err != nil {
+		t.Fatal(err)
+	}
+	rep := b.run(t)
+	if rep.Failed != 2 || rep.Resent != 0 {
+		t.Fatalf("report %+v, want two FAILED and nothing resent", rep)
+	}
+	for _, id := range []string{"assembled", "received"} {
+		v := b.view(t, id)
+		if v.State != session.StateFailed || !strings.Contains(v.Reason, "settled FAILED: not uploaded by") || v.Settles != 1 {
+			t.Errorf("%s: %s %q settles %d", id, v.State, v.Reason, v.Settles)
+		}
+	}
+	if v := b.view(t, "held"); v.State != session.StateSigned {
+		t.Errorf("held: %s, want SIGNED while its lease lives", v.State)
+	}
+	if msgs := drain(t, b.sign); len(msgs) != 0 {
+		t.Errorf("sign queue %v", msgs)
+	}
+	// After the lease, the held one is settled too; nothing else changes.
+	b.now = b.now.Add(time.Minute)
+	if rep := b.run(t); rep.Failed != 1 {
+		t.Errorf("report %+v, want the held one FAILED", rep)
+	}
+	if v := b.view(t, "assembled"); v.Settles != 1 {
+		t.Errorf("settled twice: %d", v.Settles)
+	}
+}
+
+func TestSettleLimit(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	for _, id := range []string{"a", "b", "c"} {
+		b.request(t, id, session.StateReceived, false)
+	}
+	b.settler = settle.New(b.store, b.assemble, b.sign, b.dead,
+		settle.WithClock(func() time.Time { return b.now }), settle.WithLimits(2, 10),
+		settle.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	b.now = b.now.Add(time.Minute)
+	if rep := b.run(t); rep.Queued != 2 || !rep.Truncated {
+		t.Fatalf("report %+v, want two queued and the run truncated", rep)
+	}
+	if rep := b.run(t); rep.Queued != 1 || rep.Truncated {
+		t.Fatalf("report %+v, want the last one queued", rep)
+	}
+}

@@ -1,0 +1,69 @@
+package signer
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzEPortReply feeds the E-Port control's reply decoder what a control
+// (or anything else on its port) might send: the decoding the read loop
+// does, replyID and result never panic; a reply is a success only when the
+// control said Result true with status 00 (or none); every failure is an
+// *EPortError of one known kind, and one naming a PIN marker is a refused
+// PIN, never a retryable device error.
+func FuzzEPortReply(f *testing.F) {
+	for _, s := range []string{
+		`{"_id":7,"_method":"cus-sec_SpcSignDataAsPEM","_status":"00","_args":{"Result":true,"Data":["c2lnbmF0dXJl","03000000000cde6f"],"Error":[]}}`,
+		`{"_id":"8","_method":"cus-sec_SpcSignDataAsPEM","_status":"00","_args":{"Result":false,"Data":[],"Error":["[读卡器底层库]复位读卡器失败:错误码=50070","Err:Custom50070"]}}`,
+		`{"_id":9,"_status":"00","_args":{"Result":false,"Error":"Err:Base60408"}}`,
+		`{"_id":10,"_status":"00","_args":{"Result":false,"Error":["口令错误，剩余次数2"]}}`,
+		`{"_id":11,"_status":"01","_args":{"Result":true,"Data":["x"]}}`,
+		`{"_id":0,"_method":"open","_args":{"Result":true,"Data":["hello"]}}`,
+		`{"_id":12,"_args":{"Result":false,"Error":[null,1,{"a":"PIN"}]}}`,
+		`{"_id":-1}`, `[]`, `null`, `{"_id":1e400}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var r eportReply
+		if json.Unmarshal(msg, &r) != nil {
+			return
+		}
+		_, _ = replyID(r.ID)
+		data, err := r.result("cus-sec_SpcSignDataAsPEM", DefaultPINErrorMarkers)
+		ok := r.Args.Result && (r.Status == "" || r.Status == "00")
+		if err == nil {
+			if !ok {
+				t.Fatalf("success without Result true and status 00: %s", msg)
+			}
+			_ = data
+			return
+		}
+		if ok {
+			t.Fatalf("Result true with status 00 failed: %v", err)
+		}
+		var ee *EPortError
+		if !errors.As(err, &ee) || len(ee.Messages) == 0 {
+			t.Fatalf("error %T %v is not an *EPortError with messages", err, err)
+		}
+		kinds := 0
+		for _, k := range []error{ErrPINRefused, ErrDevice, ErrUnavailable} {
+			if errors.Is(err, k) {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			t.Fatalf("error %v is of %d kinds, want one", err, kinds)
+		}
+		if r.Status == "" || r.Status == "00" {
+			all := strings.ToLower(strings.Join(ee.Messages, "\n"))
+			for _, m := range DefaultPINErrorMarkers {
+				if strings.Contains(all, strings.ToLower(m)) && !errors.Is(err, ErrPINRefused) {
+					t.Fatalf("messages %q name %q but the error is %v", ee.Messages, m, err)
+				}
+			}
+		}
+	})
+}
