@@ -32,32 +32,40 @@ func FuzzEPortReply(f *testing.F) {
 			return
 		}
 		_, _ = replyID(r.ID)
-		data, err := r.result("cus-sec_SpcSignDataAsPEM", DefaultPINErrorMarkers)
-		ok := r.Args.Result && (r.Status == "" || r.Status == "00")
-		if err == nil {
-			if !ok {
-				t.Fatalf("success without Result true and status 00: %s", msg)
+		ok := r.Args.Result && (r.Status == "" || r.Status == "00") && len(nonEmpty(stringList(r.Args.Error))) == 0
+		for _, withPIN := range []bool{false, true} {
+			_, err := r.result("cus-sec_SpcSignDataAsPEM", withPIN, DefaultPINErrorMarkers)
+			if err == nil {
+				if !ok {
+					t.Fatalf("success without Result true, status 00 and no error: %s", msg)
+				}
+				continue
 			}
-			_ = data
-			return
-		}
-		if ok {
-			t.Fatalf("Result true with status 00 failed: %v", err)
-		}
-		var ee *EPortError
-		if !errors.As(err, &ee) || len(ee.Messages) == 0 {
-			t.Fatalf("error %T %v is not an *EPortError with messages", err, err)
-		}
-		kinds := 0
-		for _, k := range []error{ErrPINRefused, ErrDevice, ErrUnavailable} {
-			if errors.Is(err, k) {
-				kinds++
+			if ok {
+				t.Fatalf("Result true with status 00 and no error failed: %v", err)
 			}
-		}
-		if kinds != 1 {
-			t.Fatalf("error %v is of %d kinds, want one", err, kinds)
-		}
-		if r.Status == "" || r.Status == "00" {
+			var ee *EPortError
+			if !errors.As(err, &ee) || len(ee.Messages) == 0 {
+				t.Fatalf("error %T %v is not an *EPortError with messages", err, err)
+			}
+			kinds := 0
+			for _, k := range []error{ErrPINRefused, ErrDevice, ErrUnavailable} {
+				if errors.Is(err, k) {
+					kinds++
+				}
+			}
+			if kinds != 1 {
+				t.Fatalf("error %v is of %d kinds, want one", err, kinds)
+			}
+			if !withPIN {
+				// No PIN was sent: never a refused PIN.
+				if errors.Is(err, ErrPINRefused) {
+					t.Fatalf("a PIN-free call read as a refused PIN: %v", err)
+				}
+				continue
+			}
+			// A PIN-bearing call naming a PIN marker is refused, whatever
+			// _status says.
 			all := strings.ToLower(strings.Join(ee.Messages, "\n"))
 			for _, m := range DefaultPINErrorMarkers {
 				if strings.Contains(all, strings.ToLower(m)) && !errors.Is(err, ErrPINRefused) {
