@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ceb179/ceb179/internal/customs"
@@ -122,7 +121,10 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		return Result{}, err
 	}
 	defer st.Close()
-	orders, err := seed(ctx, st, 200)
+	// One order per request: the stack signs at most
+	// session.DefaultDailyCap requests per order and day, as deployed, so a
+	// scenario that repeated orders would measure the cap, not the pipeline.
+	orders, err := seed(ctx, st, max(sc.Requests, 1))
 	if err != nil {
 		return Result{}, err
 	}
@@ -144,7 +146,6 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, run.Concurrency)
-	var next atomic.Int64
 	for i := range sc.Requests {
 		if run.Over > 0 {
 			at := start.Add(time.Duration(float64(run.Over) * float64(i) / float64(sc.Requests)))
@@ -160,9 +161,8 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 			if run.Over == 0 {
 				defer func() { <-sem }()
 			}
-			n := next.Add(1)
 			c := call{sid: fmt.Sprintf("BENCH-%d-%06d", start.UnixNano(), i), sent: time.Now()}
-			c.ok = platDataOpen(ctx, client, st.URL, orders[int(n)%len(orders)], c.sid) == customs.CodeSuccess
+			c.ok = platDataOpen(ctx, client, st.URL, orders[i], c.sid) == customs.CodeSuccess
 			c.ack = time.Since(c.sent)
 			calls[i] = c
 		}()
