@@ -5,14 +5,28 @@ GO ?= go
 SOFTHSM2_MODULE ?= $(firstword $(wildcard /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so))
 TEST_TAGS := $(if $(SOFTHSM2_MODULE),softhsm2,)
 
-.PHONY: run test lint vet fmt-check tidy-check build bench fuzz lambdas \
+.PHONY: run test lint vet fmt-check tidy-check build bench fuzz lambdas cfnspec \
 	build-IngestFunction build-AssembleFunction build-UploadFunction build-PaymentsFunction
 
 run:
 	$(GO) run ./cmd/ceb179 local
 
-test: fmt-check tidy-check vet lint
-	SOFTHSM2_MODULE=$(SOFTHSM2_MODULE) $(GO) test -tags '$(TEST_TAGS)' -count=1 ./...
+# The CloudFormation resource specification the template is checked
+# against (infra's TestTemplateMatchesCloudFormationSpec), fetched once with
+# npm into a cache that is not committed. Keep the version in step with
+# infra.SpecPackage.
+CFNSPEC_PACKAGE := @aws-cdk/aws-service-spec@0.1.216
+CFNSPEC := .cache/cfnspec/db.json.gz
+
+cfnspec: $(CFNSPEC)
+
+$(CFNSPEC):
+	@mkdir -p $(dir $@)
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent $(CFNSPEC_PACKAGE) >/dev/null && \
+		tar -xzf *.tgz package/db.json.gz && mv package/db.json.gz $(abspath $@) && cd / && rm -rf $$tmp
+
+test: fmt-check tidy-check vet lint $(CFNSPEC)
+	CEB179_CFNSPEC=$(abspath $(CFNSPEC)) SOFTHSM2_MODULE=$(SOFTHSM2_MODULE) $(GO) test -tags '$(TEST_TAGS)' -count=1 ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
