@@ -123,6 +123,30 @@ func TestIngestHTTPAPIEvent(t *testing.T) {
 	}
 }
 
+// TestIngestALBEvent checks the front door's event: the load balancer's
+// plain-http listener on port 80 with multi-value headers on, the address it
+// saw appended to X-Forwarded-For.
+func TestIngestALBEvent(t *testing.T) {
+	t.Parallel()
+	var ev events.ALBTargetGroupRequest
+	decodeStrict(t, "ingest-alb.json", &ev)
+	if ev.HTTPMethod != "POST" || ev.Path != "/platDataOpen" || ev.RequestContext.ELB.TargetGroupArn == "" {
+		t.Errorf("method %s path %s target group %q", ev.HTTPMethod, ev.Path, ev.RequestContext.ELB.TargetGroupArn)
+	}
+	h := ev.MultiValueHeaders
+	if len(ev.Headers) != 0 || len(h["x-forwarded-for"]) != 1 || h["x-forwarded-port"][0] != "80" || h["x-forwarded-proto"][0] != "http" {
+		t.Errorf("headers %v / %v, want multi-value headers of a plain-http request on port 80", ev.Headers, h)
+	}
+	if !strings.HasPrefix(h["user-agent"][0], "Apache-HttpClient/") {
+		t.Errorf("user agent %q", h["user-agent"])
+	}
+	body, err := base64.StdEncoding.DecodeString(ev.Body)
+	if err != nil || !ev.IsBase64Encoded {
+		t.Fatalf("body: base64 %t, %v", ev.IsBase64Encoded, err)
+	}
+	formOpenReq(t, string(body))
+}
+
 func TestIngestRESTAPIEvent(t *testing.T) {
 	t.Parallel()
 	var ev events.APIGatewayProxyRequest

@@ -127,6 +127,8 @@ func TestTemplateAlarms(t *testing.T) {
 		{"ok any rejected upload", "UploadRejectedAlarm", count(metrics.Namespace, upload.MetricRejected, "Component=upload")},
 		{"ok any NO_DATA", "AssembleNoDataAlarm", count(metrics.Namespace, assemble.MetricNoData, "Component=assemble")},
 		{"ok any INVALID", "AssembleInvalidAlarm", count(metrics.Namespace, assemble.MetricInvalid, "Component=assemble")},
+		{"ok any caller refused by the allowlist", "IngestRefusedAlarm", count(metrics.Namespace, ingest.MetricRefused, "Component=ingest")},
+		{"ok any capped order", "IngestCappedAlarm", count(metrics.Namespace, ingest.MetricCapped, "Component=ingest")},
 		{"ok no bridge heartbeat for 5 minutes", "BridgeHeartbeatAlarm", want{ns: bridgeNS, metric: bridge.HeartbeatMetric,
 			stat: "Sum", period: 60, evals: 5, dta: 5, threshold: 1, cmp: "LessThanThreshold", missing: "breaching", ok: true}},
 		{"ok requests stuck past their deadline for 5 minutes", "SettleStuckAlarm", want{ns: metrics.Namespace, metric: settle.MetricStuck, dims: "Component=settle",
@@ -149,7 +151,8 @@ func TestTemplateAlarms(t *testing.T) {
 	}
 
 	const ingestID = "IngestErrorAnswerAlarm"
-	known := map[string]bool{ingestID: true}
+	// FrontDoorRateRuleAlarm is checked by TestFrontDoorAlarms.
+	known := map[string]bool{ingestID: true, "FrontDoorRateRuleAlarm": true}
 	for _, tc := range cases {
 		known[tc.id] = true
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,6 +355,7 @@ func TestTemplateDashboard(t *testing.T) {
 	for _, m := range []string{
 		metrics.Namespace + " " + ingest.MetricReceived, metrics.Namespace + " " + ingest.MetricStoreFailure,
 		metrics.Namespace + " " + ingest.MetricQueueFailure, metrics.Namespace + " " + ingest.MetricAckLatency,
+		metrics.Namespace + " " + ingest.MetricRefused, metrics.Namespace + " " + ingest.MetricCapped,
 		metrics.Namespace + " " + assemble.MetricNoData, metrics.Namespace + " " + assemble.MetricInvalid,
 		metrics.Namespace + " " + upload.MetricAccepted, metrics.Namespace + " " + upload.MetricOnTime,
 		metrics.Namespace + " " + upload.MetricLate, metrics.Namespace + " " + upload.MetricFailed,

@@ -133,6 +133,10 @@ func TestParameterValues(t *testing.T) {
 		{"fail retention below three years", map[string]string{"RetentionDays": "365"}, "below"},
 		{"fail retention not a number", map[string]string{"RetentionDays": "3y"}, "not a number"},
 		{"fail unknown parameter", map[string]string{"Nope": "1"}, "not in the template"},
+		{"ok optional parameter left empty", map[string]string{"CustomsSourceCidrs": ""}, ""},
+		{"fail required parameter emptied", map[string]string{"CustomsUploadUrl": ""}, "has no value"},
+		{"fail number emptied", map[string]string{"OrderDailyCap": ""}, "has no value"},
+		{"fail daily cap below 1", map[string]string{"OrderDailyCap": "0"}, "below"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -78,6 +78,9 @@ type Parameter struct {
 	Type string `yaml:"Type"`
 	// Default is the default value, as text.
 	Default string `yaml:"Default"`
+	// HasDefault reports whether the template gives a Default, which may be
+	// the empty string (an optional parameter).
+	HasDefault bool `yaml:"-"`
 	// MinValue is the smallest value a Number parameter accepts, if set.
 	MinValue *float64 `yaml:"MinValue"`
 	// MaxValue is the largest value a Number parameter accepts, if set.
@@ -99,6 +102,11 @@ type Resource struct {
 	DeletionPolicy string
 	// UpdateReplacePolicy is the resource's UpdateReplacePolicy, if set.
 	UpdateReplacePolicy string
+	// Condition is the name of the condition the resource exists under, if
+	// any.
+	Condition string
+	// DependsOn lists the resources it is created after.
+	DependsOn []string
 	// Properties is the resource's Properties mapping (nil when absent).
 	Properties *yaml.Node
 	// Metadata is the resource's Metadata mapping (nil when absent).
@@ -197,6 +205,13 @@ func Parse(b []byte) (*Template, error) {
 		if err := n.Decode(&t.Parameters); err != nil {
 			return nil, fmt.Errorf("template parameters: %w", err)
 		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			name := n.Content[i].Value
+			if p, ok := t.Parameters[name]; ok && mapGet(n.Content[i+1], "Default") != nil {
+				p.HasDefault = true
+				t.Parameters[name] = p
+			}
+		}
 	}
 	if g := mapGet(root, "Globals"); g != nil {
 		t.globalFunction = mapGet(g, "Function")
@@ -219,6 +234,12 @@ func Parse(b []byte) (*Template, error) {
 		}
 		if n := mapGet(body, "UpdateReplacePolicy"); n != nil {
 			r.UpdateReplacePolicy = n.Value
+		}
+		if n := mapGet(body, "Condition"); n != nil {
+			r.Condition = n.Value
+		}
+		for _, n := range listOf(mapGet(body, "DependsOn")) {
+			r.DependsOn = append(r.DependsOn, n.Value)
 		}
 		if r.Type == "" {
 			return nil, fmt.Errorf("resource %s has no Type", id)
@@ -252,8 +273,9 @@ func (t *Template) IDs(typ string) []string {
 
 // ParameterValues returns every parameter's default, replaced by the value
 // in overrides where one is given. It fails on an override for a parameter
-// the template does not declare, on a missing value, and on a Number
-// outside its bounds.
+// the template does not declare, on a missing value (an empty String is a
+// value only where the template's Default is empty too: an optional
+// parameter), and on a Number outside its bounds.
 func (t *Template) ParameterValues(overrides map[string]string) (map[string]string, error) {
 	vals := map[string]string{}
 	for name, p := range t.Parameters {
@@ -267,7 +289,7 @@ func (t *Template) ParameterValues(overrides map[string]string) (map[string]stri
 	}
 	for name, p := range t.Parameters {
 		v := vals[name]
-		if v == "" {
+		if v == "" && (p.Type == "Number" || !p.HasDefault || p.Default != "") {
 			return nil, fmt.Errorf("parameter %s has no value", name)
 		}
 		if p.Type == "Number" {

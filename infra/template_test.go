@@ -2,6 +2,7 @@ package infra_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/infra"
-	"github.com/ceb179/ceb179/internal/lambdatest"
 )
 
 // loadTemplate reads the repository's template.yaml.
@@ -105,14 +105,27 @@ func TestTemplateFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pkgs []string
 	for _, f := range fns {
 		t.Run(f.LogicalID, func(t *testing.T) {
 			if f.Runtime != "provided.al2023" || !slices.Equal(f.Architectures, []string{"arm64"}) || f.Handler != "bootstrap" {
 				t.Errorf("runtime %s %v handler %s, want provided.al2023 [arm64] bootstrap", f.Runtime, f.Architectures, f.Handler)
 			}
-			if f.BuildMethod != "go1.x" {
-				t.Errorf("Metadata.BuildMethod = %q, want go1.x", f.BuildMethod)
+			md := tpl.Resources[f.LogicalID].Metadata
+			if f.BuildMethod != "makefile" || value(md, "ContextPath") != "." || value(md, "ProjectRootDirectory") != "." {
+				t.Errorf("Metadata %s, want BuildMethod makefile with ContextPath and ProjectRootDirectory the repository root", infra.ExprOf(md))
+			}
+			// What `sam build` runs: make build-<LogicalId> with ARTIFACTS_DIR.
+			cmd := exec.Command("make", "-n", "--no-print-directory", "build-"+f.LogicalID, "ARTIFACTS_DIR=/artifacts")
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n build-%s: %v\n%s", f.LogicalID, err, out)
+			}
+			for _, want := range []string{"GOOS=linux GOARCH=arm64 CGO_ENABLED=0", "-tags lambda.norpc", "-trimpath", "-ldflags='-s -w'",
+				"-o /artifacts/bootstrap ./" + strings.TrimSuffix(f.CodeURI, "/") + "\n"} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("make build-%s runs %q, which lacks %q", f.LogicalID, out, want)
+				}
 			}
 			if f.Timeout < 1 || f.Timeout > 900 || f.MemorySize < 128 {
 				t.Errorf("Timeout %d MemorySize %d", f.Timeout, f.MemorySize)
@@ -125,12 +138,17 @@ func TestTemplateFunctions(t *testing.T) {
 				t.Errorf("CodeUri %s: %v", f.CodeURI, err)
 			}
 		})
-		pkgs = append(pkgs, "./"+strings.TrimSuffix(f.CodeURI, "/"))
 	}
-	t.Run("build linux/arm64", func(t *testing.T) {
-		for pkg, exe := range lambdatest.Build(t, "linux", "arm64", pkgs...) {
-			if st, err := os.Stat(exe); err != nil || st.Size() == 0 {
-				t.Errorf("%s: no executable: %v", pkg, err)
+	t.Run("build linux/arm64 as sam build does", func(t *testing.T) {
+		for _, f := range fns {
+			dir := t.TempDir()
+			cmd := exec.Command("make", "--no-print-directory", "build-"+f.LogicalID, "ARTIFACTS_DIR="+dir)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("make build-%s: %v\n%s", f.LogicalID, err, out)
+			}
+			if st, err := os.Stat(filepath.Join(dir, "bootstrap")); err != nil || st.Size() == 0 {
+				t.Errorf("%s: no bootstrap: %v", f.LogicalID, err)
 			}
 		}
 	})
@@ -218,7 +236,7 @@ func TestTemplateEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"IngestFunction":   {"ASSEMBLE_QUEUE_URL", "REQUESTS_TABLE", "RETENTION_DAYS"},
+		"IngestFunction":   {"ASSEMBLE_QUEUE_URL", "CUSTOMS_SOURCE_CIDRS", "ORDER_DAILY_CAP", "REQUESTS_TABLE", "RETENTION_DAYS"},
 		"AssembleFunction": {"ASSEMBLE_QUEUE_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_QUEUE_URL"},
 		"PaymentsFunction": {"PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS"},
 		"UploadFunction":   {"CUSTOMS_UPLOAD_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "UPLOAD_GIVE_UP_MINUTES"},
@@ -228,6 +246,7 @@ func TestTemplateEnvironment(t *testing.T) {
 		"REQUESTS_TABLE": "RequestsTable", "PAYMENTS_TABLE": "PaymentsTable",
 		"ASSEMBLE_QUEUE_URL": "AssembleQueue", "SIGN_QUEUE_URL": "SignQueue", "SIGN_DLQ_URL": "SignDeadLetterQueue",
 		"CUSTOMS_UPLOAD_URL": "CustomsUploadUrl", "RETENTION_DAYS": "RetentionDays", "UPLOAD_GIVE_UP_MINUTES": "UploadGiveUpMinutes",
+		"CUSTOMS_SOURCE_CIDRS": "CustomsSourceCidrs", "ORDER_DAILY_CAP": "OrderDailyCap",
 	}
 	for _, f := range fns {
 		var names []string

@@ -99,9 +99,9 @@ func TestStatusCommand(t *testing.T) {
 		stderr string
 	}{
 		{name: "ok table", args: []string{"--day", opsDay}, stdout: []string{
-			fmt.Sprintf("requests %d, on time %d (%.2f%%), late %d, NO_DATA %d, INVALID %d, REJECTED %d, FAILED %d, stuck %d, in progress 0",
+			fmt.Sprintf("requests %d, on time %d (%.2f%%), late %d, NO_DATA %d, INVALID %d, REJECTED %d, FAILED %d, CAPPED %d, stuck %d, in progress 0",
 				s.Total(), onTime, 100*float64(onTime)/float64(s.Total()), s.Count(ops.OutcomeLate), s.Count(ops.OutcomeNoData),
-				s.Count(ops.OutcomeInvalid), s.Count(ops.OutcomeRejected), s.Count(ops.OutcomeFailed), s.Count(ops.OutcomeStuck)),
+				s.Count(ops.OutcomeInvalid), s.Count(ops.OutcomeRejected), s.Count(ops.OutcomeFailed), s.Count(ops.OutcomeCapped), s.Count(ops.OutcomeStuck)),
 			"end to end (request to accepted post): p50", "per ebpCode", opstest.EbpCodes[0], "(not assembled)", "last 7 days", "2026-11-18",
 			"not on time: " + fmt.Sprint(s.Total()-onTime), s.Sessions[ops.OutcomeRejected][0], "支付企业不一致"}},
 		{name: "ok check says some were not on time", args: []string{"--day", opsDay, "--check", "--days", "1"}, code: exitFail, stdout: []string{"last 1 days"}},

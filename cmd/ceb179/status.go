@@ -23,7 +23,8 @@ func runStatus(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs := newFlagSet("status", "[--local [--data DIR]] [--day YYYY-MM-DD] [--days N] [--bridge URL] [--failures N] [--check] [--json] [--serve ADDR]", `
 Shows how customs' requests of a day (today by default; days are China
 calendar days) were answered: requests, accepted on time, late, NO_DATA,
-INVALID, REJECTED, FAILED, stuck (not final past the deadline) and in
+INVALID, REJECTED, FAILED, CAPPED (over an order's daily cap: answered,
+not signed), stuck (not final past the deadline) and in
 progress, the on-time rate, end-to-end latency percentiles, the same per
 ebpCode, the counts of the days before, hsmbridge's signer health when
 --bridge names its status endpoint, and the requests that were not on time.
@@ -100,7 +101,7 @@ var countColumns = []struct {
 	o     ops.Outcome
 }{
 	{"on time", ops.OutcomeOnTime}, {"late", ops.OutcomeLate}, {"NO_DATA", ops.OutcomeNoData}, {"INVALID", ops.OutcomeInvalid},
-	{"REJECTED", ops.OutcomeRejected}, {"FAILED", ops.OutcomeFailed}, {"stuck", ops.OutcomeStuck}, {"in progress", ops.OutcomeInProgress},
+	{"REJECTED", ops.OutcomeRejected}, {"FAILED", ops.OutcomeFailed}, {"CAPPED", ops.OutcomeCapped}, {"stuck", ops.OutcomeStuck}, {"in progress", ops.OutcomeInProgress},
 }
 
 func countHeader(first string) string {
@@ -131,9 +132,9 @@ func countRow(first string, c ops.Counts) string {
 func printStatus(w io.Writer, st ops.Status, where string, maxFailures int) {
 	d := st.Today
 	fmt.Fprintf(w, "ceb179 status of %s (China time) from %s, at %s\n\n", d.Day, where, clockTime(st.GeneratedAt))
-	fmt.Fprintf(w, "requests %d, on time %d (%.2f%%), late %d, NO_DATA %d, INVALID %d, REJECTED %d, FAILED %d, stuck %d, in progress %d\n",
+	fmt.Fprintf(w, "requests %d, on time %d (%.2f%%), late %d, NO_DATA %d, INVALID %d, REJECTED %d, FAILED %d, CAPPED %d, stuck %d, in progress %d\n",
 		d.Requests, d.By[ops.OutcomeOnTime], 100*d.OnTimeRate(), d.By[ops.OutcomeLate], d.By[ops.OutcomeNoData], d.By[ops.OutcomeInvalid],
-		d.By[ops.OutcomeRejected], d.By[ops.OutcomeFailed], d.By[ops.OutcomeStuck], d.By[ops.OutcomeInProgress])
+		d.By[ops.OutcomeRejected], d.By[ops.OutcomeFailed], d.By[ops.OutcomeCapped], d.By[ops.OutcomeStuck], d.By[ops.OutcomeInProgress])
 	if d.Accepted() > 0 {
 		fmt.Fprintf(w, "end to end (request to accepted post): p50 %s, p95 %s, p99 %s\n", seconds(d.P50), seconds(d.P95), seconds(d.P99))
 	}

@@ -1,6 +1,6 @@
-// Command ingest is the Lambda function behind API Gateway's
-// POST /platDataOpen: it records each customs request, queues it for
-// assembly and answers customs at once.
+// Command ingest is the Lambda function behind POST /platDataOpen (the
+// load balancer's plain-http front door, or API Gateway): it records each
+// customs request, queues it for assembly and answers customs at once.
 package main
 
 import (
@@ -34,6 +34,7 @@ func main() {
 	}
 	store := dynamo.New(clients.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}, cfg.Retention)
 	assemble := queue.New(clients.SQS, cfg.AssembleQueueURL)
-	h := ingest.New(store, assemble, ingest.WithLogger(log), ingest.WithMetrics(metrics.New("ingest", os.Stdout)))
+	h := ingest.New(store, assemble, ingest.WithLogger(log), ingest.WithMetrics(metrics.New("ingest", os.Stdout)),
+		ingest.WithDailyCap(store, cfg.OrderDailyCap), ingest.WithAllowlist(cfg.SourceAllowlist))
 	lambda.Start(apigw.New(h).Handle)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179/internal/ingest"
 	"github.com/ceb179/ceb179/internal/lambdatest"
 	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/session"
 )
 
 // TestEntryPoint builds this function, runs it the way Lambda runs a
@@ -147,4 +150,92 @@ func replaceSession(t *testing.T, event []byte, sessionID string) []byte {
 	ev["body"] = string(customs.OpenReq{OrderNo: "ORD-REST-1", SessionID: sessionID, ServiceTime: 1533271903898}.Form())
 	b, _ := json.Marshal(ev)
 	return b
+}
+
+// albEvent is the front door's fixture with another sessionID and orderNo
+// and X-Forwarded-For as the load balancer hands it over: what the caller
+// sent, then the address the load balancer saw.
+func albEvent(t *testing.T, orderNo, sessionID, forwardedFor string) []byte {
+	t.Helper()
+	var ev events.ALBTargetGroupRequest
+	if err := json.Unmarshal(readEvent(t, "../../events/ingest-alb.json"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Body = base64.StdEncoding.EncodeToString(customs.OpenReq{OrderNo: orderNo, SessionID: sessionID, ServiceTime: 1533271903898}.Form())
+	ev.MultiValueHeaders["x-forwarded-for"] = []string{forwardedFor}
+	delete(ev.MultiValueHeaders, "content-length")
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+// TestGuardsThroughTheFrontDoor runs the built function with an allowlist
+// and a daily cap of 2, invoked with the load balancer's events: a caller
+// outside the allowlist is refused even when it forges X-Forwarded-For, and
+// the third request for an order on one day is answered 10000, recorded
+// CAPPED and not queued.
+func TestGuardsThroughTheFrontDoor(t *testing.T) {
+	env := awstest.New(t)
+	fn := lambdatest.StartBinary(t, env, "IngestFunction", lambdatest.WithEnv(map[string]string{
+		"CUSTOMS_SOURCE_CIDRS": "203.0.113.0/24", "ORDER_DAILY_CAP": "2"}))
+	store := dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable")}, 0)
+	assemble := queue.New(env.SQS, env.Queue("AssembleQueue"))
+
+	tests := []struct {
+		name       string
+		event      []byte
+		sessionID  string
+		wantStatus int
+		wantCode   string
+		wantState  session.State // "" when nothing may be recorded
+	}{
+		{"ok customs inside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-1", "203.0.113.10"), "GUARD-1", 200, customs.CodeSuccess, session.StateReceived},
+		{"fail outside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-OUT", "198.51.100.9"), "GUARD-OUT", 403, ingest.CodeSourceRefused, ""},
+		{"fail forged X-Forwarded-For before the real address", albEvent(t, "GUARD-ORDER", "GUARD-FORGED", "203.0.113.10, 198.51.100.9"), "GUARD-FORGED", 403, ingest.CodeSourceRefused, ""},
+		{"ok second request for the order", albEvent(t, "GUARD-ORDER", "GUARD-2", "203.0.113.11"), "GUARD-2", 200, customs.CodeSuccess, session.StateReceived},
+		{"ok third request for the order is capped", albEvent(t, "GUARD-ORDER", "GUARD-3", "203.0.113.12"), "GUARD-3", 200, customs.CodeSuccess, session.StateCapped},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := fn.Invoke(context.Background(), tt.event)
+			if err != nil || res.FunctionError != "" {
+				t.Fatalf("invoke: %v %s\nlogs:\n%s", err, res.Payload, fn.Logs())
+			}
+			var resp events.ALBTargetGroupResponse
+			if err := json.Unmarshal(res.Payload, &resp); err != nil {
+				t.Fatalf("response %s: %v", res.Payload, err)
+			}
+			var ack customs.Ack
+			if err := json.Unmarshal([]byte(resp.Body), &ack); err != nil {
+				t.Fatalf("body %q: %v", resp.Body, err)
+			}
+			if resp.StatusCode != tt.wantStatus || ack.Code != tt.wantCode {
+				t.Fatalf("answer %d %+v, want %d %s", resp.StatusCode, ack, tt.wantStatus, tt.wantCode)
+			}
+			if ct := resp.MultiValueHeaders["Content-Type"]; len(ct) != 1 || ct[0] != customs.AckContentType {
+				t.Errorf("Content-Type %v, want %q", ct, customs.AckContentType)
+			}
+			req, err := store.GetRequest(context.Background(), tt.sessionID)
+			if tt.wantState == "" {
+				if err == nil {
+					t.Fatalf("refused caller's request recorded: %+v", req)
+				}
+				return
+			}
+			if err != nil || req.State != tt.wantState {
+				t.Fatalf("recorded %+v, %v; want state %s", req, err, tt.wantState)
+			}
+		})
+	}
+	msgs, err := assemble.Receive(context.Background(), 10, time.Second, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 {
+		t.Fatalf("assemble queue holds %d messages, want 2 (the capped request must not be queued)", len(msgs))
+	}
+	for _, want := range []string{`"Refused"`, `"Capped"`} {
+		if !strings.Contains(fn.Logs(), want) {
+			t.Errorf("no %s metric in the function's output", want)
+		}
+	}
 }

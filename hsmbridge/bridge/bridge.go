@@ -176,7 +176,7 @@ type counters struct {
 // finalSession reports whether a session state leaves nothing to do.
 func finalSession(state string) bool {
 	switch state {
-	case StateAccepted, StateRejected, StateFailed, "NO_DATA", "INVALID":
+	case StateAccepted, StateRejected, StateFailed, "NO_DATA", "INVALID", "CAPPED":
 		return true
 	}
 	return false

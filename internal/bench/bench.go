@@ -24,6 +24,7 @@ import (
 	"github.com/ceb179/ceb179/internal/customssim"
 	"github.com/ceb179/ceb179/internal/localstack"
 	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/internal/session"
 )
 
 // CardRate is an E-Port card's signing rate, in signatures per minute.
@@ -132,7 +133,11 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		return Result{}, err
 	}
 	defer st.Close()
-	orders, err := seed(ctx, st, 200)
+	// The stack signs at most session.DefaultDailyCap requests per order
+	// and day, as deployed: each order is asked for at most that often, so
+	// that the scenario measures the pipeline, not the cap. (No more orders
+	// than that: the emulator's Query reads every item of a table.)
+	orders, err := seed(ctx, st, 0, ordersFor(sc.Requests))
 	if err != nil {
 		return Result{}, err
 	}
@@ -289,15 +294,15 @@ func platDataOpen(ctx context.Context, c *http.Client, base, orderNo, sessionID 
 }
 
 // seed records n single-order payments and returns their orders.
-func seed(ctx context.Context, st *localstack.Stack, n int) ([]string, error) {
+func seed(ctx context.Context, st *localstack.Stack, from, n int) ([]string, error) {
 	base := localstack.DemoPayments(st.EbpCode, time.Now())[0]
 	ps := make([]records.Payment, n)
 	orders := make([]string, n)
 	for i := range ps {
 		p := base
-		p.PayTransactionID = fmt.Sprintf("BENCHPAY%020d", i)
+		p.PayTransactionID = fmt.Sprintf("BENCHPAY%020d", from+i)
 		o := base.Orders[0]
-		o.OrderNo = fmt.Sprintf("BENCH-ORDER-%05d", i)
+		o.OrderNo = fmt.Sprintf("BENCH-ORDER-%05d", from+i)
 		p.Orders = []customs.Order{o}
 		ps[i], orders[i] = p, o.OrderNo
 	}
@@ -307,6 +312,12 @@ func seed(ctx context.Context, st *localstack.Stack, n int) ([]string, error) {
 		}
 	}
 	return orders, nil
+}
+
+// ordersFor is how many distinct orders n requests need so that none is
+// asked more than the daily cap allows (a capped request is not signed).
+func ordersFor(n int) int {
+	return max((n+session.DefaultDailyCap-1)/session.DefaultDailyCap, 1)
 }
 
 // Capacity returns, for requests arriving evenly over `over`, each due

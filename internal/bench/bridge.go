@@ -103,13 +103,12 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 		return BridgeResult{}, err
 	}
 	defer st.Close()
-	orders, err := seed(ctx, st, 200)
-	if err != nil {
-		return BridgeResult{}, err
-	}
 	res := BridgeResult{EbpCode: st.EbpCode}
-
 	healthy, err := waitHealthy(ctx, st, cfg.ProbeInterval)
+	if err != nil {
+		return res, err
+	}
+	warmOrders, err := seed(ctx, st, 0, ordersFor(r.Warmup*healthy))
 	if err != nil {
 		return res, err
 	}
@@ -118,7 +117,7 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 	var warmRes Result
 	warmCtx, stopWarm := context.WithCancelCause(ctx)
 	go watchDisabled(warmCtx, st, stopWarm)
-	offer(warmCtx, st, warm, orders, "WARMUP", &warmRes)
+	offer(warmCtx, st, warm, warmOrders, "WARMUP", &warmRes)
 	disabled := context.Cause(warmCtx)
 	stopWarm(nil)
 	if disabled != nil && disabled != context.Canceled && ctx.Err() == nil {
@@ -163,6 +162,11 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 	}
 	res.Result = Result{Scenario: sc}
 	res.PhysicalMax, res.FIFO = CapacityRates(n, over, window, rates)
+	// Orders of their own, each asked no more than the daily cap allows.
+	orders, err := seed(ctx, st, len(warmOrders), ordersFor(n))
+	if err != nil {
+		return res, err
+	}
 	offer(ctx, st, sc, orders, "BENCH", &res.Result)
 	return res, nil
 }

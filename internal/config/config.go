@@ -4,10 +4,13 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ceb179/ceb179/internal/session"
 )
 
 // Environment variable names set by template.yaml.
@@ -20,6 +23,12 @@ const (
 	EnvUploadFunction   = "UPLOAD_FUNCTION"
 	EnvCustomsUploadURL = "CUSTOMS_UPLOAD_URL"
 	EnvRetentionDays    = "RETENTION_DAYS"
+	// EnvCustomsSourceCIDRs is the allowlist of customs source networks,
+	// comma-separated CIDRs; empty lets everyone call platDataOpen.
+	EnvCustomsSourceCIDRs = "CUSTOMS_SOURCE_CIDRS"
+	// EnvOrderDailyCap is how many requests per orderNo and China calendar
+	// day are signed; empty means session.DefaultDailyCap.
+	EnvOrderDailyCap = "ORDER_DAILY_CAP"
 )
 
 // Config is what a function knows about its surroundings.
@@ -33,6 +42,12 @@ type Config struct {
 	CustomsUploadURL string
 	// Retention is how long records are kept; zero means the store's default.
 	Retention time.Duration
+	// SourceAllowlist are the networks allowed to call platDataOpen; empty
+	// allows everyone.
+	SourceAllowlist []netip.Prefix
+	// OrderDailyCap is how many requests per orderNo and China calendar day
+	// are signed.
+	OrderDailyCap int
 }
 
 // FromEnv reads the configuration from the environment through getenv
@@ -69,5 +84,45 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		}
 		c.Retention = time.Duration(days) * 24 * time.Hour
 	}
+	nets, err := ParseCIDRs(getenv(EnvCustomsSourceCIDRs))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", EnvCustomsSourceCIDRs, err)
+	}
+	c.SourceAllowlist = nets
+	c.OrderDailyCap = session.DefaultDailyCap
+	if v := strings.TrimSpace(getenv(EnvOrderDailyCap)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("config: %s must be a whole number of at least 1, not %q", EnvOrderDailyCap, v)
+		}
+		c.OrderDailyCap = n
+	}
 	return c, nil
+}
+
+// ParseCIDRs parses a comma-separated list of networks ("203.0.113.0/24,
+// 198.51.100.7/32"); a bare address counts as a single-address network.
+// Blank input gives an empty list.
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is neither a network nor an address", f)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a network: %w", f, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +20,33 @@ func TestFromEnv(t *testing.T) {
 			name:     "ok all set",
 			env:      map[string]string{EnvRequestsTable: "req", EnvAssembleQueueURL: "http://q", EnvRetentionDays: "1125"},
 			required: []string{EnvRequestsTable, EnvAssembleQueueURL},
-			want:     Config{RequestsTable: "req", AssembleQueueURL: "http://q", Retention: 1125 * 24 * time.Hour},
+			want:     Config{RequestsTable: "req", AssembleQueueURL: "http://q", Retention: 1125 * 24 * time.Hour, OrderDailyCap: 5},
 		},
 		{
 			name: "ok retention unset means default",
 			env:  map[string]string{EnvPaymentsTable: "pay"},
-			want: Config{PaymentsTable: "pay"},
+			want: Config{PaymentsTable: "pay", OrderDailyCap: 5},
+		},
+		{
+			name: "ok allowlist and cap",
+			env:  map[string]string{EnvCustomsSourceCIDRs: " 203.0.113.0/24, 198.51.100.7,2001:db8::/32 ", EnvOrderDailyCap: "3"},
+			want: Config{OrderDailyCap: 3, SourceAllowlist: []netip.Prefix{
+				netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("198.51.100.7/32"), netip.MustParsePrefix("2001:db8::/32")}},
+		},
+		{
+			name: "ok host bits of a network are cleared",
+			env:  map[string]string{EnvCustomsSourceCIDRs: "203.0.113.9/24"},
+			want: Config{OrderDailyCap: 5, SourceAllowlist: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}},
+		},
+		{
+			name:    "fail allowlist entry not a network",
+			env:     map[string]string{EnvCustomsSourceCIDRs: "203.0.113.0/24,customs"},
+			wantErr: `"customs" is neither a network nor an address`,
+		},
+		{
+			name:    "fail cap zero",
+			env:     map[string]string{EnvOrderDailyCap: "0"},
+			wantErr: "at least 1",
 		},
 		{
 			name:     "fail missing names every variable",
@@ -54,7 +77,7 @@ func TestFromEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("FromEnv = %+v, want %+v", got, tt.want)
 			}
 		})

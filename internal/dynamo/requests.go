@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -121,4 +122,46 @@ func (s *Store) MarkEnqueued(ctx context.Context, sessionID string) error {
 		return fmt.Errorf("mark request %s enqueued: %w", sessionID, err)
 	}
 	return nil
+}
+
+// Per-order daily counters live in the requests table under a key of their
+// own. They carry no orderNo, day or receivedAt attribute, so they stay out
+// of the byOrder and byDay indexes and out of every report.
+const (
+	orderDayPrefix = "ORDERDAY#"
+	skOrderDay     = "ORDERDAY"
+	// orderDayKeep is how long a counter outlives its day before TTL
+	// removes it.
+	orderDayKeep = 48 * time.Hour
+)
+
+// CountOrderRequest adds one to the number of new customs requests for
+// orderNo on the China calendar day of at and returns the new count. The
+// increment is atomic, so concurrent requests each see their own number.
+func (s *Store) CountOrderRequest(ctx context.Context, orderNo string, at time.Time) (int, error) {
+	day := Day(at)
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.tables.Requests),
+		Key: map[string]types.AttributeValue{
+			"sessionID": &types.AttributeValueMemberS{Value: orderDayPrefix + day + "#" + orderNo},
+			"sk":        &types.AttributeValueMemberS{Value: skOrderDay},
+		},
+		UpdateExpression:         aws.String("ADD #n :one SET expiresAt = if_not_exists(expiresAt, :exp)"),
+		ExpressionAttributeNames: map[string]string{"#n": "requests"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one": &types.AttributeValueMemberN{Value: "1"},
+			":exp": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(orderDayKeep).Unix(), 10)},
+		},
+		ReturnValues: types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count order %s on %s: %w", orderNo, day, err)
+	}
+	var got struct {
+		Requests int `dynamodbav:"requests"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Attributes, &got); err != nil || got.Requests < 1 {
+		return 0, fmt.Errorf("count order %s on %s: unreadable count %v (%v)", orderNo, day, out.Attributes, err)
+	}
+	return got.Requests, nil
 }

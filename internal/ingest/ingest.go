@@ -7,10 +7,12 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/ceb179/ceb179/internal/customs"
@@ -32,6 +34,9 @@ const (
 	CodeStoreUnavailable = customs.CodeUnavailable
 	// CodeQueueUnavailable: the request was recorded but could not be queued.
 	CodeQueueUnavailable = "20003"
+	// CodeSourceRefused: the caller's address is not on the allowlist of
+	// customs source networks.
+	CodeSourceRefused = "20009"
 )
 
 // Metric names recorded by the handler.
@@ -42,6 +47,15 @@ const (
 	MetricStoreFailure = "StoreFailure"
 	MetricQueueFailure = "QueueFailure"
 	MetricAckLatency   = "AckLatency"
+	// MetricRefused counts callers refused because their address is not
+	// on the allowlist.
+	MetricRefused = "Refused"
+	// MetricCapped counts requests over their order's daily cap: answered
+	// 10000, recorded CAPPED, not signed.
+	MetricCapped = "Capped"
+	// MetricCapFailure counts requests whose cap could not be checked or
+	// recorded; they are signed as if under the cap.
+	MetricCapFailure = "CapFailure"
 )
 
 // RequestStore records customs requests.
@@ -58,14 +72,27 @@ type Sender interface {
 	Send(ctx context.Context, v any) error
 }
 
+// CapStore counts the requests of each order per China calendar day and
+// records the requests over the cap.
+type CapStore interface {
+	// CountOrderRequest adds one to the requests for orderNo on the China
+	// day of at and returns the new count.
+	CountOrderRequest(ctx context.Context, orderNo string, at time.Time) (int, error)
+	// SetState moves a request to state to, provided it is in one of from.
+	SetState(ctx context.Context, sessionID string, to session.State, reason string, from ...session.State) error
+}
+
 // Handler answers customs' platDataOpen calls.
 type Handler struct {
-	store   RequestStore
-	queue   Sender
-	log     *slog.Logger
-	metrics *metrics.Recorder
-	now     func() time.Time
-	window  time.Duration
+	store     RequestStore
+	queue     Sender
+	log       *slog.Logger
+	metrics   *metrics.Recorder
+	now       func() time.Time
+	window    time.Duration
+	caps      CapStore
+	dailyCap  int
+	allowlist []netip.Prefix
 }
 
 // Option changes a Handler made by New.
@@ -83,6 +110,20 @@ func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = 
 // WithWindow sets how long after a request its upload is due (default
 // session.Window). Only tests and time-compressed benchmarks change it.
 func WithWindow(d time.Duration) Option { return func(h *Handler) { h.window = d } }
+
+// WithDailyCap signs at most n requests per orderNo and China calendar day,
+// counting them in caps. Further requests are answered 10000 and recorded
+// CAPPED without being queued. n <= 0 means no cap.
+func WithDailyCap(caps CapStore, n int) Option {
+	return func(h *Handler) { h.caps, h.dailyCap = caps, n }
+}
+
+// WithAllowlist answers only callers whose address (the connection's peer,
+// as the front door saw it; never a header the caller sent) is in one of
+// nets. An empty list lets everyone call.
+func WithAllowlist(nets []netip.Prefix) Option {
+	return func(h *Handler) { h.allowlist = nets }
+}
 
 // New returns a handler that records requests in store and queues them on queue.
 func New(store RequestStore, queue Sender, opts ...Option) *Handler {
@@ -107,6 +148,7 @@ var (
 	answerTooLarge = answer{http.StatusRequestEntityTooLarge, customs.CodeBadRequest, "request body too large"}
 	answerStore    = answer{http.StatusServiceUnavailable, CodeStoreUnavailable, "request not recorded, please retry"}
 	answerQueue    = answer{http.StatusServiceUnavailable, CodeQueueUnavailable, "request not queued, please retry"}
+	answerRefused  = answer{http.StatusForbidden, CodeSourceRefused, "caller address not allowed"}
 )
 
 // ServeHTTP implements http.Handler.
@@ -125,6 +167,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if req.SessionID != "" {
 		attrs = append(attrs, slog.String("sessionID", req.SessionID), slog.String("orderNo", req.OrderNo))
 	}
+	if a.code == CodeSourceRefused {
+		attrs = append(attrs, slog.String("source", sourceIP(r)))
+	}
 	level := slog.LevelInfo
 	if a.status >= 500 {
 		level = slog.LevelError
@@ -135,6 +180,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq) {
+	if !h.allowed(r) {
+		h.metrics.Add(MetricRefused, 1)
+		return answerRefused, customs.OpenReq{}
+	}
 	if r.URL.Path != Path {
 		return answerNotFound, customs.OpenReq{}
 	}
@@ -177,13 +226,16 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 			h.log.WarnContext(ctx, "repeated sessionID with another orderNo",
 				slog.String("sessionID", open.SessionID), slog.String("storedOrderNo", stored.OrderNo))
 		}
-		if stored.Enqueued {
+		if stored.Enqueued || stored.State == session.StateCapped {
 			return answerOK, open
 		}
 		// An earlier call recorded the request but could not queue it: queue
 		// it now, so customs' retry is not lost. Assembly is idempotent.
 	} else {
 		h.metrics.Add(MetricReceived, 1)
+		if h.overCap(ctx, stored) {
+			return answerOK, open
+		}
 	}
 
 	if err := h.queue.Send(ctx, session.NewAssembleMessage(stored)); err != nil {
@@ -197,6 +249,55 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 		h.log.WarnContext(ctx, "mark request enqueued", slog.String("sessionID", open.SessionID), slog.String("error", err.Error()))
 	}
 	return answerOK, open
+}
+
+// allowed reports whether the caller's address may call: always when there
+// is no allowlist; otherwise only an address inside it. An address that
+// cannot be read is refused.
+func (h *Handler) allowed(r *http.Request) bool {
+	if len(h.allowlist) == 0 {
+		return true
+	}
+	addr, err := netip.ParseAddr(sourceIP(r))
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range h.allowlist {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// overCap counts the new request r against its order's daily cap and, when
+// it is over, records it CAPPED and reports true: it must not be queued.
+// When the count or the record fails, the request goes on to be signed: an
+// extra signature costs little, a lost customs request fails the audit.
+func (h *Handler) overCap(ctx context.Context, r session.Request) bool {
+	if h.caps == nil || h.dailyCap <= 0 {
+		return false
+	}
+	n, err := h.caps.CountOrderRequest(ctx, r.OrderNo, r.ReceivedAt)
+	if err != nil {
+		h.metrics.Add(MetricCapFailure, 1)
+		h.log.ErrorContext(ctx, "count order requests; signing without the cap", slog.String("sessionID", r.SessionID), slog.String("error", err.Error()))
+		return false
+	}
+	if n <= h.dailyCap {
+		return false
+	}
+	reason := fmt.Sprintf("request %d for this order today; at most %d a day are signed", n, h.dailyCap)
+	if err := h.caps.SetState(ctx, r.SessionID, session.StateCapped, reason, session.StateReceived); err != nil {
+		h.metrics.Add(MetricCapFailure, 1)
+		h.log.ErrorContext(ctx, "record capped request; signing it", slog.String("sessionID", r.SessionID), slog.String("error", err.Error()))
+		return false
+	}
+	h.metrics.Add(MetricCapped, 1)
+	h.log.WarnContext(ctx, "order over its daily cap: answered, not signed",
+		slog.String("sessionID", r.SessionID), slog.String("orderNo", r.OrderNo), slog.Int("count", n), slog.Int("cap", h.dailyCap))
+	return true
 }
 
 func (h *Handler) write(w http.ResponseWriter, a answer) {

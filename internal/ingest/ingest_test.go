@@ -34,6 +34,8 @@ type stack struct {
 	metrics *metrics.Recorder
 	srv     *httptest.Server
 	now     time.Time
+	// opts are added to every handler serve builds.
+	opts []Option
 }
 
 func newStack(t *testing.T) *stack {
@@ -56,10 +58,11 @@ func (s *stack) serve(t *testing.T, store RequestStore, q Sender) {
 	if s.srv != nil {
 		s.srv.Close()
 	}
-	h := New(store, q,
+	opts := append([]Option{
 		WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))),
 		WithMetrics(s.metrics),
-		WithClock(func() time.Time { return s.now }))
+		WithClock(func() time.Time { return s.now })}, s.opts...)
+	h := New(store, q, opts...)
 	s.srv = httptest.NewServer(h)
 	t.Cleanup(s.srv.Close)
 }
@@ -80,6 +83,12 @@ func (s *stack) do(t *testing.T, method, path, contentType, body string) (int, c
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("User-Agent", "Apache-HttpClient/4.5.13 (Java/1.8.0_202)")
+	return send(t, req)
+}
+
+// send sends req and returns the status, the answer and its headers.
+func send(t *testing.T, req *http.Request) (int, customs.Ack, http.Header) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

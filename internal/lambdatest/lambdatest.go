@@ -46,6 +46,10 @@ type Function struct {
 	// Env is the environment the function runs with (for a handler started
 	// in-process, the environment it would have).
 	Env map[string]string
+	// Init is, for a function started by StartBinary, the time from starting
+	// its first process to its first poll of the Runtime API: Lambda's init
+	// phase, as this machine runs it.
+	Init time.Duration
 
 	env   *awstest.Env
 	spec  infra.FunctionSpec
@@ -107,6 +111,7 @@ func StartBinary(tb testing.TB, env *awstest.Env, logicalID string, opts ...Opti
 	done := make(chan struct{})
 	var mu sync.Mutex
 	var proc *os.Process
+	started := make(chan time.Time, 1)
 	go func() {
 		defer close(done)
 		for restarts := 0; ; restarts++ {
@@ -122,9 +127,13 @@ func StartBinary(tb testing.TB, env *awstest.Env, logicalID string, opts ...Opti
 				return
 			default:
 			}
+			at := time.Now()
 			err := cmd.Start()
 			if err == nil {
 				proc = cmd.Process
+				if restarts == 0 {
+					started <- at
+				}
 			}
 			mu.Unlock()
 			if err == nil {
@@ -168,6 +177,9 @@ func StartBinary(tb testing.TB, env *awstest.Env, logicalID string, opts ...Opti
 	})
 	select {
 	case <-f.state.polled:
+		// The first process started (and sent its start time) before it
+		// could poll.
+		f.Init = time.Since(<-started)
 	case err := <-exited:
 		tb.Fatalf("lambdatest: %s %v\n%s", f.Name, err, f.logs.String())
 	case <-time.After(startTimeout):

@@ -335,7 +335,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 
 	// platDataOpen and /healthz.
-	ingOpts := []ingest.Option{ingest.WithLogger(log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"])}
+	ingOpts := []ingest.Option{ingest.WithLogger(log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"]),
+		ingest.WithDailyCap(s.Store, session.DefaultDailyCap)}
 	if o.Window > 0 {
 		ingOpts = append(ingOpts, ingest.WithWindow(o.Window))
 	}

@@ -86,7 +86,7 @@ func TestSummary(t *testing.T) {
 		if e.EbpCode != "" && e.Requests != b.seeded.ByEbpCode[e.EbpCode] {
 			t.Errorf("ebpCode %s: %d requests, want %d", e.EbpCode, e.Requests, b.seeded.ByEbpCode[e.EbpCode])
 		}
-		if e.EbpCode == "" && e.Requests != b.seeded.Count(ops.OutcomeNoData)+b.seeded.Count(ops.OutcomeInvalid) {
+		if e.EbpCode == "" && e.Requests != b.seeded.Count(ops.OutcomeNoData)+b.seeded.Count(ops.OutcomeInvalid)+b.seeded.Count(ops.OutcomeCapped) {
 			t.Errorf("requests never assembled: %d", e.Requests)
 		}
 	}
@@ -147,6 +147,7 @@ func TestTrails(t *testing.T) {
 	late := b.seeded.Sessions[ops.OutcomeLate][0]
 	rejected := b.seeded.Sessions[ops.OutcomeRejected][0]
 	noData := b.seeded.Sessions[ops.OutcomeNoData][0]
+	capped := b.seeded.Sessions[ops.OutcomeCapped][0]
 	tests := []struct {
 		name     string
 		key      string
@@ -157,6 +158,7 @@ func TestTrails(t *testing.T) {
 		{"ok late by sessionID", late, ops.OutcomeLate, 2, []string{"request received", "assembled: ebpCode", "UNCERTAIN", "ACCEPTED", "now ACCEPTED (LATE)"}},
 		{"ok rejected by orderNo", b.seeded.Orders[rejected], ops.OutcomeRejected, 1, []string{"REJECTED", "支付企业不一致"}},
 		{"ok no data has no upload", noData, ops.OutcomeNoData, 0, []string{"now NO_DATA (NO_DATA): no payment record"}},
+		{"ok capped has no upload", capped, ops.OutcomeCapped, 0, []string{"now CAPPED (CAPPED): request 6 for this order today"}},
 		{"fail unknown", "NOPE", "", 0, nil},
 	}
 	for _, tt := range tests {

@@ -16,12 +16,14 @@ type Outcome string
 // Outcomes of a request. On time and late are the ACCEPTED requests,
 // split by whether the accepted post was sent before the deadline.
 const (
-	OutcomeOnTime     Outcome = "ON_TIME"
-	OutcomeLate       Outcome = "LATE"
-	OutcomeNoData     Outcome = "NO_DATA"
-	OutcomeInvalid    Outcome = "INVALID"
-	OutcomeRejected   Outcome = "REJECTED"
-	OutcomeFailed     Outcome = "FAILED"
+	OutcomeOnTime   Outcome = "ON_TIME"
+	OutcomeLate     Outcome = "LATE"
+	OutcomeNoData   Outcome = "NO_DATA"
+	OutcomeInvalid  Outcome = "INVALID"
+	OutcomeRejected Outcome = "REJECTED"
+	OutcomeFailed   Outcome = "FAILED"
+	// OutcomeCapped: over its order's daily cap, answered but not signed.
+	OutcomeCapped     Outcome = "CAPPED"
 	OutcomeInProgress Outcome = "IN_PROGRESS"
 	// OutcomeStuck: not final and past its deadline (and, when SIGNED,
 	// past the upload's retry window too).
@@ -29,7 +31,7 @@ const (
 )
 
 // Outcomes lists every outcome in the order reports show them.
-var Outcomes = []Outcome{OutcomeOnTime, OutcomeLate, OutcomeNoData, OutcomeInvalid, OutcomeRejected, OutcomeFailed, OutcomeStuck, OutcomeInProgress}
+var Outcomes = []Outcome{OutcomeOnTime, OutcomeLate, OutcomeNoData, OutcomeInvalid, OutcomeRejected, OutcomeFailed, OutcomeCapped, OutcomeStuck, OutcomeInProgress}
 
 // stuckAfter is how long past its deadline a request that is not final
 // counts as stuck: the upload retries late posts for 30 minutes.
@@ -51,6 +53,8 @@ func OutcomeOf(v dynamo.RequestView, now time.Time) Outcome {
 		return OutcomeRejected
 	case session.StateFailed:
 		return OutcomeFailed
+	case session.StateCapped:
+		return OutcomeCapped
 	}
 	limit := v.Deadline
 	if v.State == session.StateSigned {
@@ -98,7 +102,7 @@ func (c Counts) OnTimeRate() float64 {
 // EbpCounts are the counts of one ebpCode.
 type EbpCounts struct {
 	// EbpCode is the platform code ("" for requests never assembled:
-	// NO_DATA, INVALID, waiting).
+	// NO_DATA, INVALID, CAPPED, waiting).
 	EbpCode string `json:"ebpCode"`
 	Counts
 }
@@ -182,7 +186,7 @@ func (s *Service) summary(ctx context.Context, day string, timeline bool) (Day, 
 	}
 	var assembled []string
 	for _, v := range views {
-		if v.State != session.StateReceived && v.State != session.StateNoData && v.State != session.StateInvalid {
+		if v.State != session.StateReceived && v.State != session.StateNoData && v.State != session.StateInvalid && v.State != session.StateCapped {
 			assembled = append(assembled, v.SessionID)
 		}
 	}

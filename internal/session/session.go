@@ -30,12 +30,21 @@ const (
 	StateRejected State = "REJECTED"
 	// StateFailed: the upload could not be delivered within the retry budget.
 	StateFailed State = "FAILED"
+	// StateCapped: the order was already asked for DailyCap times this China
+	// calendar day; customs got 10000, nothing is signed or uploaded.
+	StateCapped State = "CAPPED"
 )
+
+// DefaultDailyCap is how many requests for one orderNo are signed per China
+// calendar day unless configured otherwise. Customs' audit asks for an order
+// once or twice; the cap keeps a caller who repeats order numbers from
+// spending the card's signatures.
+const DefaultDailyCap = 5
 
 // Final reports whether no further work will happen for a request in state s.
 func (s State) Final() bool {
 	switch s {
-	case StateNoData, StateInvalid, StateAccepted, StateRejected, StateFailed:
+	case StateNoData, StateInvalid, StateAccepted, StateRejected, StateFailed, StateCapped:
 		return true
 	}
 	return false

@@ -19,6 +19,7 @@ func TestStateFinal(t *testing.T) {
 		{"ok failed is final", StateFailed, true},
 		{"ok no data is final", StateNoData, true},
 		{"ok invalid is final", StateInvalid, true},
+		{"ok capped is final", StateCapped, true},
 		{"fail unknown state is not final", State("BOGUS"), false},
 	}
 	for _, tt := range tests {

@@ -32,7 +32,7 @@ type column struct {
 
 var columns = []column{
 	{"on time", ops.OutcomeOnTime}, {"late", ops.OutcomeLate}, {"NO_DATA", ops.OutcomeNoData}, {"INVALID", ops.OutcomeInvalid},
-	{"REJECTED", ops.OutcomeRejected}, {"FAILED", ops.OutcomeFailed}, {"stuck", ops.OutcomeStuck}, {"in progress", ops.OutcomeInProgress},
+	{"REJECTED", ops.OutcomeRejected}, {"FAILED", ops.OutcomeFailed}, {"CAPPED", ops.OutcomeCapped}, {"stuck", ops.OutcomeStuck}, {"in progress", ops.OutcomeInProgress},
 }
 
 func newPage(st ops.Status, now time.Time) page {
@@ -175,7 +175,7 @@ func lowerOutcome(o ops.Outcome) string {
 		return "progress"
 	}
 	return map[ops.Outcome]string{ops.OutcomeLate: "late", ops.OutcomeNoData: "nodata", ops.OutcomeInvalid: "invalid",
-		ops.OutcomeRejected: "rejected", ops.OutcomeFailed: "failed", ops.OutcomeStuck: "stuck"}[o]
+		ops.OutcomeRejected: "rejected", ops.OutcomeFailed: "failed", ops.OutcomeCapped: "capped", ops.OutcomeStuck: "stuck"}[o]
 }
 
 func round(f float64) float64 { return math.Round(f*10) / 10 }

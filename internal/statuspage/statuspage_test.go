@@ -169,6 +169,7 @@ func TestChromium(t *testing.T) {
 		fmt.Sprintf(`id="count-late">%d<`, s.seeded.Count(ops.OutcomeLate)),
 		fmt.Sprintf(`id="count-no_data">%d<`, s.seeded.Count(ops.OutcomeNoData)),
 		fmt.Sprintf(`id="count-failed">%d<`, s.seeded.Count(ops.OutcomeFailed)),
+		fmt.Sprintf(`id="count-capped">%d<`, s.seeded.Count(ops.OutcomeCapped)),
 		`id="ontime-rate">`, "<circle", "eport-card-1",
 	} {
 		if !strings.Contains(dom, w) {

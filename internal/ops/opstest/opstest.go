@@ -27,12 +27,13 @@ var Mix = []struct {
 	Outcome ops.Outcome
 	Share   float64
 }{
-	{ops.OutcomeOnTime, 0.925},
+	{ops.OutcomeOnTime, 0.92},
 	{ops.OutcomeLate, 0.02},
 	{ops.OutcomeNoData, 0.02},
 	{ops.OutcomeInvalid, 0.005},
 	{ops.OutcomeRejected, 0.01},
 	{ops.OutcomeFailed, 0.01},
+	{ops.OutcomeCapped, 0.005},
 	{ops.OutcomeStuck, 0.01},
 }
 
@@ -117,7 +118,7 @@ func SeedDay(ctx context.Context, store *dynamo.Store, day string, n int, prefix
 		plans[i] = p
 		out.Sessions[o] = append(out.Sessions[o], p.id)
 		out.Orders[p.id] = p.order
-		if o != ops.OutcomeNoData && o != ops.OutcomeInvalid {
+		if o != ops.OutcomeNoData && o != ops.OutcomeInvalid && o != ops.OutcomeCapped {
 			out.ByEbpCode[p.ebp]++
 		}
 	}
@@ -176,6 +177,8 @@ func write(ctx context.Context, store *dynamo.Store, p plan) error {
 		return store.SetState(ctx, p.id, session.StateNoData, "no payment record for the order before the deadline")
 	case ops.OutcomeInvalid:
 		return store.SetState(ctx, p.id, session.StateInvalid, "payExchangeInfoLists[0].goodsInfo[0].itemLink: not a URL")
+	case ops.OutcomeCapped:
+		return store.SetState(ctx, p.id, session.StateCapped, "request 6 for this order today; at most 5 a day are signed")
 	}
 	assembledAt := p.received.Add(time.Duration(30+p.e2e.Milliseconds()/10) * time.Millisecond)
 	sum := sha256.Sum256([]byte(p.id))
