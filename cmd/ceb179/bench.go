@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/internal/bench"
-	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/devstack"
 )
 
 var benchCommand = command{
@@ -98,7 +98,7 @@ would get, which tells how many cards an audit burst needs.`)
 // benchBridge runs the real-time bench against the signers of an hsmbridge
 // configuration file and prints the measured rates and the table.
 func benchBridge(ctx context.Context, file string, r bench.BridgeRun, stdout, stderr io.Writer) int {
-	cfg, err := localstack.LoadBridgeConfig(file)
+	cfg, err := devstack.LoadBridgeConfig(file)
 	if err != nil {
 		return fail(stderr, "bench", exitUsage, err)
 	}

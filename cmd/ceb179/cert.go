@@ -13,8 +13,8 @@ import (
 
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/config"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
@@ -43,7 +43,7 @@ Without --local the table is PAYMENTS_TABLE and the endpoint the usual AWS
 settings; with --local it is the running 'ceb179 local' stack's.`)
 	fs.StringVar(&ebpCode, "ebp-code", "", "the platform's customs registration code (required)")
 	fs.BoolVar(&local, "local", false, "use the running local stack (`ceb179 local`)")
-	fs.StringVar(&dataDir, "data", localenv.DefaultDir, "data directory of the local stack (with --local)")
+	fs.StringVar(&dataDir, "data", devstack.DefaultDir, "data directory of the local stack (with --local)")
 	pos, code, ok := fs.parse(args, stdout, stderr)
 	if !ok {
 		return code
@@ -109,12 +109,12 @@ settings; with --local it is the running 'ceb179 local' stack's.`)
 // otherwise PAYMENTS_TABLE at the environment's AWS endpoint.
 func paymentsStore(ctx context.Context, local bool, dataDir string) (*dynamo.Store, error) {
 	if local {
-		st, err := localenv.Read(dataDir)
+		st, err := devstack.ReadState(dataDir)
 		if err != nil {
 			return nil, err
 		}
 		if st.Tables.Payments == "" {
-			return nil, fmt.Errorf("%s: no payments table published", localenv.Path(dataDir))
+			return nil, fmt.Errorf("%s: no payments table published", devstack.StatePath(dataDir))
 		}
 		clients, err := awsenv.Load(ctx, awsenv.WithEmulator(), awsenv.WithLoadOptions(
 			awsconfig.WithRegion(st.Region),

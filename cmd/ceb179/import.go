@@ -18,8 +18,8 @@ import (
 
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/config"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/records"
 )
 
@@ -61,7 +61,7 @@ and table are those a running 'ceb179 local' publishes in DIR/stack.json.
 Exit 0 when every line was imported or was a duplicate; 1 when lines were
 refused or the store failed; 2 on usage errors or an unreadable file.`)
 	fs.BoolVar(&s.local, "local", false, "import into the running local stack (`ceb179 local`)")
-	fs.StringVar(&s.dataDir, "data", localenv.DefaultDir, "data directory of the local stack (with --local)")
+	fs.StringVar(&s.dataDir, "data", devstack.DefaultDir, "data directory of the local stack (with --local)")
 	fs.StringVar(&s.refused, "refused", "", "file for refused lines, JSON Lines (default FILE.refused.jsonl)")
 	fs.IntVar(&s.batch, "batch", 100, "payments per batch")
 	fs.IntVar(&s.workers, "workers", 4, "batches written at once")
@@ -178,12 +178,12 @@ func importStore(ctx context.Context, s importSettings) (*dynamo.Store, string, 
 		return nil, "", err
 	}
 	if s.local {
-		st, err := localenv.Read(s.dataDir)
+		st, err := devstack.ReadState(s.dataDir)
 		if err != nil {
 			return nil, "", err
 		}
 		if st.Tables.Payments == "" {
-			return nil, "", fmt.Errorf("%s: no payments table published", localenv.Path(s.dataDir))
+			return nil, "", fmt.Errorf("%s: no payments table published", devstack.StatePath(s.dataDir))
 		}
 		clients, err := awsenv.Load(ctx, awsenv.WithEmulator(), awsenv.WithLoadOptions(
 			awsconfig.WithRegion(st.Region),

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/records"
 )
 
@@ -192,10 +192,10 @@ func TestImportLocal(t *testing.T) {
 		}
 	}
 
-	if err := localenv.Write(data, localenv.Stack{
+	if err := devstack.WriteState(data, devstack.Published{
 		Endpoint: env.Endpoint, Region: env.Region,
-		Tables: localenv.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")},
-		Queues: localenv.Queues{Assemble: env.Queue("AssembleQueue"), Sign: env.Queue("SignQueue")},
+		Tables: devstack.PublishedTables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")},
+		Queues: devstack.PublishedQueues{Assemble: env.Queue("AssembleQueue"), Sign: env.Queue("SignQueue")},
 		PID:    os.Getpid(), StartedAt: time.Now(),
 	}); err != nil {
 		t.Fatal(err)

@@ -15,8 +15,7 @@ import (
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/localenv"
-	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/devstack"
 )
 
 var localCommand = command{
@@ -57,11 +56,11 @@ built-in simulator (https with verified TLS, or http on loopback);
 CUSTOMS_CA_FILE adds CAs (PEM) to trust for it. With customs' joint-test
 endpoint and --bridge-config this is the joint test from one PC; that
 endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
-	listen := fs.String("listen", localstack.DefaultListen, "address to serve platDataOpen and /healthz on")
-	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+localenv.DefaultDir+", state in memory)")
+	listen := fs.String("listen", devstack.DefaultListen, "address to serve platDataOpen and /healthz on")
+	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+devstack.DefaultDir+", state in memory)")
 	key := fs.String("signer-key", "", "sign with this key file (PEM) instead of the development key")
 	cert := fs.String("signer-cert", "", "the certificate of --signer-key")
-	ebp := fs.String("ebp-code", localstack.DemoEbpCode, "the ebpCode the signing certificate is registered for")
+	ebp := fs.String("ebp-code", devstack.DemoEbpCode, "the ebpCode the signing certificate is registered for")
 	noDemo := fs.Bool("no-demo", false, "do not seed demo payment records")
 	bridgeFile := fs.String("bridge-config", "", "sign with the signers of this hsmbridge configuration file (YAML)")
 	pos, code, ok := fs.parse(args, stdout, stderr)
@@ -79,7 +78,7 @@ endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 		if *key != "" {
 			return fs.usageError(stderr, "--bridge-config brings its own signers: drop --signer-key and --signer-cert")
 		}
-		c, err := localstack.LoadBridgeConfig(*bridgeFile)
+		c, err := devstack.LoadBridgeConfig(*bridgeFile)
 		if err != nil {
 			return fail(stderr, fs.name, exitUsage, err)
 		}
@@ -116,7 +115,7 @@ endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 	}
 
 	fmt.Fprintln(stdout, "ceb179 local: starting the emulated AWS stack from template.yaml ...")
-	stack, err := localstack.Start(ctx, localstack.Options{
+	stack, err := devstack.Start(ctx, devstack.Options{
 		Listen:           *listen,
 		DataDir:          dir,
 		SignerKey:        *key,
@@ -183,7 +182,7 @@ func tryCurl(goos, base, orderNo, sessionID string, serviceTime int64) string {
 
 // writeSigners prints the signers of a bridge configuration, each with the
 // certificate registered for its ebpCode, or why it is not open yet.
-func writeSigners(w io.Writer, file string, stack *localstack.Stack) {
+func writeSigners(w io.Writer, file string, stack *devstack.Stack) {
 	fmt.Fprintf(w, "  signers        from %s (hsmbridge)\n", file)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, si := range stack.Signers {
@@ -211,7 +210,7 @@ func (f *flagSet) isSet(name string) bool {
 // or stderr when it cannot be opened.
 func logFile(dir string, stderr io.Writer) io.Writer {
 	if dir == "" {
-		dir = localenv.DefaultDir
+		dir = devstack.DefaultDir
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return stderr

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/internal/customssim"
-	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 
@@ -171,8 +171,8 @@ func TestLocalBridgeConfigEPort(t *testing.T) {
 		t.Fatalf("card certNo %s", ctl.CertNo())
 	}
 
-	r.ask(t, localstack.DemoOrderMultiB, "bridge-eport-1")
-	r.waitFor(t, "bridge-eport-1  order "+localstack.DemoOrderMultiB+"  uploaded and accepted by customs", 60*time.Second, nil)
+	r.ask(t, devstack.DemoOrderMultiB, "bridge-eport-1")
+	r.waitFor(t, "bridge-eport-1  order "+devstack.DemoOrderMultiB+"  uploaded and accepted by customs", 60*time.Second, nil)
 	if state, signs := bridgeSigner(t, statusAddr); state != "healthy" || signs < 1 {
 		t.Errorf("hsmbridge signer %s with %d signatures, want healthy with at least 1", state, signs)
 	}
@@ -206,7 +206,7 @@ func TestLocalBridgeConfigWrongPIN(t *testing.T) {
 		"name: card-1", "type: eport", "ebpCode: 3301964J31", "url: "+ctl.URL(), "pinFile: "+writePIN(t, "12345678"))
 
 	r := startLocal(t, "--bridge-config", cfg)
-	r.ask(t, localstack.DemoOrderSingle, "bridge-pin-1")
+	r.ask(t, devstack.DemoOrderSingle, "bridge-pin-1")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if state, _ := bridgeSigner(t, statusAddr); strings.HasPrefix(state, "disabled") {
 			break
@@ -217,7 +217,7 @@ func TestLocalBridgeConfigWrongPIN(t *testing.T) {
 	}
 	// Several probe intervals (1 s) and a second request later, the card
 	// still saw one PIN.
-	r.ask(t, localstack.DemoOrderMultiA, "bridge-pin-2")
+	r.ask(t, devstack.DemoOrderMultiA, "bridge-pin-2")
 	time.Sleep(4 * time.Second)
 	if w, n := ctl.WrongPINs(), ctl.SignRequests(); w != 1 || n != 1 {
 		t.Fatalf("the card got %d wrong PINs in %d PIN-bearing calls, want exactly 1 of each", w, n)
@@ -299,7 +299,7 @@ func TestLocalBridgeConfigJointTest(t *testing.T) {
 		if !strings.Contains(r.out.String(), "customs        "+uploadURL) {
 			t.Errorf("banner does not name the endpoint:\n%s", r.out)
 		}
-		r.ask(t, localstack.DemoOrderSingle, "joint-1")
+		r.ask(t, devstack.DemoOrderSingle, "joint-1")
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		up, err := joint.Wait(ctx, "joint-1")
@@ -309,12 +309,12 @@ func TestLocalBridgeConfigJointTest(t *testing.T) {
 		if !up.Accepted() || up.CertNo != ctl.CertNo() {
 			t.Fatalf("upload %+v, want accepted with the card's certNo %s", up, ctl.CertNo())
 		}
-		r.waitFor(t, "joint-1  order "+localstack.DemoOrderSingle+"  uploaded and accepted by customs", 30*time.Second, nil)
+		r.waitFor(t, "joint-1  order "+devstack.DemoOrderSingle+"  uploaded and accepted by customs", 30*time.Second, nil)
 	})
 	t.Run("fail endpoint not trusted without the CA", func(t *testing.T) {
 		before := len(joint.Uploads())
 		r := startLocalEnv(t, map[string]string{"CUSTOMS_UPLOAD_URL": uploadURL, "CUSTOMS_CA_FILE": ""}, "--bridge-config", cfg)
-		r.ask(t, localstack.DemoOrderSingle, "joint-2")
+		r.ask(t, devstack.DemoOrderSingle, "joint-2")
 		logFile := filepath.Join(".ceb179", "ceb179-local.log")
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 			b, _ := os.ReadFile(logFile)
@@ -328,7 +328,7 @@ func TestLocalBridgeConfigJointTest(t *testing.T) {
 		if n := len(joint.Uploads()); n != before {
 			t.Fatalf("%d uploads reached an untrusted endpoint", n-before)
 		}
-		if strings.Contains(r.out.String(), "joint-2  order "+localstack.DemoOrderSingle+"  uploaded and accepted") {
+		if strings.Contains(r.out.String(), "joint-2  order "+devstack.DemoOrderSingle+"  uploaded and accepted") {
 			t.Fatalf("accepted by an untrusted endpoint:\n%s", r.out)
 		}
 	})

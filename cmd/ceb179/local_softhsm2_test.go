@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 
@@ -67,8 +67,8 @@ func TestLocalBridgeConfigSoftHSM(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", want, r.out)
 		}
 	}
-	r.ask(t, localstack.DemoOrderMultiA, "bridge-hsm-1")
-	r.waitFor(t, "bridge-hsm-1  order "+localstack.DemoOrderMultiA+"  uploaded and accepted by customs", 60*time.Second, nil)
+	r.ask(t, devstack.DemoOrderMultiA, "bridge-hsm-1")
+	r.waitFor(t, "bridge-hsm-1  order "+devstack.DemoOrderMultiA+"  uploaded and accepted by customs", 60*time.Second, nil)
 	if state, signs := bridgeSigner(t, statusAddr); state != "healthy" || signs < 1 {
 		t.Errorf("hsmbridge signer %s with %d signatures, want healthy with at least 1", state, signs)
 	}

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/records"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 var e2eSeq atomic.Int64
@@ -30,7 +30,7 @@ func TestOperatorCommandsOnPipeline(t *testing.T) {
 		t.Skip("runs the whole local pipeline")
 	}
 	data := t.TempDir()
-	stack, err := localstack.Start(context.Background(), localstack.Options{
+	stack, err := devstack.Start(context.Background(), devstack.Options{
 		Listen: "127.0.0.1:0", DataDir: data, Prefix: fmt.Sprintf("ops%d-", e2eSeq.Add(1)), Window: 3 * time.Second,
 	})
 	if err != nil {
@@ -47,7 +47,7 @@ func TestOperatorCommandsOnPipeline(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	final := func(sessionID string) session.Request {
+	final := func(sessionID string) ceb179.Request {
 		t.Helper()
 		for range 300 {
 			r, err := stack.Store.GetRequest(context.Background(), sessionID)
@@ -57,16 +57,16 @@ func TestOperatorCommandsOnPipeline(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		t.Fatalf("session %s not final after 30 s", sessionID)
-		return session.Request{}
+		return ceb179.Request{}
 	}
 	const lateOrder = "OPS-E2E-LATE-1"
 	good, late := fmt.Sprintf("e2e-ok-%d", time.Now().UnixNano()), fmt.Sprintf("e2e-nodata-%d", time.Now().UnixNano())
-	ask(localstack.DemoOrderSingle, good)
+	ask(devstack.DemoOrderSingle, good)
 	ask(lateOrder, late)
-	if r := final(good); r.State != session.StateAccepted {
+	if r := final(good); r.State != ceb179.StateAccepted {
 		t.Fatalf("demo order: %s (%s)", r.State, r.Reason)
 	}
-	if r := final(late); r.State != session.StateNoData {
+	if r := final(late); r.State != ceb179.StateNoData {
 		t.Fatalf("unknown order: %s (%s)", r.State, r.Reason)
 	}
 
@@ -79,7 +79,7 @@ func TestOperatorCommandsOnPipeline(t *testing.T) {
 		return r.stdout
 	}
 	out := cli(exitOK, "status", "--days", "1")
-	for _, w := range []string{"requests 2, on time 1 (50.00%), late 0, NO_DATA 1,", localstack.DemoEbpCode, late} {
+	for _, w := range []string{"requests 2, on time 1 (50.00%), late 0, NO_DATA 1,", devstack.DemoEbpCode, late} {
 		if !strings.Contains(out, w) {
 			t.Errorf("status lacks %q:\n%s", w, out)
 		}
@@ -101,7 +101,7 @@ func TestOperatorCommandsOnPipeline(t *testing.T) {
 	}
 
 	// The record arrives late; the operator replays the request.
-	p := localstack.DemoPayments(localstack.DemoEbpCode, time.Now())[0]
+	p := devstack.DemoPayments(devstack.DemoEbpCode, time.Now())[0]
 	p.PayTransactionID = "4200000000000000000000009001"
 	p.Orders[0].OrderNo = lateOrder
 	if _, err := records.NewRecorder(stack.Store).Record(context.Background(), p); err != nil {

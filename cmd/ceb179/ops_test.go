@@ -14,14 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/ops/opstest"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // opsDay is the day of the seeded data: a day in the past, so that every
@@ -53,10 +53,10 @@ func theOpsBed(t *testing.T) *opsBed {
 		if b.seeded, opsErr = opstest.SeedDay(context.Background(), b.store, opsDay, 2000, "OPS-", 7); opsErr != nil {
 			return
 		}
-		opsErr = localenv.Write(b.data, localenv.Stack{
+		opsErr = devstack.WriteState(b.data, devstack.Published{
 			Endpoint: env.Endpoint, Region: env.Region,
-			Tables: localenv.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")},
-			Queues: localenv.Queues{Assemble: env.Queue("AssembleQueue"), Sign: env.Queue("SignQueue")},
+			Tables: devstack.PublishedTables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")},
+			Queues: devstack.PublishedQueues{Assemble: env.Queue("AssembleQueue"), Sign: env.Queue("SignQueue")},
 			PID:    os.Getpid(), StartedAt: time.Now(),
 		})
 		opsShared = b
@@ -238,12 +238,12 @@ func TestReplayCommand(t *testing.T) {
 				t.Fatalf("assemble queue: %d messages, %v", len(msgs), err)
 			}
 			_ = q.Delete(ctx, msgs[0].ReceiptHandle)
-			var m session.AssembleMessage
+			var m ceb179.AssembleMessage
 			if err := json.Unmarshal([]byte(msgs[0].Body), &m); err != nil || m.Replay != tt.replay {
 				t.Fatalf("message %s (%v)", msgs[0].Body, err)
 			}
 			v, err := b.store.GetRequestView(ctx, m.SessionID)
-			if err != nil || v.State != session.StateReceived || v.Replays != tt.replay || v.LastReplayWhy == "" {
+			if err != nil || v.State != ceb179.StateReceived || v.Replays != tt.replay || v.LastReplayWhy == "" {
 				t.Errorf("request after replay %+v %v", v, err)
 			}
 		})
@@ -262,11 +262,11 @@ func TestDLQCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := signDLQ.Send(ctx, session.SignJob{SessionID: id, EbpCode: p.EbpCode, Deadline: p.Deadline.UnixMilli(), Digest: p.Digest}); err != nil {
+		if err := signDLQ.Send(ctx, ceb179.SignJob{SessionID: id, EbpCode: p.EbpCode, Deadline: p.Deadline.UnixMilli(), Digest: p.Digest}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := asmDLQ.Send(ctx, session.AssembleMessage{SessionID: "ghost", OrderNo: "O"}); err != nil {
+	if err := asmDLQ.Send(ctx, ceb179.AssembleMessage{SessionID: "ghost", OrderNo: "O"}); err != nil {
 		t.Fatal(err)
 	}
 	all := len(stuck) + 1

@@ -16,8 +16,8 @@ import (
 
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/config"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/queue"
 )
@@ -41,7 +41,7 @@ type opsTarget struct {
 // addFlags adds --local, --data and --json to fs.
 func (t *opsTarget) addFlags(fs *flagSet) {
 	fs.BoolVar(&t.local, "local", false, "use the running local stack (`ceb179 local`)")
-	fs.StringVar(&t.dataDir, "data", localenv.DefaultDir, "data directory of the local stack (with --local)")
+	fs.StringVar(&t.dataDir, "data", devstack.DefaultDir, "data directory of the local stack (with --local)")
 	fs.BoolVar(&t.json, "json", false, "print JSON instead of tables")
 }
 
@@ -67,7 +67,7 @@ func (t opsTarget) open(ctx context.Context) (*opsEnv, error) {
 	var clients *awsenv.Clients
 	tables := dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}
 	if t.local {
-		st, err := localenv.Read(t.dataDir)
+		st, err := devstack.ReadState(t.dataDir)
 		if err != nil {
 			return nil, err
 		}

@@ -10,13 +10,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/lambdatest"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/records"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // TestEntryPoint builds this function, runs it the way Lambda runs a
@@ -49,12 +49,12 @@ func TestEntryPoint(t *testing.T) {
 	now := time.Now()
 	request := func(sessionID, orderNo string, deadline time.Time) {
 		t.Helper()
-		r := session.Request{SessionID: sessionID, OrderNo: orderNo, ReceivedAt: deadline.Add(-session.Window), Deadline: deadline, State: session.StateReceived}
+		r := ceb179.Request{SessionID: sessionID, OrderNo: orderNo, ReceivedAt: deadline.Add(-ceb179.Window), Deadline: deadline, State: ceb179.StateReceived}
 		if _, _, err := store.CreateRequest(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	request("IHWESX-WEASLEY-20230712210643-X7E4PL", "202009231454218421271832", now.Add(session.Window))
+	request("IHWESX-WEASLEY-20230712210643-X7E4PL", "202009231454218421271832", now.Add(ceb179.Window))
 	request("fe2374-8fnejf97-32839218", "ord201800002", now.Add(-time.Second))
 
 	payload, err := os.ReadFile("../../events/assemble-sqs.json")
@@ -72,10 +72,10 @@ func TestEntryPoint(t *testing.T) {
 	if err := json.Unmarshal(res.Payload, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("answer %s: %v", res.Payload, err)
 	}
-	if r, _ := store.GetRequest(ctx, "IHWESX-WEASLEY-20230712210643-X7E4PL"); r.State != session.StateAssembled {
+	if r, _ := store.GetRequest(ctx, "IHWESX-WEASLEY-20230712210643-X7E4PL"); r.State != ceb179.StateAssembled {
 		t.Errorf("paid order: state %s", r.State)
 	}
-	if r, _ := store.GetRequest(ctx, "fe2374-8fnejf97-32839218"); r.State != session.StateNoData {
+	if r, _ := store.GetRequest(ctx, "fe2374-8fnejf97-32839218"); r.State != ceb179.StateNoData {
 		t.Errorf("unknown order: state %s", r.State)
 	}
 	pending, err := store.GetPending(ctx, "IHWESX-WEASLEY-20230712210643-X7E4PL")
@@ -88,18 +88,18 @@ func TestEntryPoint(t *testing.T) {
 
 	// Through the queue, as the event source mapping delivers it.
 	fn.EnableEventSources(t)
-	request("QUEUED-1", "ORD-ENTRY-2", time.Now().Add(session.Window))
-	if err := queue.New(env.SQS, env.Queue("AssembleQueue")).Send(ctx, session.AssembleMessage{SessionID: "QUEUED-1", OrderNo: "ORD-ENTRY-2"}); err != nil {
+	request("QUEUED-1", "ORD-ENTRY-2", time.Now().Add(ceb179.Window))
+	if err := queue.New(env.SQS, env.Queue("AssembleQueue")).Send(ctx, ceb179.AssembleMessage{SessionID: "QUEUED-1", OrderNo: "ORD-ENTRY-2"}); err != nil {
 		t.Fatal(err)
 	}
-	var jobs []session.SignJob
+	var jobs []ceb179.SignJob
 	for deadline := time.Now().Add(20 * time.Second); len(jobs) < 2 && time.Now().Before(deadline); {
 		msgs, err := sign.Receive(ctx, 10, time.Second, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range msgs {
-			var j session.SignJob
+			var j ceb179.SignJob
 			if err := json.Unmarshal([]byte(m.Body), &j); err != nil {
 				t.Fatal(err)
 			}

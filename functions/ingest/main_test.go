@@ -11,13 +11,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ingest"
 	"github.com/ceb179/ceb179/internal/lambdatest"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // TestEntryPoint builds this function, runs it the way Lambda runs a
@@ -186,13 +186,13 @@ func TestGuardsThroughTheFrontDoor(t *testing.T) {
 		sessionID  string
 		wantStatus int
 		wantCode   string
-		wantState  session.State // "" when nothing may be recorded
+		wantState  ceb179.State // "" when nothing may be recorded
 	}{
-		{"ok customs inside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-1", "203.0.113.10"), "GUARD-1", 200, customs.CodeSuccess, session.StateReceived},
+		{"ok customs inside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-1", "203.0.113.10"), "GUARD-1", 200, customs.CodeSuccess, ceb179.StateReceived},
 		{"fail outside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-OUT", "198.51.100.9"), "GUARD-OUT", 403, ingest.CodeSourceRefused, ""},
 		{"fail forged X-Forwarded-For before the real address", albEvent(t, "GUARD-ORDER", "GUARD-FORGED", "203.0.113.10, 198.51.100.9"), "GUARD-FORGED", 403, ingest.CodeSourceRefused, ""},
-		{"ok second request for the order", albEvent(t, "GUARD-ORDER", "GUARD-2", "203.0.113.11"), "GUARD-2", 200, customs.CodeSuccess, session.StateReceived},
-		{"ok third request for the order is capped", albEvent(t, "GUARD-ORDER", "GUARD-3", "203.0.113.12"), "GUARD-3", 200, customs.CodeSuccess, session.StateCapped},
+		{"ok second request for the order", albEvent(t, "GUARD-ORDER", "GUARD-2", "203.0.113.11"), "GUARD-2", 200, customs.CodeSuccess, ceb179.StateReceived},
+		{"ok third request for the order is capped", albEvent(t, "GUARD-ORDER", "GUARD-3", "203.0.113.12"), "GUARD-3", 200, customs.CodeSuccess, ceb179.StateCapped},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/lambdatest"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/settle"
 )
 
@@ -26,7 +26,7 @@ func TestEntryPoint(t *testing.T) {
 	store := dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")}, 0)
 	ctx := context.Background()
 	received := time.Now().Add(-time.Minute)
-	r := session.Request{SessionID: "NOT-QUEUED-1", OrderNo: "ORD-S-1", ReceivedAt: received, Deadline: received.Add(session.Window), State: session.StateReceived}
+	r := ceb179.Request{SessionID: "NOT-QUEUED-1", OrderNo: "ORD-S-1", ReceivedAt: received, Deadline: received.Add(ceb179.Window), State: ceb179.StateReceived}
 	if _, _, err := store.CreateRequest(ctx, r); err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,12 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi/customstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/lambdatest"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
@@ -58,19 +58,19 @@ func TestEntryPoint(t *testing.T) {
 
 	now := time.Now()
 	const id = "fe2374-8fnejf97-32839218"
-	if _, _, err := store.CreateRequest(ctx, session.Request{SessionID: id, OrderNo: "ORD1", ReceivedAt: now,
-		Deadline: now.Add(session.Window), State: session.StateAssembled}); err != nil {
+	if _, _, err := store.CreateRequest(ctx, ceb179.Request{SessionID: id, OrderNo: "ORD1", ReceivedAt: now,
+		Deadline: now.Add(ceb179.Window), State: ceb179.StateAssembled}); err != nil {
 		t.Fatal(err)
 	}
 	u := customs.Unsigned{SessionID: id, Head: []byte(`{"guid":"G","ebpCode":"EBP1","note":"a&b+c=d% 中文"}`),
 		Lists: []byte(`[{"orderNo":"ORD1"}]`), ServiceTime: "1700000001000"}
-	if _, _, err := store.CreatePending(ctx, session.Pending{SessionID: id, EbpCode: "EBP1", Head: u.Head, Lists: u.Lists,
-		ServiceTime: u.ServiceTime, Digest: u.Digest(), Deadline: now.Add(session.Window), CreatedAt: now}); err != nil {
+	if _, _, err := store.CreatePending(ctx, ceb179.Pending{SessionID: id, EbpCode: "EBP1", Head: u.Head, Lists: u.Lists,
+		ServiceTime: u.ServiceTime, Digest: u.Digest(), Deadline: now.Add(ceb179.Window), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 
-	var src session.SourceAnswer
-	fn.InvokeJSON(t, session.Invocation{Op: session.OpSource, SessionID: id}, &src)
+	var src ceb179.SourceAnswer
+	fn.InvokeJSON(t, ceb179.Invocation{Op: ceb179.OpSource, SessionID: id}, &src)
 	if src.SignSource != string(u.SignSource()) || src.Digest != u.Digest() || src.EbpCode != "EBP1" {
 		t.Fatalf("source answer = %+v", src)
 	}
@@ -78,10 +78,10 @@ func TestEntryPoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := session.Invocation{Op: session.OpUpload, SessionID: id, Digest: src.Digest, CertNo: certNo, SignValue: sv}
-	var ans session.UploadAnswer
+	job := ceb179.Invocation{Op: ceb179.OpUpload, SessionID: id, Digest: src.Digest, CertNo: certNo, SignValue: sv}
+	var ans ceb179.UploadAnswer
 	fn.InvokeJSON(t, job, &ans)
-	if ans.State != session.StateAccepted || fake.Posts() != 1 {
+	if ans.State != ceb179.StateAccepted || fake.Posts() != 1 {
 		t.Fatalf("upload answer = %+v after %d posts\nlogs:\n%s", ans, fake.Posts(), fn.Logs())
 	}
 	if got := fake.Uploads()[0].PayExInfoStr; got != string(u.PayExInfoStr(certNo, sv)) {
@@ -89,7 +89,7 @@ func TestEntryPoint(t *testing.T) {
 	}
 	// A redelivery is answered from the table.
 	fn.InvokeJSON(t, job, &ans)
-	if ans.State != session.StateAccepted || fake.Posts() != 1 {
+	if ans.State != ceb179.StateAccepted || fake.Posts() != 1 {
 		t.Fatalf("second upload answer = %+v after %d posts", ans, fake.Posts())
 	}
 

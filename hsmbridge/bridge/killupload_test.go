@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
@@ -16,7 +17,6 @@ import (
 	"github.com/ceb179/ceb179/internal/customsapi/customstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 	"github.com/ceb179/ceb179/internal/upload"
@@ -32,12 +32,12 @@ type handlerUploader struct {
 
 func (u handlerUploader) Source(ctx context.Context, sid string) (bridge.Source, error) {
 	var out bridge.Source
-	err := u.call(ctx, bridge.SourceRequest{Op: session.OpSource, SessionID: sid}, &out)
+	err := u.call(ctx, bridge.SourceRequest{Op: ceb179.OpSource, SessionID: sid}, &out)
 	return out, err
 }
 
 func (u handlerUploader) Upload(ctx context.Context, req bridge.UploadRequest) (bridge.UploadResult, error) {
-	req.Op = session.OpUpload
+	req.Op = ceb179.OpUpload
 	var out bridge.UploadResult
 	err := u.call(ctx, req, &out)
 	if err == nil && out.State == bridge.StateRetry {
@@ -51,7 +51,7 @@ func (u handlerUploader) call(ctx context.Context, in, out any) error {
 	if err != nil {
 		return err
 	}
-	var inv session.Invocation
+	var inv ceb179.Invocation
 	if err := json.Unmarshal(b, &inv); err != nil {
 		return err
 	}
@@ -152,20 +152,20 @@ func TestKillAfterInvoke(t *testing.T) {
 	now := time.Now()
 	for i := range n {
 		sid := fmt.Sprintf("KA%02d", i)
-		if _, _, err := store.CreateRequest(ctx, session.Request{
+		if _, _, err := store.CreateRequest(ctx, ceb179.Request{
 			SessionID: sid, OrderNo: "ORD-" + sid, ServiceTime: now.UnixMilli(), ReceivedAt: now,
-			Deadline: now.Add(session.Window), State: session.StateAssembled,
+			Deadline: now.Add(ceb179.Window), State: ceb179.StateAssembled,
 		}); err != nil {
 			t.Fatal(err)
 		}
 		u := customs.Unsigned{SessionID: sid, Head: []byte(`{"guid":"G-` + sid + `","ebpCode":"EBP1"}`), Lists: []byte(`[]`), ServiceTime: fmt.Sprint(now.UnixMilli())}
-		if _, _, err := store.CreatePending(ctx, session.Pending{
+		if _, _, err := store.CreatePending(ctx, ceb179.Pending{
 			SessionID: sid, EbpCode: ebp, GUID: "G-" + sid, Head: u.Head, Lists: u.Lists, ServiceTime: u.ServiceTime,
-			Digest: u.Digest(), Deadline: now.Add(session.Window), CreatedAt: now,
+			Digest: u.Digest(), Deadline: now.Add(ceb179.Window), CreatedAt: now,
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sq.Send(ctx, bridge.SignJob{SessionID: sid, EbpCode: ebp, Deadline: now.Add(session.Window).UnixMilli(), Digest: u.Digest()}); err != nil {
+		if err := sq.Send(ctx, bridge.SignJob{SessionID: sid, EbpCode: ebp, Deadline: now.Add(ceb179.Window).UnixMilli(), Digest: u.Digest()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,7 +191,7 @@ func TestKillAfterInvoke(t *testing.T) {
 	waitFor(t, 60*time.Second, "every session accepted", func() bool {
 		for i := range n {
 			r, err := store.GetRequest(ctx, fmt.Sprintf("KA%02d", i))
-			if err != nil || r.State != session.StateAccepted {
+			if err != nil || r.State != ceb179.StateAccepted {
 				return false
 			}
 		}

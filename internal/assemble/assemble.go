@@ -39,10 +39,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/records"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // MaxReceives is the assemble queue's maxReceiveCount in template.yaml: a
@@ -85,12 +85,12 @@ const (
 // Requests is what the handler needs of the requests table.
 type Requests interface {
 	// GetRequest returns the request recorded under sessionID.
-	GetRequest(ctx context.Context, sessionID string) (session.Request, error)
+	GetRequest(ctx context.Context, sessionID string) (ceb179.Request, error)
 	// CreatePending stores p unless the session has a pending upload; it
 	// returns the stored one (p or the earlier one) and whether p was written.
-	CreatePending(ctx context.Context, p session.Pending) (session.Pending, bool, error)
+	CreatePending(ctx context.Context, p ceb179.Pending) (ceb179.Pending, bool, error)
 	// SetState moves the request to state to if it is in one of from.
-	SetState(ctx context.Context, sessionID string, to session.State, reason string, from ...session.State) error
+	SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error
 	// ClaimSignJob gives owner, for lease, the right to send the session's
 	// sign job; false when another owner holds a live claim.
 	ClaimSignJob(ctx context.Context, sessionID, owner string, now time.Time, lease time.Duration) (bool, error)
@@ -269,15 +269,15 @@ func (h *Handler) handleOne(ctx context.Context, m events.SQSMessage) bool {
 
 // process does the work for one message body. retryIn is how soon a
 // message that is not done should come back (0: the queue's default).
-func (h *Handler) process(ctx context.Context, body string, receives int) (msg session.AssembleMessage, out outcome, retryIn time.Duration, reason string, err error) {
+func (h *Handler) process(ctx context.Context, body string, receives int) (msg ceb179.AssembleMessage, out outcome, retryIn time.Duration, reason string, err error) {
 	if err := json.Unmarshal([]byte(body), &msg); err != nil || msg.SessionID == "" || msg.OrderNo == "" {
-		return session.AssembleMessage{}, outMalformed, 0, "", errors.New("assemble message: not a JSON object with sessionID and orderNo")
+		return ceb179.AssembleMessage{}, outMalformed, 0, "", errors.New("assemble message: not a JSON object with sessionID and orderNo")
 	}
 	req, err := h.requests.GetRequest(ctx, msg.SessionID)
 	if err != nil {
 		return msg, outFailed, time.Second, "", err
 	}
-	if req.State != session.StateReceived {
+	if req.State != ceb179.StateReceived {
 		// Assembled (the job was sent), or final: nothing left to do.
 		return msg, outDuplicate, 0, "state " + string(req.State), nil
 	}
@@ -302,7 +302,7 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 		if now.Before(req.Deadline) {
 			reason = "no payment record for the order at the last delivery the queue allows"
 		}
-		if err := h.finish(ctx, req.SessionID, session.StateNoData, reason); err != nil {
+		if err := h.finish(ctx, req.SessionID, ceb179.StateNoData, reason); err != nil {
 			return msg, outFailed, time.Second, reason, err
 		}
 		return msg, outNoData, 0, reason, nil
@@ -311,7 +311,7 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 	}
 	if !p.HasOrder(req.OrderNo) {
 		reason := "the stored payment does not hold the order"
-		if err := h.finish(ctx, req.SessionID, session.StateInvalid, reason); err != nil {
+		if err := h.finish(ctx, req.SessionID, ceb179.StateInvalid, reason); err != nil {
 			return msg, outFailed, time.Second, reason, err
 		}
 		return msg, outInvalid, 0, reason, nil
@@ -321,7 +321,7 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 	var ve *customs.ValidationError
 	if errors.As(err, &ve) {
 		reason := strings.Join(records.Reasons(ve), "; ")
-		if err := h.finish(ctx, req.SessionID, session.StateInvalid, reason); err != nil {
+		if err := h.finish(ctx, req.SessionID, ceb179.StateInvalid, reason); err != nil {
 			return msg, outFailed, time.Second, reason, err
 		}
 		return msg, outInvalid, 0, reason, nil
@@ -345,14 +345,14 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 		// Come back when the holder has finished, or its claim has lapsed.
 		return msg, outClaimed, SignJobLease, "another delivery is sending the sign job", nil
 	}
-	job := session.SignJob{SessionID: stored.SessionID, EbpCode: stored.EbpCode, Deadline: stored.Deadline.UnixMilli(), Digest: stored.Digest}
+	job := ceb179.SignJob{SessionID: stored.SessionID, EbpCode: stored.EbpCode, Deadline: stored.Deadline.UnixMilli(), Digest: stored.Digest}
 	if err := h.sign.Send(ctx, job); err != nil {
 		if rerr := h.requests.ReleaseSignJob(ctx, req.SessionID, owner); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return msg, outFailed, time.Second, "", err
 	}
-	if err := h.finish(ctx, req.SessionID, session.StateAssembled, ""); err != nil {
+	if err := h.finish(ctx, req.SessionID, ceb179.StateAssembled, ""); err != nil {
 		// The job is on its way and the claim still holds: a redelivery
 		// within the lease sends nothing; after it, the job is sent once
 		// more, which the upload side tolerates (same digest, state checks).
@@ -368,14 +368,14 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg s
 // finish moves the request from RECEIVED to state to. A request that has
 // already left RECEIVED (another delivery got there first) is fine; a
 // failed write is tried again a few times.
-func (h *Handler) finish(ctx context.Context, sessionID string, to session.State, reason string) error {
+func (h *Handler) finish(ctx context.Context, sessionID string, to ceb179.State, reason string) error {
 	var err error
 	for attempt := range 3 {
-		if err = h.requests.SetState(ctx, sessionID, to, reason, session.StateReceived); err == nil {
+		if err = h.requests.SetState(ctx, sessionID, to, reason, ceb179.StateReceived); err == nil {
 			return nil
 		}
 		req, gerr := h.requests.GetRequest(ctx, sessionID)
-		if gerr == nil && req.State != session.StateReceived {
+		if gerr == nil && req.State != ceb179.StateReceived {
 			return nil
 		}
 		select {
@@ -405,28 +405,28 @@ func GUID(sessionID, payTransactionID string) string {
 // of p, the upload serviceTime (now in milliseconds, as text) and the
 // digest of the sign source. It applies the full field rules and returns a
 // *customs.ValidationError when p breaks them.
-func Build(req session.Request, p records.Payment, now time.Time) (session.Pending, error) {
+func Build(req ceb179.Request, p records.Payment, now time.Time) (ceb179.Pending, error) {
 	guid := GUID(req.SessionID, p.PayTransactionID)
 	head := p.Head(guid)
 	if err := p.Validate(); err != nil {
-		return session.Pending{}, err
+		return ceb179.Pending{}, err
 	}
 	if err := customs.Validate(head, p.Orders); err != nil {
-		return session.Pending{}, err
+		return ceb179.Pending{}, err
 	}
 	hb, err := customs.MarshalHead(head)
 	if err != nil {
-		return session.Pending{}, fmt.Errorf("head of %s: %w", req.SessionID, err)
+		return ceb179.Pending{}, fmt.Errorf("head of %s: %w", req.SessionID, err)
 	}
 	lb, err := customs.MarshalLists(p.Orders)
 	if err != nil {
-		return session.Pending{}, fmt.Errorf("lists of %s: %w", req.SessionID, err)
+		return ceb179.Pending{}, fmt.Errorf("lists of %s: %w", req.SessionID, err)
 	}
 	u := customs.Unsigned{SessionID: req.SessionID, Head: hb, Lists: lb, ServiceTime: strconv.FormatInt(now.UnixMilli(), 10)}
 	if err := u.Check(); err != nil {
-		return session.Pending{}, fmt.Errorf("unsigned %s: %w", req.SessionID, err)
+		return ceb179.Pending{}, fmt.Errorf("unsigned %s: %w", req.SessionID, err)
 	}
-	return session.Pending{
+	return ceb179.Pending{
 		SessionID:   req.SessionID,
 		EbpCode:     p.EbpCode,
 		GUID:        guid,
@@ -441,6 +441,6 @@ func Build(req session.Request, p records.Payment, now time.Time) (session.Pendi
 
 // Unsigned returns the unsigned document of a pending upload: the exact
 // bytes whose sign source is signed.
-func Unsigned(p session.Pending) customs.Unsigned {
+func Unsigned(p ceb179.Pending) customs.Unsigned {
 	return customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/assemble"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
@@ -24,7 +25,6 @@ import (
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/records"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -92,12 +92,12 @@ func (b *bed) record(tb testing.TB, ps ...records.Payment) {
 func (b *bed) request(tb testing.TB, sessionID, orderNo string) {
 	tb.Helper()
 	ctx := context.Background()
-	r := session.Request{SessionID: sessionID, OrderNo: orderNo, ServiceTime: received.UnixMilli() - 300,
-		ReceivedAt: received, Deadline: received.Add(session.Window), State: session.StateReceived}
+	r := ceb179.Request{SessionID: sessionID, OrderNo: orderNo, ServiceTime: received.UnixMilli() - 300,
+		ReceivedAt: received, Deadline: received.Add(ceb179.Window), State: ceb179.StateReceived}
 	if _, created, err := b.store.CreateRequest(ctx, r); err != nil || !created {
 		tb.Fatalf("CreateRequest: %v %v", created, err)
 	}
-	if err := b.assemble.Send(ctx, session.NewAssembleMessage(r)); err != nil {
+	if err := b.assemble.Send(ctx, ceb179.NewAssembleMessage(r)); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -135,9 +135,9 @@ func (b *bed) handle(tb testing.TB, ev events.SQSEvent) []string {
 }
 
 // jobs drains the sign queue.
-func (b *bed) jobs(tb testing.TB) []session.SignJob {
+func (b *bed) jobs(tb testing.TB) []ceb179.SignJob {
 	tb.Helper()
-	var out []session.SignJob
+	var out []ceb179.SignJob
 	for range 10 {
 		// An explicit one-second wait: without one the queue's own long
 		// poll (20 s) applies.
@@ -152,7 +152,7 @@ func (b *bed) jobs(tb testing.TB) []session.SignJob {
 			if strings.Contains(m.Body, "initalRequest") || len(m.Body) > 300 {
 				tb.Errorf("sign job carries payment data: %s", m.Body)
 			}
-			var j session.SignJob
+			var j ceb179.SignJob
 			if err := json.Unmarshal([]byte(m.Body), &j); err != nil {
 				tb.Fatal(err)
 			}
@@ -166,7 +166,7 @@ func (b *bed) jobs(tb testing.TB) []session.SignJob {
 }
 
 // state returns the request's state and reason.
-func (b *bed) state(tb testing.TB, sessionID string) (session.State, string) {
+func (b *bed) state(tb testing.TB, sessionID string) (ceb179.State, string) {
 	tb.Helper()
 	r, err := b.store.GetRequest(context.Background(), sessionID)
 	if err != nil {
@@ -238,7 +238,7 @@ func TestAssembleGolden(t *testing.T) {
 			if len(doc.Decoded.Lists) != tt.orders {
 				t.Errorf("%d orders in the lists, want %d", len(doc.Decoded.Lists), tt.orders)
 			}
-			if p.ServiceTime != strconv.FormatInt(b.now.UnixMilli(), 10) || !p.Deadline.Equal(received.Add(session.Window)) {
+			if p.ServiceTime != strconv.FormatInt(b.now.UnixMilli(), 10) || !p.Deadline.Equal(received.Add(ceb179.Window)) {
 				t.Errorf("serviceTime %s deadline %v", p.ServiceTime, p.Deadline)
 			}
 			if p.GUID != assemble.GUID(tt.sessionID, doc.Decoded.Head.PayTransactionID) || p.GUID != strings.ToUpper(p.GUID) {
@@ -247,11 +247,11 @@ func TestAssembleGolden(t *testing.T) {
 
 			sum := sha256.Sum256(u.SignSource())
 			jobs := b.jobs(t)
-			want := session.SignJob{SessionID: tt.sessionID, EbpCode: "3301964J31", Deadline: received.Add(session.Window).UnixMilli(), Digest: hex.EncodeToString(sum[:])}
+			want := ceb179.SignJob{SessionID: tt.sessionID, EbpCode: "3301964J31", Deadline: received.Add(ceb179.Window).UnixMilli(), Digest: hex.EncodeToString(sum[:])}
 			if len(jobs) != 1 || jobs[0] != want {
 				t.Errorf("jobs %+v, want [%+v]", jobs, want)
 			}
-			if st, _ := b.state(t, tt.sessionID); st != session.StateAssembled {
+			if st, _ := b.state(t, tt.sessionID); st != ceb179.StateAssembled {
 				t.Errorf("state %s", st)
 			}
 		})
@@ -343,7 +343,7 @@ func TestAssembleCrashAfterPending(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].Digest != earlier.Digest {
 		t.Errorf("jobs %+v, want one with the stored digest %s", jobs, earlier.Digest)
 	}
-	if st, _ := b.state(t, "crash-1"); st != session.StateAssembled {
+	if st, _ := b.state(t, "crash-1"); st != ceb179.StateAssembled {
 		t.Errorf("state %s", st)
 	}
 	if b.metrics.Total(assemble.MetricResent) != 1 {
@@ -385,7 +385,7 @@ func TestAssembleCrashAfterClaim(t *testing.T) {
 	if jobs := b.jobs(t); len(jobs) != 1 || jobs[0].Digest != earlier.Digest {
 		t.Errorf("jobs %+v", jobs)
 	}
-	if st, _ := b.state(t, "crash-2"); st != session.StateAssembled {
+	if st, _ := b.state(t, "crash-2"); st != ceb179.StateAssembled {
 		t.Errorf("state %s", st)
 	}
 }
@@ -414,7 +414,7 @@ func TestAssembleLateRecord(t *testing.T) {
 		if len(failed) != 4 {
 			t.Fatalf("failed %v, want the four unknown orders back", failed)
 		}
-		if st, _ := b.state(t, "known-0"); st != session.StateAssembled {
+		if st, _ := b.state(t, "known-0"); st != ceb179.StateAssembled {
 			t.Errorf("known order %s", st)
 		}
 		// No sleeping inside the invocation: the batch is back at once.
@@ -435,7 +435,7 @@ func TestAssembleLateRecord(t *testing.T) {
 		if failed := b.handle(t, ev); len(failed) != 1 || failed[0] != ev.Records[0].MessageId {
 			t.Fatalf("failed %v, want the message back", failed)
 		}
-		if st, _ := b.state(t, "late-1"); st != session.StateReceived {
+		if st, _ := b.state(t, "late-1"); st != ceb179.StateReceived {
 			t.Errorf("state %s", st)
 		}
 		// The record arrives; the message comes back after a second, not
@@ -470,7 +470,7 @@ func TestAssembleUnknownOrder(t *testing.T) {
 		receives string
 		reason   string
 	}{
-		{name: "ok at the deadline", now: received.Add(session.Window), receives: "1", reason: "no payment record for the order before the deadline"},
+		{name: "ok at the deadline", now: received.Add(ceb179.Window), receives: "1", reason: "no payment record for the order before the deadline"},
 		{name: "ok at the last receive the queue allows", now: received.Add(100 * time.Second), receives: strconv.Itoa(assemble.MaxReceives), reason: "no payment record for the order at the last delivery the queue allows"},
 	}
 	for _, tt := range tests {
@@ -486,7 +486,7 @@ func TestAssembleUnknownOrder(t *testing.T) {
 				t.Fatalf("failed %v %v: the request must be finished", resp.BatchItemFailures, err)
 			}
 			st, reason := b.state(t, "unknown-1")
-			if st != session.StateNoData || reason != tt.reason {
+			if st != ceb179.StateNoData || reason != tt.reason {
 				t.Errorf("state %s %q, want NO_DATA %q", st, reason, tt.reason)
 			}
 			if _, err := b.store.GetPending(context.Background(), "unknown-1"); err == nil {
@@ -515,7 +515,7 @@ func TestAssembleInvalidRecord(t *testing.T) {
 	}
 	st, reason := b.state(t, "invalid-1")
 	want := `payExchangeInfoHead.verDept: must be "1", "2" or "3"; payExchangeInfoLists[2].recpName: required`
-	if st != session.StateInvalid || reason != want {
+	if st != ceb179.StateInvalid || reason != want {
 		t.Errorf("state %s reason %q, want INVALID %q", st, reason, want)
 	}
 	if b.metrics.Total(assemble.MetricInvalid) != 1 || b.metrics.Total(assemble.MetricAssembled) != 0 {

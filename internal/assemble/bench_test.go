@@ -7,8 +7,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // BenchmarkAssemble measures the assembly of one customs request against
@@ -35,7 +35,7 @@ func BenchmarkAssemble(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		id := fmt.Sprintf("bench-%d", i)
-		r := session.Request{SessionID: id, OrderNo: orders[i%n], ReceivedAt: received, Deadline: received.Add(session.Window), State: session.StateReceived}
+		r := ceb179.Request{SessionID: id, OrderNo: orders[i%n], ReceivedAt: received, Deadline: received.Add(ceb179.Window), State: ceb179.StateReceived}
 		if _, _, err := bed.store.CreateRequest(ctx, r); err != nil {
 			b.Fatal(err)
 		}

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
-// TestReplay checks that a replay message (session.AssembleMessage.Replay)
+// TestReplay checks that a replay message (ceb179.AssembleMessage.Replay)
 // assembles a session again: a new pending upload with the replay number,
 // a new serviceTime and the replay's own deadline, and one new sign job; a
 // message without replay for the same session changes nothing.
@@ -31,7 +31,7 @@ func TestReplay(t *testing.T) {
 	if n := len(b.jobs(t)); n != 1 {
 		t.Fatalf("%d sign jobs after the first assembly, want 1", n)
 	}
-	if err := b.store.SetState(ctx, sid, session.StateRejected, "customs 20000: test"); err != nil {
+	if err := b.store.SetState(ctx, sid, ceb179.StateRejected, "customs 20000: test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -50,10 +50,10 @@ func TestReplay(t *testing.T) {
 		{"ok repeated replay delivery sends nothing", v.Replays, 0},
 		{"ok late original message sends nothing", 0, 0},
 	}
-	deadline := b.now.Add(session.Window)
+	deadline := b.now.Add(ceb179.Window)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg := session.AssembleMessage{SessionID: sid, OrderNo: "ord201903040001", ReceivedAt: received.UnixMilli(), Deadline: deadline.UnixMilli(), Replay: tt.replay}
+			msg := ceb179.AssembleMessage{SessionID: sid, OrderNo: "ord201903040001", ReceivedAt: received.UnixMilli(), Deadline: deadline.UnixMilli(), Replay: tt.replay}
 			if err := b.assemble.Send(ctx, msg); err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestReplay(t *testing.T) {
 			if !p.Deadline.Equal(deadline) || p.Digest == first.Digest || p.GUID != first.GUID {
 				t.Errorf("pending deadline %v digest changed %v guid kept %v", p.Deadline, p.Digest != first.Digest, p.GUID == first.GUID)
 			}
-			if st, _ := b.state(t, sid); st != session.StateAssembled {
+			if st, _ := b.state(t, sid); st != ceb179.StateAssembled {
 				t.Errorf("state %s, want ASSEMBLED", st)
 			}
 		})
@@ -83,7 +83,7 @@ func TestReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Deadline.Equal(received.Add(session.Window)) || r.Replays != 1 || r.LastReplayBy != "ops" || !r.LastReplayAt.Equal(b.now) {
+	if !r.Deadline.Equal(received.Add(ceb179.Window)) || r.Replays != 1 || r.LastReplayBy != "ops" || !r.LastReplayAt.Equal(b.now) {
 		t.Errorf("request after replay: %+v", r)
 	}
 }

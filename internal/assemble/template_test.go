@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/infra"
 	"github.com/ceb179/ceb179/internal/assemble"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // TestTemplateFitsRetries checks that template.yaml lets the handler retry
@@ -30,12 +30,12 @@ func TestTemplateFitsRetries(t *testing.T) {
 	}
 	var covered time.Duration
 	receives := 0
-	for covered < session.Window {
+	for covered < ceb179.Window {
 		receives++
 		covered += assemble.RetryDelay(receives, assemble.DefaultRetryFirst, assemble.DefaultRetryMax)
 	}
 	if receives+5 > assemble.MaxReceives {
-		t.Errorf("the schedule needs %d receives to cover %v; MaxReceives %d leaves too little room", receives, session.Window, assemble.MaxReceives)
+		t.Errorf("the schedule needs %d receives to cover %v; MaxReceives %d leaves too little room", receives, ceb179.Window, assemble.MaxReceives)
 	}
 	fns, err := tpl.Functions()
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package bench measures the whole ceb179 pipeline on one machine: it starts
-// a local stack (package localstack), plays customs calling platDataOpen at a
+// a local stack (package devstack), plays customs calling platDataOpen at a
 // given schedule, and reports acknowledgement latency, end-to-end latency,
 // uploads and how many arrived on time. The scenarios are those of the
 // project's goals; a compression factor runs the card-speed ones in a
@@ -20,11 +20,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customssim"
-	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/records"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // CardRate is an E-Port card's signing rate, in signatures per minute.
@@ -120,7 +120,7 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		return Result{}, err
 	}
 	defer os.RemoveAll(dir)
-	st, err := localstack.Start(ctx, localstack.Options{
+	st, err := devstack.Start(ctx, devstack.Options{
 		Listen:   "127.0.0.1:0",
 		DataDir:  dir,
 		Prefix:   prefix,
@@ -133,7 +133,7 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		return Result{}, err
 	}
 	defer st.Close()
-	// The stack signs at most session.DefaultDailyCap requests per order
+	// The stack signs at most ceb179.DefaultDailyCap requests per order
 	// and day, as deployed: each order is asked for at most that often, so
 	// that the scenario measures the pipeline, not the cap. (No more orders
 	// than that: the emulator's Query reads every item of a table.)
@@ -153,7 +153,7 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 // offer sends run's requests to the stack at its schedule, waits for their
 // uploads up to run.Drain after the last one, and fills in res. tag names
 // the sessions.
-func offer(ctx context.Context, st *localstack.Stack, run Scenario, orders []string, tag string, res *Result) {
+func offer(ctx context.Context, st *devstack.Stack, run Scenario, orders []string, tag string, res *Result) {
 	already := acceptedCount(st.Sim)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	defer client.CloseIdleConnections()
@@ -294,8 +294,8 @@ func platDataOpen(ctx context.Context, c *http.Client, base, orderNo, sessionID 
 }
 
 // seed records n single-order payments and returns their orders.
-func seed(ctx context.Context, st *localstack.Stack, from, n int) ([]string, error) {
-	base := localstack.DemoPayments(st.EbpCode, time.Now())[0]
+func seed(ctx context.Context, st *devstack.Stack, from, n int) ([]string, error) {
+	base := devstack.DemoPayments(st.EbpCode, time.Now())[0]
 	ps := make([]records.Payment, n)
 	orders := make([]string, n)
 	for i := range ps {
@@ -317,7 +317,7 @@ func seed(ctx context.Context, st *localstack.Stack, from, n int) ([]string, err
 // ordersFor is how many distinct orders n requests need so that none is
 // asked more than the daily cap allows (a capped request is not signed).
 func ordersFor(n int) int {
-	return max((n+session.DefaultDailyCap-1)/session.DefaultDailyCap, 1)
+	return max((n+ceb179.DefaultDailyCap-1)/ceb179.DefaultDailyCap, 1)
 }
 
 // Capacity returns, for requests arriving evenly over `over`, each due

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
-	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/devstack"
 )
 
 // BridgeRun is a real-time run against the signers of an hsmbridge
@@ -96,7 +96,7 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 		return BridgeResult{}, err
 	}
 	defer os.RemoveAll(dir)
-	st, err := localstack.Start(ctx, localstack.Options{
+	st, err := devstack.Start(ctx, devstack.Options{
 		Listen: "127.0.0.1:0", DataDir: dir, Prefix: prefix, Window: window, NoDemo: true, BridgeConfig: &cfg,
 	})
 	if err != nil {
@@ -174,7 +174,7 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 // watchDisabled cancels ctx with the reason as soon as a signer of the
 // stack's ebpCode is disabled (a refused PIN): the card's first job
 // carries the PIN, so this shows in the warm-up, and the run must stop.
-func watchDisabled(ctx context.Context, st *localstack.Stack, stop context.CancelCauseFunc) {
+func watchDisabled(ctx context.Context, st *devstack.Stack, stop context.CancelCauseFunc) {
 	for ctx.Err() == nil {
 		if status, err := st.BridgeStatus(ctx); err == nil {
 			for _, s := range status.Signers {
@@ -195,7 +195,7 @@ func watchDisabled(ctx context.Context, st *localstack.Stack, stop context.Cance
 // or some are and the others had a probe interval to recover, and returns
 // how many are. A signer disabled by a refused PIN fails the run: the card
 // must not be tried again.
-func waitHealthy(ctx context.Context, st *localstack.Stack, probe time.Duration) (int, error) {
+func waitHealthy(ctx context.Context, st *devstack.Stack, probe time.Duration) (int, error) {
 	if probe <= 0 {
 		probe = 30 * time.Second
 	}

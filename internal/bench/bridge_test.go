@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
-	"github.com/ceb179/ceb179/internal/localstack"
+	"github.com/ceb179/ceb179/internal/devstack"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 
@@ -38,7 +38,7 @@ func eportConfig(tb testing.TB, n, perMinute int, pin string) (*bridge.Config, [
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	cfg, err := localstack.LoadBridgeConfig(p)
+	cfg, err := devstack.LoadBridgeConfig(p)
 	if err != nil {
 		tb.Fatal(err)
 	}

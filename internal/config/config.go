@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 // Environment variable names set by template.yaml.
@@ -27,7 +27,7 @@ const (
 	// comma-separated CIDRs; empty lets everyone call platDataOpen.
 	EnvCustomsSourceCIDRs = "CUSTOMS_SOURCE_CIDRS"
 	// EnvOrderDailyCap is how many requests per orderNo and China calendar
-	// day are signed; empty means session.DefaultDailyCap.
+	// day are signed; empty means ceb179.DefaultDailyCap.
 	EnvOrderDailyCap = "ORDER_DAILY_CAP"
 )
 
@@ -89,7 +89,7 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %s: %w", EnvCustomsSourceCIDRs, err)
 	}
 	c.SourceAllowlist = nets
-	c.OrderDailyCap = session.DefaultDailyCap
+	c.OrderDailyCap = ceb179.DefaultDailyCap
 	if v := strings.TrimSpace(getenv(EnvOrderDailyCap)); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 // skAttemptPrefix starts the sort key of every upload attempt:
@@ -18,7 +18,7 @@ import (
 // time.
 const skAttemptPrefix = "ATTEMPT#"
 
-// attemptItem is the stored form of a session.Attempt.
+// attemptItem is the stored form of a ceb179.Attempt.
 type attemptItem struct {
 	SessionID  string `dynamodbav:"sessionID"`
 	SK         string `dynamodbav:"sk"`
@@ -46,7 +46,7 @@ func AttemptSK(at time.Time, n int) string {
 // PutAttempt records one upload attempt, to be kept for the store's
 // retention. An attempt is written once: a second write of the same key
 // is refused by a condition and reported as an error.
-func (s *Store) PutAttempt(ctx context.Context, a session.Attempt) error {
+func (s *Store) PutAttempt(ctx context.Context, a ceb179.Attempt) error {
 	item, err := attributevalue.MarshalMap(attemptItem{
 		SessionID:  a.SessionID,
 		SK:         AttemptSK(a.At, a.N),
@@ -93,8 +93,8 @@ func (s *Store) PutAttempt(ctx context.Context, a session.Attempt) error {
 
 // ListAttempts returns the recorded upload attempts of sessionID, oldest
 // first.
-func (s *Store) ListAttempts(ctx context.Context, sessionID string) ([]session.Attempt, error) {
-	var out []session.Attempt
+func (s *Store) ListAttempts(ctx context.Context, sessionID string) ([]ceb179.Attempt, error) {
+	var out []ceb179.Attempt
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:              aws.String(s.tables.Requests),
 		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
@@ -114,11 +114,11 @@ func (s *Store) ListAttempts(ctx context.Context, sessionID string) ([]session.A
 			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 				return nil, fmt.Errorf("decode attempt %s: %w", sessionID, err)
 			}
-			out = append(out, session.Attempt{
+			out = append(out, ceb179.Attempt{
 				SessionID:  it.SessionID,
 				At:         time.UnixMilli(it.At),
 				N:          it.N,
-				Outcome:    session.Outcome(it.Outcome),
+				Outcome:    ceb179.Outcome(it.Outcome),
 				HTTPStatus: it.HTTPStatus,
 				Code:       it.Code,
 				Message:    it.Message,

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 // Names of the requests table's global secondary indexes.
@@ -30,7 +30,7 @@ const maxPages = 100_000
 // RequestView is a request item as operators see it: the request, the
 // upload's bookkeeping and the replays an operator asked for.
 type RequestView struct {
-	session.Request
+	ceb179.Request
 	// LastAttemptAt is when the last post to customs was sent (zero: none).
 	// For an ACCEPTED session it is the accepted post.
 	LastAttemptAt time.Time
@@ -227,8 +227,8 @@ type Replay struct {
 func (s *Store) BeginReplay(ctx context.Context, r Replay) (RequestView, error) {
 	at := strconv.FormatInt(r.At.UnixMilli(), 10)
 	values := map[string]types.AttributeValue{
-		":received": &types.AttributeValueMemberS{Value: string(session.StateReceived)},
-		":signed":   &types.AttributeValueMemberS{Value: string(session.StateSigned)},
+		":received": &types.AttributeValueMemberS{Value: string(ceb179.StateReceived)},
+		":signed":   &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
 		":zero":     &types.AttributeValueMemberN{Value: "0"},
 		":one":      &types.AttributeValueMemberN{Value: "1"},
 		":at":       &types.AttributeValueMemberN{Value: at},
@@ -239,7 +239,7 @@ func (s *Store) BeginReplay(ctx context.Context, r Replay) (RequestView, error) 
 	cond := "attribute_exists(sessionID) AND NOT (#s = :signed AND leaseUntil > :at)"
 	if !r.Force {
 		cond += " AND #s <> :accepted"
-		values[":accepted"] = &types.AttributeValueMemberS{Value: string(session.StateAccepted)}
+		values[":accepted"] = &types.AttributeValueMemberS{Value: string(ceb179.StateAccepted)}
 	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.tables.Requests),
@@ -258,7 +258,7 @@ func (s *Store) BeginReplay(ctx context.Context, r Replay) (RequestView, error) 
 			return RequestView{}, gerr
 		}
 		why := "an upload invocation holds it now"
-		if found.State == session.StateAccepted && !r.Force {
+		if found.State == ceb179.StateAccepted && !r.Force {
 			why = "customs accepted it (customs refuses a sessionID it already stored)"
 		}
 		return found, fmt.Errorf("replay %s (state %s): %s: %w", r.SessionID, found.State, why, ErrReplayRefused)

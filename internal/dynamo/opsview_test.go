@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 func TestOperatorQueries(t *testing.T) {
@@ -21,14 +21,14 @@ func TestOperatorQueries(t *testing.T) {
 	for i := range 250 {
 		id := fmt.Sprintf("day-%03d", i)
 		ids = append(ids, id)
-		putRequest(t, s, id, session.StateAssembled, day.Add(time.Duration(i)*time.Second))
+		putRequest(t, s, id, ceb179.StateAssembled, day.Add(time.Duration(i)*time.Second))
 		if i%2 == 0 {
-			if _, _, err := s.CreatePending(ctx, session.Pending{SessionID: id, EbpCode: fmt.Sprintf("EBP%d", i%3), Deadline: day, CreatedAt: day}); err != nil {
+			if _, _, err := s.CreatePending(ctx, ceb179.Pending{SessionID: id, EbpCode: fmt.Sprintf("EBP%d", i%3), Deadline: day, CreatedAt: day}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	putRequest(t, s, "next-day", session.StateReceived, time.Date(2026, 11, 24, 16, 0, 1, 0, time.UTC))
+	putRequest(t, s, "next-day", ceb179.StateReceived, time.Date(2026, 11, 24, 16, 0, 1, 0, time.UTC))
 
 	var got []string
 	if err := s.RequestsOfDay(ctx, "2026-11-24", func(v dynamo.RequestView) error {
@@ -58,14 +58,14 @@ func TestBeginReplay(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000)
-	for _, st := range []session.State{session.StateFailed, session.StateAccepted, session.StateNoData} {
+	for _, st := range []ceb179.State{ceb179.StateFailed, ceb179.StateAccepted, ceb179.StateNoData} {
 		putRequest(t, s, string(st), st, now)
 	}
-	putRequest(t, s, "held", session.StateAssembled, now)
+	putRequest(t, s, "held", ceb179.StateAssembled, now)
 	if _, err := s.ClaimUpload(ctx, "held", "owner", now, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	putRequest(t, s, "lapsed", session.StateAssembled, now)
+	putRequest(t, s, "lapsed", ceb179.StateAssembled, now)
 	if _, err := s.ClaimUpload(ctx, "lapsed", "owner", now, now.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -98,18 +98,18 @@ func TestBeginReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v.State != session.StateReceived || v.Replays != tt.replays || v.LastReplayBy != "alice" || !v.LastReplayAt.Equal(at) || v.LeaseOwner != "" {
+			if v.State != ceb179.StateReceived || v.Replays != tt.replays || v.LastReplayBy != "alice" || !v.LastReplayAt.Equal(at) || v.LeaseOwner != "" {
 				t.Fatalf("after replay: %+v", v)
 			}
 			// The upload can claim the session once assemble has run again.
-			if err := s.SetState(ctx, tt.id, session.StateAssembled, "", session.StateReceived); err != nil {
+			if err := s.SetState(ctx, tt.id, ceb179.StateAssembled, "", ceb179.StateReceived); err != nil {
 				t.Fatal(err)
 			}
 			c, err := s.ClaimUpload(ctx, tt.id, "new", at, at.Add(time.Minute))
 			if err != nil || c.TakenOver {
 				t.Fatalf("claim after replay: %+v %v", c, err)
 			}
-			if err := s.FinishUpload(ctx, tt.id, "new", session.StateFailed, "again", at); err != nil {
+			if err := s.FinishUpload(ctx, tt.id, "new", ceb179.StateFailed, "again", at); err != nil {
 				t.Fatal(err)
 			}
 		})

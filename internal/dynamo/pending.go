@@ -11,13 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 // skPending is the sort key of a session's assembled upload.
 const skPending = "PENDING"
 
-// pendingItem is the stored form of a session.Pending. Head and Lists are
+// pendingItem is the stored form of a ceb179.Pending. Head and Lists are
 // strings holding the exact JSON bytes.
 type pendingItem struct {
 	SessionID   string `dynamodbav:"sessionID"`
@@ -34,8 +34,8 @@ type pendingItem struct {
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
 }
 
-func (it pendingItem) pending() session.Pending {
-	return session.Pending{
+func (it pendingItem) pending() ceb179.Pending {
+	return ceb179.Pending{
 		SessionID:   it.SessionID,
 		EbpCode:     it.EbpCode,
 		GUID:        it.GUID,
@@ -62,10 +62,10 @@ func pendingKey(sessionID string) map[string]types.AttributeValue {
 // work writes nothing and gets the first result back. An upload it replaces
 // (p is a replay) is kept first under PENDING#<its replay number>, so that
 // its attempts can still be rebuilt and the trail shows every assembly.
-func (s *Store) CreatePending(ctx context.Context, p session.Pending) (session.Pending, bool, error) {
+func (s *Store) CreatePending(ctx context.Context, p ceb179.Pending) (ceb179.Pending, bool, error) {
 	if p.Replay > 0 {
 		if err := s.keepPending(ctx, p.SessionID, p.Replay); err != nil {
-			return session.Pending{}, false, err
+			return ceb179.Pending{}, false, err
 		}
 	}
 	item, err := attributevalue.MarshalMap(pendingItem{
@@ -83,7 +83,7 @@ func (s *Store) CreatePending(ctx context.Context, p session.Pending) (session.P
 		ExpiresAt:   s.expiresAt(p.CreatedAt),
 	})
 	if err != nil {
-		return session.Pending{}, false, fmt.Errorf("encode pending upload %s: %w", p.SessionID, err)
+		return ceb179.Pending{}, false, fmt.Errorf("encode pending upload %s: %w", p.SessionID, err)
 	}
 	var old pendingItem
 	created, err := putNew(ctx, s, &dynamodb.PutItemInput{
@@ -94,7 +94,7 @@ func (s *Store) CreatePending(ctx context.Context, p session.Pending) (session.P
 	}, pendingKey(p.SessionID), &old)
 	switch {
 	case err != nil:
-		return session.Pending{}, false, fmt.Errorf("put pending upload %s: %w", p.SessionID, err)
+		return ceb179.Pending{}, false, fmt.Errorf("put pending upload %s: %w", p.SessionID, err)
 	case created:
 		return p, true, nil
 	}
@@ -139,7 +139,7 @@ func (s *Store) keepPending(ctx context.Context, sessionID string, replay int) e
 
 // EarlierPendings returns the assembled uploads replays replaced, oldest
 // first.
-func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]session.Pending, error) {
+func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]ceb179.Pending, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:              aws.String(s.tables.Requests),
 		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
@@ -152,7 +152,7 @@ func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]sessio
 	if err != nil {
 		return nil, fmt.Errorf("earlier pending uploads of %s: %w", sessionID, err)
 	}
-	ps := make([]session.Pending, 0, len(out.Items))
+	ps := make([]ceb179.Pending, 0, len(out.Items))
 	for _, av := range out.Items {
 		var it pendingItem
 		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
@@ -164,14 +164,14 @@ func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]sessio
 }
 
 // GetPending returns the assembled upload of sessionID, or ErrNotFound.
-func (s *Store) GetPending(ctx context.Context, sessionID string) (session.Pending, error) {
+func (s *Store) GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error) {
 	item, err := s.getItem(ctx, s.tables.Requests, pendingKey(sessionID))
 	if err != nil {
-		return session.Pending{}, fmt.Errorf("get pending upload %s: %w", sessionID, err)
+		return ceb179.Pending{}, fmt.Errorf("get pending upload %s: %w", sessionID, err)
 	}
 	var it pendingItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return session.Pending{}, fmt.Errorf("decode pending upload %s: %w", sessionID, err)
+		return ceb179.Pending{}, fmt.Errorf("decode pending upload %s: %w", sessionID, err)
 	}
 	return it.pending(), nil
 }
@@ -183,7 +183,7 @@ var ErrStateConflict = fmt.Errorf("state conflict")
 // SetState moves the request of sessionID to state to, with an optional
 // reason (shown to operators), provided it is now in one of from (any state
 // when from is empty). It returns ErrStateConflict, wrapped, when it is not.
-func (s *Store) SetState(ctx context.Context, sessionID string, to session.State, reason string, from ...session.State) error {
+func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error {
 	names := map[string]string{"#s": "state", "#r": "reason"}
 	values := map[string]types.AttributeValue{
 		":to": &types.AttributeValueMemberS{Value: string(to)},

@@ -11,13 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 // skRequest is the sort key of a request's own item.
 const skRequest = "REQUEST"
 
-// requestItem is the stored form of a session.Request.
+// requestItem is the stored form of a ceb179.Request.
 type requestItem struct {
 	SessionID   string `dynamodbav:"sessionID"`
 	SK          string `dynamodbav:"sk"`
@@ -33,15 +33,15 @@ type requestItem struct {
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
 }
 
-func (it requestItem) request() session.Request {
-	return session.Request{
+func (it requestItem) request() ceb179.Request {
+	return ceb179.Request{
 		SessionID:   it.SessionID,
 		OrderNo:     it.OrderNo,
 		ServiceTime: it.ServiceTime,
 		ReceivedAt:  time.UnixMilli(it.ReceivedAt),
 		SourceIP:    it.SourceIP,
 		Deadline:    time.UnixMilli(it.Deadline),
-		State:       session.State(it.State),
+		State:       ceb179.State(it.State),
 		Enqueued:    it.Enqueued,
 		Reason:      it.Reason,
 	}
@@ -56,9 +56,9 @@ func requestKey(sessionID string) map[string]types.AttributeValue {
 
 // CreateRequest records r unless a request with the same sessionID exists.
 // It returns the stored request (r, or the earlier one) and whether r was new.
-func (s *Store) CreateRequest(ctx context.Context, r session.Request) (session.Request, bool, error) {
+func (s *Store) CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Request, bool, error) {
 	if r.State == "" {
-		r.State = session.StateReceived
+		r.State = ceb179.StateReceived
 	}
 	item, err := attributevalue.MarshalMap(requestItem{
 		SessionID:   r.SessionID,
@@ -74,7 +74,7 @@ func (s *Store) CreateRequest(ctx context.Context, r session.Request) (session.R
 		ExpiresAt:   s.expiresAt(r.ReceivedAt),
 	})
 	if err != nil {
-		return session.Request{}, false, fmt.Errorf("encode request %s: %w", r.SessionID, err)
+		return ceb179.Request{}, false, fmt.Errorf("encode request %s: %w", r.SessionID, err)
 	}
 	var old requestItem
 	created, err := putNew(ctx, s, &dynamodb.PutItemInput{
@@ -84,7 +84,7 @@ func (s *Store) CreateRequest(ctx context.Context, r session.Request) (session.R
 	}, requestKey(r.SessionID), &old)
 	switch {
 	case err != nil:
-		return session.Request{}, false, fmt.Errorf("put request %s: %w", r.SessionID, err)
+		return ceb179.Request{}, false, fmt.Errorf("put request %s: %w", r.SessionID, err)
 	case created:
 		return r, true, nil
 	}
@@ -92,14 +92,14 @@ func (s *Store) CreateRequest(ctx context.Context, r session.Request) (session.R
 }
 
 // GetRequest returns the request recorded under sessionID, or ErrNotFound.
-func (s *Store) GetRequest(ctx context.Context, sessionID string) (session.Request, error) {
+func (s *Store) GetRequest(ctx context.Context, sessionID string) (ceb179.Request, error) {
 	item, err := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
 	if err != nil {
-		return session.Request{}, fmt.Errorf("get request %s: %w", sessionID, err)
+		return ceb179.Request{}, fmt.Errorf("get request %s: %w", sessionID, err)
 	}
 	var it requestItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return session.Request{}, fmt.Errorf("decode request %s: %w", sessionID, err)
+		return ceb179.Request{}, fmt.Errorf("decode request %s: %w", sessionID, err)
 	}
 	return it.request(), nil
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 func TestCreateRequestOnce(t *testing.T) {
@@ -15,9 +15,9 @@ func TestCreateRequestOnce(t *testing.T) {
 	ctx := context.Background()
 	e := newPaymentsEnv(t, 0)
 	at := time.UnixMilli(1790000000000)
-	first := session.Request{SessionID: "S1", OrderNo: "O1", ServiceTime: 1, ReceivedAt: at, Deadline: at.Add(session.Window), SourceIP: "203.0.113.10"}
+	first := ceb179.Request{SessionID: "S1", OrderNo: "O1", ServiceTime: 1, ReceivedAt: at, Deadline: at.Add(ceb179.Window), SourceIP: "203.0.113.10"}
 	got, created, err := e.store.CreateRequest(ctx, first)
-	if err != nil || !created || got.State != session.StateReceived {
+	if err != nil || !created || got.State != ceb179.StateReceived {
 		t.Fatalf("first: %+v %v %v", got, created, err)
 	}
 	again := first
@@ -42,18 +42,18 @@ func TestSetState(t *testing.T) {
 	ctx := context.Background()
 	e := newPaymentsEnv(t, 0)
 	at := time.UnixMilli(1790000000000)
-	if _, _, err := e.store.CreateRequest(ctx, session.Request{SessionID: "S1", OrderNo: "O1", ReceivedAt: at, Deadline: at}); err != nil {
+	if _, _, err := e.store.CreateRequest(ctx, ceb179.Request{SessionID: "S1", OrderNo: "O1", ReceivedAt: at, Deadline: at}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name    string
-		to      session.State
-		from    []session.State
+		to      ceb179.State
+		from    []ceb179.State
 		wantErr error
 	}{
-		{"ok from the expected state", session.StateAssembled, []session.State{session.StateReceived}, nil},
-		{"fail from a state it is not in", session.StateNoData, []session.State{session.StateReceived}, dynamo.ErrStateConflict},
-		{"ok from any state", session.StateFailed, nil, nil},
+		{"ok from the expected state", ceb179.StateAssembled, []ceb179.State{ceb179.StateReceived}, nil},
+		{"fail from a state it is not in", ceb179.StateNoData, []ceb179.State{ceb179.StateReceived}, dynamo.ErrStateConflict},
+		{"ok from any state", ceb179.StateFailed, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,10 +64,10 @@ func TestSetState(t *testing.T) {
 		})
 	}
 	got, _ := e.store.GetRequest(ctx, "S1")
-	if got.State != session.StateFailed || got.Reason != "why" {
+	if got.State != ceb179.StateFailed || got.Reason != "why" {
 		t.Fatalf("state %s reason %q", got.State, got.Reason)
 	}
-	if err := e.store.SetState(ctx, "NOPE", session.StateFailed, ""); !errors.Is(err, dynamo.ErrStateConflict) {
+	if err := e.store.SetState(ctx, "NOPE", ceb179.StateFailed, ""); !errors.Is(err, dynamo.ErrStateConflict) {
 		t.Fatalf("unknown session: %v", err)
 	}
 }
@@ -77,7 +77,7 @@ func TestCreatePendingReplay(t *testing.T) {
 	ctx := context.Background()
 	e := newPaymentsEnv(t, 0)
 	at := time.UnixMilli(1790000000000)
-	p := session.Pending{SessionID: "S1", EbpCode: "E", GUID: "G", Head: []byte(`{"a":5.0}`), Lists: []byte(`[]`), ServiceTime: "1", Digest: "d0", Deadline: at, CreatedAt: at}
+	p := ceb179.Pending{SessionID: "S1", EbpCode: "E", GUID: "G", Head: []byte(`{"a":5.0}`), Lists: []byte(`[]`), ServiceTime: "1", Digest: "d0", Deadline: at, CreatedAt: at}
 	tests := []struct {
 		name        string
 		replay      int

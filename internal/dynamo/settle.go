@@ -9,14 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 // NoteSettle records an action of the settler on a request still in one of
 // the states from: settles + 1, lastSettleAt = at, lastSettleWhy = why. It
 // reports false, without error, when the request has left those states
 // (something else settled it first).
-func (s *Store) NoteSettle(ctx context.Context, sessionID, why string, at time.Time, from ...session.State) (bool, error) {
+func (s *Store) NoteSettle(ctx context.Context, sessionID, why string, at time.Time, from ...ceb179.State) (bool, error) {
 	return s.settle(ctx, sessionID, "", why, at, from)
 }
 
@@ -25,11 +25,11 @@ func (s *Store) NoteSettle(ctx context.Context, sessionID, why string, at time.T
 // upload invocation holds a live lease on it (leaseUntil after at). It
 // records the action like NoteSettle and removes any lapsed lease. It
 // reports false when the condition did not hold.
-func (s *Store) SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...session.State) (bool, error) {
-	return s.settle(ctx, sessionID, session.StateFailed, reason, at, from)
+func (s *Store) SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...ceb179.State) (bool, error) {
+	return s.settle(ctx, sessionID, ceb179.StateFailed, reason, at, from)
 }
 
-func (s *Store) settle(ctx context.Context, sessionID string, to session.State, why string, at time.Time, from []session.State) (bool, error) {
+func (s *Store) settle(ctx context.Context, sessionID string, to ceb179.State, why string, at time.Time, from []ceb179.State) (bool, error) {
 	if len(from) == 0 {
 		return false, fmt.Errorf("settle %s: no states to settle from", sessionID)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 func TestClaimSignJob(t *testing.T) {
@@ -15,9 +15,9 @@ func TestClaimSignJob(t *testing.T) {
 	e := newPaymentsEnv(t, 0)
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000)
-	if _, created, err := e.store.CreatePending(ctx, session.Pending{
+	if _, created, err := e.store.CreatePending(ctx, ceb179.Pending{
 		SessionID: "s1", EbpCode: "E", GUID: "G", Head: []byte(`{}`), Lists: []byte(`[]`),
-		ServiceTime: "1", Digest: "d", Deadline: now.Add(session.Window), CreatedAt: now,
+		ServiceTime: "1", Digest: "d", Deadline: now.Add(ceb179.Window), CreatedAt: now,
 	}); err != nil || !created {
 		t.Fatalf("CreatePending: %v %v", created, err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 // ErrClaimed is returned, wrapped, by ClaimUpload when the session cannot be
@@ -28,7 +28,7 @@ var ErrLeaseLost = errors.New("upload lease lost")
 type UploadClaim struct {
 	// Request is the request as stored after the claim (or as found, when
 	// the claim failed).
-	Request session.Request
+	Request ceb179.Request
 	// Owner holds the lease, if anyone does.
 	Owner string
 	// LeaseUntil is when the lease ends.
@@ -91,9 +91,9 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 			"(#s = :signed AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)))"),
 		ExpressionAttributeNames: map[string]string{"#s": "state"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":signed":    &types.AttributeValueMemberS{Value: string(session.StateSigned)},
-			":assembled": &types.AttributeValueMemberS{Value: string(session.StateAssembled)},
-			":received":  &types.AttributeValueMemberS{Value: string(session.StateReceived)},
+			":signed":    &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
+			":assembled": &types.AttributeValueMemberS{Value: string(ceb179.StateAssembled)},
+			":received":  &types.AttributeValueMemberS{Value: string(ceb179.StateReceived)},
 			":o":         &types.AttributeValueMemberS{Value: owner},
 			":u":         millis(leaseUntil),
 			":now":       millis(now),
@@ -128,7 +128,7 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 		return UploadClaim{}, fmt.Errorf("decode request %s: %w", sessionID, err)
 	}
 	c.TakenOver = c.Owner != ""
-	c.Request.State = session.StateSigned
+	c.Request.State = ceb179.StateSigned
 	c.Owner, c.LeaseUntil = owner, time.UnixMilli(leaseUntil.UnixMilli())
 	return c, nil
 }
@@ -137,7 +137,7 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 // ends owner's lease, provided owner still holds it (ErrLeaseLost
 // otherwise). lastAttempt, when not zero, is recorded as the time of the
 // last post.
-func (s *Store) FinishUpload(ctx context.Context, sessionID, owner string, to session.State, reason string, lastAttempt time.Time) error {
+func (s *Store) FinishUpload(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error {
 	return s.endLease(ctx, sessionID, owner, to, reason, lastAttempt)
 }
 
@@ -148,7 +148,7 @@ func (s *Store) ReleaseUpload(ctx context.Context, sessionID, owner, reason stri
 	return s.endLease(ctx, sessionID, owner, "", reason, lastAttempt)
 }
 
-func (s *Store) endLease(ctx context.Context, sessionID, owner string, to session.State, reason string, lastAttempt time.Time) error {
+func (s *Store) endLease(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error {
 	set := "#r = :r"
 	values := map[string]types.AttributeValue{
 		":o": &types.AttributeValueMemberS{Value: owner},
@@ -193,8 +193,8 @@ func (s *Store) NoteUpload(ctx context.Context, sessionID, reason string) error 
 		ExpressionAttributeNames: map[string]string{"#r": "reason", "#s": "state"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":r":  &types.AttributeValueMemberS{Value: reason},
-			":a":  &types.AttributeValueMemberS{Value: string(session.StateAssembled)},
-			":sg": &types.AttributeValueMemberS{Value: string(session.StateSigned)},
+			":a":  &types.AttributeValueMemberS{Value: string(ceb179.StateAssembled)},
+			":sg": &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
 		},
 	})
 	if _, ok := conditionFailed(err); ok {

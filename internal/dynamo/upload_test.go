@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // newStore returns a store over a fresh set of emulated tables.
@@ -23,10 +23,10 @@ func newStore(tb testing.TB) *dynamo.Store {
 }
 
 // putRequest records a request in state st.
-func putRequest(tb testing.TB, s *dynamo.Store, id string, st session.State, at time.Time) {
+func putRequest(tb testing.TB, s *dynamo.Store, id string, st ceb179.State, at time.Time) {
 	tb.Helper()
-	_, created, err := s.CreateRequest(context.Background(), session.Request{
-		SessionID: id, OrderNo: "O-" + id, ReceivedAt: at, Deadline: at.Add(session.Window), State: st,
+	_, created, err := s.CreateRequest(context.Background(), ceb179.Request{
+		SessionID: id, OrderNo: "O-" + id, ReceivedAt: at, Deadline: at.Add(ceb179.Window), State: st,
 	})
 	if err != nil || !created {
 		tb.Fatalf("CreateRequest(%s) = %v, %v", id, created, err)
@@ -38,9 +38,9 @@ func TestClaimUpload(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000)
-	putRequest(t, s, "assembled", session.StateAssembled, now)
-	putRequest(t, s, "received", session.StateReceived, now)
-	putRequest(t, s, "accepted", session.StateAccepted, now)
+	putRequest(t, s, "assembled", ceb179.StateAssembled, now)
+	putRequest(t, s, "received", ceb179.StateReceived, now)
+	putRequest(t, s, "accepted", ceb179.StateAccepted, now)
 
 	tests := []struct {
 		name      string
@@ -48,16 +48,16 @@ func TestClaimUpload(t *testing.T) {
 		owner     string
 		now       time.Time
 		wantErr   error
-		state     session.State
+		state     ceb179.State
 		takenOver bool
 	}{
-		{name: "ok first claim", id: "assembled", owner: "a", now: now, state: session.StateSigned},
-		{name: "fail lease held", id: "assembled", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: session.StateSigned},
-		{name: "ok lease expired", id: "assembled", owner: "c", now: now.Add(2 * time.Minute), state: session.StateSigned, takenOver: true},
+		{name: "ok first claim", id: "assembled", owner: "a", now: now, state: ceb179.StateSigned},
+		{name: "fail lease held", id: "assembled", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: ceb179.StateSigned},
+		{name: "ok lease expired", id: "assembled", owner: "c", now: now.Add(2 * time.Minute), state: ceb179.StateSigned, takenOver: true},
 		// Assemble sends the sign job just before it records ASSEMBLED.
-		{name: "ok assembled but not yet marked", id: "received", owner: "a", now: now, state: session.StateSigned},
-		{name: "fail claimed once marked", id: "received", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: session.StateSigned},
-		{name: "fail final", id: "accepted", owner: "a", now: now, wantErr: dynamo.ErrClaimed, state: session.StateAccepted},
+		{name: "ok assembled but not yet marked", id: "received", owner: "a", now: now, state: ceb179.StateSigned},
+		{name: "fail claimed once marked", id: "received", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: ceb179.StateSigned},
+		{name: "fail final", id: "accepted", owner: "a", now: now, wantErr: dynamo.ErrClaimed, state: ceb179.StateAccepted},
 		{name: "fail unknown", id: "nope", owner: "a", now: now, wantErr: dynamo.ErrNotFound},
 	}
 	for _, tt := range tests {
@@ -79,7 +79,7 @@ func TestClaimUpload(t *testing.T) {
 	}
 
 	// The lease is c's now: a stale owner cannot finish, c can.
-	if err := s.FinishUpload(ctx, "assembled", "a", session.StateAccepted, "late", time.Time{}); !errors.Is(err, dynamo.ErrLeaseLost) {
+	if err := s.FinishUpload(ctx, "assembled", "a", ceb179.StateAccepted, "late", time.Time{}); !errors.Is(err, dynamo.ErrLeaseLost) {
 		t.Fatalf("FinishUpload by a stale owner = %v, want ErrLeaseLost", err)
 	}
 	at := now.Add(2 * time.Minute)
@@ -93,11 +93,11 @@ func TestClaimUpload(t *testing.T) {
 	if !c.LastAttemptAt.Equal(at) || c.TakenOver {
 		t.Errorf("claim after release = %+v, want LastAttemptAt %v and not taken over", c, at)
 	}
-	if err := s.FinishUpload(ctx, "assembled", "d", session.StateAccepted, "上传成功", at); err != nil {
+	if err := s.FinishUpload(ctx, "assembled", "d", ceb179.StateAccepted, "上传成功", at); err != nil {
 		t.Fatalf("FinishUpload: %v", err)
 	}
 	r, err := s.GetRequest(ctx, "assembled")
-	if err != nil || r.State != session.StateAccepted || r.Reason != "上传成功" {
+	if err != nil || r.State != ceb179.StateAccepted || r.Reason != "上传成功" {
 		t.Fatalf("GetRequest = %+v, %v; want ACCEPTED", r, err)
 	}
 	if _, err := s.ClaimUpload(ctx, "assembled", "e", at.Add(time.Hour), at.Add(2*time.Hour)); !errors.Is(err, dynamo.ErrClaimed) {
@@ -109,7 +109,7 @@ func TestClaimUploadConcurrent(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	now := time.UnixMilli(1_700_000_000_000)
-	putRequest(t, s, "race", session.StateAssembled, now)
+	putRequest(t, s, "race", ceb179.StateAssembled, now)
 	const n = 8
 	var wg sync.WaitGroup
 	wins := make(chan string, n)
@@ -137,14 +137,14 @@ func TestNoteUpload(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000)
-	putRequest(t, s, "open", session.StateAssembled, now)
-	putRequest(t, s, "done", session.StateAccepted, now)
+	putRequest(t, s, "open", ceb179.StateAssembled, now)
+	putRequest(t, s, "done", ceb179.StateAccepted, now)
 	for _, id := range []string{"open", "done", "unknown"} {
 		if err := s.NoteUpload(ctx, id, "signature refused"); err != nil {
 			t.Fatalf("NoteUpload(%s): %v", id, err)
 		}
 	}
-	if r, _ := s.GetRequest(ctx, "open"); r.Reason != "signature refused" || r.State != session.StateAssembled {
+	if r, _ := s.GetRequest(ctx, "open"); r.Reason != "signature refused" || r.State != ceb179.StateAssembled {
 		t.Errorf("open = %+v, want the reason noted and the state kept", r)
 	}
 	if r, _ := s.GetRequest(ctx, "done"); r.Reason != "" {
@@ -157,10 +157,10 @@ func TestAttempts(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	at := time.UnixMilli(1_700_000_000_123)
-	want := []session.Attempt{
-		{SessionID: "s", At: at, N: 1, Outcome: session.OutcomeUncertain, Error: "timeout", Latency: 10 * time.Second,
+	want := []ceb179.Attempt{
+		{SessionID: "s", At: at, N: 1, Outcome: ceb179.OutcomeUncertain, Error: "timeout", Latency: 10 * time.Second,
 			Digest: "d", BodyDigest: "b", CertNo: "01691f7f", SignValue: "ab+/", Owner: "o"},
-		{SessionID: "s", At: at.Add(time.Second), N: 2, Outcome: session.OutcomeAccepted, HTTPStatus: 200, Code: "10000",
+		{SessionID: "s", At: at.Add(time.Second), N: 2, Outcome: ceb179.OutcomeAccepted, HTTPStatus: 200, Code: "10000",
 			Message: "上传成功", Latency: 120 * time.Millisecond, Digest: "d", BodyDigest: "b", CertNo: "01691f7f", SignValue: "ab+/", Owner: "o"},
 	}
 	for i := len(want) - 1; i >= 0; i-- {
@@ -172,7 +172,7 @@ func TestAttempts(t *testing.T) {
 		t.Errorf("PutAttempt of the same attempt again (a retried write): %v", err)
 	}
 	other := want[0]
-	other.Owner, other.Outcome = "another", session.OutcomeAccepted
+	other.Owner, other.Outcome = "another", ceb179.OutcomeAccepted
 	if err := s.PutAttempt(ctx, other); err == nil {
 		t.Errorf("another attempt under the same key was written over the first")
 	}
@@ -229,15 +229,15 @@ func TestClaimAfterReplay(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000)
-	putRequest(t, s, "replayed", session.StateFailed, now)
+	putRequest(t, s, "replayed", ceb179.StateFailed, now)
 	if _, err := s.BeginReplay(ctx, dynamo.Replay{SessionID: "replayed", By: "ops", Why: "test", At: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.ClaimUpload(ctx, "replayed", "old-job", now.Add(time.Hour), now.Add(time.Hour+time.Minute))
-	if !errors.Is(err, dynamo.ErrClaimed) || c.Request.State != session.StateReceived {
+	if !errors.Is(err, dynamo.ErrClaimed) || c.Request.State != ceb179.StateReceived {
 		t.Fatalf("claim after replay reset: state %s, err %v; want refused", c.Request.State, err)
 	}
-	if err := s.SetState(ctx, "replayed", session.StateAssembled, "", session.StateReceived); err != nil {
+	if err := s.SetState(ctx, "replayed", ceb179.StateAssembled, "", ceb179.StateReceived); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ClaimUpload(ctx, "replayed", "new-job", now.Add(time.Hour), now.Add(time.Hour+time.Minute)); err != nil {

@@ -4,19 +4,19 @@ import (
 	"context"
 	"sync"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 // memStore is an in-memory RequestStore for the fuzz target and the
 // handler-only benchmark; every other test uses the emulated DynamoDB.
 type memStore struct {
 	mu   sync.Mutex
-	reqs map[string]session.Request
+	reqs map[string]ceb179.Request
 }
 
-func newMemStore() *memStore { return &memStore{reqs: map[string]session.Request{}} }
+func newMemStore() *memStore { return &memStore{reqs: map[string]ceb179.Request{}} }
 
-func (m *memStore) CreateRequest(_ context.Context, r session.Request) (session.Request, bool, error) {
+func (m *memStore) CreateRequest(_ context.Context, r ceb179.Request) (ceb179.Request, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if old, ok := m.reqs[r.SessionID]; ok {

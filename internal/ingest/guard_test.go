@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // openFor is an openReq form for orderNo under sessionID.
@@ -51,7 +51,7 @@ func TestDailyCap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("capped request not recorded: %v", err)
 	}
-	if got.State != session.StateCapped || got.Enqueued || got.Reason == "" {
+	if got.State != ceb179.StateCapped || got.Enqueued || got.Reason == "" {
 		t.Fatalf("capped request recorded %+v, want CAPPED, not enqueued, with a reason", got)
 	}
 	if msgs := s.drain(t); len(msgs) != 0 {
@@ -102,7 +102,7 @@ func (b brokenCaps) CountOrderRequest(ctx context.Context, orderNo string, at ti
 	return b.CapStore.CountOrderRequest(ctx, orderNo, at)
 }
 
-func (b brokenCaps) SetState(ctx context.Context, id string, to session.State, reason string, from ...session.State) error {
+func (b brokenCaps) SetState(ctx context.Context, id string, to ceb179.State, reason string, from ...ceb179.State) error {
 	if b.failSet {
 		return errors.New("requests table unreachable")
 	}

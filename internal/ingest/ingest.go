@@ -15,9 +15,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/metrics"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // Path is the route customs calls.
@@ -62,7 +62,7 @@ const (
 type RequestStore interface {
 	// CreateRequest records r unless its sessionID is known; it returns the
 	// stored request and whether r was new.
-	CreateRequest(ctx context.Context, r session.Request) (session.Request, bool, error)
+	CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Request, bool, error)
 	// MarkEnqueued records that the request is on the assemble queue.
 	MarkEnqueued(ctx context.Context, sessionID string) error
 }
@@ -79,7 +79,7 @@ type CapStore interface {
 	// day of at and returns the new count.
 	CountOrderRequest(ctx context.Context, orderNo string, at time.Time) (int, error)
 	// SetState moves a request to state to, provided it is in one of from.
-	SetState(ctx context.Context, sessionID string, to session.State, reason string, from ...session.State) error
+	SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error
 }
 
 // Handler answers customs' platDataOpen calls.
@@ -108,7 +108,7 @@ func WithMetrics(m *metrics.Recorder) Option { return func(h *Handler) { h.metri
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
 
 // WithWindow sets how long after a request its upload is due (default
-// session.Window). Only tests and time-compressed benchmarks change it.
+// ceb179.Window). Only tests and time-compressed benchmarks change it.
 func WithWindow(d time.Duration) Option { return func(h *Handler) { h.window = d } }
 
 // WithDailyCap signs at most n requests per orderNo and China calendar day,
@@ -127,7 +127,7 @@ func WithAllowlist(nets []netip.Prefix) Option {
 
 // New returns a handler that records requests in store and queues them on queue.
 func New(store RequestStore, queue Sender, opts ...Option) *Handler {
-	h := &Handler{store: store, queue: queue, log: slog.Default(), now: time.Now, window: session.Window}
+	h := &Handler{store: store, queue: queue, log: slog.Default(), now: time.Now, window: ceb179.Window}
 	for _, o := range opts {
 		o(h)
 	}
@@ -206,14 +206,14 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 	}
 
 	ctx := r.Context()
-	stored, created, err := h.store.CreateRequest(ctx, session.Request{
+	stored, created, err := h.store.CreateRequest(ctx, ceb179.Request{
 		SessionID:   open.SessionID,
 		OrderNo:     open.OrderNo,
 		ServiceTime: open.ServiceTime,
 		ReceivedAt:  now,
 		SourceIP:    sourceIP(r),
 		Deadline:    now.Add(h.window),
-		State:       session.StateReceived,
+		State:       ceb179.StateReceived,
 	})
 	if err != nil {
 		h.metrics.Add(MetricStoreFailure, 1)
@@ -226,7 +226,7 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 			h.log.WarnContext(ctx, "repeated sessionID with another orderNo",
 				slog.String("sessionID", open.SessionID), slog.String("storedOrderNo", stored.OrderNo))
 		}
-		if stored.Enqueued || stored.State == session.StateCapped {
+		if stored.Enqueued || stored.State == ceb179.StateCapped {
 			return answerOK, open
 		}
 		// An earlier call recorded the request but could not queue it: queue
@@ -238,7 +238,7 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 		}
 	}
 
-	if err := h.queue.Send(ctx, session.NewAssembleMessage(stored)); err != nil {
+	if err := h.queue.Send(ctx, ceb179.NewAssembleMessage(stored)); err != nil {
 		h.metrics.Add(MetricQueueFailure, 1)
 		h.log.ErrorContext(ctx, "queue request", slog.String("sessionID", open.SessionID), slog.String("error", err.Error()))
 		return answerQueue, open
@@ -275,7 +275,7 @@ func (h *Handler) allowed(r *http.Request) bool {
 // it is over, records it CAPPED and reports true: it must not be queued.
 // When the count or the record fails, the request goes on to be signed: an
 // extra signature costs little, a lost customs request fails the audit.
-func (h *Handler) overCap(ctx context.Context, r session.Request) bool {
+func (h *Handler) overCap(ctx context.Context, r ceb179.Request) bool {
 	if h.caps == nil || h.dailyCap <= 0 {
 		return false
 	}
@@ -289,7 +289,7 @@ func (h *Handler) overCap(ctx context.Context, r session.Request) bool {
 		return false
 	}
 	reason := fmt.Sprintf("request %d for this order today; at most %d a day are signed", n, h.dailyCap)
-	if err := h.caps.SetState(ctx, r.SessionID, session.StateCapped, reason, session.StateReceived); err != nil {
+	if err := h.caps.SetState(ctx, r.SessionID, ceb179.StateCapped, reason, ceb179.StateReceived); err != nil {
 		h.metrics.Add(MetricCapFailure, 1)
 		h.log.ErrorContext(ctx, "record capped request; signing it", slog.String("sessionID", r.SessionID), slog.String("error", err.Error()))
 		return false

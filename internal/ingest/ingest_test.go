@@ -18,12 +18,12 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // stack is one test's ingest endpoint over the emulated AWS stack.
@@ -103,9 +103,9 @@ func send(t *testing.T, req *http.Request) (int, customs.Ack, http.Header) {
 }
 
 // drain returns every message now on the assemble queue, deleting them.
-func (s *stack) drain(t *testing.T) []session.AssembleMessage {
+func (s *stack) drain(t *testing.T) []ceb179.AssembleMessage {
 	t.Helper()
-	var out []session.AssembleMessage
+	var out []ceb179.AssembleMessage
 	for {
 		msgs, err := s.queue.Receive(context.Background(), 10, time.Second, 30*time.Second)
 		if err != nil {
@@ -115,7 +115,7 @@ func (s *stack) drain(t *testing.T) []session.AssembleMessage {
 			return out
 		}
 		for _, m := range msgs {
-			var am session.AssembleMessage
+			var am ceb179.AssembleMessage
 			if err := json.Unmarshal([]byte(m.Body), &am); err != nil {
 				t.Fatalf("message %q: %v", m.Body, err)
 			}
@@ -150,10 +150,10 @@ func TestRecordedAndEnqueuedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := session.Request{
+	want := ceb179.Request{
 		SessionID: "fe2374-8fnejf97-32839218", OrderNo: "ord201800002", ServiceTime: 1533271903898,
 		ReceivedAt: s.now, SourceIP: "127.0.0.1", Deadline: s.now.Add(120 * time.Second),
-		State: session.StateReceived, Enqueued: true,
+		State: ceb179.StateReceived, Enqueued: true,
 	}
 	if !got.ReceivedAt.Equal(want.ReceivedAt) || !got.Deadline.Equal(want.Deadline) {
 		t.Errorf("times = %v/%v, want %v/%v", got.ReceivedAt, got.Deadline, want.ReceivedAt, want.Deadline)
@@ -164,7 +164,7 @@ func TestRecordedAndEnqueuedOnce(t *testing.T) {
 	}
 
 	msgs := s.drain(t)
-	wantMsg := session.AssembleMessage{SessionID: want.SessionID, OrderNo: want.OrderNo, ReceivedAt: s.now.UnixMilli(), Deadline: s.now.Add(session.Window).UnixMilli()}
+	wantMsg := ceb179.AssembleMessage{SessionID: want.SessionID, OrderNo: want.OrderNo, ReceivedAt: s.now.UnixMilli(), Deadline: s.now.Add(ceb179.Window).UnixMilli()}
 	if len(msgs) != 1 || msgs[0] != wantMsg {
 		t.Fatalf("queued %+v, want exactly [%+v]", msgs, wantMsg)
 	}
@@ -212,7 +212,7 @@ func TestDuplicateSession(t *testing.T) {
 		t.Fatalf("queued %d messages for one sessionID, want 1", len(msgs))
 	}
 	// The first call's deadline stands: a repeat does not move it.
-	if msgs[0].Deadline != time.UnixMilli(1700000000000).Add(session.Window).UnixMilli() {
+	if msgs[0].Deadline != time.UnixMilli(1700000000000).Add(ceb179.Window).UnixMilli() {
 		t.Errorf("deadline = %d, want the first call's", msgs[0].Deadline)
 	}
 	if got := s.metrics.Total(MetricDuplicate); got != 2 {

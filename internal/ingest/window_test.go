@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/session"
+	"github.com/ceb179/ceb179"
 )
 
 func TestWindow(t *testing.T) {
@@ -18,7 +18,7 @@ func TestWindow(t *testing.T) {
 		opts []Option
 		want time.Duration
 	}{
-		{"ok default is two minutes", nil, session.Window},
+		{"ok default is two minutes", nil, ceb179.Window},
 		{"ok compressed for a benchmark", []Option{WithWindow(5 * time.Second)}, 5 * time.Second},
 	}
 	for _, tt := range tests {
@@ -31,7 +31,7 @@ func TestWindow(t *testing.T) {
 			if got := store.reqs["S"].Deadline; !got.Equal(now.Add(tt.want)) {
 				t.Fatalf("deadline %v, want %v", got, now.Add(tt.want))
 			}
-			if got := q.msgs[0].(session.AssembleMessage).Deadline; got != now.Add(tt.want).UnixMilli() {
+			if got := q.msgs[0].(ceb179.AssembleMessage).Deadline; got != now.Add(tt.want).UnixMilli() {
 				t.Fatalf("queued deadline %d", got)
 			}
 		})

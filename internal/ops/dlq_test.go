@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 func TestDLQ(t *testing.T) {
@@ -32,18 +32,18 @@ func TestDLQ(t *testing.T) {
 	dead := queue.New(env.SQS, dlq.URL)
 	for i := range 23 {
 		id := fmt.Sprintf("dead-%02d", i)
-		if _, _, err := store.CreateRequest(ctx, session.Request{SessionID: id, OrderNo: "O" + id, ReceivedAt: at, Deadline: at.Add(session.Window), State: session.StateSigned}); err != nil {
+		if _, _, err := store.CreateRequest(ctx, ceb179.Request{SessionID: id, OrderNo: "O" + id, ReceivedAt: at, Deadline: at.Add(ceb179.Window), State: ceb179.StateSigned}); err != nil {
 			t.Fatal(err)
 		}
 		digest := fmt.Sprintf("%064d", i)
-		p := session.Pending{SessionID: id, EbpCode: "E", Digest: digest, Deadline: at, CreatedAt: at}
+		p := ceb179.Pending{SessionID: id, EbpCode: "E", Digest: digest, Deadline: at, CreatedAt: at}
 		if i == 0 {
 			p.Digest, p.Replay = fmt.Sprintf("%064d", 99), 1
 		}
 		if _, _, err := store.CreatePending(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		if err := dead.Send(ctx, session.SignJob{SessionID: id, EbpCode: "E", Deadline: at.UnixMilli(), Digest: digest}); err != nil {
+		if err := dead.Send(ctx, ceb179.SignJob{SessionID: id, EbpCode: "E", Deadline: at.UnixMilli(), Digest: digest}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,7 +70,7 @@ func TestDLQ(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, m := range msgs {
-				if m.SessionID == "" || m.State != string(session.StateSigned) || m.Digest == "" {
+				if m.SessionID == "" || m.State != string(ceb179.StateSigned) || m.Digest == "" {
 					t.Errorf("message %+v", m)
 				}
 			}

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // The JSON of the operator views is a public interface (`ceb179 status
@@ -61,25 +61,25 @@ func (d Day) MarshalJSON() ([]byte, error) {
 
 // RequestJSON is a request item as `ceb179 show --json` writes it.
 type RequestJSON struct {
-	SessionID     string        `json:"sessionID"`
-	OrderNo       string        `json:"orderNo"`
-	ServiceTime   int64         `json:"serviceTime"`
-	ReceivedAt    time.Time     `json:"receivedAt"`
-	SourceIP      string        `json:"sourceIP,omitempty"`
-	Deadline      time.Time     `json:"deadline"`
-	State         session.State `json:"state"`
-	Enqueued      bool          `json:"enqueued"`
-	Reason        string        `json:"reason,omitempty"`
-	LastAttemptAt *time.Time    `json:"lastAttemptAt,omitempty"`
-	LeaseOwner    string        `json:"leaseOwner,omitempty"`
-	LeaseUntil    *time.Time    `json:"leaseUntil,omitempty"`
-	Replays       int           `json:"replays,omitempty"`
-	LastReplayAt  *time.Time    `json:"lastReplayAt,omitempty"`
-	LastReplayBy  string        `json:"lastReplayBy,omitempty"`
-	LastReplayWhy string        `json:"lastReplayWhy,omitempty"`
-	Settles       int           `json:"settles,omitempty"`
-	LastSettleAt  *time.Time    `json:"lastSettleAt,omitempty"`
-	LastSettleWhy string        `json:"lastSettleWhy,omitempty"`
+	SessionID     string       `json:"sessionID"`
+	OrderNo       string       `json:"orderNo"`
+	ServiceTime   int64        `json:"serviceTime"`
+	ReceivedAt    time.Time    `json:"receivedAt"`
+	SourceIP      string       `json:"sourceIP,omitempty"`
+	Deadline      time.Time    `json:"deadline"`
+	State         ceb179.State `json:"state"`
+	Enqueued      bool         `json:"enqueued"`
+	Reason        string       `json:"reason,omitempty"`
+	LastAttemptAt *time.Time   `json:"lastAttemptAt,omitempty"`
+	LeaseOwner    string       `json:"leaseOwner,omitempty"`
+	LeaseUntil    *time.Time   `json:"leaseUntil,omitempty"`
+	Replays       int          `json:"replays,omitempty"`
+	LastReplayAt  *time.Time   `json:"lastReplayAt,omitempty"`
+	LastReplayBy  string       `json:"lastReplayBy,omitempty"`
+	LastReplayWhy string       `json:"lastReplayWhy,omitempty"`
+	Settles       int          `json:"settles,omitempty"`
+	LastSettleAt  *time.Time   `json:"lastSettleAt,omitempty"`
+	LastSettleWhy string       `json:"lastSettleWhy,omitempty"`
 }
 
 // NewRequestJSON returns the JSON form of a request item.

@@ -14,8 +14,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // Store is what the operator views need of the requests table.
@@ -29,11 +29,11 @@ type Store interface {
 	// EbpCodes returns the ebpCode of the pending upload of each session that has one.
 	EbpCodes(ctx context.Context, sessionIDs []string) (map[string]string, error)
 	// GetPending returns a session's assembled upload.
-	GetPending(ctx context.Context, sessionID string) (session.Pending, error)
+	GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error)
 	// EarlierPendings returns the assembled uploads replays replaced.
-	EarlierPendings(ctx context.Context, sessionID string) ([]session.Pending, error)
+	EarlierPendings(ctx context.Context, sessionID string) ([]ceb179.Pending, error)
 	// ListAttempts returns a session's upload attempts, oldest first.
-	ListAttempts(ctx context.Context, sessionID string) ([]session.Attempt, error)
+	ListAttempts(ctx context.Context, sessionID string) ([]ceb179.Attempt, error)
 	// BeginReplay resets a request for a replay and records it.
 	BeginReplay(ctx context.Context, r dynamo.Replay) (dynamo.RequestView, error)
 }
@@ -62,13 +62,13 @@ type Option func(*Service)
 // WithClock sets the clock (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
-// WithWindow sets how long a replay has to reach customs (default session.Window).
+// WithWindow sets how long a replay has to reach customs (default ceb179.Window).
 func WithWindow(d time.Duration) Option { return func(s *Service) { s.window = d } }
 
 // New returns a service over store; assemble (nil: replays refused) is the
 // assemble queue replays are sent to.
 func New(store Store, assemble Sender, opts ...Option) *Service {
-	s := &Service{store: store, assemble: assemble, now: time.Now, window: session.Window}
+	s := &Service{store: store, assemble: assemble, now: time.Now, window: ceb179.Window}
 	for _, o := range opts {
 		o(s)
 	}

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/ops/opstest"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // seededDay is the day the tests write; now is the next morning.
@@ -227,23 +227,23 @@ func TestReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Replay != tt.replay || !res.Deadline.Equal(now.Add(session.Window)) {
+			if res.Replay != tt.replay || !res.Deadline.Equal(now.Add(ceb179.Window)) {
 				t.Fatalf("result %+v", res)
 			}
 			msgs, err := q.Receive(ctx, 10, time.Second, time.Minute)
 			if err != nil || len(msgs) != 1 {
 				t.Fatalf("assemble queue: %d messages, %v", len(msgs), err)
 			}
-			var m session.AssembleMessage
+			var m ceb179.AssembleMessage
 			if err := json.Unmarshal([]byte(msgs[0].Body), &m); err != nil {
 				t.Fatal(err)
 			}
-			if m.SessionID != tt.req.SessionID || m.Replay != tt.replay || m.Deadline != now.Add(session.Window).UnixMilli() {
+			if m.SessionID != tt.req.SessionID || m.Replay != tt.replay || m.Deadline != now.Add(ceb179.Window).UnixMilli() {
 				t.Errorf("message %+v", m)
 			}
 			_ = q.Delete(ctx, msgs[0].ReceiptHandle)
 			v, err := b.store.GetRequestView(ctx, tt.req.SessionID)
-			if err != nil || v.State != session.StateReceived || v.Replays != tt.replay || v.LastReplayWhy != tt.req.Why {
+			if err != nil || v.State != ceb179.StateReceived || v.Replays != tt.replay || v.LastReplayWhy != tt.req.Why {
 				t.Errorf("request after replay %+v %v", v, err)
 			}
 		})

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // ErrReplayRefused is returned, wrapped, when a session may not be
@@ -34,7 +34,7 @@ type ReplayResult struct {
 	// Replay is the replay's number (1 for the first replay).
 	Replay int `json:"replay"`
 	// PreviousState is the state the session was in.
-	PreviousState session.State `json:"previousState"`
+	PreviousState ceb179.State `json:"previousState"`
 	// Deadline is when the replayed upload is due.
 	Deadline time.Time `json:"deadline"`
 }
@@ -61,7 +61,7 @@ func (s *Service) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, er
 	}
 	if !r.Force {
 		switch o := OutcomeOf(v, now); {
-		case v.State == session.StateAccepted:
+		case v.State == ceb179.StateAccepted:
 			return ReplayResult{}, fmt.Errorf("session %s was ACCEPTED by customs, which refuses a sessionID it already stored; use --force to replay anyway: %w", r.SessionID, ErrReplayRefused)
 		case o == OutcomeInProgress:
 			return ReplayResult{}, fmt.Errorf("session %s is %s and still within its time; use --force to replay anyway: %w", r.SessionID, v.State, ErrReplayRefused)
@@ -72,7 +72,7 @@ func (s *Service) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, er
 		return ReplayResult{}, err
 	}
 	deadline := now.Add(s.window)
-	msg := session.AssembleMessage{SessionID: after.SessionID, OrderNo: after.OrderNo, ReceivedAt: after.ReceivedAt.UnixMilli(),
+	msg := ceb179.AssembleMessage{SessionID: after.SessionID, OrderNo: after.OrderNo, ReceivedAt: after.ReceivedAt.UnixMilli(),
 		Deadline: deadline.UnixMilli(), Replay: after.Replays}
 	if err := s.assemble.Send(ctx, msg); err != nil {
 		return ReplayResult{}, fmt.Errorf("replay %s: the request is reset but the assemble message was not sent (run the replay again): %w", r.SessionID, err)

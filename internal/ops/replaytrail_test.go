@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ops"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // TestTrailAfterReplay: after a replay the trail keeps the first assembly
@@ -22,16 +22,16 @@ func TestTrailAfterReplay(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	id := "REPLAYED-1"
-	if _, _, err := store.CreateRequest(ctx, session.Request{SessionID: id, OrderNo: "ORD-R", ReceivedAt: t0, Deadline: t0.Add(session.Window), State: session.StateReceived}); err != nil {
+	if _, _, err := store.CreateRequest(ctx, ceb179.Request{SessionID: id, OrderNo: "ORD-R", ReceivedAt: t0, Deadline: t0.Add(ceb179.Window), State: ceb179.StateReceived}); err != nil {
 		t.Fatal(err)
 	}
-	first := session.Pending{SessionID: id, EbpCode: "EBP1", GUID: "G", Head: []byte(`{"a":1}`), Lists: []byte(`[]`), ServiceTime: "1",
-		Digest: "aaaaaaaaaaaaaaaa", Deadline: t0.Add(session.Window), CreatedAt: t0.Add(time.Second)}
+	first := ceb179.Pending{SessionID: id, EbpCode: "EBP1", GUID: "G", Head: []byte(`{"a":1}`), Lists: []byte(`[]`), ServiceTime: "1",
+		Digest: "aaaaaaaaaaaaaaaa", Deadline: t0.Add(ceb179.Window), CreatedAt: t0.Add(time.Second)}
 	if _, _, err := store.CreatePending(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	attempt := func(at time.Time, digest string) {
-		a := session.Attempt{SessionID: id, At: at, N: 1, Outcome: session.OutcomeUncertain, Error: "timeout", Digest: digest, Owner: "o"}
+		a := ceb179.Attempt{SessionID: id, At: at, N: 1, Outcome: ceb179.OutcomeUncertain, Error: "timeout", Digest: digest, Owner: "o"}
 		if err := store.PutAttempt(ctx, a); err != nil {
 			t.Fatal(err)
 		}

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // Outcome is how a request of the day stands, as the status reports it.
@@ -40,28 +40,28 @@ const stuckAfter = 31 * time.Minute
 // OutcomeOf classifies request v at now.
 func OutcomeOf(v dynamo.RequestView, now time.Time) Outcome {
 	switch v.State {
-	case session.StateAccepted:
+	case ceb179.StateAccepted:
 		if !v.LastAttemptAt.IsZero() && v.LastAttemptAt.After(v.Deadline) {
 			return OutcomeLate
 		}
 		return OutcomeOnTime
-	case session.StateNoData:
+	case ceb179.StateNoData:
 		return OutcomeNoData
-	case session.StateInvalid:
+	case ceb179.StateInvalid:
 		return OutcomeInvalid
-	case session.StateRejected:
+	case ceb179.StateRejected:
 		return OutcomeRejected
-	case session.StateFailed:
+	case ceb179.StateFailed:
 		return OutcomeFailed
-	case session.StateCapped:
+	case ceb179.StateCapped:
 		return OutcomeCapped
 	}
 	limit := v.Deadline
-	if v.State == session.StateSigned {
+	if v.State == ceb179.StateSigned {
 		limit = limit.Add(stuckAfter)
 	}
-	if v.Replays > 0 && v.LastReplayAt.Add(session.Window).After(limit) {
-		limit = v.LastReplayAt.Add(session.Window)
+	if v.Replays > 0 && v.LastReplayAt.Add(ceb179.Window).After(limit) {
+		limit = v.LastReplayAt.Add(ceb179.Window)
 	}
 	if now.After(limit) {
 		return OutcomeStuck
@@ -118,14 +118,14 @@ type Point struct {
 
 // Failure is a request that did not end on time, for the failures list.
 type Failure struct {
-	SessionID  string        `json:"sessionID"`
-	OrderNo    string        `json:"orderNo"`
-	EbpCode    string        `json:"ebpCode,omitempty"`
-	ReceivedAt time.Time     `json:"receivedAt"`
-	State      session.State `json:"state"`
-	Outcome    Outcome       `json:"outcome"`
-	Reason     string        `json:"reason,omitempty"`
-	Replays    int           `json:"replays,omitempty"`
+	SessionID  string       `json:"sessionID"`
+	OrderNo    string       `json:"orderNo"`
+	EbpCode    string       `json:"ebpCode,omitempty"`
+	ReceivedAt time.Time    `json:"receivedAt"`
+	State      ceb179.State `json:"state"`
+	Outcome    Outcome      `json:"outcome"`
+	Reason     string       `json:"reason,omitempty"`
+	Replays    int          `json:"replays,omitempty"`
 }
 
 // Bucket is one bar of the end-to-end latency histogram: requests accepted
@@ -186,7 +186,7 @@ func (s *Service) summary(ctx context.Context, day string, timeline bool) (Day, 
 	}
 	var assembled []string
 	for _, v := range views {
-		if v.State != session.StateReceived && v.State != session.StateNoData && v.State != session.StateInvalid && v.State != session.StateCapped {
+		if v.State != ceb179.StateReceived && v.State != ceb179.StateNoData && v.State != ceb179.StateInvalid && v.State != ceb179.StateCapped {
 			assembled = append(assembled, v.SessionID)
 		}
 	}

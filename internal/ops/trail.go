@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // Trail is everything recorded about one customs request, without payment data.
@@ -37,23 +37,23 @@ type Assembled struct {
 	CreatedAt   time.Time `json:"createdAt"`
 	Replay      int       `json:"replay"`
 	// SignJob is the sign job assemble sent for it (no payment data).
-	SignJob session.SignJob `json:"signJob"`
+	SignJob ceb179.SignJob `json:"signJob"`
 }
 
 // Attempt is one post to customs as operators see it.
 type Attempt struct {
-	At         time.Time       `json:"at"`
-	N          int             `json:"n"`
-	Outcome    session.Outcome `json:"outcome"`
-	HTTPStatus int             `json:"httpStatus"`
-	Code       string          `json:"code,omitempty"`
-	Message    string          `json:"message,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	LatencyMs  int64           `json:"latencyMs"`
-	Digest     string          `json:"digest"`
-	BodyDigest string          `json:"bodyDigest"`
-	CertNo     string          `json:"certNo"`
-	Owner      string          `json:"owner"`
+	At         time.Time      `json:"at"`
+	N          int            `json:"n"`
+	Outcome    ceb179.Outcome `json:"outcome"`
+	HTTPStatus int            `json:"httpStatus"`
+	Code       string         `json:"code,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	LatencyMs  int64          `json:"latencyMs"`
+	Digest     string         `json:"digest"`
+	BodyDigest string         `json:"bodyDigest"`
+	CertNo     string         `json:"certNo"`
+	Owner      string         `json:"owner"`
 }
 
 // Event is one step of a trail.
@@ -132,7 +132,7 @@ func (s *Service) trail(ctx context.Context, v dynamo.RequestView) (Trail, error
 	case err == nil:
 		t.Assembled = &Assembled{EbpCode: p.EbpCode, GUID: p.GUID, ServiceTime: p.ServiceTime, Digest: p.Digest,
 			Deadline: p.Deadline, CreatedAt: p.CreatedAt, Replay: p.Replay,
-			SignJob: session.SignJob{SessionID: p.SessionID, EbpCode: p.EbpCode, Deadline: p.Deadline.UnixMilli(), Digest: p.Digest}}
+			SignJob: ceb179.SignJob{SessionID: p.SessionID, EbpCode: p.EbpCode, Deadline: p.Deadline.UnixMilli(), Digest: p.Digest}}
 		what := "assembled"
 		if p.Replay > 0 {
 			what = fmt.Sprintf("assembled again for replay %d", p.Replay)

@@ -35,10 +35,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // Metric names recorded by the settler (namespace ceb179, dimension
@@ -77,10 +77,10 @@ const (
 type Store interface {
 	RequestsOfDay(ctx context.Context, day string, fn func(dynamo.RequestView) error) error
 	GetRequestView(ctx context.Context, sessionID string) (dynamo.RequestView, error)
-	GetPending(ctx context.Context, sessionID string) (session.Pending, error)
+	GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error)
 	MarkEnqueued(ctx context.Context, sessionID string) error
-	NoteSettle(ctx context.Context, sessionID, why string, at time.Time, from ...session.State) (bool, error)
-	SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...session.State) (bool, error)
+	NoteSettle(ctx context.Context, sessionID, why string, at time.Time, from ...ceb179.State) (bool, error)
+	SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...ceb179.State) (bool, error)
 }
 
 var _ Store = (*dynamo.Store)(nil)
@@ -127,7 +127,7 @@ func WithMetrics(m *metrics.Recorder) Option { return func(s *Settler) { s.metri
 func WithClock(now func() time.Time) Option { return func(s *Settler) { s.now = now } }
 
 // WithWindow sets the time customs allows for an upload (default
-// session.Window); a replay's deadline is its start plus the window.
+// ceb179.Window); a replay's deadline is its start plus the window.
 func WithWindow(d time.Duration) Option { return func(s *Settler) { s.window = d } }
 
 // WithGiveUp sets how long after its deadline a request is still worked on
@@ -155,7 +155,7 @@ const DefaultGiveUp = 24 * time.Hour
 // queues and the sign queue's dead-letter queue.
 func New(store Store, assemble, sign Sender, dead DeadLetters, opts ...Option) *Settler {
 	s := &Settler{store: store, assemble: assemble, sign: sign, dead: dead, log: slog.Default(), now: time.Now,
-		window: session.Window, giveUp: DefaultGiveUp, grace: DefaultGrace, stuckAfter: DefaultStuckAfter,
+		window: ceb179.Window, giveUp: DefaultGiveUp, grace: DefaultGrace, stuckAfter: DefaultStuckAfter,
 		maxActions: DefaultMaxActions, maxDeadLetters: DefaultMaxDeadLetters}
 	for _, o := range opts {
 		o(s)
@@ -187,7 +187,7 @@ func (r Report) actions() int { return r.Queued + r.Resent + r.Dropped + r.Faile
 var errLimit = errors.New("settle: limit of actions reached")
 
 // open are the states a request settles from.
-var open = []session.State{session.StateReceived, session.StateAssembled, session.StateSigned}
+var open = []ceb179.State{ceb179.StateReceived, ceb179.StateAssembled, ceb179.StateSigned}
 
 // Handle runs the settler once; it is the settle function's handler (the
 // scheduled event carries nothing it needs).
@@ -298,7 +298,7 @@ func (s *Settler) deadLetters(ctx context.Context, rep *Report) error {
 // deadLetter handles one dead-lettered job and reports whether it is done
 // with (false: left in place).
 func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) (bool, error) {
-	var job session.SignJob
+	var job ceb179.SignJob
 	if err := json.Unmarshal([]byte(m.Body), &job); err != nil || job.SessionID == "" {
 		// Not a sign job: left for an operator (ceb179 dlq list).
 		s.log.Warn("settle: malformed dead-lettered sign job left in place", slog.String("messageId", m.ID))
@@ -325,7 +325,7 @@ func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) 
 	if v.State.Final() {
 		return drop("session is " + string(v.State))
 	}
-	if v.State == session.StateReceived {
+	if v.State == ceb179.StateReceived {
 		// Being assembled again (a replay): that assembly sends its own job.
 		return drop("session is being assembled again")
 	}
@@ -345,7 +345,7 @@ func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) 
 	}
 	// Noted first, while the session is surely not final yet.
 	why := fmt.Sprintf("sign job sent again: it had dead-lettered while the session was %s (%s)", v.State, v.Reason)
-	ok, err := s.store.NoteSettle(ctx, job.SessionID, why, now, session.StateAssembled, session.StateSigned)
+	ok, err := s.store.NoteSettle(ctx, job.SessionID, why, now, ceb179.StateAssembled, ceb179.StateSigned)
 	if err != nil {
 		return false, err
 	}
@@ -402,7 +402,7 @@ func (s *Settler) request(ctx context.Context, v dynamo.RequestView, now time.Ti
 	switch {
 	case now.After(s.giveUpAt(v)):
 		return s.fail(ctx, v, now, rep)
-	case v.State != session.StateReceived:
+	case v.State != ceb179.StateReceived:
 		// ASSEMBLED or SIGNED: its sign job is in the sign queue, held by
 		// the bridge, or dead-lettered (handled above).
 		return nil
@@ -417,13 +417,13 @@ func (s *Settler) request(ctx context.Context, v dynamo.RequestView, now time.Ti
 // queue sends the request's assemble message (with its replay number and
 // deadline after a replay) and records it.
 func (s *Settler) queue(ctx context.Context, v dynamo.RequestView, deadline, now time.Time, why string, rep *Report) error {
-	msg := session.NewAssembleMessage(v.Request)
+	msg := ceb179.NewAssembleMessage(v.Request)
 	if v.Replays > 0 {
 		msg.Replay, msg.Deadline = v.Replays, deadline.UnixMilli()
 	}
 	// Noted first (while the request is surely RECEIVED: assembly can be
 	// that fast); a send that fails is tried again by the next run.
-	if ok, err := s.store.NoteSettle(ctx, v.SessionID, why, now, session.StateReceived); err != nil || !ok {
+	if ok, err := s.store.NoteSettle(ctx, v.SessionID, why, now, ceb179.StateReceived); err != nil || !ok {
 		return err
 	}
 	if err := s.assemble.Send(ctx, msg); err != nil {
@@ -442,10 +442,10 @@ func (s *Settler) queue(ctx context.Context, v dynamo.RequestView, deadline, now
 
 // fail makes a request past its give-up window FAILED.
 func (s *Settler) fail(ctx context.Context, v dynamo.RequestView, now time.Time, rep *Report) error {
-	why := map[session.State]string{
-		session.StateReceived:  "RECEIVED: never assembled",
-		session.StateAssembled: "ASSEMBLED: no signature came (bridge off or no usable signer)",
-		session.StateSigned:    "SIGNED: customs never accepted a post",
+	why := map[ceb179.State]string{
+		ceb179.StateReceived:  "RECEIVED: never assembled",
+		ceb179.StateAssembled: "ASSEMBLED: no signature came (bridge off or no usable signer)",
+		ceb179.StateSigned:    "SIGNED: customs never accepted a post",
 	}[v.State]
 	reason := fmt.Sprintf("settled FAILED: not uploaded by %s (deadline + %s) while %s", s.giveUpAt(v).UTC().Format(time.RFC3339), s.giveUp, why)
 	if v.Reason != "" {

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/settle"
 )
 
@@ -48,10 +48,10 @@ func newBed(t *testing.T) *bed {
 }
 
 // request records a request received at the bed's clock in state st.
-func (b *bed) request(t *testing.T, id string, st session.State, enqueued bool) session.Request {
+func (b *bed) request(t *testing.T, id string, st ceb179.State, enqueued bool) ceb179.Request {
 	t.Helper()
-	r := session.Request{SessionID: id, OrderNo: "ORD-" + id, ServiceTime: b.now.UnixMilli(), ReceivedAt: b.now,
-		Deadline: b.now.Add(session.Window), State: st, Enqueued: enqueued}
+	r := ceb179.Request{SessionID: id, OrderNo: "ORD-" + id, ServiceTime: b.now.UnixMilli(), ReceivedAt: b.now,
+		Deadline: b.now.Add(ceb179.Window), State: st, Enqueued: enqueued}
 	if _, _, err := b.store.CreateRequest(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +59,14 @@ func (b *bed) request(t *testing.T, id string, st session.State, enqueued bool) 
 }
 
 // pending stores a pending upload and returns its sign job.
-func (b *bed) pending(t *testing.T, r session.Request) session.SignJob {
+func (b *bed) pending(t *testing.T, r ceb179.Request) ceb179.SignJob {
 	t.Helper()
-	p := session.Pending{SessionID: r.SessionID, EbpCode: "EBP1", GUID: "G", Head: []byte(`{}`), Lists: []byte(`[]`),
+	p := ceb179.Pending{SessionID: r.SessionID, EbpCode: "EBP1", GUID: "G", Head: []byte(`{}`), Lists: []byte(`[]`),
 		ServiceTime: "1", Digest: "digest-" + r.SessionID, Deadline: r.Deadline, CreatedAt: r.ReceivedAt}
 	if _, _, err := b.store.CreatePending(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	return session.SignJob{SessionID: r.SessionID, EbpCode: "EBP1", Deadline: r.Deadline.UnixMilli(), Digest: p.Digest}
+	return ceb179.SignJob{SessionID: r.SessionID, EbpCode: "EBP1", Deadline: r.Deadline.UnixMilli(), Digest: p.Digest}
 }
 
 func (b *bed) run(t *testing.T) settle.Report {
@@ -111,8 +111,8 @@ func drain(t *testing.T, q *queue.Queue) []string {
 func TestSettleUnqueuedRequest(t *testing.T) {
 	t.Parallel()
 	b := newBed(t)
-	b.request(t, "not-queued", session.StateReceived, false)
-	b.request(t, "queued", session.StateReceived, true)
+	b.request(t, "not-queued", ceb179.StateReceived, false)
+	b.request(t, "queued", ceb179.StateReceived, true)
 	if rep := b.run(t); rep.Queued != 0 {
 		t.Fatalf("queued %d inside the grace", rep.Queued)
 	}
@@ -136,7 +136,7 @@ func TestSettleUnqueuedRequest(t *testing.T) {
 		t.Errorf("assemble queue %v after the second run", msgs)
 	}
 	// Still RECEIVED well past the deadline: queued again, once.
-	b.now = b.now.Add(session.Window + settle.DefaultStuckAfter + time.Second)
+	b.now = b.now.Add(ceb179.Window + settle.DefaultStuckAfter + time.Second)
 	rep := b.run(t)
 	if rep.Queued != 2 || rep.Stuck != 2 {
 		t.Errorf("report %+v, want both stuck requests queued again", rep)
@@ -153,14 +153,14 @@ func TestSettleDeadLetteredSignJobs(t *testing.T) {
 	t.Parallel()
 	b := newBed(t)
 	ctx := context.Background()
-	live := b.request(t, "live", session.StateAssembled, true)
+	live := b.request(t, "live", ceb179.StateAssembled, true)
 	liveJob := b.pending(t, live)
-	done := b.request(t, "done", session.StateAccepted, true)
+	done := b.request(t, "done", ceb179.StateAccepted, true)
 	doneJob := b.pending(t, done)
-	stale := b.request(t, "stale", session.StateSigned, true)
+	stale := b.request(t, "stale", ceb179.StateSigned, true)
 	staleJob := b.pending(t, stale)
 	staleJob.Digest = "an-older-digest"
-	for _, j := range []session.SignJob{liveJob, doneJob, staleJob} {
+	for _, j := range []ceb179.SignJob{liveJob, doneJob, staleJob} {
 		if err := b.dead.Send(ctx, j); err != nil {
 			t.Fatal(err)
 		}
@@ -173,11 +173,11 @@ func TestSettleDeadLetteredSignJobs(t *testing.T) {
 		t.Fatalf("report %+v, want one resent and two dropped", rep)
 	}
 	msgs := drain(t, b.sign)
-	var got session.SignJob
+	var got ceb179.SignJob
 	if len(msgs) != 1 || json.Unmarshal([]byte(msgs[0]), &got) != nil || got != liveJob {
 		t.Fatalf("sign queue %v, want the live job unchanged", msgs)
 	}
-	if v := b.view(t, "live"); v.Settles != 1 || !strings.Contains(v.LastSettleWhy, "sign job sent again") || v.State != session.StateAssembled {
+	if v := b.view(t, "live"); v.Settles != 1 || !strings.Contains(v.LastSettleWhy, "sign job sent again") || v.State != ceb179.StateAssembled {
 		t.Errorf("view %+v", v)
 	}
 	// The malformed message is left for an operator.
@@ -190,14 +190,14 @@ func TestSettleGiveUp(t *testing.T) {
 	t.Parallel()
 	b := newBed(t)
 	ctx := context.Background()
-	asm := b.request(t, "assembled", session.StateAssembled, true)
+	asm := b.request(t, "assembled", ceb179.StateAssembled, true)
 	asmJob := b.pending(t, asm)
-	held := b.request(t, "held", session.StateAssembled, true)
+	held := b.request(t, "held", ceb179.StateAssembled, true)
 	b.pending(t, held)
-	b.request(t, "received", session.StateReceived, true)
+	b.request(t, "received", ceb179.StateReceived, true)
 
 	// Past the give-up window; an upload invocation holds "held" right now.
-	b.now = b.now.Add(session.Window + time.Hour + 3*time.Minute)
+	b.now = b.now.Add(ceb179.Window + time.Hour + 3*time.Minute)
 	if _, err := b.store.ClaimUpload(ctx, "held", "owner", b.now, b.now.Add(30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +210,11 @@ func TestSettleGiveUp(t *testing.T) {
 	}
 	for _, id := range []string{"assembled", "received"} {
 		v := b.view(t, id)
-		if v.State != session.StateFailed || !strings.Contains(v.Reason, "settled FAILED: not uploaded by") || v.Settles != 1 {
+		if v.State != ceb179.StateFailed || !strings.Contains(v.Reason, "settled FAILED: not uploaded by") || v.Settles != 1 {
 			t.Errorf("%s: %s %q settles %d", id, v.State, v.Reason, v.Settles)
 		}
 	}
-	if v := b.view(t, "held"); v.State != session.StateSigned {
+	if v := b.view(t, "held"); v.State != ceb179.StateSigned {
 		t.Errorf("held: %s, want SIGNED while its lease lives", v.State)
 	}
 	if msgs := drain(t, b.sign); len(msgs) != 0 {
@@ -234,7 +234,7 @@ func TestSettleLimit(t *testing.T) {
 	t.Parallel()
 	b := newBed(t)
 	for _, id := range []string{"a", "b", "c"} {
-		b.request(t, id, session.StateReceived, false)
+		b.request(t, id, ceb179.StateReceived, false)
 	}
 	b.settler = settle.New(b.store, b.assemble, b.sign, b.dead,
 		settle.WithClock(func() time.Time { return b.now }), settle.WithLimits(2, 10),

@@ -5,8 +5,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/ops"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // page is the data of page.html.
@@ -124,7 +124,7 @@ func newTimeline(day time.Time, points []ops.Point) timeline {
 	t.PlotBottom = t.PlotTop + tlPlot
 	t.HoursTop = t.PlotBottom + tlGap
 	t.Height = t.HoursTop + tlHours + tlAxis
-	t.DeadlineY = latY(session.Window)
+	t.DeadlineY = latY(ceb179.Window)
 	x := func(at time.Time) float64 {
 		f := float64(at.Sub(day)) / float64(24*time.Hour)
 		return tlLeft + plotWidth*math.Min(math.Max(f, 0), 1)
@@ -161,7 +161,7 @@ func newTimeline(day time.Time, points []ops.Point) timeline {
 	for _, s := range []struct {
 		d     time.Duration
 		label string
-	}{{100 * time.Millisecond, "0.1 s"}, {time.Second, "1 s"}, {10 * time.Second, "10 s"}, {session.Window, "120 s"}, {600 * time.Second, "600 s"}} {
+	}{{100 * time.Millisecond, "0.1 s"}, {time.Second, "1 s"}, {10 * time.Second, "10 s"}, {ceb179.Window, "120 s"}, {600 * time.Second, "600 s"}} {
 		t.YTicks = append(t.YTicks, tick{X: tlLeft - 6, Y: round(latY(s.d) + 4), Label: s.label})
 	}
 	return t
@@ -220,7 +220,7 @@ func newHistogram(buckets []ops.Bucket) histogram {
 			label = "≤ " + short(b.Upper)
 		}
 		class := "ontime"
-		if b.Upper == 0 || b.Upper > session.Window {
+		if b.Upper == 0 || b.Upper > ceb179.Window {
 			class = "late"
 		}
 		x := hgLeft + float64(i)*w

@@ -8,8 +8,8 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
@@ -19,14 +19,14 @@ import (
 // URL-encoding the form body.
 func BenchmarkPrepare(b *testing.B) {
 	s := newSigner(b, 0x01691f7f)
-	p := session.Pending{SessionID: "sid-bench", EbpCode: ebpCode, Head: []byte(awkwardHead), Lists: []byte(awkwardLists), ServiceTime: "1700000001000"}
+	p := ceb179.Pending{SessionID: "sid-bench", EbpCode: ebpCode, Head: []byte(awkwardHead), Lists: []byte(awkwardLists), ServiceTime: "1700000001000"}
 	u := customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 	p.Digest = u.Digest()
 	sv, err := signature.Sign(s.key, u.SignSource())
 	if err != nil {
 		b.Fatal(err)
 	}
-	job := session.Invocation{Op: session.OpUpload, SessionID: p.SessionID, Digest: p.Digest, CertNo: s.certNo, SignValue: sv}
+	job := ceb179.Invocation{Op: ceb179.OpUpload, SessionID: p.SessionID, Digest: p.Digest, CertNo: s.certNo, SignValue: sv}
 	h := New(nil, staticCerts{s}, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -57,9 +57,9 @@ func (c staticCerts) Certificate(_ context.Context, _, certNo string) (*smx509.C
 func BenchmarkUploadLoopback(b *testing.B) {
 	f := newFixture(b)
 	f.clock.Set(epoch)
-	jobs := make([]session.Invocation, 0, 64)
+	jobs := make([]ceb179.Invocation, 0, 64)
 	n := 0
-	next := func() session.Invocation {
+	next := func() ceb179.Invocation {
 		if len(jobs) == 0 {
 			b.StopTimer()
 			for range 64 {
@@ -79,7 +79,7 @@ func BenchmarkUploadLoopback(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		a, err := f.handler.Upload(ctx, next())
-		if err != nil || a.State != session.StateAccepted {
+		if err != nil || a.State != ceb179.StateAccepted {
 			b.Fatalf("Upload = %+v, %v", a, err)
 		}
 	}

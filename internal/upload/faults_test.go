@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customsapi/customstest"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // faultStore fails chosen table calls of the real store a number of times.
@@ -46,21 +46,21 @@ func (f *faultStore) fail(name string) bool {
 	return false
 }
 
-func (f *faultStore) FinishUpload(ctx context.Context, id, owner string, to session.State, reason string, last time.Time) error {
+func (f *faultStore) FinishUpload(ctx context.Context, id, owner string, to ceb179.State, reason string, last time.Time) error {
 	if f.fail("FinishUpload") {
 		return errTable
 	}
 	return f.Store.FinishUpload(ctx, id, owner, to, reason, last)
 }
 
-func (f *faultStore) PutAttempt(ctx context.Context, a session.Attempt) error {
+func (f *faultStore) PutAttempt(ctx context.Context, a ceb179.Attempt) error {
 	if f.fail("PutAttempt") {
 		return errTable
 	}
 	return f.Store.PutAttempt(ctx, a)
 }
 
-func (f *faultStore) ListAttempts(ctx context.Context, id string) ([]session.Attempt, error) {
+func (f *faultStore) ListAttempts(ctx context.Context, id string) ([]ceb179.Attempt, error) {
 	if f.fail("ListAttempts") {
 		return nil, errTable
 	}
@@ -82,7 +82,7 @@ func TestUploadTableFaults(t *testing.T) {
 		fs.set("FinishUpload", 1)
 		f.assemble(t, "sid-finish-once")
 		a := f.upload(t, f.sign(t, "sid-finish-once", f.signer))
-		if a.State != session.StateAccepted || f.request(t, "sid-finish-once").State != session.StateAccepted {
+		if a.State != ceb179.StateAccepted || f.request(t, "sid-finish-once").State != ceb179.StateAccepted {
 			t.Fatalf("answer %+v, request %s; want ACCEPTED", a, f.request(t, "sid-finish-once").State)
 		}
 		if f.customs.Posts() != 1 {
@@ -108,10 +108,10 @@ func TestUploadTableFaults(t *testing.T) {
 		// The next delivery comes after the dead invocation's lease.
 		f.clock.Set(epoch.Add(time.Minute))
 		a := f.upload(t, job)
-		if a.State != session.StateAccepted || !strings.Contains(a.Message, "accepted by an earlier post") {
+		if a.State != ceb179.StateAccepted || !strings.Contains(a.Message, "accepted by an earlier post") {
 			t.Fatalf("answer %+v", a)
 		}
-		if f.request(t, id).State != session.StateAccepted {
+		if f.request(t, id).State != ceb179.StateAccepted {
 			t.Errorf("request %s", f.request(t, id).State)
 		}
 		if f.customs.Posts() != 1 {
@@ -130,14 +130,14 @@ func TestUploadTableFaults(t *testing.T) {
 		f.customs.Script(customstest.Status(503))
 		f.customs.Fallback(customstest.Duplicate())
 		fs.set("PutAttempt", -1)
-		f.clock.Set(epoch.Add(session.Window + time.Minute)) // late: one post per invocation
-		if a := f.upload(t, job); a.State != session.StateRetry {
+		f.clock.Set(epoch.Add(ceb179.Window + time.Minute)) // late: one post per invocation
+		if a := f.upload(t, job); a.State != ceb179.StateRetry {
 			t.Fatalf("first answer %+v", a)
 		}
 		fs.set("PutAttempt", 0)
-		f.clock.Set(epoch.Add(session.Window + 3*time.Minute))
+		f.clock.Set(epoch.Add(ceb179.Window + 3*time.Minute))
 		a := f.upload(t, job)
-		if a.State != session.StateAccepted || !strings.Contains(a.Message, "duplicate after an unanswered attempt") {
+		if a.State != ceb179.StateAccepted || !strings.Contains(a.Message, "duplicate after an unanswered attempt") {
 			t.Fatalf("answer %+v, want ACCEPTED as a duplicate of ours", a)
 		}
 		if f.customs.Posts() != 2 {
@@ -156,10 +156,10 @@ func TestUploadTableFaults(t *testing.T) {
 		f.customs.Fallback(customstest.Duplicate())
 		fs.set("ListAttempts", -1)
 		a := f.upload(t, job)
-		if a.State != session.StateRetry {
+		if a.State != ceb179.StateRetry {
 			t.Fatalf("answer %+v, want RETRY", a)
 		}
-		if st := f.request(t, id).State; st != session.StateSigned {
+		if st := f.request(t, id).State; st != ceb179.StateSigned {
 			t.Errorf("request %s, want SIGNED", st)
 		}
 	})

@@ -16,12 +16,12 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
 	"github.com/ceb179/ceb179/internal/customsapi/customstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
@@ -167,20 +167,20 @@ func (f *fixture) registerCert(tb testing.TB, ebp string, s signer) {
 
 // assemble records a request in state ASSEMBLED, received at epoch, and
 // its pending upload, as ingest and assemble would.
-func (f *fixture) assemble(tb testing.TB, id string) session.Pending {
+func (f *fixture) assemble(tb testing.TB, id string) ceb179.Pending {
 	tb.Helper()
 	ctx := context.Background()
-	_, _, err := f.store.CreateRequest(ctx, session.Request{
+	_, _, err := f.store.CreateRequest(ctx, ceb179.Request{
 		SessionID: id, OrderNo: "ORD-1", ServiceTime: epoch.UnixMilli() - 50, ReceivedAt: epoch,
-		Deadline: epoch.Add(session.Window), State: session.StateAssembled,
+		Deadline: epoch.Add(ceb179.Window), State: ceb179.StateAssembled,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	u := customs.Unsigned{SessionID: id, Head: []byte(awkwardHead), Lists: []byte(awkwardLists), ServiceTime: "1700000001000"}
-	p := session.Pending{SessionID: id, EbpCode: ebpCode, GUID: "9D55BA71-55DE-41F3-B7C1-3F8B1F3D2A11",
+	p := ceb179.Pending{SessionID: id, EbpCode: ebpCode, GUID: "9D55BA71-55DE-41F3-B7C1-3F8B1F3D2A11",
 		Head: u.Head, Lists: u.Lists, ServiceTime: u.ServiceTime, Digest: u.Digest(),
-		Deadline: epoch.Add(session.Window), CreatedAt: epoch.Add(time.Second)}
+		Deadline: epoch.Add(ceb179.Window), CreatedAt: epoch.Add(time.Second)}
 	if _, _, err := f.store.CreatePending(ctx, p); err != nil {
 		tb.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func (f *fixture) assemble(tb testing.TB, id string) session.Pending {
 
 // sign fetches the sign source through the handler, as the bridge does,
 // and signs it with s.
-func (f *fixture) sign(tb testing.TB, id string, s signer) session.Invocation {
+func (f *fixture) sign(tb testing.TB, id string, s signer) ceb179.Invocation {
 	tb.Helper()
 	src, err := f.handler.Source(context.Background(), id)
 	if err != nil {
@@ -199,11 +199,11 @@ func (f *fixture) sign(tb testing.TB, id string, s signer) session.Invocation {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return session.Invocation{Op: session.OpUpload, SessionID: id, Digest: src.Digest, CertNo: s.certNo, SignValue: sv}
+	return ceb179.Invocation{Op: ceb179.OpUpload, SessionID: id, Digest: src.Digest, CertNo: s.certNo, SignValue: sv}
 }
 
 // upload invokes the upload op with a generous real deadline.
-func (f *fixture) upload(tb testing.TB, job session.Invocation) session.UploadAnswer {
+func (f *fixture) upload(tb testing.TB, job ceb179.Invocation) ceb179.UploadAnswer {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -214,7 +214,7 @@ func (f *fixture) upload(tb testing.TB, job session.Invocation) session.UploadAn
 	return a
 }
 
-func (f *fixture) request(tb testing.TB, id string) session.Request {
+func (f *fixture) request(tb testing.TB, id string) ceb179.Request {
 	tb.Helper()
 	r, err := f.store.GetRequest(context.Background(), id)
 	if err != nil {
@@ -223,7 +223,7 @@ func (f *fixture) request(tb testing.TB, id string) session.Request {
 	return r
 }
 
-func (f *fixture) attempts(tb testing.TB, id string) []session.Attempt {
+func (f *fixture) attempts(tb testing.TB, id string) []ceb179.Attempt {
 	tb.Helper()
 	a, err := f.store.ListAttempts(context.Background(), id)
 	if err != nil {
@@ -233,7 +233,7 @@ func (f *fixture) attempts(tb testing.TB, id string) []session.Attempt {
 }
 
 // outcomes lists the outcomes of attempts.
-func outcomes(atts []session.Attempt) string {
+func outcomes(atts []ceb179.Attempt) string {
 	var b strings.Builder
 	for i, a := range atts {
 		if i > 0 {

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // duplicateMessage is customs' answer to a sessionID it already stored.
@@ -23,8 +23,8 @@ const duplicateMessage = "入库失败"
 type run struct {
 	h       *Handler
 	log     *slog.Logger
-	job     session.Invocation
-	pending session.Pending
+	job     ceb179.Invocation
+	pending ceb179.Pending
 	owner   string
 	doc     []byte
 
@@ -46,11 +46,11 @@ type run struct {
 
 // post sends the document until an outcome is final or this invocation
 // should stop, records every attempt, and ends the lease.
-func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
+func (r *run) post(ctx context.Context) (ceb179.UploadAnswer, error) {
 	h := r.h
 	now := h.now()
 	if now.After(r.giveUpAt) {
-		return r.finish(ctx, session.StateFailed, fmt.Sprintf("gave up: no answer from customs by %s (deadline + %s)",
+		return r.finish(ctx, ceb179.StateFailed, fmt.Sprintf("gave up: no answer from customs by %s (deadline + %s)",
 			r.giveUpAt.UTC().Format(time.RFC3339), h.policy.GiveUpAfter))
 	}
 	if slow := h.policy.slowInterval(now, r.deadline); !now.Before(r.deadline) && !r.last.IsZero() && now.Sub(r.last) < slow {
@@ -68,14 +68,14 @@ func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
 		att, ans, err := r.attempt(ctx, n, max(timeLeft, h.policy.MinAttempt))
 		r.last = att.At
 		switch att.Outcome {
-		case session.OutcomeAccepted:
-			return r.finish(ctx, session.StateAccepted, ans.Ack.Message)
-		case session.OutcomeRejected:
-			return r.finish(ctx, session.StateRejected, fmt.Sprintf("customs %s: %s", ans.Ack.Code, ans.Ack.Message))
-		case session.OutcomeDuplicate:
+		case ceb179.OutcomeAccepted:
+			return r.finish(ctx, ceb179.StateAccepted, ans.Ack.Message)
+		case ceb179.OutcomeRejected:
+			return r.finish(ctx, ceb179.StateRejected, fmt.Sprintf("customs %s: %s", ans.Ack.Code, ans.Ack.Message))
+		case ceb179.OutcomeDuplicate:
 			return r.duplicate(ctx, ans)
-		case session.OutcomeRefused:
-			return r.finish(ctx, session.StateFailed, "not delivered, repeating cannot help: "+err.Error())
+		case ceb179.OutcomeRefused:
+			return r.finish(ctx, ceb179.StateFailed, "not delivered, repeating cannot help: "+err.Error())
 		}
 		// Uncertain: customs may or may not have the data.
 		r.uncertain = true
@@ -84,7 +84,7 @@ func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
 		switch {
 		case now.Add(h.policy.slowInterval(now, r.deadline)).After(r.giveUpAt):
 			// No later post would be allowed: decide now.
-			return r.finish(ctx, session.StateFailed, "gave up at the end of the retry window; last error: "+lastErr)
+			return r.finish(ctx, ceb179.StateFailed, "gave up at the end of the retry window; last error: "+lastErr)
 		case !now.Before(r.deadline):
 			return r.release(ctx, "late upload unanswered, will retry: "+lastErr)
 		case n >= h.policy.MaxAttempts:
@@ -101,13 +101,13 @@ func (r *run) post(ctx context.Context) (session.UploadAnswer, error) {
 }
 
 // attempt posts the document once with at most timeout and records it.
-func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (session.Attempt, customsapi.Answer, error) {
+func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (ceb179.Attempt, customsapi.Answer, error) {
 	h := r.h
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	at := h.now()
 	ans, err := h.poster.Upload(actx, r.doc)
 	cancel()
-	att := session.Attempt{
+	att := ceb179.Attempt{
 		SessionID:  r.job.SessionID,
 		At:         at,
 		N:          n,
@@ -124,20 +124,20 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (sessio
 	var cerr *customsapi.Error
 	switch {
 	case err == nil && ans.Ack.Accepted():
-		att.Outcome = session.OutcomeAccepted
+		att.Outcome = ceb179.OutcomeAccepted
 	case err == nil && strings.Contains(ans.Ack.Message, duplicateMessage):
-		att.Outcome = session.OutcomeDuplicate
+		att.Outcome = ceb179.OutcomeDuplicate
 	case err == nil:
-		att.Outcome = session.OutcomeRejected
+		att.Outcome = ceb179.OutcomeRejected
 	case errors.As(err, &cerr):
 		att.Error = string(cerr.Kind)
-		att.Outcome = session.OutcomeUncertain
+		att.Outcome = ceb179.OutcomeUncertain
 		if !cerr.Retryable() {
-			att.Outcome = session.OutcomeRefused
+			att.Outcome = ceb179.OutcomeRefused
 		}
 	default:
 		att.Error = "unknown"
-		att.Outcome = session.OutcomeUncertain
+		att.Outcome = ceb179.OutcomeUncertain
 	}
 	if att.BodyDigest == "" {
 		att.BodyDigest = bodyDigest(r.doc)
@@ -160,7 +160,7 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (sessio
 	// ours into a rejection.
 	if perr := h.retryStore(ctx, func(ctx context.Context) error { return h.store.PutAttempt(ctx, att) }); perr != nil {
 		r.log.Error("record attempt", slog.Int("attempt", n), slog.String("error", perr.Error()))
-		if att.Outcome != session.OutcomeAccepted {
+		if att.Outcome != ceb179.OutcomeAccepted {
 			r.keepLease = true
 		}
 	}
@@ -170,7 +170,7 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (sessio
 // duplicate decides on customs' "already stored" answer: it means
 // accepted when one of our earlier attempts went unanswered (it reached
 // customs), and rejected otherwise.
-func (r *run) duplicate(ctx context.Context, ans customsapi.Answer) (session.UploadAnswer, error) {
+func (r *run) duplicate(ctx context.Context, ans customsapi.Answer) (ceb179.UploadAnswer, error) {
 	earlier := r.uncertain
 	if !earlier {
 		atts, err := r.h.listAttempts(ctx, r.job.SessionID)
@@ -181,23 +181,23 @@ func (r *run) duplicate(ctx context.Context, ans customsapi.Answer) (session.Upl
 			return r.release(ctx, "customs already stored the session and the earlier attempts could not be read: "+err.Error())
 		}
 		for _, a := range atts {
-			if a.Outcome == session.OutcomeUncertain || a.Outcome == session.OutcomeAccepted {
+			if a.Outcome == ceb179.OutcomeUncertain || a.Outcome == ceb179.OutcomeAccepted {
 				earlier = true
 				break
 			}
 		}
 	}
 	if earlier {
-		return r.finish(ctx, session.StateAccepted, "duplicate after an unanswered attempt: customs already stored this session ("+ans.Ack.Message+")")
+		return r.finish(ctx, ceb179.StateAccepted, "duplicate after an unanswered attempt: customs already stored this session ("+ans.Ack.Message+")")
 	}
-	return r.finish(ctx, session.StateRejected, fmt.Sprintf("customs %s: %s (sessionID already stored by customs, not by an attempt of ours)", ans.Ack.Code, ans.Ack.Message))
+	return r.finish(ctx, ceb179.StateRejected, fmt.Sprintf("customs %s: %s (sessionID already stored by customs, not by an attempt of ours)", ans.Ack.Code, ans.Ack.Message))
 }
 
 // finish records the final state and ends the lease. The write is retried
 // until it holds; if it never does, the invocation fails, so the bridge
 // keeps the job and a later delivery finishes the session (an ACCEPTED
 // attempt record is found before anything is posted again).
-func (r *run) finish(ctx context.Context, to session.State, reason string) (session.UploadAnswer, error) {
+func (r *run) finish(ctx context.Context, to ceb179.State, reason string) (ceb179.UploadAnswer, error) {
 	h := r.h
 	if err := h.retryStore(ctx, func(ctx context.Context) error {
 		err := h.store.FinishUpload(ctx, r.job.SessionID, r.owner, to, reason, r.last)
@@ -211,18 +211,18 @@ func (r *run) finish(ctx context.Context, to session.State, reason string) (sess
 		return err
 	}); err != nil {
 		r.log.Error("finish upload", slog.String("state", string(to)), slog.String("error", err.Error()))
-		return session.UploadAnswer{}, fmt.Errorf("%w: record outcome", ErrInternal)
+		return ceb179.UploadAnswer{}, fmt.Errorf("%w: record outcome", ErrInternal)
 	}
 	r.record(to)
 	r.log.Info("upload finished", slog.String("state", string(to)))
-	return session.UploadAnswer{SessionID: r.job.SessionID, State: to, Message: reason}, nil
+	return ceb179.UploadAnswer{SessionID: r.job.SessionID, State: to, Message: reason}, nil
 }
 
 // release ends the lease without a final state: the bridge delivers the
 // job again later. On the job's last delivery the job dead-letters and the
 // settler sends it again while the give-up window lasts, so the last
 // delivery is no reason to give up.
-func (r *run) release(ctx context.Context, reason string) (session.UploadAnswer, error) {
+func (r *run) release(ctx context.Context, reason string) (ceb179.UploadAnswer, error) {
 	h := r.h
 	if r.keepLease {
 		if err := h.store.NoteUpload(context.WithoutCancel(ctx), r.job.SessionID, reason); err != nil {
@@ -233,15 +233,15 @@ func (r *run) release(ctx context.Context, reason string) (session.UploadAnswer,
 	}
 	h.metrics.Add(MetricRetry, 1)
 	r.log.Info("upload to be retried", slog.String("reason", reason))
-	return session.UploadAnswer{SessionID: r.job.SessionID, State: session.StateRetry, Message: reason}, nil
+	return ceb179.UploadAnswer{SessionID: r.job.SessionID, State: ceb179.StateRetry, Message: reason}, nil
 }
 
 // record counts a final state; an acceptance also counts as on time or
 // late against the deadline, with its time since the request's receipt.
-func (r *run) record(to session.State) {
+func (r *run) record(to ceb179.State) {
 	h := r.h
 	switch to {
-	case session.StateAccepted:
+	case ceb179.StateAccepted:
 		h.metrics.Add(MetricAccepted, 1)
 		now := h.now()
 		if now.After(r.deadline) {
@@ -252,7 +252,7 @@ func (r *run) record(to session.State) {
 		if !r.received.IsZero() {
 			h.metrics.Duration(MetricEndToEndLatency, now.Sub(r.received))
 		}
-	case session.StateRejected:
+	case ceb179.StateRejected:
 		h.metrics.Add(MetricRejected, 1)
 	default:
 		h.metrics.Add(MetricFailed, 1)

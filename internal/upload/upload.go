@@ -13,11 +13,11 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
@@ -57,14 +57,14 @@ const (
 
 // Store is what the handler needs from the tables.
 type Store interface {
-	GetRequest(ctx context.Context, sessionID string) (session.Request, error)
-	GetPending(ctx context.Context, sessionID string) (session.Pending, error)
+	GetRequest(ctx context.Context, sessionID string) (ceb179.Request, error)
+	GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error)
 	ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (dynamo.UploadClaim, error)
-	FinishUpload(ctx context.Context, sessionID, owner string, to session.State, reason string, lastAttempt time.Time) error
+	FinishUpload(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error
 	ReleaseUpload(ctx context.Context, sessionID, owner, reason string, lastAttempt time.Time) error
 	NoteUpload(ctx context.Context, sessionID, reason string) error
-	PutAttempt(ctx context.Context, a session.Attempt) error
-	ListAttempts(ctx context.Context, sessionID string) ([]session.Attempt, error)
+	PutAttempt(ctx context.Context, a ceb179.Attempt) error
+	ListAttempts(ctx context.Context, sessionID string) ([]ceb179.Attempt, error)
 }
 
 var _ Store = (*dynamo.Store)(nil)
@@ -250,11 +250,11 @@ func (h *Handler) backoff(n int) time.Duration {
 // Invoke dispatches an invocation by its op. The error, when not nil, wraps
 // ErrBadRequest, ErrUnknownSession or ErrInternal and its text is safe to
 // return to the invoker.
-func (h *Handler) Invoke(ctx context.Context, in session.Invocation) (any, error) {
+func (h *Handler) Invoke(ctx context.Context, in ceb179.Invocation) (any, error) {
 	switch in.Op {
-	case session.OpSource:
+	case ceb179.OpSource:
 		return h.Source(ctx, in.SessionID)
-	case session.OpUpload:
+	case ceb179.OpUpload:
 		return h.Upload(ctx, in)
 	}
 	return nil, fmt.Errorf("%w: unknown op %q", ErrBadRequest, in.Op)
@@ -263,27 +263,27 @@ func (h *Handler) Invoke(ctx context.Context, in session.Invocation) (any, error
 // Source returns the exact sign source of sessionID with its digest,
 // ebpCode and deadline. For a session already in a final state it returns
 // only the state: there is nothing to sign.
-func (h *Handler) Source(ctx context.Context, sessionID string) (session.SourceAnswer, error) {
+func (h *Handler) Source(ctx context.Context, sessionID string) (ceb179.SourceAnswer, error) {
 	if sessionID == "" {
-		return session.SourceAnswer{}, fmt.Errorf("%w: missing sessionID", ErrBadRequest)
+		return ceb179.SourceAnswer{}, fmt.Errorf("%w: missing sessionID", ErrBadRequest)
 	}
 	req, err := h.store.GetRequest(ctx, sessionID)
 	if err != nil {
-		return session.SourceAnswer{}, h.storeErr(sessionID, "get request", err)
+		return ceb179.SourceAnswer{}, h.storeErr(sessionID, "get request", err)
 	}
 	if req.State.Final() {
-		return session.SourceAnswer{SessionID: sessionID, State: req.State, Deadline: req.Deadline.UnixMilli()}, nil
+		return ceb179.SourceAnswer{SessionID: sessionID, State: req.State, Deadline: req.Deadline.UnixMilli()}, nil
 	}
 	p, err := h.store.GetPending(ctx, sessionID)
 	if err != nil {
-		return session.SourceAnswer{}, h.storeErr(sessionID, "get pending upload", err)
+		return ceb179.SourceAnswer{}, h.storeErr(sessionID, "get pending upload", err)
 	}
 	u := unsigned(p)
 	if u.Digest() != p.Digest {
 		h.log.Error("stored upload does not match its digest", slog.String("sessionID", sessionID))
-		return session.SourceAnswer{}, fmt.Errorf("%w: stored upload of %s does not match its digest", ErrInternal, sessionID)
+		return ceb179.SourceAnswer{}, fmt.Errorf("%w: stored upload of %s does not match its digest", ErrInternal, sessionID)
 	}
-	return session.SourceAnswer{
+	return ceb179.SourceAnswer{
 		SessionID:  sessionID,
 		EbpCode:    p.EbpCode,
 		SignSource: string(u.SignSource()),
@@ -293,7 +293,7 @@ func (h *Handler) Source(ctx context.Context, sessionID string) (session.SourceA
 	}, nil
 }
 
-func unsigned(p session.Pending) customs.Unsigned {
+func unsigned(p ceb179.Pending) customs.Unsigned {
 	return customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 }
 
@@ -314,7 +314,7 @@ func (r *refusal) Error() string { return r.reason }
 // prepare checks the signed job against the stored upload and the
 // registered certificate and returns the document to send. A *refusal
 // error means the job must not be sent; any other error is internal.
-func (h *Handler) prepare(ctx context.Context, job session.Invocation, p session.Pending) ([]byte, error) {
+func (h *Handler) prepare(ctx context.Context, job ceb179.Invocation, p ceb179.Pending) ([]byte, error) {
 	u := unsigned(p)
 	if job.Digest != p.Digest {
 		return nil, &refusal{"refused: the signed digest is not the digest of the assembled upload (a stale or foreign sign job); nothing sent"}
@@ -339,17 +339,17 @@ func (h *Handler) prepare(ctx context.Context, job session.Invocation, p session
 // Upload checks a signed job and posts it to customs; see the package
 // documentation for the outcomes. Invoking it again for a session in a
 // final state answers that state without posting.
-func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.UploadAnswer, error) {
+func (h *Handler) Upload(ctx context.Context, job ceb179.Invocation) (ceb179.UploadAnswer, error) {
 	for _, f := range []struct{ name, v string }{{"sessionID", job.SessionID}, {"digest", job.Digest}, {"certNo", job.CertNo}, {"signValue", job.SignValue}} {
 		if strings.TrimSpace(f.v) == "" {
-			return session.UploadAnswer{}, fmt.Errorf("%w: missing %s", ErrBadRequest, f.name)
+			return ceb179.UploadAnswer{}, fmt.Errorf("%w: missing %s", ErrBadRequest, f.name)
 		}
 	}
 	id := job.SessionID
 	log := h.log.With(slog.String("sessionID", id))
 	req, err := h.store.GetRequest(ctx, id)
 	if err != nil {
-		return session.UploadAnswer{}, h.storeErr(id, "get request", err)
+		return ceb179.UploadAnswer{}, h.storeErr(id, "get request", err)
 	}
 	if req.State.Final() {
 		h.metrics.Add(MetricRepeated, 1)
@@ -357,7 +357,7 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 	}
 	p, err := h.store.GetPending(ctx, id)
 	if err != nil {
-		return session.UploadAnswer{}, h.storeErr(id, "get pending upload", err)
+		return ceb179.UploadAnswer{}, h.storeErr(id, "get pending upload", err)
 	}
 	deadline := p.Deadline
 	if deadline.IsZero() {
@@ -377,11 +377,11 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 		if err := h.store.NoteUpload(ctx, id, ref.reason); err != nil {
 			log.Error("note refusal", slog.String("error", err.Error()))
 		}
-		return session.UploadAnswer{SessionID: id, State: session.StateRetry, Message: ref.reason}, nil
+		return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: ref.reason}, nil
 	}
 	if err != nil {
 		log.Error("load certificate", slog.String("error", err.Error()))
-		return session.UploadAnswer{}, fmt.Errorf("%w: load certificate", ErrInternal)
+		return ceb179.UploadAnswer{}, fmt.Errorf("%w: load certificate", ErrInternal)
 	}
 	h.metrics.Duration(MetricPrepareTime, time.Since(started))
 
@@ -398,13 +398,13 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 			return finalAnswer(claim.Request), nil
 		}
 		msg := "another invocation is uploading this session"
-		if claim.Request.State != session.StateSigned {
+		if claim.Request.State != ceb179.StateSigned {
 			msg = fmt.Sprintf("session is %s, not ready for upload", claim.Request.State)
 		}
-		return session.UploadAnswer{SessionID: id, State: session.StateRetry, Message: msg}, nil
+		return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: msg}, nil
 	}
 	if err != nil {
-		return session.UploadAnswer{}, h.storeErr(id, "claim upload", err)
+		return ceb179.UploadAnswer{}, h.storeErr(id, "claim upload", err)
 	}
 	run := &run{h: h, log: log, job: job, pending: p, owner: owner, doc: doc,
 		received: req.ReceivedAt, deadline: deadline, giveUpAt: giveUpAt, budgetEnd: now.Add(budget - h.policy.Reserve), last: claim.LastAttemptAt,
@@ -417,9 +417,9 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 			return run.release(ctx, "could not read the earlier attempts: "+err.Error())
 		}
 		for _, a := range atts {
-			if a.Outcome == session.OutcomeAccepted && a.Digest == p.Digest {
+			if a.Outcome == ceb179.OutcomeAccepted && a.Digest == p.Digest {
 				run.last = a.At
-				return run.finish(ctx, session.StateAccepted, "accepted by an earlier post: "+a.Message)
+				return run.finish(ctx, ceb179.StateAccepted, "accepted by an earlier post: "+a.Message)
 			}
 		}
 	}
@@ -427,7 +427,7 @@ func (h *Handler) Upload(ctx context.Context, job session.Invocation) (session.U
 }
 
 // giveUp makes a session that is still waiting FAILED with reason.
-func (h *Handler) giveUp(ctx context.Context, id, reason string) (session.UploadAnswer, error) {
+func (h *Handler) giveUp(ctx context.Context, id, reason string) (ceb179.UploadAnswer, error) {
 	now := h.now()
 	owner := newOwner()
 	claim, err := h.store.ClaimUpload(ctx, id, owner, now, now.Add(h.policy.Reserve+time.Minute))
@@ -435,29 +435,29 @@ func (h *Handler) giveUp(ctx context.Context, id, reason string) (session.Upload
 		if claim.Request.State.Final() {
 			return finalAnswer(claim.Request), nil
 		}
-		return session.UploadAnswer{SessionID: id, State: session.StateRetry, Message: reason}, nil
+		return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: reason}, nil
 	}
 	if err != nil {
-		return session.UploadAnswer{}, h.storeErr(id, "claim upload", err)
+		return ceb179.UploadAnswer{}, h.storeErr(id, "claim upload", err)
 	}
 	reason = "gave up: " + reason
 	if err := h.retryStore(ctx, func(ctx context.Context) error {
-		return h.store.FinishUpload(ctx, id, owner, session.StateFailed, reason, time.Time{})
+		return h.store.FinishUpload(ctx, id, owner, ceb179.StateFailed, reason, time.Time{})
 	}); err != nil {
-		return session.UploadAnswer{}, h.storeErr(id, "finish upload", err)
+		return ceb179.UploadAnswer{}, h.storeErr(id, "finish upload", err)
 	}
 	h.metrics.Add(MetricFailed, 1)
-	return session.UploadAnswer{SessionID: id, State: session.StateFailed, Message: reason}, nil
+	return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateFailed, Message: reason}, nil
 }
 
 // finalAnswer answers for a session already in a final state. NO_DATA and
 // INVALID sessions have nothing to upload: FAILED, so the bridge drops the job.
-func finalAnswer(r session.Request) session.UploadAnswer {
+func finalAnswer(r ceb179.Request) ceb179.UploadAnswer {
 	switch r.State {
-	case session.StateAccepted, session.StateRejected, session.StateFailed:
-		return session.UploadAnswer{SessionID: r.SessionID, State: r.State, Message: r.Reason}
+	case ceb179.StateAccepted, ceb179.StateRejected, ceb179.StateFailed:
+		return ceb179.UploadAnswer{SessionID: r.SessionID, State: r.State, Message: r.Reason}
 	}
-	return session.UploadAnswer{SessionID: r.SessionID, State: session.StateFailed,
+	return ceb179.UploadAnswer{SessionID: r.SessionID, State: ceb179.StateFailed,
 		Message: fmt.Sprintf("session is %s: nothing to upload", r.State)}
 }
 
@@ -483,8 +483,8 @@ func (h *Handler) retryStore(ctx context.Context, f func(context.Context) error)
 }
 
 // listAttempts reads a session's attempt records, retried like retryStore.
-func (h *Handler) listAttempts(ctx context.Context, id string) ([]session.Attempt, error) {
-	var atts []session.Attempt
+func (h *Handler) listAttempts(ctx context.Context, id string) ([]ceb179.Attempt, error) {
+	var atts []ceb179.Attempt
 	err := h.retryStore(ctx, func(ctx context.Context) error {
 		var err error
 		atts, err = h.store.ListAttempts(ctx, id)

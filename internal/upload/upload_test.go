@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi/customstest"
 	"github.com/ceb179/ceb179/internal/metrics"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
@@ -26,7 +26,7 @@ func TestUploadSendsExactlyWhatWasSigned(t *testing.T) {
 	p := f.assemble(t, "sid-exact&x=1+2%")
 	job := f.sign(t, "sid-exact&x=1+2%", f.signer)
 	a := f.upload(t, job)
-	if a.State != session.StateAccepted {
+	if a.State != ceb179.StateAccepted {
 		t.Fatalf("answer = %+v, want ACCEPTED", a)
 	}
 	ups := f.customs.Uploads()
@@ -61,10 +61,10 @@ func TestUploadSendsExactlyWhatWasSigned(t *testing.T) {
 	at := atts[0]
 	if at.BodyDigest != hex.EncodeToString(sum[:]) || at.Digest != p.Digest || at.HTTPStatus != 200 ||
 		at.Code != customs.CodeSuccess || at.Message != "上传成功" || at.CertNo != job.CertNo || at.SignValue != job.SignValue ||
-		!at.At.Equal(epoch) || at.Outcome != session.OutcomeAccepted {
+		!at.At.Equal(epoch) || at.Outcome != ceb179.OutcomeAccepted {
 		t.Errorf("attempt = %+v", at)
 	}
-	if r := f.request(t, p.SessionID); r.State != session.StateAccepted {
+	if r := f.request(t, p.SessionID); r.State != ceb179.StateAccepted {
 		t.Errorf("request state = %s, want ACCEPTED", r.State)
 	}
 }
@@ -72,57 +72,57 @@ func TestUploadSendsExactlyWhatWasSigned(t *testing.T) {
 func TestUploadOutcomes(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	deadline := epoch.Add(session.Window)
+	deadline := epoch.Add(ceb179.Window)
 	tests := []struct {
 		name     string
 		now      time.Time // when the upload is invoked
 		last     bool      // the bridge's last delivery of the job
 		script   []customstest.Reply
 		fallback *customstest.Reply
-		want     session.State
+		want     ceb179.State
 		posts    int
 		outcomes string
 		reason   string // part of the answer's message
-		state    session.State
+		state    ceb179.State
 		metrics  string // the final-state metrics it records
 	}{
 		{name: "ok accepted", now: epoch, script: []customstest.Reply{customstest.Accepted()},
-			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", reason: "上传成功", metrics: "Accepted=1 OnTime=1"},
+			want: ceb179.StateAccepted, posts: 1, outcomes: "ACCEPTED", reason: "上传成功", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok rejected keeps message and is not retried", now: epoch, script: []customstest.Reply{customstest.Rejected("certNo : certNo不为空;")},
-			want: session.StateRejected, posts: 1, outcomes: "REJECTED", reason: "certNo : certNo不为空;", metrics: "Rejected=1"},
+			want: ceb179.StateRejected, posts: 1, outcomes: "REJECTED", reason: "certNo : certNo不为空;", metrics: "Rejected=1"},
 		{name: "ok 5xx retried until accepted", now: epoch, script: []customstest.Reply{customstest.Status(503), customstest.Status(502), customstest.Accepted()},
-			want: session.StateAccepted, posts: 3, outcomes: "UNCERTAIN UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
+			want: ceb179.StateAccepted, posts: 3, outcomes: "UNCERTAIN UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok timeout retried until accepted", now: epoch, script: []customstest.Reply{customstest.Hang(), customstest.Accepted()},
-			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
+			want: ceb179.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok network error retried until accepted", now: epoch, script: []customstest.Reply{customstest.Drop(), customstest.Accepted()},
-			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
+			want: ceb179.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok duplicate after a timeout counts as accepted", now: epoch, script: []customstest.Reply{customstest.Hang(), customstest.Duplicate()},
-			want: session.StateAccepted, posts: 2, outcomes: "UNCERTAIN DUPLICATE", reason: "duplicate after an unanswered attempt", metrics: "Accepted=1 OnTime=1"},
+			want: ceb179.StateAccepted, posts: 2, outcomes: "UNCERTAIN DUPLICATE", reason: "duplicate after an unanswered attempt", metrics: "Accepted=1 OnTime=1"},
 		{name: "fail duplicate without an earlier attempt is rejected", now: epoch, script: []customstest.Reply{customstest.Duplicate()},
-			want: session.StateRejected, posts: 1, outcomes: "DUPLICATE", reason: "入库失败", metrics: "Rejected=1"},
+			want: ceb179.StateRejected, posts: 1, outcomes: "DUPLICATE", reason: "入库失败", metrics: "Rejected=1"},
 		{name: "fail 404 is not retried", now: epoch, script: []customstest.Reply{customstest.Status(404)},
-			want: session.StateFailed, posts: 1, outcomes: "REFUSED", reason: "repeating cannot help", metrics: "Failed=1"},
+			want: ceb179.StateFailed, posts: 1, outcomes: "REFUSED", reason: "repeating cannot help", metrics: "Failed=1"},
 		{name: "ok unanswered near the deadline leaves it to the next delivery", now: deadline.Add(-300 * time.Millisecond),
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "will retry", state: session.StateSigned, metrics: "Retry=1"},
+			want:     ceb179.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "will retry", state: ceb179.StateSigned, metrics: "Retry=1"},
 		{name: "ok unanswered early retries with backoff then hands back", now: epoch,
 			fallback: &[]customstest.Reply{customstest.Status(500)}[0],
-			want:     session.StateRetry, posts: 6, outcomes: "UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN", reason: "6 attempts unanswered", state: session.StateSigned, metrics: "Retry=1"},
+			want:     ceb179.StateRetry, posts: 6, outcomes: "UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN", reason: "6 attempts unanswered", state: ceb179.StateSigned, metrics: "Retry=1"},
 		{name: "ok late upload is still sent once", now: deadline.Add(10 * time.Minute),
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: session.StateSigned, metrics: "Retry=1"},
+			want:     ceb179.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: ceb179.StateSigned, metrics: "Retry=1"},
 		{name: "ok late upload accepted", now: deadline.Add(10 * time.Minute), script: []customstest.Reply{customstest.Accepted()},
-			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
+			want: ceb179.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
 		{name: "fail gives up after the retry window", now: deadline.Add(DefaultGiveUpAfter + time.Minute),
-			want: session.StateFailed, posts: 0, reason: "gave up", metrics: "Failed=1"},
+			want: ceb179.StateFailed, posts: 0, reason: "gave up", metrics: "Failed=1"},
 		{name: "fail unanswered at the end of the retry window", now: deadline.Add(DefaultGiveUpAfter - time.Second),
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "end of the retry window", metrics: "Failed=1"},
+			want:     ceb179.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "end of the retry window", metrics: "Failed=1"},
 		{name: "ok unanswered on the last delivery is retried in the window (the settler sends the job again)", now: deadline.Add(time.Minute), last: true,
 			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
-			want:     session.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: session.StateSigned, metrics: "Retry=1"},
+			want:     ceb179.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: ceb179.StateSigned, metrics: "Retry=1"},
 		{name: "ok accepted on the last delivery", now: deadline.Add(time.Minute), last: true,
-			want: session.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
+			want: ceb179.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
 	}
 	rec := metrics.New("upload", nil)
 	f.handler.metrics = rec
@@ -146,7 +146,7 @@ func TestUploadOutcomes(t *testing.T) {
 				t.Errorf("metrics %q, want %q", got, tt.metrics)
 			}
 			e2e := snapshot(rec)[MetricEndToEndLatency] - totals[MetricEndToEndLatency]
-			if want := float64(f.clock.Now().Sub(epoch).Milliseconds()); tt.want == session.StateAccepted && e2e != want {
+			if want := float64(f.clock.Now().Sub(epoch).Milliseconds()); tt.want == ceb179.StateAccepted && e2e != want {
 				t.Errorf("EndToEndLatency %v ms, want %v (acceptance − receipt)", e2e, want)
 			}
 			if a.State != tt.want || !strings.Contains(a.Message, tt.reason) {
@@ -162,7 +162,7 @@ func TestUploadOutcomes(t *testing.T) {
 			if state == "" {
 				state = tt.want
 			}
-			if r := f.request(t, id); r.State != state || (tt.want != session.StateRetry && r.Reason != a.Message) {
+			if r := f.request(t, id); r.State != state || (tt.want != ceb179.StateRetry && r.Reason != a.Message) {
 				t.Errorf("request = %s %q, want %s %q", r.State, r.Reason, state, a.Message)
 			}
 		})
@@ -175,7 +175,7 @@ func TestUploadBackoff(t *testing.T) {
 	f.customs.Script(customstest.Status(503), customstest.Status(503), customstest.Status(503), customstest.Status(503), customstest.Accepted())
 	f.assemble(t, "sid-backoff")
 	a := f.upload(t, f.sign(t, "sid-backoff", f.signer))
-	if a.State != session.StateAccepted {
+	if a.State != ceb179.StateAccepted {
 		t.Fatalf("answer = %+v", a)
 	}
 	// The jitter is the identity in tests: the ceilings show.
@@ -204,21 +204,21 @@ func TestUploadLatePacing(t *testing.T) {
 	id := "sid-late"
 	f.assemble(t, id)
 	job := f.sign(t, id, f.signer)
-	late := epoch.Add(session.Window + 5*time.Minute)
+	late := epoch.Add(ceb179.Window + 5*time.Minute)
 	steps := []struct {
 		name  string
 		at    time.Time
 		posts int
-		want  session.State
+		want  ceb179.State
 	}{
-		{"ok first late post", late, 1, session.StateRetry},
-		{"ok redelivered at once is paced without posting", late.Add(time.Second), 0, session.StateRetry},
-		{"ok redelivered after the interval posts again", late.Add(DefaultPolicy().SlowInterval), 1, session.StateRetry},
-		{"ok an hour late posts again", epoch.Add(session.Window + time.Hour), 1, session.StateRetry},
-		{"ok an hour late the interval has grown to six minutes", epoch.Add(session.Window + time.Hour + 2*time.Minute), 0, session.StateRetry},
-		{"ok seven minutes later posts again", epoch.Add(session.Window + time.Hour + 7*time.Minute), 1, session.StateRetry},
-		{"fail past the window becomes FAILED without posting", epoch.Add(session.Window + DefaultGiveUpAfter + time.Minute), 0, session.StateFailed},
-		{"ok a final session is answered from the table", epoch.Add(session.Window + DefaultGiveUpAfter + 10*time.Minute), 0, session.StateFailed},
+		{"ok first late post", late, 1, ceb179.StateRetry},
+		{"ok redelivered at once is paced without posting", late.Add(time.Second), 0, ceb179.StateRetry},
+		{"ok redelivered after the interval posts again", late.Add(DefaultPolicy().SlowInterval), 1, ceb179.StateRetry},
+		{"ok an hour late posts again", epoch.Add(ceb179.Window + time.Hour), 1, ceb179.StateRetry},
+		{"ok an hour late the interval has grown to six minutes", epoch.Add(ceb179.Window + time.Hour + 2*time.Minute), 0, ceb179.StateRetry},
+		{"ok seven minutes later posts again", epoch.Add(ceb179.Window + time.Hour + 7*time.Minute), 1, ceb179.StateRetry},
+		{"fail past the window becomes FAILED without posting", epoch.Add(ceb179.Window + DefaultGiveUpAfter + time.Minute), 0, ceb179.StateFailed},
+		{"ok a final session is answered from the table", epoch.Add(ceb179.Window + DefaultGiveUpAfter + 10*time.Minute), 0, ceb179.StateFailed},
 	}
 	for _, s := range steps {
 		f.clock.Set(s.at)
@@ -239,39 +239,39 @@ func TestUploadRefusals(t *testing.T) {
 	f.registerCert(t, "EBP-OTHER", stranger)
 	tests := []struct {
 		name   string
-		edit   func(job *session.Invocation, p session.Pending)
+		edit   func(job *ceb179.Invocation, p ceb179.Pending)
 		at     time.Time
-		want   session.State
+		want   ceb179.State
 		reason string
 	}{
-		{name: "fail digest of something else", edit: func(j *session.Invocation, _ session.Pending) {
+		{name: "fail digest of something else", edit: func(j *ceb179.Invocation, _ ceb179.Pending) {
 			j.Digest = strings.Repeat("0", 64)
-		}, want: session.StateRetry, reason: "signed digest is not the digest"},
-		{name: "fail signature of other bytes", edit: func(j *session.Invocation, _ session.Pending) {
+		}, want: ceb179.StateRetry, reason: "signed digest is not the digest"},
+		{name: "fail signature of other bytes", edit: func(j *ceb179.Invocation, _ ceb179.Pending) {
 			j.SignValue, _ = signature.Sign(f.signer.key, []byte("something else"))
-		}, want: session.StateRetry, reason: "does not verify"},
-		{name: "fail signature by another registered card under this certNo", edit: func(j *session.Invocation, p session.Pending) {
+		}, want: ceb179.StateRetry, reason: "does not verify"},
+		{name: "fail signature by another registered card under this certNo", edit: func(j *ceb179.Invocation, p ceb179.Pending) {
 			u := customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 			j.SignValue, _ = signature.Sign(other.key, u.SignSource())
-		}, want: session.StateRetry, reason: "does not verify"},
-		{name: "fail garbage signValue", edit: func(j *session.Invocation, _ session.Pending) {
+		}, want: ceb179.StateRetry, reason: "does not verify"},
+		{name: "fail garbage signValue", edit: func(j *ceb179.Invocation, _ ceb179.Pending) {
 			j.SignValue = "not base64 !"
-		}, want: session.StateRetry, reason: "does not verify"},
-		{name: "fail certificate not registered", edit: func(j *session.Invocation, _ session.Pending) {
+		}, want: ceb179.StateRetry, reason: "does not verify"},
+		{name: "fail certificate not registered", edit: func(j *ceb179.Invocation, _ ceb179.Pending) {
 			j.CertNo = "deadbeef"
-		}, want: session.StateRetry, reason: "not registered for ebpCode " + ebpCode},
-		{name: "fail certificate registered for another ebpCode", edit: func(j *session.Invocation, p session.Pending) {
+		}, want: ceb179.StateRetry, reason: "not registered for ebpCode " + ebpCode},
+		{name: "fail certificate registered for another ebpCode", edit: func(j *ceb179.Invocation, p ceb179.Pending) {
 			u := customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 			j.CertNo = stranger.certNo
 			j.SignValue, _ = signature.Sign(stranger.key, u.SignSource())
-		}, want: session.StateRetry, reason: "not registered for ebpCode " + ebpCode},
-		{name: "fail refusal past the window becomes FAILED", edit: func(j *session.Invocation, _ session.Pending) {
+		}, want: ceb179.StateRetry, reason: "not registered for ebpCode " + ebpCode},
+		{name: "fail refusal past the window becomes FAILED", edit: func(j *ceb179.Invocation, _ ceb179.Pending) {
 			j.CertNo = "deadbeef"
-		}, at: epoch.Add(session.Window + DefaultGiveUpAfter + time.Hour), want: session.StateFailed, reason: "gave up"},
-		{name: "ok refusal on the last delivery waits for the give-up window", edit: func(j *session.Invocation, _ session.Pending) {
+		}, at: epoch.Add(ceb179.Window + DefaultGiveUpAfter + time.Hour), want: ceb179.StateFailed, reason: "gave up"},
+		{name: "ok refusal on the last delivery waits for the give-up window", edit: func(j *ceb179.Invocation, _ ceb179.Pending) {
 			j.CertNo = "deadbeef"
 			j.LastDelivery = true
-		}, want: session.StateRetry, reason: "not registered"},
+		}, want: ceb179.StateRetry, reason: "not registered"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,8 +320,8 @@ func TestUploadCorruptStoredBytes(t *testing.T) {
 	if _, err := f.handler.Source(context.Background(), p.SessionID); !errors.Is(err, ErrInternal) {
 		t.Errorf("Source of corrupt bytes: err = %v, want ErrInternal", err)
 	}
-	a := f.upload(t, session.Invocation{Op: session.OpUpload, SessionID: p.SessionID, Digest: p.Digest, CertNo: f.signer.certNo, SignValue: sv})
-	if a.State != session.StateRetry || !strings.Contains(a.Message, "does not match its digest") || f.customs.Posts() != 0 {
+	a := f.upload(t, ceb179.Invocation{Op: ceb179.OpUpload, SessionID: p.SessionID, Digest: p.Digest, CertNo: f.signer.certNo, SignValue: sv})
+	if a.State != ceb179.StateRetry || !strings.Contains(a.Message, "does not match its digest") || f.customs.Posts() != 0 {
 		t.Fatalf("answer = %+v after %d posts, want a refusal and no post", a, f.customs.Posts())
 	}
 }
@@ -333,14 +333,14 @@ func TestUploadIdempotent(t *testing.T) {
 	job := f.sign(t, "sid-twice", f.signer)
 	first := f.upload(t, job)
 	second := f.upload(t, job)
-	if first.State != session.StateAccepted || second != first {
+	if first.State != ceb179.StateAccepted || second != first {
 		t.Fatalf("answers %+v then %+v, want the same ACCEPTED twice", first, second)
 	}
 	if n := f.customs.Posts(); n != 1 {
 		t.Fatalf("customs received %d posts, want 1", n)
 	}
 	src, err := f.handler.Source(context.Background(), "sid-twice")
-	if err != nil || src.State != session.StateAccepted || src.SignSource != "" {
+	if err != nil || src.State != ceb179.StateAccepted || src.SignSource != "" {
 		t.Errorf("Source after acceptance = %+v, %v; want only the final state", src, err)
 	}
 }
@@ -354,7 +354,7 @@ func TestUploadConcurrentDuplicates(t *testing.T) {
 	f.assemble(t, "sid-race")
 	job := f.sign(t, "sid-race", f.signer)
 	const n = 8
-	answers := make(chan session.UploadAnswer, n)
+	answers := make(chan ceb179.UploadAnswer, n)
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
@@ -368,9 +368,9 @@ func TestUploadConcurrentDuplicates(t *testing.T) {
 	accepted := 0
 	for a := range answers {
 		switch a.State {
-		case session.StateAccepted:
+		case ceb179.StateAccepted:
 			accepted++
-		case session.StateRetry:
+		case ceb179.StateRetry:
 		default:
 			t.Errorf("answer %+v, want ACCEPTED or RETRY", a)
 		}
@@ -381,7 +381,7 @@ func TestUploadConcurrentDuplicates(t *testing.T) {
 	if got := f.customs.Posts(); got != 1 {
 		t.Fatalf("customs received %d posts from %d concurrent invocations, want 1", got, n)
 	}
-	if a := f.upload(t, job); a.State != session.StateAccepted || f.customs.Posts() != 1 {
+	if a := f.upload(t, job); a.State != ceb179.StateAccepted || f.customs.Posts() != 1 {
 		t.Fatalf("redelivery after the race = %+v, posts %d", a, f.customs.Posts())
 	}
 }
@@ -396,13 +396,13 @@ func TestUploadTakeOverAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Set(epoch.Add(10 * time.Second))
-	if a := f.upload(t, job); a.State != session.StateRetry || f.customs.Posts() != 0 {
+	if a := f.upload(t, job); a.State != ceb179.StateRetry || f.customs.Posts() != 0 {
 		t.Fatalf("while the lease lives: %+v, posts %d; want RETRY without posting", a, f.customs.Posts())
 	}
 	f.clock.Set(epoch.Add(31 * time.Second))
 	f.customs.Script(customstest.Duplicate())
 	a := f.upload(t, job)
-	if a.State != session.StateAccepted || !strings.Contains(a.Message, "duplicate after an unanswered attempt") {
+	if a.State != ceb179.StateAccepted || !strings.Contains(a.Message, "duplicate after an unanswered attempt") {
 		t.Fatalf("after the lease ended: %+v, want ACCEPTED as a duplicate", a)
 	}
 }
@@ -412,10 +412,10 @@ func TestUploadTLS(t *testing.T) {
 	tests := []struct {
 		name  string
 		trust bool
-		want  session.State
+		want  ceb179.State
 	}{
-		{name: "fail self-signed customs certificate refused by default", want: session.StateFailed},
-		{name: "ok accepted when its CA is configured", trust: true, want: session.StateAccepted},
+		{name: "fail self-signed customs certificate refused by default", want: ceb179.StateFailed},
+		{name: "ok accepted when its CA is configured", trust: true, want: ceb179.StateAccepted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -444,20 +444,20 @@ func TestSourceAndInvoke(t *testing.T) {
 	}
 	u := customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 	if src.SignSource != string(u.SignSource()) || src.Digest != p.Digest || src.EbpCode != ebpCode ||
-		src.Deadline != p.Deadline.UnixMilli() || src.State != session.StateAssembled {
+		src.Deadline != p.Deadline.UnixMilli() || src.State != ceb179.StateAssembled {
 		t.Errorf("Source = %+v", src)
 	}
 	tests := []struct {
 		name    string
-		in      session.Invocation
+		in      ceb179.Invocation
 		wantErr error
 	}{
-		{name: "ok source", in: session.Invocation{Op: "source", SessionID: "sid-source"}},
-		{name: "fail unknown op", in: session.Invocation{Op: "sign", SessionID: "sid-source"}, wantErr: ErrBadRequest},
-		{name: "fail source without sessionID", in: session.Invocation{Op: "source"}, wantErr: ErrBadRequest},
-		{name: "fail source of unknown session", in: session.Invocation{Op: "source", SessionID: "nope"}, wantErr: ErrUnknownSession},
-		{name: "fail upload without signValue", in: session.Invocation{Op: "upload", SessionID: "sid-source", Digest: p.Digest, CertNo: "01"}, wantErr: ErrBadRequest},
-		{name: "fail upload of unknown session", in: session.Invocation{Op: "upload", SessionID: "nope", Digest: "d", CertNo: "c", SignValue: "s"}, wantErr: ErrUnknownSession},
+		{name: "ok source", in: ceb179.Invocation{Op: "source", SessionID: "sid-source"}},
+		{name: "fail unknown op", in: ceb179.Invocation{Op: "sign", SessionID: "sid-source"}, wantErr: ErrBadRequest},
+		{name: "fail source without sessionID", in: ceb179.Invocation{Op: "source"}, wantErr: ErrBadRequest},
+		{name: "fail source of unknown session", in: ceb179.Invocation{Op: "source", SessionID: "nope"}, wantErr: ErrUnknownSession},
+		{name: "fail upload without signValue", in: ceb179.Invocation{Op: "upload", SessionID: "sid-source", Digest: p.Digest, CertNo: "01"}, wantErr: ErrBadRequest},
+		{name: "fail upload of unknown session", in: ceb179.Invocation{Op: "upload", SessionID: "nope", Digest: "d", CertNo: "c", SignValue: "s"}, wantErr: ErrUnknownSession},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -478,7 +478,7 @@ func TestLogsHoldNoPayload(t *testing.T) {
 	f.customs.Script(customstest.Hang(), customstest.Status(503), customstest.Rejected("orderNo : 格式错误;"))
 	f.assemble(t, "sid-logs")
 	job := f.sign(t, "sid-logs", f.signer)
-	if a := f.upload(t, job); a.State != session.StateRejected {
+	if a := f.upload(t, job); a.State != ceb179.StateRejected {
 		t.Fatalf("answer = %+v", a)
 	}
 	bad := job

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ops"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // EbpCodes are the platforms of the seeded day, the first the busiest.
@@ -113,7 +113,7 @@ func SeedDay(ctx context.Context, store *dynamo.Store, day string, n int, prefix
 			p.e2e = 100 * time.Second
 		}
 		if o == ops.OutcomeLate {
-			p.e2e = session.Window + time.Duration(5+rng.IntN(400))*time.Second
+			p.e2e = ceb179.Window + time.Duration(5+rng.IntN(400))*time.Second
 		}
 		plans[i] = p
 		out.Sessions[o] = append(out.Sessions[o], p.id)
@@ -166,30 +166,30 @@ func timeOfDay(rng *rand.Rand) time.Duration {
 // write records one planned request the way ingest, assemble and upload
 // would have.
 func write(ctx context.Context, store *dynamo.Store, p plan) error {
-	deadline := p.received.Add(session.Window)
-	req := session.Request{SessionID: p.id, OrderNo: p.order, ServiceTime: p.received.UnixMilli() - 120,
-		ReceivedAt: p.received, SourceIP: "203.0.113.7", Deadline: deadline, State: session.StateReceived, Enqueued: true}
+	deadline := p.received.Add(ceb179.Window)
+	req := ceb179.Request{SessionID: p.id, OrderNo: p.order, ServiceTime: p.received.UnixMilli() - 120,
+		ReceivedAt: p.received, SourceIP: "203.0.113.7", Deadline: deadline, State: ceb179.StateReceived, Enqueued: true}
 	if _, _, err := store.CreateRequest(ctx, req); err != nil {
 		return err
 	}
 	switch p.outcome {
 	case ops.OutcomeNoData:
-		return store.SetState(ctx, p.id, session.StateNoData, "no payment record for the order before the deadline")
+		return store.SetState(ctx, p.id, ceb179.StateNoData, "no payment record for the order before the deadline")
 	case ops.OutcomeInvalid:
-		return store.SetState(ctx, p.id, session.StateInvalid, "payExchangeInfoLists[0].goodsInfo[0].itemLink: not a URL")
+		return store.SetState(ctx, p.id, ceb179.StateInvalid, "payExchangeInfoLists[0].goodsInfo[0].itemLink: not a URL")
 	case ops.OutcomeCapped:
-		return store.SetState(ctx, p.id, session.StateCapped, "request 6 for this order today; at most 5 a day are signed")
+		return store.SetState(ctx, p.id, ceb179.StateCapped, "request 6 for this order today; at most 5 a day are signed")
 	}
 	assembledAt := p.received.Add(time.Duration(30+p.e2e.Milliseconds()/10) * time.Millisecond)
 	sum := sha256.Sum256([]byte(p.id))
 	digest := hex.EncodeToString(sum[:])
-	pend := session.Pending{SessionID: p.id, EbpCode: p.ebp, GUID: fmt.Sprintf("%08X-0000-5000-8000-%012d", sum[:4], len(p.id)),
+	pend := ceb179.Pending{SessionID: p.id, EbpCode: p.ebp, GUID: fmt.Sprintf("%08X-0000-5000-8000-%012d", sum[:4], len(p.id)),
 		Head: []byte("{}"), Lists: []byte("[]"), ServiceTime: fmt.Sprint(assembledAt.UnixMilli()), Digest: digest,
 		Deadline: deadline, CreatedAt: assembledAt}
 	if _, _, err := store.CreatePending(ctx, pend); err != nil {
 		return err
 	}
-	if err := store.SetState(ctx, p.id, session.StateAssembled, "", session.StateReceived); err != nil {
+	if err := store.SetState(ctx, p.id, ceb179.StateAssembled, "", ceb179.StateReceived); err != nil {
 		return err
 	}
 	if p.outcome == ops.OutcomeStuck {
@@ -200,38 +200,38 @@ func write(ctx context.Context, store *dynamo.Store, p plan) error {
 	if _, err := store.ClaimUpload(ctx, p.id, owner, sent, sent.Add(30*time.Second)); err != nil {
 		return err
 	}
-	att := func(at time.Time, n int, o session.Outcome, status int, code, msg, errKind string, lat time.Duration) error {
-		return store.PutAttempt(ctx, session.Attempt{SessionID: p.id, At: at, N: n, Outcome: o, HTTPStatus: status, Code: code,
+	att := func(at time.Time, n int, o ceb179.Outcome, status int, code, msg, errKind string, lat time.Duration) error {
+		return store.PutAttempt(ctx, ceb179.Attempt{SessionID: p.id, At: at, N: n, Outcome: o, HTTPStatus: status, Code: code,
 			Message: msg, Error: errKind, Latency: lat, Digest: digest, BodyDigest: digest, CertNo: "0300000000000001",
 			SignValue: "c2lnbmF0dXJl", Owner: owner})
 	}
-	var state session.State
+	var state ceb179.State
 	var reason string
 	last := sent
 	switch p.outcome {
 	case ops.OutcomeOnTime, ops.OutcomeLate:
 		if p.outcome == ops.OutcomeLate {
-			if err := att(sent.Add(-45*time.Second), 1, session.OutcomeUncertain, 0, "", "", "timeout", 10*time.Second); err != nil {
+			if err := att(sent.Add(-45*time.Second), 1, ceb179.OutcomeUncertain, 0, "", "", "timeout", 10*time.Second); err != nil {
 				return err
 			}
 		}
-		if err := att(sent, 1, session.OutcomeAccepted, 200, "10000", "", "", p.customs); err != nil {
+		if err := att(sent, 1, ceb179.OutcomeAccepted, 200, "10000", "", "", p.customs); err != nil {
 			return err
 		}
-		state = session.StateAccepted
+		state = ceb179.StateAccepted
 	case ops.OutcomeRejected:
-		if err := att(sent, 1, session.OutcomeRejected, 200, "20000", "支付原始数据校验失败: 支付企业不一致", "", p.customs); err != nil {
+		if err := att(sent, 1, ceb179.OutcomeRejected, 200, "20000", "支付原始数据校验失败: 支付企业不一致", "", p.customs); err != nil {
 			return err
 		}
-		state, reason = session.StateRejected, "customs 20000: 支付原始数据校验失败: 支付企业不一致"
+		state, reason = ceb179.StateRejected, "customs 20000: 支付原始数据校验失败: 支付企业不一致"
 	case ops.OutcomeFailed:
 		for n := 1; n <= 3; n++ {
 			last = sent.Add(time.Duration(n-1) * 2 * time.Second)
-			if err := att(last, n, session.OutcomeUncertain, 502, "", "", "http", 10*time.Second); err != nil {
+			if err := att(last, n, ceb179.OutcomeUncertain, 502, "", "", "http", 10*time.Second); err != nil {
 				return err
 			}
 		}
-		state, reason = session.StateFailed, "gave up at the end of the retry window; last error: HTTP 502"
+		state, reason = ceb179.StateFailed, "gave up at the end of the retry window; last error: HTTP 502"
 	}
 	return store.FinishUpload(ctx, p.id, owner, state, reason, last)
 }

@@ -1,12 +1,12 @@
-package localstack
+package devstack
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/upload"
 )
 
@@ -21,13 +21,13 @@ var _ bridge.Uploader = invoker{}
 // Source implements bridge.Uploader.
 func (i invoker) Source(ctx context.Context, sessionID string) (bridge.Source, error) {
 	var out bridge.Source
-	err := i.call(ctx, bridge.SourceRequest{Op: session.OpSource, SessionID: sessionID}, &out)
+	err := i.call(ctx, bridge.SourceRequest{Op: ceb179.OpSource, SessionID: sessionID}, &out)
 	return out, err
 }
 
 // Upload implements bridge.Uploader.
 func (i invoker) Upload(ctx context.Context, req bridge.UploadRequest) (bridge.UploadResult, error) {
-	req.Op = session.OpUpload
+	req.Op = ceb179.OpUpload
 	var out bridge.UploadResult
 	err := i.call(ctx, req, &out)
 	return out, err
@@ -38,7 +38,7 @@ func (i invoker) call(ctx context.Context, in, out any) error {
 	if err != nil {
 		return err
 	}
-	var inv session.Invocation
+	var inv ceb179.Invocation
 	if err := json.Unmarshal(payload, &inv); err != nil {
 		return err
 	}

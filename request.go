@@ -1,7 +1,4 @@
-// Package session holds the domain of one customs request: what customs
-// asked for, the states it goes through on its way to an upload, and the
-// messages that carry it between the functions and hsmbridge.
-package session
+package ceb179
 
 import "time"
 

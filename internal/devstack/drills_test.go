@@ -1,4 +1,4 @@
-package localstack
+package devstack
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/ingest"
 	"github.com/ceb179/ceb179/internal/ops"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/upload"
 )
 
@@ -53,7 +53,7 @@ func drillReport(t *testing.T, s *Stack, ids []string, within time.Duration) map
 		switch {
 		case posts[id] > 1:
 			t.Errorf("%s posted to customs %d times", id, posts[id])
-		case v.State == session.StateAccepted && posts[id] != 1:
+		case v.State == ceb179.StateAccepted && posts[id] != 1:
 			t.Errorf("%s ACCEPTED with %d posts at customs", id, posts[id])
 		}
 	}
@@ -112,7 +112,7 @@ func TestDrillNoSigner(t *testing.T) {
 	counts := drillReport(t, s, lost, 45*time.Second)
 	for _, id := range lost {
 		v, _ := s.Store.GetRequestView(context.Background(), id)
-		if v.State != session.StateFailed || v.Reason == "" {
+		if v.State != ceb179.StateFailed || v.Reason == "" {
 			t.Errorf("%s: %s %q, want FAILED with a reason", id, v.State, v.Reason)
 		}
 		t.Logf("%s: %s, settler actions %d: %s", id, v.State, v.Settles, v.Reason)
@@ -165,7 +165,7 @@ func TestDrillIngestQueueDown(t *testing.T) {
 	counts := drillReport(t, s, ids, 30*time.Second)
 	v, _ := s.Store.GetRequestView(context.Background(), ids[0])
 	t.Logf("ingest answered %s; %v; settler: %q", code, counts, v.LastSettleWhy)
-	if v.State != session.StateAccepted || v.Settles == 0 {
+	if v.State != ceb179.StateAccepted || v.Settles == 0 {
 		t.Errorf("state %s, settler actions %d; want ACCEPTED after the settler queued it", v.State, v.Settles)
 	}
 }
@@ -218,9 +218,9 @@ type finishFailsOnce struct {
 	failed map[string]bool
 }
 
-func (f *finishFailsOnce) FinishUpload(ctx context.Context, id, owner string, to session.State, reason string, last time.Time) error {
+func (f *finishFailsOnce) FinishUpload(ctx context.Context, id, owner string, to ceb179.State, reason string, last time.Time) error {
 	f.mu.Lock()
-	first := to == session.StateAccepted && !f.failed[id]
+	first := to == ceb179.StateAccepted && !f.failed[id]
 	if first {
 		f.failed[id] = true
 	}

@@ -1,4 +1,4 @@
-package localstack
+package devstack
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 
@@ -65,7 +65,7 @@ func TestBridgeConfigCardLate(t *testing.T) {
 	if code := ask(t, s, DemoOrderSingle, sid); code != customs.CodeSuccess {
 		t.Fatalf("ack %s", code)
 	}
-	if req := waitState(t, s, sid, 60*time.Second); req.State != session.StateAccepted {
+	if req := waitState(t, s, sid, 60*time.Second); req.State != ceb179.StateAccepted {
 		t.Fatalf("state %s (%s)", req.State, req.Reason)
 	}
 	up, err := s.Sim.Wait(context.Background(), sid)

@@ -1,4 +1,4 @@
-package localstack
+package devstack
 
 import (
 	"encoding/base64"
@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customssim"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
@@ -84,7 +84,7 @@ func TestOutsideReceiverVerifiesWithOpenSSL(t *testing.T) {
 			if code := ask(t, s, DemoOrderMultiA, sid); code != customs.CodeSuccess {
 				t.Fatalf("ack %s", code)
 			}
-			if req := waitState(t, s, sid, 30*time.Second); req.State != session.StateAccepted {
+			if req := waitState(t, s, sid, 30*time.Second); req.State != ceb179.StateAccepted {
 				t.Fatalf("state %s (%s)", req.State, req.Reason)
 			}
 			rec.mu.Lock()

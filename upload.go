@@ -1,4 +1,4 @@
-package session
+package ceb179
 
 import "time"
 

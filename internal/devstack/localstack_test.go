@@ -1,4 +1,4 @@
-package localstack
+package devstack
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customssim"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // startStack starts a local stack on a free port with its data in a
@@ -58,7 +58,7 @@ func ask(t *testing.T, s *Stack, orderNo, sessionID string) string {
 }
 
 // waitState waits for the request of sessionID to reach a final state.
-func waitState(t *testing.T, s *Stack, sessionID string, within time.Duration) session.Request {
+func waitState(t *testing.T, s *Stack, sessionID string, within time.Duration) ceb179.Request {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -89,11 +89,11 @@ func TestPipeline(t *testing.T) {
 	tests := []struct {
 		name      string
 		orderNo   string
-		wantState session.State
+		wantState ceb179.State
 		wantLists []string
 	}{
-		{"ok single-order payment", DemoOrderSingle, session.StateAccepted, []string{DemoOrderSingle}},
-		{"ok multi-order payment lists every order", DemoOrderMultiB, session.StateAccepted, []string{DemoOrderMultiA, DemoOrderMultiB}},
+		{"ok single-order payment", DemoOrderSingle, ceb179.StateAccepted, []string{DemoOrderSingle}},
+		{"ok multi-order payment lists every order", DemoOrderMultiB, ceb179.StateAccepted, []string{DemoOrderMultiA, DemoOrderMultiB}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,7 +139,7 @@ func TestPipeline(t *testing.T) {
 
 	time.Sleep(time.Second) // let the journey watcher catch up
 	sum := s.Summary()
-	if sum.ByState[session.StateAccepted] != 3 || sum.OnTime != 3 {
+	if sum.ByState[ceb179.StateAccepted] != 3 || sum.OnTime != 3 {
 		t.Errorf("summary %+v", sum)
 	}
 	out := journeyOut.String()
@@ -157,7 +157,7 @@ func TestUnknownOrderEndsNoData(t *testing.T) {
 		t.Fatalf("ack %s: customs must get 10000 even for an unknown order", code)
 	}
 	req := waitState(t, s, sid, 30*time.Second)
-	if req.State != session.StateNoData {
+	if req.State != ceb179.StateNoData {
 		t.Fatalf("state %s (%s), want NO_DATA", req.State, req.Reason)
 	}
 	for _, u := range s.Sim.Uploads() {
@@ -181,7 +181,7 @@ func TestUploadRejectedByCustoms(t *testing.T) {
 		t.Fatalf("ack %s", code)
 	}
 	req := waitState(t, s, sid, 30*time.Second)
-	if req.State != session.StateRejected || !strings.Contains(req.Reason, "not registered") {
+	if req.State != ceb179.StateRejected || !strings.Contains(req.Reason, "not registered") {
 		t.Fatalf("state %s (%q), want REJECTED with customs' message", req.State, req.Reason)
 	}
 	if n := len(strict.Uploads()); n != 1 {
@@ -212,7 +212,7 @@ func TestBridgeRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sid := range sids {
-		if req := waitState(t, s, sid, 30*time.Second); req.State != session.StateAccepted {
+		if req := waitState(t, s, sid, 30*time.Second); req.State != ceb179.StateAccepted {
 			t.Fatalf("session %s: %s (%s)", sid, req.State, req.Reason)
 		}
 	}

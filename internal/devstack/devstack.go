@@ -1,11 +1,11 @@
-// Package localstack runs the whole ceb179 pipeline on one machine, with no
+// Package devstack runs the whole ceb179 pipeline on one machine, with no
 // AWS account and nothing installed: an embedded AWS emulator provisioned
 // from template.yaml, the ingest handler on a local listener, assemble and
 // upload fed by local event source mappings, hsmbridge with key-file
 // signers, and the customs simulator as the default customs endpoint. It is
 // what `ceb179 local` runs, what the end-to-end tests drive, and what the
 // bench measures.
-package localstack
+package devstack
 
 import (
 	"cmp"
@@ -36,11 +36,9 @@ import (
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/eventsource"
 	"github.com/ceb179/ceb179/internal/ingest"
-	"github.com/ceb179/ceb179/internal/localenv"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/session"
 	"github.com/ceb179/ceb179/internal/settle"
 	"github.com/ceb179/ceb179/internal/statuspage"
 	"github.com/ceb179/ceb179/internal/upload"
@@ -64,7 +62,7 @@ type Options struct {
 	// Listen is the address of platDataOpen and /healthz (DefaultListen when empty).
 	Listen string
 	// DataDir holds the development key pair and the published stack file
-	// (localenv.DefaultDir when empty).
+	// (DefaultDir when empty).
 	DataDir string
 	// SignerKey and SignerCert are a key file and its certificate to sign
 	// with instead of the development pair.
@@ -148,7 +146,7 @@ type Stack struct {
 	// Store reads and writes the local tables.
 	Store *dynamo.Store
 	// Published is what the stack published for other commands.
-	Published localenv.Stack
+	Published Published
 	// CertNo is the certNo of the signing certificate ("" with a bridge
 	// configuration: see Signers).
 	CertNo string
@@ -194,7 +192,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		o.Listen = DefaultListen
 	}
 	if o.DataDir == "" {
-		o.DataDir = localenv.DefaultDir
+		o.DataDir = DefaultDir
 	}
 	if o.EbpCode == "" {
 		o.EbpCode = cmp.Or(bridgeEbpCode(o.BridgeConfig), DemoEbpCode)
@@ -285,7 +283,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 
-	s.journey = newJourney(o.Journey, s.Store, cmp.Or(o.Window, session.Window))
+	s.journey = newJourney(o.Journey, s.Store, cmp.Or(o.Window, ceb179.Window))
 	for _, name := range []string{"ingest", "assemble", "upload", "customs"} {
 		s.Metrics[name] = metrics.New(name, nil)
 	}
@@ -336,7 +334,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	// platDataOpen and /healthz.
 	ingOpts := []ingest.Option{ingest.WithLogger(log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"]),
-		ingest.WithDailyCap(s.Store, session.DefaultDailyCap)}
+		ingest.WithDailyCap(s.Store, ceb179.DefaultDailyCap)}
 	if o.Window > 0 {
 		ingOpts = append(ingOpts, ingest.WithWindow(o.Window))
 	}
@@ -367,24 +365,24 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	// The settler, as the schedule runs it every minute in AWS.
 	s.Metrics["settle"] = metrics.New("settle", nil)
 	s.Settler = settle.New(s.Store, assembleQ, signQ, queue.New(clients.SQS, stack.Queues["SignDeadLetterQueue"]),
-		settle.WithGiveUp(policy.GiveUpAfter), settle.WithWindow(cmp.Or(o.Window, session.Window)),
-		settle.WithTimes(min(settle.DefaultGrace, cmp.Or(o.Window, session.Window)/4), min(settle.DefaultStuckAfter, cmp.Or(o.Window, session.Window))),
+		settle.WithGiveUp(policy.GiveUpAfter), settle.WithWindow(cmp.Or(o.Window, ceb179.Window)),
+		settle.WithTimes(min(settle.DefaultGrace, cmp.Or(o.Window, ceb179.Window)/4), min(settle.DefaultStuckAfter, cmp.Or(o.Window, ceb179.Window))),
 		settle.WithLogger(log.With("component", "settle")), settle.WithMetrics(s.Metrics["settle"]))
 	if o.SettleEvery >= 0 {
 		s.run(runCtx, func(ctx context.Context) error { return s.Settler.Loop(ctx, o.SettleEvery) })
 	}
 
-	s.Published = localenv.Stack{
-		Version:         localenv.Version,
+	s.Published = Published{
+		Version:         StateVersion,
 		Endpoint:        emulator.url,
 		Region:          Region,
-		Tables:          localenv.Tables{Requests: tables.Requests, Payments: tables.Payments},
-		Queues:          localenv.Queues{Assemble: assembleQ.URL(), Sign: signQ.URL()},
+		Tables:          PublishedTables{Requests: tables.Requests, Payments: tables.Payments},
+		Queues:          PublishedQueues{Assemble: assembleQ.URL(), Sign: signQ.URL()},
 		PlatDataOpenURL: s.URL + ingest.Path,
 		PID:             os.Getpid(),
 		StartedAt:       time.Now(),
 	}
-	if err := localenv.Write(o.DataDir, s.Published); err != nil {
+	if err := WriteState(o.DataDir, s.Published); err != nil {
 		return nil, fmt.Errorf("local: publish stack: %w", err)
 	}
 	ok = true
@@ -464,7 +462,7 @@ func (s *Stack) Close() error {
 			s.cancel()
 		}
 		s.wg.Wait()
-		_ = localenv.Remove(s.dataDir)
+		_ = RemoveState(s.dataDir)
 	})
 	return nil
 }

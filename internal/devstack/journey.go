@@ -1,4 +1,4 @@
-package localstack
+package devstack
 
 import (
 	"bytes"
@@ -12,17 +12,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ingest"
-	"github.com/ceb179/ceb179/internal/session"
 )
 
 // trace is what the stack saw of one request.
 type trace struct {
 	sessionID, orderNo string
 	received, deadline time.Time
-	state              session.State
+	state              ceb179.State
 	reason             string
 	done               time.Time // when customs answered the accepted upload
 	final              bool
@@ -84,7 +84,7 @@ func (j *journey) wrap(h http.Handler) http.Handler {
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		if _, ok := j.traces[open.SessionID]; !ok {
-			j.traces[open.SessionID] = &trace{sessionID: open.SessionID, orderNo: open.OrderNo, received: start, deadline: start.Add(j.window), state: session.StateReceived}
+			j.traces[open.SessionID] = &trace{sessionID: open.SessionID, orderNo: open.OrderNo, received: start, deadline: start.Add(j.window), state: ceb179.StateReceived}
 			j.order = append(j.order, open.SessionID)
 		}
 	})
@@ -126,11 +126,11 @@ func (j *journey) update(ctx context.Context, t *trace) {
 	t.state, t.reason, t.final = req.State, req.Reason, req.State.Final()
 	j.mu.Unlock()
 	switch {
-	case req.State == session.StateAccepted:
+	case req.State == ceb179.StateAccepted:
 		at := time.Now()
 		if attempts, err := j.store.ListAttempts(ctx, t.sessionID); err == nil {
 			for _, a := range attempts {
-				if a.Outcome == session.OutcomeAccepted || a.Outcome == session.OutcomeDuplicate {
+				if a.Outcome == ceb179.OutcomeAccepted || a.Outcome == ceb179.OutcomeDuplicate {
 					at = a.At.Add(a.Latency)
 				}
 			}
@@ -155,7 +155,7 @@ type Summary struct {
 	// Requests is how many requests were answered 10000.
 	Requests int
 	// ByState counts the requests by their last seen state.
-	ByState map[session.State]int
+	ByState map[ceb179.State]int
 	// OnTime and Late count accepted uploads by whether customs answered
 	// before the deadline.
 	OnTime, Late int
@@ -181,7 +181,7 @@ func (s Summary) String() string {
 	}
 	slices.Sort(states)
 	for _, st := range states {
-		fmt.Fprintf(&b, "  %-9s %d\n", st, s.ByState[session.State(st)])
+		fmt.Fprintf(&b, "  %-9s %d\n", st, s.ByState[ceb179.State(st)])
 	}
 	fmt.Fprintf(&b, "accepted on time: %d, late: %d", s.OnTime, s.Late)
 	if len(s.EndToEnd) > 0 {
@@ -194,11 +194,11 @@ func (s Summary) String() string {
 func (j *journey) summary() Summary {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	s := Summary{Requests: len(j.order), ByState: map[session.State]int{}}
+	s := Summary{Requests: len(j.order), ByState: map[ceb179.State]int{}}
 	for _, id := range j.order {
 		t := j.traces[id]
 		s.ByState[t.state]++
-		if t.state == session.StateAccepted {
+		if t.state == ceb179.StateAccepted {
 			if t.done.After(t.deadline) {
 				s.Late++
 			} else {

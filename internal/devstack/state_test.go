@@ -1,4 +1,4 @@
-package localenv_test
+package devstack_test
 
 import (
 	"errors"
@@ -8,36 +8,36 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/localenv"
+	"github.com/ceb179/ceb179/internal/devstack"
 )
 
 func TestWriteRead(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
-	if _, err := localenv.Read(dir); !errors.Is(err, localenv.ErrNotRunning) {
+	if _, err := devstack.ReadState(dir); !errors.Is(err, devstack.ErrNotRunning) {
 		t.Fatalf("Read before Write = %v, want ErrNotRunning", err)
 	}
-	want := localenv.Stack{
+	want := devstack.Published{
 		Endpoint: "http://127.0.0.1:4566", Region: "us-east-1",
-		Tables: localenv.Tables{Requests: "r", Payments: "p"},
-		Queues: localenv.Queues{Assemble: "http://127.0.0.1:4566/0/a", Sign: "http://127.0.0.1:4566/0/s"},
+		Tables: devstack.PublishedTables{Requests: "r", Payments: "p"},
+		Queues: devstack.PublishedQueues{Assemble: "http://127.0.0.1:4566/0/a", Sign: "http://127.0.0.1:4566/0/s"},
 		PID:    42, StartedAt: time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC),
 	}
-	if err := localenv.Write(dir, want); err != nil {
+	if err := devstack.WriteState(dir, want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := localenv.Read(dir)
-	want.Version = localenv.Version
+	got, err := devstack.ReadState(dir)
+	want.Version = devstack.StateVersion
 	if err != nil || got != want {
 		t.Fatalf("Read = %+v, %v; want %+v", got, err, want)
 	}
-	if err := localenv.Remove(dir); err != nil {
+	if err := devstack.RemoveState(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := localenv.Remove(dir); err != nil {
+	if err := devstack.RemoveState(dir); err != nil {
 		t.Errorf("second Remove: %v", err)
 	}
-	if got := localenv.Path(""); got != filepath.Join(".ceb179", "stack.json") {
+	if got := devstack.StatePath(""); got != filepath.Join(".ceb179", "stack.json") {
 		t.Errorf("default path %s", got)
 	}
 }
@@ -58,10 +58,10 @@ func TestReadRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			if err := os.WriteFile(localenv.Path(dir), []byte(tt.file), 0o600); err != nil {
+			if err := os.WriteFile(devstack.StatePath(dir), []byte(tt.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := localenv.Read(dir); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := devstack.ReadState(dir); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Read = %v, want %q", err, tt.want)
 			}
 		})

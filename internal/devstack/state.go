@@ -1,11 +1,11 @@
-// Package localenv is the small file through which a running `ceb179 local`
-// publishes its local stack (the AWS endpoint on loopback, the table names
-// and queue URLs) to the other commands, such as `ceb179 import --local`.
-//
-// The file is <data dir>/stack.json (data dir default ./.ceb179); its
-// format is documented in docs/architecture.md. `ceb179 local` writes it
-// when its stack is up (Write) and removes it when it stops (Remove).
-package localenv
+package devstack
+
+// The state file is how a running `ceb179 local` publishes its stack (the
+// AWS endpoint on loopback, the table names and queue URLs) to the other
+// commands, such as `ceb179 import --local`. It is <data dir>/stack.json
+// (data dir default ./.ceb179); its format is documented in
+// docs/architecture.md. `ceb179 local` writes it when its stack is up
+// (WriteState) and removes it when it stops (RemoveState).
 
 import (
 	"encoding/json"
@@ -22,19 +22,19 @@ import (
 // DefaultDir is the default data directory of `ceb179 local`.
 const DefaultDir = ".ceb179"
 
-// FileName is the name of the published file inside the data directory.
-const FileName = "stack.json"
+// StateFile is the name of the published file inside the data directory.
+const StateFile = "stack.json"
 
-// Version is the format version this package writes and reads.
-const Version = 1
+// StateVersion is the format version this package writes and reads.
+const StateVersion = 1
 
 // ErrNotRunning is returned by Read when no stack is published in the data
 // directory.
 var ErrNotRunning = errors.New("no local stack published (is `ceb179 local` running?)")
 
-// Stack is what a running local stack publishes.
-type Stack struct {
-	// Version is the format version, Version.
+// Published is what a running local stack publishes.
+type Published struct {
+	// Version is the format version, StateVersion.
 	Version int `json:"version"`
 	// Endpoint is the AWS endpoint URL of the emulator, on loopback
 	// (AWS_ENDPOINT_URL for every service).
@@ -42,9 +42,9 @@ type Stack struct {
 	// Region is the AWS region the emulator answers for.
 	Region string `json:"region"`
 	// Tables are the table names by role.
-	Tables Tables `json:"tables"`
+	Tables PublishedTables `json:"tables"`
 	// Queues are the queue URLs by role.
-	Queues Queues `json:"queues"`
+	Queues PublishedQueues `json:"queues"`
 	// PlatDataOpenURL is the local URL customs' calls are sent to, if served.
 	PlatDataOpenURL string `json:"platDataOpenURL,omitempty"`
 	// PaymentsURL is the local URL of POST /payments, if served.
@@ -55,63 +55,63 @@ type Stack struct {
 	StartedAt time.Time `json:"startedAt"`
 }
 
-// Tables names the local tables.
-type Tables struct {
+// PublishedTables names the local tables.
+type PublishedTables struct {
 	// Requests is REQUESTS_TABLE.
 	Requests string `json:"requests"`
 	// Payments is PAYMENTS_TABLE.
 	Payments string `json:"payments"`
 }
 
-// Queues holds the local queue URLs.
-type Queues struct {
+// PublishedQueues holds the local queue URLs.
+type PublishedQueues struct {
 	// Assemble is ASSEMBLE_QUEUE_URL.
 	Assemble string `json:"assemble"`
 	// Sign is SIGN_QUEUE_URL.
 	Sign string `json:"sign"`
 }
 
-// Path returns the file's path in data directory dir ("" means DefaultDir).
-func Path(dir string) string {
+// StatePath returns the file's path in data directory dir ("" means DefaultDir).
+func StatePath(dir string) string {
 	if dir == "" {
 		dir = DefaultDir
 	}
-	return filepath.Join(dir, FileName)
+	return filepath.Join(dir, StateFile)
 }
 
-// Read returns the stack published in dir ("" means DefaultDir). It
+// ReadState returns the stack published in dir ("" means DefaultDir). It
 // returns an error wrapping ErrNotRunning when there is none, and refuses a
 // file whose endpoint is not a loopback URL: a local stack never sends
 // anything off this machine.
-func Read(dir string) (Stack, error) {
-	p := Path(dir)
+func ReadState(dir string) (Published, error) {
+	p := StatePath(dir)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Stack{}, fmt.Errorf("%s: %w", p, ErrNotRunning)
+		return Published{}, fmt.Errorf("%s: %w", p, ErrNotRunning)
 	}
 	if err != nil {
-		return Stack{}, err
+		return Published{}, err
 	}
-	var s Stack
+	var s Published
 	if err := json.Unmarshal(b, &s); err != nil {
-		return Stack{}, fmt.Errorf("%s: not a stack file: %w", p, err)
+		return Published{}, fmt.Errorf("%s: not a stack file: %w", p, err)
 	}
 	if err := s.check(); err != nil {
-		return Stack{}, fmt.Errorf("%s: %w", p, err)
+		return Published{}, fmt.Errorf("%s: %w", p, err)
 	}
 	return s, nil
 }
 
-// Write publishes s in dir ("" means DefaultDir), creating the directory,
+// WriteState publishes s in dir ("" means DefaultDir), creating the directory,
 // and replacing any earlier file atomically.
-func Write(dir string, s Stack) error {
+func WriteState(dir string, s Published) error {
 	if s.Version == 0 {
-		s.Version = Version
+		s.Version = StateVersion
 	}
 	if err := s.check(); err != nil {
 		return err
 	}
-	p := Path(dir)
+	p := StatePath(dir)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func Write(dir string, s Stack) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), FileName+".*")
+	tmp, err := os.CreateTemp(filepath.Dir(p), StateFile+".*")
 	if err != nil {
 		return err
 	}
@@ -135,18 +135,18 @@ func Write(dir string, s Stack) error {
 	return os.Rename(tmp.Name(), p)
 }
 
-// Remove withdraws the stack published in dir; a missing file is fine.
-func Remove(dir string) error {
-	err := os.Remove(Path(dir))
+// RemoveState withdraws the stack published in dir; a missing file is fine.
+func RemoveState(dir string) error {
+	err := os.Remove(StatePath(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	return err
 }
 
-func (s Stack) check() error {
-	if s.Version != Version {
-		return fmt.Errorf("stack file version %d, want %d", s.Version, Version)
+func (s Published) check() error {
+	if s.Version != StateVersion {
+		return fmt.Errorf("stack file version %d, want %d", s.Version, StateVersion)
 	}
 	u, err := url.Parse(s.Endpoint)
 	if err != nil || u.Host == "" {
