@@ -21,8 +21,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/ceb179/ceb179/infra"
-	"github.com/ceb179/ceb179/internal/awstest"
-	"github.com/ceb179/ceb179/internal/lambdatest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 )
 
 // openReq is customs' request (docs/architecture.md, SPEC §1).

@@ -1,6 +1,6 @@
 // Package infra reads template.yaml, the AWS SAM template that deploys
 // ceb179, and creates the same DynamoDB tables and SQS queues against any
-// endpoint: the emulator that internal/awstest starts inside `go test`,
+// endpoint: the emulator that internal/dev/awstest starts inside `go test`,
 // LocalStack, or a real account. The template stays the single source of
 // truth; Verify reports where an endpoint's resources differ from it.
 //

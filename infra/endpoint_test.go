@@ -7,7 +7,7 @@ import (
 
 	"github.com/ceb179/ceb179/infra"
 	"github.com/ceb179/ceb179/internal/awsenv"
-	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
 )
 
 // EnvTestEndpoint names the variable that points TestProvisionAgainstEndpoint

@@ -55,7 +55,7 @@ type Stack struct {
 	// QueueARNs maps queue logical IDs to queue ARNs.
 	QueueARNs map[string]string
 	// Functions maps function logical IDs to the names the functions get
-	// (Provision does not create functions; see internal/lambdatest).
+	// (Provision does not create functions; see internal/dev/lambdatest).
 	Functions map[string]string
 	// Unsupported lists template settings the endpoint refused as unknown
 	// operations (for example point-in-time recovery on an emulator).

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/bench"
-	"github.com/ceb179/ceb179/internal/devstack"
+	"github.com/ceb179/ceb179/internal/dev/bench"
+	"github.com/ceb179/ceb179/internal/dev/devstack"
 )
 
 var benchCommand = command{

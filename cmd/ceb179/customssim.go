@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/customssim"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 

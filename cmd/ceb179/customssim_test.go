@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/customssim"
-	"github.com/ceb179/ceb179/internal/devcert"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
+	"github.com/ceb179/ceb179/internal/dev/devcert"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/awstest"
-	"github.com/ceb179/ceb179/internal/devstack"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/records"
 )

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/customssim"
-	"github.com/ceb179/ceb179/internal/devstack"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
+	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 

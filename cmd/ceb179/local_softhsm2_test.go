@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/devstack"
+	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 

@@ -15,11 +15,11 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/awstest"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi/customstest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/lambdatest"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 

@@ -4,7 +4,7 @@
 // Build the clients once per process (a Lambda cold start, a daemon start)
 // and share them; never per request. The endpoint comes from the standard SDK
 // settings: AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_DYNAMODB, _SQS, _LAMBDA)
-// points every client at an emulator such as the one internal/awstest starts,
+// points every client at an emulator such as the one internal/dev/awstest starts,
 // or LocalStack, without any code here knowing about it.
 package awsenv
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/queue"
 )

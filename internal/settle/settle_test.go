@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/ceb179/ceb179/internal/awstest"
-	"github.com/ceb179/ceb179/internal/lambdatest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 )
 
 // answer mirrors testdata/probe's answer.
@@ -39,7 +39,7 @@ func probeExecutable(t *testing.T) string {
 	t.Helper()
 	probe.once.Do(func() {
 		// Built into a directory that outlives the first test using it.
-		probe.path = lambdatest.Build(&keepTB{t}, "", "", "./internal/lambdatest/testdata/probe")["./internal/lambdatest/testdata/probe"]
+		probe.path = lambdatest.Build(&keepTB{t}, "", "", "./internal/dev/lambdatest/testdata/probe")["./internal/dev/lambdatest/testdata/probe"]
 	})
 	if probe.path == "" {
 		t.Fatal("probe did not build")

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/devcert"
+	"github.com/ceb179/ceb179/internal/dev/devcert"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
-	"github.com/ceb179/ceb179/internal/devstack"
+	"github.com/ceb179/ceb179/internal/dev/devstack"
 )
 
 // BridgeRun is a real-time run against the signers of an hsmbridge

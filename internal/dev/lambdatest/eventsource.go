@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/ceb179/ceb179/internal/eventsource"
+	"github.com/ceb179/ceb179/internal/dev/eventsource"
 	"github.com/ceb179/ceb179/internal/queue"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/devstack"
+	"github.com/ceb179/ceb179/internal/dev/devstack"
 )
 
 func TestWriteRead(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
-	"github.com/ceb179/ceb179/internal/devcert"
+	"github.com/ceb179/ceb179/internal/dev/devcert"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"

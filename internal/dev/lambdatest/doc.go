@@ -1,7 +1,7 @@
 // Package lambdatest runs Lambda functions in tests the way Lambda does.
 // A function binary (the `bootstrap` built from its CodeUri in
 // template.yaml) or an in-process handler calls lambda.Start, which polls
-// the Lambda Runtime API of the emulator that internal/awstest starts; the
+// the Lambda Runtime API of the emulator that internal/dev/awstest starts; the
 // test invokes it through the Lambda Invoke API with the SDK's Lambda
 // client, exactly as hsmbridge invokes the upload function.
 //

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/customssim"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
 )
 
 // startStack starts a local stack on a free port with its data in a

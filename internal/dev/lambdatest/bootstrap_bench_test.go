@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/infra"
-	"github.com/ceb179/ceb179/internal/awstest"
-	"github.com/ceb179/ceb179/internal/lambdatest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 )
 
 // makeBootstrap builds a function's bootstrap with the Makefile's

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ceb179/ceb179/internal/awsenv"
-	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
 )
 
 func TestNew(t *testing.T) {

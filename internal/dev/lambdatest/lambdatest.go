@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/ceb179/ceb179/infra"
-	"github.com/ceb179/ceb179/internal/awstest"
+	"github.com/ceb179/ceb179/internal/dev/awstest"
 )
 
 // startTimeout bounds how long a runtime may take to poll for its first
@@ -428,7 +428,7 @@ func placeholderZip() []byte {
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)
 	if fw, err := w.Create("README"); err == nil {
-		_, _ = fw.Write([]byte("run by internal/lambdatest\n"))
+		_, _ = fw.Write([]byte("run by internal/dev/lambdatest\n"))
 	}
 	_ = w.Close()
 	return b.Bytes()
