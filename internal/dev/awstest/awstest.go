@@ -1,11 +1,10 @@
-// Package awstest is the AWS test bed of ceb179: it starts an AWS emulator
-// (github.com/sivchari/kumo) inside the test binary, provisions the tables
-// and queues of template.yaml through package infra, and hands out SDK
-// clients pointed at it. Nothing has to be installed or running, and no
+// Package awstest is the AWS test bed of ceb179: it starts the embedded AWS
+// emulator (package emulator, the same boot `ceb179 local` uses) inside the
+// test binary, provisions the tables and queues of template.yaml through
+// package infra, and hands out SDK clients pointed at it. Nothing has to be installed or running, and no
 // request ever leaves 127.0.0.1.
 //
-// One emulator serves the whole test binary (the emulator keeps its state in
-// package-level variables, so a second one would share it anyway); every
+// One emulator serves the whole test binary; every
 // call to New provisions a fresh set of resources under a unique name
 // prefix, so tests may run in parallel.
 //
@@ -17,41 +16,30 @@ package awstest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"maps"
-	"net"
-	"net/http"
 	"os"
-	"regexp"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/sivchari/kumo"
 
 	"github.com/ceb179/ceb179/infra"
 	"github.com/ceb179/ceb179/internal/awsenv"
+	"github.com/ceb179/ceb179/internal/dev/emulator"
 )
 
 // Region is the region every test client uses.
-const Region = "us-east-1"
+const Region = emulator.Region
 
 // Static credentials the clients sign with; the emulator does not check them.
 const (
 	// AccessKeyID is the dummy access key ID.
-	AccessKeyID = "AKIDCEB179TEST"
+	AccessKeyID = emulator.AccessKeyID
 	// SecretAccessKey is the dummy secret access key.
-	SecretAccessKey = "ceb179-test-secret"
+	SecretAccessKey = emulator.SecretAccessKey
 )
 
 // UnreachableCustomsURL is the CustomsUploadUrl parameter a test stack gets
@@ -88,7 +76,8 @@ type Env struct {
 	// Functions maps function logical IDs to the names they run under.
 	Functions map[string]string
 
-	tb testing.TB
+	tb   testing.TB
+	conn *emulator.Conn
 }
 
 // Option adjusts New.
@@ -108,52 +97,31 @@ func WithParameters(p map[string]string) Option {
 	}
 }
 
-// server is the emulator of this test binary.
-var server struct {
-	once sync.Once
-	url  string
-	err  error
-}
-
-// sequence numbers the prefixes handed out by this process.
-var sequence atomic.Int64
-
-// processToken tells the prefixes of this process from any other's.
-var processToken = func() string {
-	b := make([]byte, 2)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}()
-
-// Endpoint starts the emulator on first use and returns its base URL.
+// Endpoint starts the emulator on first use and returns its base URL; a
+// failure to start fails the test.
 func Endpoint(tb testing.TB) string {
 	tb.Helper()
-	server.once.Do(func() {
-		if d := os.Getenv("KUMO_DATA_DIR"); d != "" {
-			server.err = fmt.Errorf("KUMO_DATA_DIR=%s is set: the embedded emulator would persist test data there; unset it", d)
-			return
-		}
-		// Never closed: it lives as long as the test binary, and closing it
-		// would fail Runtime API pollers still connected to it.
-		server.url = kumo.NewServer().URL
-	})
-	if server.err != nil {
-		tb.Fatal(server.err)
+	endpoint, err := emulator.Endpoint()
+	if err != nil {
+		tb.Fatalf("awstest: %v", err)
 	}
-	return server.url
+	return endpoint
 }
 
 // Start returns clients for the emulator without provisioning anything.
 func Start(tb testing.TB) *Env {
 	tb.Helper()
-	endpoint := Endpoint(tb)
-	cfg := Config(endpoint)
-	c := awsenv.New(cfg, awsenv.WithEmulator())
+	conn, err := emulator.Connect()
+	if err != nil {
+		tb.Fatalf("awstest: %v", err)
+	}
+	c := conn.Clients
 	return &Env{
-		Endpoint:  endpoint,
+		Endpoint:  conn.Endpoint,
 		Region:    Region,
-		Config:    cfg,
+		Config:    conn.Config,
 		Clients:   c,
+		conn:      conn,
 		DynamoDB:  c.DynamoDB,
 		SQS:       c.SQS,
 		Lambda:    c.Lambda,
@@ -174,15 +142,11 @@ func New(tb testing.TB, opts ...Option) *Env {
 		f(&o)
 	}
 	e := Start(tb)
-	tpl, err := infra.LoadDefault()
-	if err != nil {
-		tb.Fatalf("awstest: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stack, err := infra.Provision(ctx, tpl, e.Clients, infra.Options{Prefix: e.Prefix, Parameters: o.params})
+	stack, err := e.conn.Provision(ctx, e.Prefix, o.params)
 	if err != nil {
-		tb.Fatalf("awstest: provision: %v", err)
+		tb.Fatalf("awstest: %v", err)
 	}
 	e.Stack = stack
 	e.Tables = stack.Tables
@@ -288,57 +252,10 @@ func (e *Env) Setenv(tb testing.TB) {
 	}
 }
 
-// Config returns an SDK configuration for endpoint that reads nothing from
-// the environment or shared files: fixed region, static credentials, and an
-// HTTP client that uses no proxy and refuses to dial anything but loopback
-// addresses.
-func Config(endpoint string) aws.Config {
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.Proxy = nil
-		d := &net.Dialer{Timeout: 5 * time.Second}
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if err := checkLoopback(addr); err != nil {
-				return nil, err
-			}
-			return d.DialContext(ctx, network, addr)
-		}
-	})
-	return aws.Config{
-		Region:       Region,
-		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")),
-		BaseEndpoint: aws.String(endpoint),
-		HTTPClient:   httpClient,
-	}
-}
-
-// errNotLoopback is returned for a dial to anything but a loopback address.
-var errNotLoopback = errors.New("awstest: refusing to dial a non-loopback address")
-
-// checkLoopback accepts only host:port addresses on a loopback IP or
-// "localhost".
-func checkLoopback(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%w: %s", errNotLoopback, addr)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("%w: %s", errNotLoopback, addr)
-}
-
-// unsafeName matches what may not appear in a resource name.
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9]+`)
+// Config returns the emulator's loopback-only SDK configuration for
+// endpoint (emulator.Config).
+func Config(endpoint string) aws.Config { return emulator.Config(endpoint) }
 
 // NewPrefix returns a resource name prefix unique in this process, built
 // from the test's name, for example "t3f9a-12-TestIngestOk-".
-func NewPrefix(tb testing.TB) string {
-	name := unsafeName.ReplaceAllString(tb.Name(), "")
-	if len(name) > 24 {
-		name = name[:24]
-	}
-	return fmt.Sprintf("t%s-%d-%s-", processToken, sequence.Add(1), name)
-}
+func NewPrefix(tb testing.TB) string { return emulator.NewPrefix(tb.Name()) }

@@ -21,18 +21,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/sivchari/kumo"
-
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/infra"
 	"github.com/ceb179/ceb179/internal/assemble"
-	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/customsapi"
 	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/dev/devcert"
+	"github.com/ceb179/ceb179/internal/dev/emulator"
 	"github.com/ceb179/ceb179/internal/dev/eventsource"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ingest"
@@ -52,7 +48,7 @@ const DefaultListen = "127.0.0.1:8080"
 const DemoEbpCode = "46016602EV"
 
 // Region is the region the local clients use.
-const Region = "us-east-1"
+const Region = emulator.Region
 
 // Prefix names the local stack's tables and queues.
 const Prefix = "ceb179-local-"
@@ -164,6 +160,11 @@ type Stack struct {
 	Settler *settle.Settler
 
 	journey    *journey
+	log        *slog.Logger
+	aws        *infra.Stack
+	tables     dynamo.Tables
+	assembleQ  *queue.Queue
+	signQ      *queue.Queue
 	bridgeOpts bridge.Options
 	bridgeMu   sync.Mutex
 	bridge     *bridge.Bridge
@@ -178,16 +179,72 @@ type Stack struct {
 	closed     sync.Once
 }
 
-// emulator is the process's AWS emulator: it keeps its state in package
-// variables, so there is one per process.
-var emulator struct {
-	once sync.Once
-	url  string
-}
-
 // Start brings the whole pipeline up and returns once GET /healthz would
 // answer 200. Stop it with Close.
 func Start(ctx context.Context, o Options) (*Stack, error) {
+	o = o.withDefaults()
+	logOut := o.Log
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	sg, err := newSigning(o, log)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := emulator.Connect()
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+
+	s := &Stack{
+		Endpoint: conn.Endpoint,
+		EbpCode:  o.EbpCode,
+		Metrics:  map[string]*metrics.Recorder{},
+		errs:     make(chan error, 8),
+		dataDir:  o.DataDir,
+		log:      log,
+	}
+	if sg.pair != nil {
+		s.CertNo = sg.pair.CertNo()
+	}
+	s.runCtx, s.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	if err := s.startCustoms(o); err != nil {
+		return nil, err
+	}
+	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
+	defer pcancel()
+	if err := s.provision(pctx, conn, o, sg); err != nil {
+		return nil, err
+	}
+	s.startAssemble()
+	up, policy, err := s.newUpload(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startSigning(ctx, conn, sg, up); err != nil {
+		return nil, err
+	}
+	if err := s.serveFront(o); err != nil {
+		return nil, err
+	}
+	s.startSettler(conn, o, policy)
+	if err := s.publish(o); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// withDefaults fills in the options left empty.
+func (o Options) withDefaults() Options {
 	if o.Listen == "" {
 		o.Listen = DefaultListen
 	}
@@ -200,116 +257,88 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Signers <= 0 {
 		o.Signers = 1
 	}
-	logOut := o.Log
-	if logOut == nil {
-		logOut = io.Discard
+	if o.Prefix == "" {
+		o.Prefix = Prefix
 	}
-	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	return o
+}
 
-	sg, err := newSigning(o, log)
-	if err != nil {
-		return nil, err
-	}
-
-	emulator.once.Do(func() { emulator.url = kumo.NewServer().URL })
-	cfg := aws.Config{
-		Region:       Region,
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDCEB179LOCAL", "ceb179-local", ""),
-		BaseEndpoint: aws.String(emulator.url),
-	}
-	clients := awsenv.New(cfg, awsenv.WithEmulator())
-	tpl, err := infra.Parse(ceb179.Template)
-	if err != nil {
-		return nil, fmt.Errorf("local: template: %w", err)
-	}
-
-	s := &Stack{
-		Endpoint: emulator.url,
-		EbpCode:  o.EbpCode,
-		Metrics:  map[string]*metrics.Recorder{},
-		errs:     make(chan error, 8),
-		dataDir:  o.DataDir,
-	}
-	if sg.pair != nil {
-		s.CertNo = sg.pair.CertNo()
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	s.runCtx, s.cancel = runCtx, cancel
-	ok := false
-	defer func() {
-		if !ok {
-			s.Close()
-		}
-	}()
-
-	// The customs endpoint: the embedded simulator unless one is given.
+// startCustoms serves the embedded customs simulator, unless uploads go to
+// a customs endpoint given in the options.
+func (s *Stack) startCustoms(o Options) error {
 	s.CustomsUploadURL = o.CustomsUploadURL
-	if s.CustomsUploadURL == "" {
-		s.Sim = customssim.New(customssim.WithLogger(log.With("component", "customs-sim")))
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("local: customs simulator: %w", err)
-		}
-		var h http.Handler = s.Sim
-		if o.Faults.Customs != nil {
-			h = o.Faults.Customs(h)
-		}
-		s.serve(ln, h)
-		s.SimURL = "http://" + ln.Addr().String() + customssim.UploadPath
-		s.CustomsUploadURL = s.SimURL
+	if s.CustomsUploadURL != "" {
+		return nil
 	}
-
-	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
-	defer pcancel()
-	prefix := o.Prefix
-	if prefix == "" {
-		prefix = Prefix
-	}
-	stack, err := infra.Provision(pctx, tpl, clients, infra.Options{Prefix: prefix, Parameters: map[string]string{"CustomsUploadUrl": s.CustomsUploadURL}})
+	s.Sim = customssim.New(customssim.WithLogger(s.log.With("component", "customs-sim")))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("local: provision from template.yaml: %w", err)
+		return fmt.Errorf("local: customs simulator: %w", err)
 	}
-	tables := dynamo.Tables{Requests: stack.Tables["RequestsTable"], Payments: stack.Tables["PaymentsTable"]}
-	s.Store = dynamo.New(clients.DynamoDB, tables, 0)
-	assembleQ := queue.New(clients.SQS, stack.Queues["AssembleQueue"])
-	signQ := queue.New(clients.SQS, stack.Queues["SignQueue"])
+	var h http.Handler = s.Sim
+	if o.Faults.Customs != nil {
+		h = o.Faults.Customs(h)
+	}
+	s.serve(ln, h)
+	s.SimURL = "http://" + ln.Addr().String() + customssim.UploadPath
+	s.CustomsUploadURL = s.SimURL
+	return nil
+}
 
-	if err := sg.start(pctx, o.EbpCode, s.registerCert); err != nil {
-		return nil, fmt.Errorf("local: register certificate: %w", err)
+// provision creates the tables and queues of template.yaml on the
+// emulator, registers the signing certificate and seeds the demo records.
+func (s *Stack) provision(ctx context.Context, conn *emulator.Conn, o Options, sg *signing) error {
+	stack, err := conn.Provision(ctx, o.Prefix, map[string]string{"CustomsUploadUrl": s.CustomsUploadURL})
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	s.aws = stack
+	s.tables = dynamo.Tables{Requests: stack.Tables["RequestsTable"], Payments: stack.Tables["PaymentsTable"]}
+	s.Store = dynamo.New(conn.Clients.DynamoDB, s.tables, 0)
+	s.assembleQ = queue.New(conn.Clients.SQS, stack.Queues["AssembleQueue"])
+	s.signQ = queue.New(conn.Clients.SQS, stack.Queues["SignQueue"])
+
+	if err := sg.start(ctx, o.EbpCode, s.registerCert); err != nil {
+		return fmt.Errorf("local: register certificate: %w", err)
 	}
 	if !o.NoDemo {
-		if s.DemoOrders, err = seedDemo(pctx, s.Store, o.EbpCode); err != nil {
-			return nil, err
+		if s.DemoOrders, err = seedDemo(ctx, s.Store, o.EbpCode); err != nil {
+			return err
 		}
 	}
-
 	s.journey = newJourney(o.Journey, s.Store, cmp.Or(o.Window, ceb179.Window))
 	for _, name := range []string{"ingest", "assemble", "upload", "customs"} {
 		s.Metrics[name] = metrics.New(name, nil)
 	}
+	return nil
+}
 
-	// Assemble, fed like Lambda's event source mapping would feed it.
-	asm := assemble.New(s.Store, s.Store, signQ,
-		assemble.WithVisibility(assembleQ),
-		assemble.WithLogger(log.With("component", "assemble")),
+// startAssemble runs assemble, fed like Lambda's event source mapping
+// would feed it.
+func (s *Stack) startAssemble() {
+	asm := assemble.New(s.Store, s.Store, s.signQ,
+		assemble.WithVisibility(s.assembleQ),
+		assemble.WithLogger(s.log.With("component", "assemble")),
 		assemble.WithMetrics(s.Metrics["assemble"]))
-	s.run(runCtx, (&eventsource.Poller{
-		Queue: assembleQ, ARN: stack.QueueARNs["AssembleQueue"], Region: Region, Handler: asm.Handle,
+	s.run(s.runCtx, (&eventsource.Poller{
+		Queue: s.assembleQ, ARN: s.aws.QueueARNs["AssembleQueue"], Region: Region, Handler: asm.Handle,
 		ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: eventsource.DefaultConcurrency, Timeout: 60 * time.Second,
-		Logger: log.With("component", "assemble-events"),
+		Logger: s.log.With("component", "assemble-events"),
 	}).Run)
+}
 
-	// Upload, called in-process by the bridge with the JSON it would get
-	// through the Lambda Invoke API.
+// newUpload builds the upload handler the bridge calls in-process, and the
+// policy it follows.
+func (s *Stack) newUpload(o Options) (*upload.Handler, upload.Policy, error) {
 	var posterOpts []customsapi.Option
 	if o.CustomsCAFile != "" {
 		posterOpts = append(posterOpts, customsapi.WithCAFile(o.CustomsCAFile))
 	}
+	policy := upload.DefaultPolicy()
 	poster, err := customsapi.New(s.CustomsUploadURL, posterOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("local: customs client: %w", err)
+		return nil, policy, fmt.Errorf("local: customs client: %w", err)
 	}
-	policy := upload.DefaultPolicy()
 	if o.GiveUp > 0 {
 		policy.GiveUpAfter = o.GiveUp
 	}
@@ -321,24 +350,34 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		upStore = o.Faults.UploadStore(upStore)
 	}
 	up := upload.New(upStore, upload.NewCertCache(s.Store, time.Minute), poster, upload.WithPolicy(policy),
-		upload.WithLogger(log.With("component", "upload")), upload.WithMetrics(s.Metrics["upload"]))
+		upload.WithLogger(s.log.With("component", "upload")), upload.WithMetrics(s.Metrics["upload"]))
+	return up, policy, nil
+}
 
-	// hsmbridge with key-file signers, or those of a configuration file.
-	s.bridgeOpts = sg.options(bridge.NewSQSQueue(clients.SQS, stack.Queues["SignQueue"]), invoker{h: up}, log.With("component", "hsmbridge"))
+// startSigning starts hsmbridge with key-file signers, or those of a
+// configuration file, calling upload in-process, and waits for its signers
+// to open.
+func (s *Stack) startSigning(ctx context.Context, conn *emulator.Conn, sg *signing, up *upload.Handler) error {
+	s.bridgeOpts = sg.options(bridge.NewSQSQueue(conn.Clients.SQS, s.aws.Queues["SignQueue"]), invoker{h: up}, s.log.With("component", "hsmbridge"))
 	if err := s.StartBridge(); err != nil {
-		return nil, err
+		return err
 	}
+	var err error
 	if s.Signers, s.BridgeStatusURL, err = sg.await(ctx, 2*cmp.Or(s.bridgeOpts.SignTimeout, 15*time.Second)+5*time.Second, s.bridgeDone); err != nil {
-		return nil, fmt.Errorf("local: hsmbridge: %w", errors.Join(err, s.firstErr()))
+		return fmt.Errorf("local: hsmbridge: %w", errors.Join(err, s.firstErr()))
 	}
+	return nil
+}
 
-	// platDataOpen and /healthz.
-	ingOpts := []ingest.Option{ingest.WithLogger(log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"]),
+// serveFront serves platDataOpen, /healthz and the status page on the
+// listen address.
+func (s *Stack) serveFront(o Options) error {
+	ingOpts := []ingest.Option{ingest.WithLogger(s.log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"]),
 		ingest.WithDailyCap(s.Store, ceb179.DefaultDailyCap)}
 	if o.Window > 0 {
 		ingOpts = append(ingOpts, ingest.WithWindow(o.Window))
 	}
-	var ingQ ingest.Sender = assembleQ
+	var ingQ ingest.Sender = s.assembleQ
 	if o.Faults.IngestQueue != nil {
 		ingQ = o.Faults.IngestQueue(ingQ)
 	}
@@ -349,44 +388,51 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	statuspage.New(ops.New(s.Store, assembleQ), statuspage.WithSigner(s.BridgeStatus),
-		statuspage.WithLogger(log.With("component", "statuspage"))).Mount(mux)
+	statuspage.New(ops.New(s.Store, s.assembleQ), statuspage.WithSigner(s.BridgeStatus),
+		statuspage.WithLogger(s.log.With("component", "statuspage"))).Mount(mux)
 	mux.Handle("/", ing) // its own 404/405 answers, in customs' format
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("local: listen on %s: %w", o.Listen, err)
+		return fmt.Errorf("local: listen on %s: %w", o.Listen, err)
 	}
 	s.serve(ln, mux)
 	s.URL = "http://" + ln.Addr().String()
 	if o.Journey != nil {
-		s.run(runCtx, s.journey.watch)
+		s.run(s.runCtx, s.journey.watch)
 	}
+	return nil
+}
 
-	// The settler, as the schedule runs it every minute in AWS.
+// startSettler runs the settler, as the schedule runs it every minute in
+// AWS.
+func (s *Stack) startSettler(conn *emulator.Conn, o Options, policy upload.Policy) {
+	window := cmp.Or(o.Window, ceb179.Window)
 	s.Metrics["settle"] = metrics.New("settle", nil)
-	s.Settler = settle.New(s.Store, assembleQ, signQ, queue.New(clients.SQS, stack.Queues["SignDeadLetterQueue"]),
-		settle.WithGiveUp(policy.GiveUpAfter), settle.WithWindow(cmp.Or(o.Window, ceb179.Window)),
-		settle.WithTimes(min(settle.DefaultGrace, cmp.Or(o.Window, ceb179.Window)/4), min(settle.DefaultStuckAfter, cmp.Or(o.Window, ceb179.Window))),
-		settle.WithLogger(log.With("component", "settle")), settle.WithMetrics(s.Metrics["settle"]))
+	s.Settler = settle.New(s.Store, s.assembleQ, s.signQ, queue.New(conn.Clients.SQS, s.aws.Queues["SignDeadLetterQueue"]),
+		settle.WithGiveUp(policy.GiveUpAfter), settle.WithWindow(window),
+		settle.WithTimes(min(settle.DefaultGrace, window/4), min(settle.DefaultStuckAfter, window)),
+		settle.WithLogger(s.log.With("component", "settle")), settle.WithMetrics(s.Metrics["settle"]))
 	if o.SettleEvery >= 0 {
-		s.run(runCtx, func(ctx context.Context) error { return s.Settler.Loop(ctx, o.SettleEvery) })
+		s.run(s.runCtx, func(ctx context.Context) error { return s.Settler.Loop(ctx, o.SettleEvery) })
 	}
+}
 
+// publish writes the state file other commands find the stack by.
+func (s *Stack) publish(o Options) error {
 	s.Published = Published{
 		Version:         StateVersion,
-		Endpoint:        emulator.url,
+		Endpoint:        s.Endpoint,
 		Region:          Region,
-		Tables:          PublishedTables{Requests: tables.Requests, Payments: tables.Payments},
-		Queues:          PublishedQueues{Assemble: assembleQ.URL(), Sign: signQ.URL()},
+		Tables:          PublishedTables{Requests: s.tables.Requests, Payments: s.tables.Payments},
+		Queues:          PublishedQueues{Assemble: s.assembleQ.URL(), Sign: s.signQ.URL()},
 		PlatDataOpenURL: s.URL + ingest.Path,
 		PID:             os.Getpid(),
 		StartedAt:       time.Now(),
 	}
 	if err := WriteState(o.DataDir, s.Published); err != nil {
-		return nil, fmt.Errorf("local: publish stack: %w", err)
+		return fmt.Errorf("local: publish stack: %w", err)
 	}
-	ok = true
-	return s, nil
+	return nil
 }
 
 // StartBridge starts hsmbridge (Start does; use it after StopBridge).

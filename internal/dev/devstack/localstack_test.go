@@ -3,18 +3,17 @@ package devstack
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dev/customssim"
+	"github.com/ceb179/ceb179/internal/dev/emulator"
 )
 
 // startStack starts a local stack on a free port with its data in a
@@ -29,7 +28,7 @@ func startStack(t *testing.T, o Options) *Stack {
 	}
 	if o.Prefix == "" {
 		// One emulator serves the test binary: each stack gets its own tables.
-		o.Prefix = fmt.Sprintf("e2e%d-", prefixSeq.Add(1))
+		o.Prefix = emulator.NewPrefix(t.Name())
 	}
 	s, err := Start(context.Background(), o)
 	if err != nil {
@@ -38,8 +37,6 @@ func startStack(t *testing.T, o Options) *Stack {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
-
-var prefixSeq atomic.Int64
 
 // ask calls platDataOpen as customs does and returns the ack code.
 func ask(t *testing.T, s *Stack, orderNo, sessionID string) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/customs"
+	"github.com/ceb179/ceb179/internal/dev/emulator"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 
@@ -91,7 +92,7 @@ func TestBridgeConfigStatusAddressTaken(t *testing.T) {
 	card := eporttest.NewSM2Key(t, 0x0300000000000d02)
 	ctl := eporttest.New(t, card.Signer, card.Cert, "88888888")
 	_, err = Start(context.Background(), Options{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), Prefix: fmt.Sprintf("e2e%d-", prefixSeq.Add(1)),
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), Prefix: emulator.NewPrefix(t.Name()),
 		BridgeConfig: cardConfig(t, ctl, ln.Addr().String()),
 	})
 	if err == nil || !strings.Contains(err.Error(), "status endpoint") {
