@@ -16,8 +16,8 @@ import (
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/customsapi/customstest"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/signature"
@@ -29,7 +29,7 @@ import (
 // hsmbridge does: op "source", sign, op "upload".
 func TestEntryPoint(t *testing.T) {
 	env := awstest.New(t)
-	fake := customstest.New(t)
+	fake := customssim.Serve(t)
 	fn := lambdatest.StartBinary(t, env, "UploadFunction", lambdatest.WithEnv(map[string]string{
 		"CUSTOMS_UPLOAD_URL": fake.UploadURL(),
 	}))

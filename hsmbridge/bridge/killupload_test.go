@@ -13,8 +13,8 @@ import (
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
-	"github.com/ceb179/ceb179/internal/customsapi/customstest"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/signature"
@@ -136,8 +136,8 @@ func TestKillAfterInvoke(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	cs := customstest.New(t)
-	accepted := customstest.Accepted()
+	cs := customssim.Serve(t)
+	accepted := customssim.Accepted()
 	accepted.Delay = 3 * time.Second // still posting when the message comes back
 	cs.Fallback(accepted)
 	client, err := customsapi.New(cs.UploadURL(), customsapi.WithTimeout(10*time.Second))

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/customsapi/customstest"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
 )
 
 // newClient returns a client for srv, failing the test on error.
-func newClient(tb testing.TB, srv *customstest.Server, opts ...Option) *Client {
+func newClient(tb testing.TB, srv *customssim.Server, opts ...Option) *Client {
 	tb.Helper()
 	c, err := New(srv.UploadURL(), opts...)
 	if err != nil {
@@ -30,7 +30,7 @@ const awkwardPayload = `{"sessionID":"s-1&x=y","payExchangeInfoHead":{"note":"a+
 	`"serviceTime":"1553047681000","certNo":"01691f7f","signValue":"ab+/cd==\n"}`
 
 func TestUploadFormEncoding(t *testing.T) {
-	srv := customstest.New(t)
+	srv := customssim.Serve(t)
 	c := newClient(t, srv)
 	a, err := c.Upload(context.Background(), []byte(awkwardPayload))
 	if err != nil {
@@ -43,10 +43,7 @@ func TestUploadFormEncoding(t *testing.T) {
 	if len(ups) != 1 {
 		t.Fatalf("server received %d uploads, want 1", len(ups))
 	}
-	up := ups[0]
-	if up.Method != http.MethodPost {
-		t.Errorf("method = %s, want POST", up.Method)
-	}
+	up := ups[0] // the fake records POSTs only: any other method gets 405
 	if up.ContentType != "application/x-www-form-urlencoded; charset=UTF-8" {
 		t.Errorf("content type = %q", up.ContentType)
 	}
@@ -89,27 +86,27 @@ func formEscape(s string) string {
 func TestUploadAnswers(t *testing.T) {
 	tests := []struct {
 		name      string
-		reply     customstest.Reply
+		reply     customssim.Reply
 		timeout   time.Duration
 		wantErr   ErrorKind
 		retryable bool
 		wantCode  string
 		wantMsg   string
 	}{
-		{name: "ok accepted", reply: customstest.Accepted(), wantCode: "10000", wantMsg: "上传成功"},
-		{name: "ok rejected keeps message", reply: customstest.Rejected("certNo : certNo不为空;"), wantCode: "20000", wantMsg: "certNo : certNo不为空;"},
-		{name: "ok duplicate", reply: customstest.Duplicate(), wantCode: "20000", wantMsg: "入库失败"},
-		{name: "fail 502 is retryable", reply: customstest.Status(502), wantErr: KindHTTP, retryable: true},
-		{name: "fail 503 is retryable", reply: customstest.Status(503), wantErr: KindHTTP, retryable: true},
-		{name: "fail 429 is retryable", reply: customstest.Status(429), wantErr: KindHTTP, retryable: true},
-		{name: "fail 404 is not retryable", reply: customstest.Status(404), wantErr: KindHTTP},
-		{name: "fail html 200 is retryable", reply: customstest.Reply{Body: "<html>maintenance</html>"}, wantErr: KindAnswer, retryable: true},
-		{name: "fail hang times out", reply: customstest.Hang(), timeout: 200 * time.Millisecond, wantErr: KindTimeout, retryable: true},
-		{name: "fail dropped connection", reply: customstest.Drop(), wantErr: KindNetwork, retryable: true},
+		{name: "ok accepted", reply: customssim.Accepted(), wantCode: "10000", wantMsg: "上传成功"},
+		{name: "ok rejected keeps message", reply: customssim.Rejected("certNo : certNo不为空;"), wantCode: "20000", wantMsg: "certNo : certNo不为空;"},
+		{name: "ok duplicate", reply: customssim.Duplicate(), wantCode: "20000", wantMsg: "入库失败"},
+		{name: "fail 502 is retryable", reply: customssim.Status(502), wantErr: KindHTTP, retryable: true},
+		{name: "fail 503 is retryable", reply: customssim.Status(503), wantErr: KindHTTP, retryable: true},
+		{name: "fail 429 is retryable", reply: customssim.Status(429), wantErr: KindHTTP, retryable: true},
+		{name: "fail 404 is not retryable", reply: customssim.Status(404), wantErr: KindHTTP},
+		{name: "fail html 200 is retryable", reply: customssim.Reply{Body: "<html>maintenance</html>"}, wantErr: KindAnswer, retryable: true},
+		{name: "fail hang times out", reply: customssim.Hang(), timeout: 200 * time.Millisecond, wantErr: KindTimeout, retryable: true},
+		{name: "fail dropped connection", reply: customssim.Drop(), wantErr: KindNetwork, retryable: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := customstest.New(t)
+			srv := customssim.Serve(t)
 			srv.Script(tt.reply)
 			var opts []Option
 			if tt.timeout > 0 {
@@ -144,8 +141,8 @@ func TestUploadAnswers(t *testing.T) {
 }
 
 func TestUploadContextDeadline(t *testing.T) {
-	srv := customstest.New(t)
-	srv.Script(customstest.Hang())
+	srv := customssim.Serve(t)
+	srv.Script(customssim.Hang())
 	c := newClient(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
@@ -161,7 +158,7 @@ func TestUploadContextDeadline(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	srv := customstest.NewTLS(t)
+	srv := customssim.ServeTLS(t)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(caFile, srv.CAPEM(), 0o600); err != nil {

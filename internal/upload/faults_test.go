@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/customsapi/customstest"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
 )
 
 // faultStore fails chosen table calls of the real store a number of times.
@@ -127,8 +127,8 @@ func TestUploadTableFaults(t *testing.T) {
 		id := "sid-put-attempt"
 		f.assemble(t, id)
 		job := f.sign(t, id, f.signer)
-		f.customs.Script(customstest.Status(503))
-		f.customs.Fallback(customstest.Duplicate())
+		f.customs.Script(customssim.Status(503))
+		f.customs.Fallback(customssim.Duplicate())
 		fs.set("PutAttempt", -1)
 		f.clock.Set(epoch.Add(ceb179.Window + time.Minute)) // late: one post per invocation
 		if a := f.upload(t, job); a.State != ceb179.StateRetry {
@@ -153,7 +153,7 @@ func TestUploadTableFaults(t *testing.T) {
 		id := "sid-list-attempts"
 		f.assemble(t, id)
 		job := f.sign(t, id, f.signer)
-		f.customs.Fallback(customstest.Duplicate())
+		f.customs.Fallback(customssim.Duplicate())
 		fs.set("ListAttempts", -1)
 		a := f.upload(t, job)
 		if a.State != ceb179.StateRetry {

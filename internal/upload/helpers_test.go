@@ -19,8 +19,8 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
-	"github.com/ceb179/ceb179/internal/customsapi/customstest"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/signature"
 )
@@ -97,7 +97,7 @@ func newSigner(tb testing.TB, serial int64) signer {
 // fixture is an upload handler over emulated tables and a local customs.
 type fixture struct {
 	store   *dynamo.Store
-	customs *customstest.Server
+	customs *customssim.Server
 	clock   *fakeClock
 	signer  signer
 	handler *Handler
@@ -131,9 +131,9 @@ func newFixture(tb testing.TB, opts ...fixtureOption) *fixture {
 	store := dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")}, 0)
 	f := &fixture{store: store, clock: &fakeClock{t: epoch}, signer: newSigner(tb, 0x01691f7f)}
 	if cfg.tls {
-		f.customs = customstest.NewTLS(tb)
+		f.customs = customssim.ServeTLS(tb)
 	} else {
-		f.customs = customstest.New(tb)
+		f.customs = customssim.Serve(tb)
 	}
 	copts := []customsapi.Option{customsapi.WithTimeout(cfg.timeout)}
 	if cfg.trustCA {

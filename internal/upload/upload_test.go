@@ -15,7 +15,7 @@ import (
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/customsapi/customstest"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/signature"
 )
@@ -77,8 +77,8 @@ func TestUploadOutcomes(t *testing.T) {
 		name     string
 		now      time.Time // when the upload is invoked
 		last     bool      // the bridge's last delivery of the job
-		script   []customstest.Reply
-		fallback *customstest.Reply
+		script   []customssim.Reply
+		fallback *customssim.Reply
 		want     ceb179.State
 		posts    int
 		outcomes string
@@ -86,40 +86,40 @@ func TestUploadOutcomes(t *testing.T) {
 		state    ceb179.State
 		metrics  string // the final-state metrics it records
 	}{
-		{name: "ok accepted", now: epoch, script: []customstest.Reply{customstest.Accepted()},
+		{name: "ok accepted", now: epoch, script: []customssim.Reply{customssim.Accepted()},
 			want: ceb179.StateAccepted, posts: 1, outcomes: "ACCEPTED", reason: "上传成功", metrics: "Accepted=1 OnTime=1"},
-		{name: "ok rejected keeps message and is not retried", now: epoch, script: []customstest.Reply{customstest.Rejected("certNo : certNo不为空;")},
+		{name: "ok rejected keeps message and is not retried", now: epoch, script: []customssim.Reply{customssim.Rejected("certNo : certNo不为空;")},
 			want: ceb179.StateRejected, posts: 1, outcomes: "REJECTED", reason: "certNo : certNo不为空;", metrics: "Rejected=1"},
-		{name: "ok 5xx retried until accepted", now: epoch, script: []customstest.Reply{customstest.Status(503), customstest.Status(502), customstest.Accepted()},
+		{name: "ok 5xx retried until accepted", now: epoch, script: []customssim.Reply{customssim.Status(503), customssim.Status(502), customssim.Accepted()},
 			want: ceb179.StateAccepted, posts: 3, outcomes: "UNCERTAIN UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
-		{name: "ok timeout retried until accepted", now: epoch, script: []customstest.Reply{customstest.Hang(), customstest.Accepted()},
+		{name: "ok timeout retried until accepted", now: epoch, script: []customssim.Reply{customssim.Hang(), customssim.Accepted()},
 			want: ceb179.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
-		{name: "ok network error retried until accepted", now: epoch, script: []customstest.Reply{customstest.Drop(), customstest.Accepted()},
+		{name: "ok network error retried until accepted", now: epoch, script: []customssim.Reply{customssim.Drop(), customssim.Accepted()},
 			want: ceb179.StateAccepted, posts: 2, outcomes: "UNCERTAIN ACCEPTED", metrics: "Accepted=1 OnTime=1"},
-		{name: "ok duplicate after a timeout counts as accepted", now: epoch, script: []customstest.Reply{customstest.Hang(), customstest.Duplicate()},
+		{name: "ok duplicate after a timeout counts as accepted", now: epoch, script: []customssim.Reply{customssim.Hang(), customssim.Duplicate()},
 			want: ceb179.StateAccepted, posts: 2, outcomes: "UNCERTAIN DUPLICATE", reason: "duplicate after an unanswered attempt", metrics: "Accepted=1 OnTime=1"},
-		{name: "fail duplicate without an earlier attempt is rejected", now: epoch, script: []customstest.Reply{customstest.Duplicate()},
+		{name: "fail duplicate without an earlier attempt is rejected", now: epoch, script: []customssim.Reply{customssim.Duplicate()},
 			want: ceb179.StateRejected, posts: 1, outcomes: "DUPLICATE", reason: "入库失败", metrics: "Rejected=1"},
-		{name: "fail 404 is not retried", now: epoch, script: []customstest.Reply{customstest.Status(404)},
+		{name: "fail 404 is not retried", now: epoch, script: []customssim.Reply{customssim.Status(404)},
 			want: ceb179.StateFailed, posts: 1, outcomes: "REFUSED", reason: "repeating cannot help", metrics: "Failed=1"},
 		{name: "ok unanswered near the deadline leaves it to the next delivery", now: deadline.Add(-300 * time.Millisecond),
-			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
+			fallback: &[]customssim.Reply{customssim.Status(503)}[0],
 			want:     ceb179.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "will retry", state: ceb179.StateSigned, metrics: "Retry=1"},
 		{name: "ok unanswered early retries with backoff then hands back", now: epoch,
-			fallback: &[]customstest.Reply{customstest.Status(500)}[0],
+			fallback: &[]customssim.Reply{customssim.Status(500)}[0],
 			want:     ceb179.StateRetry, posts: 6, outcomes: "UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN UNCERTAIN", reason: "6 attempts unanswered", state: ceb179.StateSigned, metrics: "Retry=1"},
 		{name: "ok late upload is still sent once", now: deadline.Add(10 * time.Minute),
-			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
+			fallback: &[]customssim.Reply{customssim.Status(503)}[0],
 			want:     ceb179.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: ceb179.StateSigned, metrics: "Retry=1"},
-		{name: "ok late upload accepted", now: deadline.Add(10 * time.Minute), script: []customstest.Reply{customstest.Accepted()},
+		{name: "ok late upload accepted", now: deadline.Add(10 * time.Minute), script: []customssim.Reply{customssim.Accepted()},
 			want: ceb179.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
 		{name: "fail gives up after the retry window", now: deadline.Add(DefaultGiveUpAfter + time.Minute),
 			want: ceb179.StateFailed, posts: 0, reason: "gave up", metrics: "Failed=1"},
 		{name: "fail unanswered at the end of the retry window", now: deadline.Add(DefaultGiveUpAfter - time.Second),
-			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
+			fallback: &[]customssim.Reply{customssim.Status(503)}[0],
 			want:     ceb179.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "end of the retry window", metrics: "Failed=1"},
 		{name: "ok unanswered on the last delivery is retried in the window (the settler sends the job again)", now: deadline.Add(time.Minute), last: true,
-			fallback: &[]customstest.Reply{customstest.Status(503)}[0],
+			fallback: &[]customssim.Reply{customssim.Status(503)}[0],
 			want:     ceb179.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: ceb179.StateSigned, metrics: "Retry=1"},
 		{name: "ok accepted on the last delivery", now: deadline.Add(time.Minute), last: true,
 			want: ceb179.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
@@ -130,7 +130,7 @@ func TestUploadOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			id := "sid-outcome-" + string(rune('a'+i))
 			f.customs.Script(tt.script...)
-			fb := customstest.Accepted()
+			fb := customssim.Accepted()
 			if tt.fallback != nil {
 				fb = *tt.fallback
 			}
@@ -172,7 +172,7 @@ func TestUploadOutcomes(t *testing.T) {
 func TestUploadBackoff(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.customs.Script(customstest.Status(503), customstest.Status(503), customstest.Status(503), customstest.Status(503), customstest.Accepted())
+	f.customs.Script(customssim.Status(503), customssim.Status(503), customssim.Status(503), customssim.Status(503), customssim.Accepted())
 	f.assemble(t, "sid-backoff")
 	a := f.upload(t, f.sign(t, "sid-backoff", f.signer))
 	if a.State != ceb179.StateAccepted {
@@ -200,7 +200,7 @@ func TestUploadBackoff(t *testing.T) {
 func TestUploadLatePacing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.customs.Fallback(customstest.Status(503))
+	f.customs.Fallback(customssim.Status(503))
 	id := "sid-late"
 	f.assemble(t, id)
 	job := f.sign(t, id, f.signer)
@@ -350,7 +350,7 @@ func TestUploadConcurrentDuplicates(t *testing.T) {
 	f := newFixture(t, func(c *fixtureConfig) { c.timeout = 5 * time.Second })
 	// Customs is slow, so every duplicate arrives while the first post is
 	// in flight.
-	f.customs.Fallback(customstest.Reply{Body: customstest.Accepted().Body, Delay: 300 * time.Millisecond})
+	f.customs.Fallback(customssim.Accepted().After(300 * time.Millisecond))
 	f.assemble(t, "sid-race")
 	job := f.sign(t, "sid-race", f.signer)
 	const n = 8
@@ -400,7 +400,7 @@ func TestUploadTakeOverAfterCrash(t *testing.T) {
 		t.Fatalf("while the lease lives: %+v, posts %d; want RETRY without posting", a, f.customs.Posts())
 	}
 	f.clock.Set(epoch.Add(31 * time.Second))
-	f.customs.Script(customstest.Duplicate())
+	f.customs.Script(customssim.Duplicate())
 	a := f.upload(t, job)
 	if a.State != ceb179.StateAccepted || !strings.Contains(a.Message, "duplicate after an unanswered attempt") {
 		t.Fatalf("after the lease ended: %+v, want ACCEPTED as a duplicate", a)
@@ -475,7 +475,7 @@ func TestLogsHoldNoPayload(t *testing.T) {
 	var buf syncBuffer
 	f.handler.log = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.handler.metrics = metrics.New("upload", &buf)
-	f.customs.Script(customstest.Hang(), customstest.Status(503), customstest.Rejected("orderNo : 格式错误;"))
+	f.customs.Script(customssim.Hang(), customssim.Status(503), customssim.Rejected("orderNo : 格式错误;"))
 	f.assemble(t, "sid-logs")
 	job := f.sign(t, "sid-logs", f.signer)
 	if a := f.upload(t, job); a.State != ceb179.StateRejected {

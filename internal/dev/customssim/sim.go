@@ -1,17 +1,27 @@
-// Package customssim plays China Customs' 通关服务系统 for the 179 interface:
-// it serves realTimeDataUpload, checking every upload the way production
-// does (signature against the registered certificate, certNo, field rules,
-// sessionID re-use), and it calls a platform's platDataOpen like customs'
-// business test, reporting for each request whether the data arrived in time
-// and valid.
+// Package customssim is ceb179's one customs fake: it plays China Customs'
+// 通关服务系统 for the 179 interface. It serves realTimeDataUpload, checking
+// every upload the way production does (signature against the registered
+// certificate, certNo, field rules, sessionID re-use), and it calls a
+// platform's platDataOpen like customs' business test, reporting for each
+// request whether the data arrived in time and valid. `ceb179 customs-sim`
+// and `ceb179 local` run it as a simulator.
+//
+// Tests start it on loopback with Serve or ServeTLS and script its answers
+// (accept, reject, duplicate, HTTP errors, delays, hangs, dropped
+// connections) with Script and Fallback. Whatever it answers, it records
+// every upload and counts the posts per session itself (Posts, PostsFor),
+// so a test sees every post that reached customs.
 package customssim
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +48,15 @@ const (
 type Upload struct {
 	// At is when the upload arrived.
 	At time.Time
+	// ContentType is the Content-Type header as sent.
+	ContentType string
+	// Body is the raw request body.
+	Body []byte
+	// Form is the request's form as the standard parser read it (nil when
+	// unreadable).
+	Form url.Values
+	// PayExInfoStr is the decoded value of the form field payExInfoStr.
+	PayExInfoStr string
 	// SessionID is the upload's sessionID ("" when unreadable).
 	SessionID string
 	// EbpCode is the platform code in the head.
@@ -49,10 +68,17 @@ type Upload struct {
 	// SignatureValid reports whether signValue verified against a
 	// certificate registered for EbpCode with the given certNo.
 	SignatureValid bool
-	// Problems lists everything wrong with the upload, empty when accepted.
+	// Problems lists everything the checks found wrong with the upload.
 	Problems []string
-	// Code and Message are the simulator's answer.
+	// Status is the HTTP status answered (0 for a hang or a dropped
+	// connection).
+	Status int
+	// Code and Message are the customs answer given, judged or scripted
+	// ("" when the answer was no customs answer).
 	Code, Message string
+	// Scripted reports whether the answer came from Script or Fallback
+	// rather than from the checks.
+	Scripted bool
 }
 
 // Accepted reports whether the simulator answered 10000.
@@ -60,17 +86,20 @@ func (u Upload) Accepted() bool { return u.Code == customs.CodeSuccess }
 
 // Sim is the customs simulator. Use New; it is safe for concurrent use.
 type Sim struct {
-	log *slog.Logger
-	now func() time.Time
-	// OnUpload, when set before serving, is called after each upload.
-	onUpload func(Upload)
+	log  *slog.Logger
+	now  func() time.Time
+	stop chan struct{} // closed by Close: releases hanging answers
 
 	mu       sync.Mutex
 	certs    map[string]map[string]*smx509.Certificate // ebpCode → certNo → cert
 	uploads  []Upload
+	posts    map[string]int  // posts per sessionID
 	stored   map[string]bool // sessionIDs stored (accepted)
 	waiters  map[string][]chan Upload
 	verifyOn bool
+	script   []Reply
+	fallback Reply
+	stopOnce sync.Once
 }
 
 // Option changes a Sim made by New.
@@ -82,8 +111,9 @@ func WithLogger(l *slog.Logger) Option { return func(s *Sim) { s.log = l } }
 // WithClock sets the clock (default: time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Sim) { s.now = now } }
 
-// WithOnUpload sets a function called after each upload is answered.
-func WithOnUpload(f func(Upload)) Option { return func(s *Sim) { s.onUpload = f } }
+// WithFallback sets the answer given when no scripted answer is left
+// (default: Judge, the checks' own verdict).
+func WithFallback(r Reply) Option { return func(s *Sim) { s.fallback = r } }
 
 // WithoutSignatureCheck makes the simulator behave like customs' joint-test
 // environment, which does not verify signatures.
@@ -94,7 +124,9 @@ func New(opts ...Option) *Sim {
 	s := &Sim{
 		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		now:      time.Now,
+		stop:     make(chan struct{}),
 		certs:    map[string]map[string]*smx509.Certificate{},
+		posts:    map[string]int{},
 		stored:   map[string]bool{},
 		waiters:  map[string][]chan Upload{},
 		verifyOn: true,
@@ -124,6 +156,27 @@ func (s *Sim) Uploads() []Upload {
 	return append([]Upload(nil), s.uploads...)
 }
 
+// Posts returns how many uploads reached the endpoint, whatever was
+// answered (hangs and dropped connections included).
+func (s *Sim) Posts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.uploads)
+}
+
+// PostsFor returns how many uploads for sessionID reached the endpoint.
+func (s *Sim) PostsFor(sessionID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.posts[sessionID]
+}
+
+// Close releases answers still hanging or delayed; the simulator answers
+// later uploads at once. It is safe to call more than once.
+func (s *Sim) Close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+}
+
 // Wait returns the first upload for sessionID, waiting for it until ctx ends.
 func (s *Sim) Wait(ctx context.Context, sessionID string) (Upload, error) {
 	s.mu.Lock()
@@ -144,7 +197,9 @@ func (s *Sim) Wait(ctx context.Context, sessionID string) (Upload, error) {
 	}
 }
 
-// ServeHTTP serves realTimeDataUpload.
+// ServeHTTP serves realTimeDataUpload: it records and counts the upload,
+// then plays the next scripted answer or, without one, answers as the
+// checks decide.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != UploadPath {
 		http.NotFound(w, r)
@@ -162,17 +217,33 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		u = s.check(r.Header.Get("Content-Type"), body)
 	}
-	s.record(&u)
-
-	ack := fmt.Sprintf(`{"code":%q,"message":%q,"total":0,"serviceTime":%d}`, u.Code, u.Message, s.now().UnixMilli())
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	_, _ = io.WriteString(w, ack)
-
-	s.log.Info("realTimeDataUpload", slog.String("sessionID", u.SessionID), slog.String("code", u.Code),
-		slog.Bool("signatureValid", u.SignatureValid), slog.Int("problems", len(u.Problems)))
-	if s.onUpload != nil {
-		s.onUpload(u)
+	u.ContentType, u.Body = r.Header.Get("Content-Type"), body
+	u.Form, u.PayExInfoStr = parseForm(r, body)
+	if u.SessionID == "" {
+		// Count a post for its session even when the checks could not
+		// read it.
+		var sid struct {
+			SessionID string `json:"sessionID"`
+		}
+		if json.Unmarshal([]byte(u.PayExInfoStr), &sid) == nil {
+			u.SessionID = sid.SessionID
+		}
 	}
+	reply := s.record(&u)
+	s.log.Info("realTimeDataUpload", slog.String("sessionID", u.SessionID), slog.String("code", u.Code),
+		slog.Bool("signatureValid", u.SignatureValid), slog.Int("problems", len(u.Problems)), slog.Bool("scripted", u.Scripted))
+	s.answer(w, r, reply)
+}
+
+// parseForm reads the body with the standard form parser, as a Java or Go
+// server would.
+func parseForm(r *http.Request, body []byte) (url.Values, string) {
+	pr := r.Clone(r.Context())
+	pr.Body = io.NopCloser(bytes.NewReader(body))
+	if err := pr.ParseForm(); err != nil {
+		return nil, ""
+	}
+	return pr.PostForm, pr.PostForm.Get("payExInfoStr")
 }
 
 // check reads and checks one upload body.
@@ -218,10 +289,36 @@ func (s *Sim) check(contentType string, body []byte) Upload {
 	return u
 }
 
-// record decides the answer, stores the upload and wakes its waiters.
-func (s *Sim) record(u *Upload) {
+// record decides the answer, stores and counts the upload and wakes its
+// waiters. It returns the answer to play.
+func (s *Sim) record(u *Upload) Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	reply := s.fallback
+	if len(s.script) > 0 {
+		reply = s.script[0]
+		s.script = s.script[1:]
+	}
+	if reply.judged() {
+		reply.Code, reply.Message = s.judge(u)
+	} else {
+		u.Scripted = true
+	}
+	u.Code, u.Message, u.Status = reply.Code, reply.Message, reply.status()
+	if u.Code == customs.CodeSuccess && u.Status == http.StatusOK {
+		s.stored[u.SessionID] = true
+	}
+	s.posts[u.SessionID]++
+	s.uploads = append(s.uploads, *u)
+	for _, ch := range s.waiters[u.SessionID] {
+		ch <- *u
+	}
+	delete(s.waiters, u.SessionID)
+	return reply
+}
+
+// judge returns the answer the checks give to u; s.mu is held.
+func (s *Sim) judge(u *Upload) (code, message string) {
 	problems := u.Problems
 	if !s.verifyOn {
 		// The joint-test endpoint checks the form, not the signature.
@@ -234,17 +331,11 @@ func (s *Sim) record(u *Upload) {
 	}
 	switch {
 	case len(problems) > 0:
-		u.Code, u.Message = customs.CodeFailure, strings.Join(problems, "")
+		return customs.CodeFailure, strings.Join(problems, "")
 	case s.stored[u.SessionID]:
-		u.Code, u.Message = customs.CodeFailure, msgDuplicate
 		u.Problems = append(u.Problems, "sessionID already stored")
+		return customs.CodeFailure, msgDuplicate
 	default:
-		u.Code, u.Message = customs.CodeSuccess, msgAccepted
-		s.stored[u.SessionID] = true
+		return customs.CodeSuccess, msgAccepted
 	}
-	s.uploads = append(s.uploads, *u)
-	for _, ch := range s.waiters[u.SessionID] {
-		ch <- *u
-	}
-	delete(s.waiters, u.SessionID)
 }

@@ -35,13 +35,9 @@ func drillOptions() Options {
 // count of each outcome.
 func drillReport(t *testing.T, s *Stack, ids []string, within time.Duration) map[ops.Outcome]int {
 	t.Helper()
-	posts := map[string]int{}
 	counts := map[ops.Outcome]int{}
 	for _, id := range ids {
 		waitState(t, s, id, within)
-	}
-	for _, u := range s.Sim.Uploads() {
-		posts[u.SessionID]++
 	}
 	for _, id := range ids {
 		v, err := s.Store.GetRequestView(context.Background(), id)
@@ -50,11 +46,11 @@ func drillReport(t *testing.T, s *Stack, ids []string, within time.Duration) map
 		}
 		out := ops.OutcomeOf(v, time.Now())
 		counts[out]++
-		switch {
-		case posts[id] > 1:
-			t.Errorf("%s posted to customs %d times", id, posts[id])
-		case v.State == ceb179.StateAccepted && posts[id] != 1:
-			t.Errorf("%s ACCEPTED with %d posts at customs", id, posts[id])
+		switch posts := s.Sim.PostsFor(id); {
+		case posts > 1:
+			t.Errorf("%s posted to customs %d times", id, posts)
+		case v.State == ceb179.StateAccepted && posts != 1:
+			t.Errorf("%s ACCEPTED with %d posts at customs", id, posts)
 		}
 	}
 	return counts
@@ -87,7 +83,7 @@ func TestDrillBridgeOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := drillReport(t, s, ids, 40*time.Second)
-	t.Logf("bridge off for %d requests over %v: %v, posts at customs %d", len(ids), 3*drillWindow, counts, len(s.Sim.Uploads()))
+	t.Logf("bridge off for %d requests over %v: %v, posts at customs %d", len(ids), 3*drillWindow, counts, s.Sim.Posts())
 	if counts[ops.OutcomeLate] != len(ids) {
 		t.Errorf("outcomes %v, want all %d late", counts, len(ids))
 	}

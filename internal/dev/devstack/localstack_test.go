@@ -124,13 +124,7 @@ func TestPipeline(t *testing.T) {
 	}
 	waitState(t, s, sid, 30*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	n := 0
-	for _, u := range s.Sim.Uploads() {
-		if u.SessionID == sid {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := s.Sim.PostsFor(sid); n != 1 {
 		t.Fatalf("duplicate customs request uploaded %d times, want 1", n)
 	}
 
@@ -157,10 +151,8 @@ func TestUnknownOrderEndsNoData(t *testing.T) {
 	if req.State != ceb179.StateNoData {
 		t.Fatalf("state %s (%s), want NO_DATA", req.State, req.Reason)
 	}
-	for _, u := range s.Sim.Uploads() {
-		if u.SessionID == sid {
-			t.Fatal("an upload was made for an order without data")
-		}
+	if n := s.Sim.PostsFor(sid); n != 0 {
+		t.Fatalf("%d uploads were made for an order without data", n)
 	}
 }
 
@@ -213,13 +205,9 @@ func TestBridgeRestart(t *testing.T) {
 			t.Fatalf("session %s: %s (%s)", sid, req.State, req.Reason)
 		}
 	}
-	count := map[string]int{}
-	for _, u := range s.Sim.Uploads() {
-		count[u.SessionID]++
-	}
 	for _, sid := range sids {
-		if count[sid] != 1 {
-			t.Errorf("session %s uploaded %d times, want 1", sid, count[sid])
+		if n := s.Sim.PostsFor(sid); n != 1 {
+			t.Errorf("session %s uploaded %d times, want 1", sid, n)
 		}
 	}
 }
