@@ -16,6 +16,7 @@ import (
 	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
+	"github.com/ceb179/ceb179/internal/dev/emulator"
 )
 
 var localCommand = command{
@@ -27,7 +28,7 @@ var localCommand = command{
 // envPersist names the variable through which `ceb179 local --data DIR`
 // hands the emulator's state directory to itself: the emulator reads it
 // once, when the process starts.
-const envPersist = "KUMO_DATA_DIR"
+const envPersist = emulator.EnvPersist
 
 func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo]", `

@@ -97,24 +97,22 @@ func WithParameters(p map[string]string) Option {
 	}
 }
 
-// Endpoint starts the emulator on first use and returns its base URL; a
-// failure to start fails the test.
+// Endpoint starts the emulator on first use and returns its base URL. It
+// fails the test while KUMO_DATA_DIR is set: the emulator would persist test
+// data there.
 func Endpoint(tb testing.TB) string {
 	tb.Helper()
-	endpoint, err := emulator.Endpoint()
-	if err != nil {
-		tb.Fatalf("awstest: %v", err)
+	if d := os.Getenv(emulator.EnvPersist); d != "" {
+		tb.Fatalf("awstest: %s=%s is set: the embedded emulator would persist test data there; unset it", emulator.EnvPersist, d)
 	}
-	return endpoint
+	return emulator.Endpoint()
 }
 
 // Start returns clients for the emulator without provisioning anything.
 func Start(tb testing.TB) *Env {
 	tb.Helper()
-	conn, err := emulator.Connect()
-	if err != nil {
-		tb.Fatalf("awstest: %v", err)
-	}
+	Endpoint(tb)
+	conn := emulator.Connect()
 	c := conn.Clients
 	return &Env{
 		Endpoint:  conn.Endpoint,

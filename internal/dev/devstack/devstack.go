@@ -192,10 +192,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := emulator.Connect()
-	if err != nil {
-		return nil, fmt.Errorf("local: %w", err)
-	}
+	conn := emulator.Connect()
 
 	s := &Stack{
 		Endpoint: conn.Endpoint,
