@@ -171,8 +171,8 @@ func (s *Sim) PostsFor(sessionID string) int {
 	return s.posts[sessionID]
 }
 
-// Close releases answers still hanging or delayed; the simulator answers
-// later uploads at once. It is safe to call more than once.
+// Close releases answers still hanging or delayed, and ends later ones at
+// once. It is safe to call more than once.
 func (s *Sim) Close() {
 	s.stopOnce.Do(func() { close(s.stop) })
 }
@@ -197,9 +197,9 @@ func (s *Sim) Wait(ctx context.Context, sessionID string) (Upload, error) {
 	}
 }
 
-// ServeHTTP serves realTimeDataUpload: it records and counts the upload,
-// then plays the next scripted answer or, without one, answers as the
-// checks decide.
+// ServeHTTP serves realTimeDataUpload: it checks, records and counts the
+// upload, then plays the next scripted answer or, when none is left, the
+// fallback (by default Judge: the checks' verdict).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != UploadPath {
 		http.NotFound(w, r)
