@@ -40,6 +40,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ceb179/ceb179"
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/records"
@@ -378,10 +379,8 @@ func (h *Handler) finish(ctx context.Context, sessionID string, to ceb179.State,
 		if gerr == nil && req.State != ceb179.StateReceived {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, time.Duration(attempt+1)*50*time.Millisecond) != nil {
 			return fmt.Errorf("set state %s: %w", to, err)
-		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("set state %s: %w", to, err)

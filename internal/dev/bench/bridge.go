@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
 )
 
@@ -184,10 +185,7 @@ func watchDisabled(ctx context.Context, st *devstack.Stack, stop context.CancelC
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
+		_ = clock.Sleep(ctx, 200*time.Millisecond)
 	}
 }
 
@@ -224,10 +222,8 @@ func waitHealthy(ctx context.Context, st *devstack.Stack, probe time.Duration) (
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("bench: no signer of ebpCode %s became healthy", st.EbpCode)
 		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if err := clock.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return 0, err
 		}
 	}
 }
