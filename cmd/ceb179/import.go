@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
@@ -93,7 +91,7 @@ refused or the store failed; 2 on usage errors or an unreadable file.`)
 		return fail(stderr, fs.name, exitUsage, err)
 	}
 
-	store, where, err := importStore(ctx, s)
+	store, where, err := paymentsStore(ctx, s.local, s.dataDir)
 	if err != nil {
 		return fail(stderr, fs.name, exitFail, err)
 	}
@@ -169,27 +167,23 @@ func showProgress(mode string, stderr io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// importStore builds the payments store of an import: the local stack's
-// with --local, otherwise the environment's. It also names where it
-// writes, for the summary.
-func importStore(ctx context.Context, s importSettings) (*dynamo.Store, string, error) {
+// paymentsStore opens the payments table: the local stack's with local,
+// otherwise PAYMENTS_TABLE at the environment's AWS endpoint. It also names
+// the table and where it is, for the output.
+func paymentsStore(ctx context.Context, local bool, dataDir string) (*dynamo.Store, string, error) {
 	cfg, err := config.FromEnv(nil)
 	if err != nil {
 		return nil, "", err
 	}
-	if s.local {
-		st, err := devstack.ReadState(s.dataDir)
+	if local {
+		st, err := devstack.ReadState(dataDir)
 		if err != nil {
 			return nil, "", err
 		}
 		if st.Tables.Payments == "" {
-			return nil, "", fmt.Errorf("%s: no payments table published", devstack.StatePath(s.dataDir))
+			return nil, "", fmt.Errorf("%s: no payments table published", devstack.StatePath(dataDir))
 		}
-		clients, err := awsenv.Load(ctx, awsenv.WithEmulator(), awsenv.WithLoadOptions(
-			awsconfig.WithRegion(st.Region),
-			awsconfig.WithBaseEndpoint(st.Endpoint),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
-		))
+		clients, err := awsenv.Load(ctx, awsenv.WithEmulatorAt(st.Region, st.Endpoint))
 		if err != nil {
 			return nil, "", err
 		}

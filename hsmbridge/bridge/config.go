@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/signer"
@@ -413,11 +412,7 @@ func (sc SignerConfig) SpecWithGuard(log *slog.Logger, guard *signer.PINGuard) (
 		cfg := signer.KMSConfig{KeyID: sc.KMSKeyID, CertFile: sc.CertFile, Concurrency: sc.Concurrency, CallTimeout: sc.CallTimeout}
 		region := sc.Region
 		spec.Open = func(ctx context.Context) (signer.Signer, error) {
-			var opts []awsenv.Option
-			if region != "" {
-				opts = append(opts, awsenv.WithLoadOptions(config.WithRegion(region)))
-			}
-			clients, err := awsenv.Load(ctx, opts...)
+			clients, err := awsenv.Load(ctx, awsenv.WithRegion(region))
 			if err != nil {
 				return nil, fmt.Errorf("%w: aws config: %w", signer.ErrUnavailable, err)
 			}
