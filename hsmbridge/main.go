@@ -24,7 +24,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awsenv"
@@ -125,11 +124,7 @@ func pinReset(cfg bridge.Config, name string, stdout, stderr io.Writer) int {
 
 // serve builds the AWS clients and the bridge once and runs it.
 func serve(ctx context.Context, cfg bridge.Config, log *slog.Logger) error {
-	var opts []awsenv.Option
-	if cfg.Region != "" {
-		opts = append(opts, awsenv.WithLoadOptions(config.WithRegion(cfg.Region)))
-	}
-	clients, err := awsenv.Load(ctx, opts...)
+	clients, err := awsenv.Load(ctx, awsenv.WithRegion(cfg.Region))
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
 	}

@@ -227,6 +227,47 @@ func (s *Stack) tableName(t TableSpec) string {
 // sets its TTL and point-in-time recovery.
 func (s *Stack) createTable(ctx context.Context, db *dynamodb.Client, t TableSpec) error {
 	name := s.tableName(t)
+	_, err := db.CreateTable(ctx, createTableInput(name, t))
+	var inUse *ddbtypes.ResourceInUseException
+	existed := errors.As(err, &inUse)
+	if err != nil && !existed {
+		return fmt.Errorf("create table %s (%s): %w", t.LogicalID, name, err)
+	}
+	desc, err := waitTableActive(ctx, db, name)
+	if err != nil {
+		return fmt.Errorf("table %s (%s): %w", t.LogicalID, name, err)
+	}
+	s.Tables[t.LogicalID] = name
+	s.TableARNs[t.LogicalID] = aws.ToString(desc.TableArn)
+	if existed {
+		if diffs := diffTable(t, desc); len(diffs) > 0 {
+			return fmt.Errorf("table %s (%s) exists and differs from the template: %s", t.LogicalID, name, strings.Join(diffs, "; "))
+		}
+	}
+	if t.TTLAttribute != "" {
+		if err := enableTTL(ctx, db, name, t.TTLAttribute); err != nil {
+			return err
+		}
+	}
+	if t.PointInTimeRecovery {
+		_, err := db.UpdateContinuousBackups(ctx, &dynamodb.UpdateContinuousBackupsInput{
+			TableName: aws.String(name),
+			PointInTimeRecoverySpecification: &ddbtypes.PointInTimeRecoverySpecification{
+				PointInTimeRecoveryEnabled: aws.Bool(true),
+			},
+		})
+		switch {
+		case isUnknownOperation(err):
+			s.unsupported(t.LogicalID + ".PointInTimeRecoverySpecification")
+		case err != nil:
+			return fmt.Errorf("enable point-in-time recovery on %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// createTableInput is the CreateTable call that makes table t as name.
+func createTableInput(name string, t TableSpec) *dynamodb.CreateTableInput {
 	in := &dynamodb.CreateTableInput{
 		TableName:                 aws.String(name),
 		BillingMode:               ddbtypes.BillingMode(t.BillingMode),
@@ -254,55 +295,28 @@ func (s *Stack) createTable(ctx context.Context, db *dynamodb.Client, t TableSpe
 			},
 		})
 	}
-	_, err := db.CreateTable(ctx, in)
-	var inUse *ddbtypes.ResourceInUseException
-	existed := errors.As(err, &inUse)
-	if err != nil && !existed {
-		return fmt.Errorf("create table %s (%s): %w", t.LogicalID, name, err)
-	}
-	desc, err := waitTableActive(ctx, db, name)
+	return in
+}
+
+// enableTTL turns on the expiry of table name's items by attribute attr,
+// unless it is on already.
+func enableTTL(ctx context.Context, db *dynamodb.Client, name, attr string) error {
+	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
 	if err != nil {
-		return fmt.Errorf("table %s (%s): %w", t.LogicalID, name, err)
+		return fmt.Errorf("describe TTL of %s: %w", name, err)
 	}
-	s.Tables[t.LogicalID] = name
-	s.TableARNs[t.LogicalID] = aws.ToString(desc.TableArn)
-	if existed {
-		if diffs := diffTable(t, desc); len(diffs) > 0 {
-			return fmt.Errorf("table %s (%s) exists and differs from the template: %s", t.LogicalID, name, strings.Join(diffs, "; "))
-		}
+	if d := ttl.TimeToLiveDescription; d != nil && d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabled && aws.ToString(d.AttributeName) == attr {
+		return nil
 	}
-	if t.TTLAttribute != "" {
-		ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
-		if err != nil {
-			return fmt.Errorf("describe TTL of %s: %w", name, err)
-		}
-		d := ttl.TimeToLiveDescription
-		if d == nil || d.TimeToLiveStatus != ddbtypes.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != t.TTLAttribute {
-			_, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-				TableName: aws.String(name),
-				TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{
-					AttributeName: aws.String(t.TTLAttribute),
-					Enabled:       aws.Bool(true),
-				},
-			})
-			if err != nil {
-				return fmt.Errorf("enable TTL on %s: %w", name, err)
-			}
-		}
-	}
-	if t.PointInTimeRecovery {
-		_, err := db.UpdateContinuousBackups(ctx, &dynamodb.UpdateContinuousBackupsInput{
-			TableName: aws.String(name),
-			PointInTimeRecoverySpecification: &ddbtypes.PointInTimeRecoverySpecification{
-				PointInTimeRecoveryEnabled: aws.Bool(true),
-			},
-		})
-		switch {
-		case isUnknownOperation(err):
-			s.unsupported(t.LogicalID + ".PointInTimeRecoverySpecification")
-		case err != nil:
-			return fmt.Errorf("enable point-in-time recovery on %s: %w", name, err)
-		}
+	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(name),
+		TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{
+			AttributeName: aws.String(attr),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("enable TTL on %s: %w", name, err)
 	}
 	return nil
 }

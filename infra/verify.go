@@ -41,48 +41,10 @@ func Verify(ctx context.Context, s *Stack, c *awsenv.Clients) (*Report, error) {
 		r.Differences = append(r.Differences, fmt.Sprintf("stack has %d tables, template %d", len(s.Tables), len(tables)))
 	}
 	for _, t := range tables {
-		name := s.Tables[t.LogicalID]
-		if name == "" {
-			r.Differences = append(r.Differences, t.LogicalID+": not provisioned")
-			continue
-		}
-		out, err := c.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-		if err != nil {
-			return nil, fmt.Errorf("describe table %s: %w", name, err)
-		}
-		for _, d := range diffTable(t, out.Table) {
-			r.Differences = append(r.Differences, t.LogicalID+": "+d)
-		}
-		if out.Table.BillingModeSummary == nil {
-			r.NotReported = append(r.NotReported, t.LogicalID+".BillingMode")
-		}
-		ttl, err := c.DynamoDB.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
-		if err != nil {
-			return nil, fmt.Errorf("describe TTL of %s: %w", name, err)
-		}
-		gotTTL := ""
-		if d := ttl.TimeToLiveDescription; d != nil && (d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabled || d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabling) {
-			gotTTL = aws.ToString(d.AttributeName)
-		}
-		if gotTTL != t.TTLAttribute {
-			r.Differences = append(r.Differences, fmt.Sprintf("%s: TTL attribute %q, template %q", t.LogicalID, gotTTL, t.TTLAttribute))
-		}
-		if slices.Contains(s.Unsupported, t.LogicalID+".PointInTimeRecoverySpecification") {
-			continue
-		}
-		cb, err := c.DynamoDB.DescribeContinuousBackups(ctx, &dynamodb.DescribeContinuousBackupsInput{TableName: aws.String(name)})
-		if err != nil {
-			return nil, fmt.Errorf("describe continuous backups of %s: %w", name, err)
-		}
-		pitr := false
-		if d := cb.ContinuousBackupsDescription; d != nil && d.PointInTimeRecoveryDescription != nil {
-			pitr = d.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus == ddbtypes.PointInTimeRecoveryStatusEnabled
-		}
-		if pitr != t.PointInTimeRecovery {
-			r.Differences = append(r.Differences, fmt.Sprintf("%s: point-in-time recovery %t, template %t", t.LogicalID, pitr, t.PointInTimeRecovery))
+		if err := r.table(ctx, s, c, t); err != nil {
+			return nil, err
 		}
 	}
-
 	queues, err := s.Template.Queues()
 	if err != nil {
 		return nil, err
@@ -91,29 +53,83 @@ func Verify(ctx context.Context, s *Stack, c *awsenv.Clients) (*Report, error) {
 		r.Differences = append(r.Differences, fmt.Sprintf("stack has %d queues, template %d", len(s.Queues), len(queues)))
 	}
 	for _, q := range queues {
-		url := s.Queues[q.LogicalID]
-		if url == "" {
-			r.Differences = append(r.Differences, q.LogicalID+": not provisioned")
-			continue
-		}
-		out, err := c.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-			QueueUrl:       aws.String(url),
-			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("queue attributes of %s: %w", url, err)
-		}
-		diffs, missing := diffQueue(s, q, out.Attributes)
-		for _, d := range diffs {
-			r.Differences = append(r.Differences, q.LogicalID+": "+d)
-		}
-		for _, m := range missing {
-			r.NotReported = append(r.NotReported, q.LogicalID+"."+m)
+		if err := r.queue(ctx, s, c, q); err != nil {
+			return nil, err
 		}
 	}
 	sort.Strings(r.Differences)
 	sort.Strings(r.NotReported)
 	return r, nil
+}
+
+// table compares the stack's table t with the template: its description,
+// its TTL and its point-in-time recovery.
+func (r *Report) table(ctx context.Context, s *Stack, c *awsenv.Clients, t TableSpec) error {
+	name := s.Tables[t.LogicalID]
+	if name == "" {
+		r.Differences = append(r.Differences, t.LogicalID+": not provisioned")
+		return nil
+	}
+	out, err := c.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("describe table %s: %w", name, err)
+	}
+	for _, d := range diffTable(t, out.Table) {
+		r.Differences = append(r.Differences, t.LogicalID+": "+d)
+	}
+	if out.Table.BillingModeSummary == nil {
+		r.NotReported = append(r.NotReported, t.LogicalID+".BillingMode")
+	}
+	ttl, err := c.DynamoDB.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("describe TTL of %s: %w", name, err)
+	}
+	gotTTL := ""
+	if d := ttl.TimeToLiveDescription; d != nil && (d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabled || d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabling) {
+		gotTTL = aws.ToString(d.AttributeName)
+	}
+	if gotTTL != t.TTLAttribute {
+		r.Differences = append(r.Differences, fmt.Sprintf("%s: TTL attribute %q, template %q", t.LogicalID, gotTTL, t.TTLAttribute))
+	}
+	if slices.Contains(s.Unsupported, t.LogicalID+".PointInTimeRecoverySpecification") {
+		return nil
+	}
+	cb, err := c.DynamoDB.DescribeContinuousBackups(ctx, &dynamodb.DescribeContinuousBackupsInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("describe continuous backups of %s: %w", name, err)
+	}
+	pitr := false
+	if d := cb.ContinuousBackupsDescription; d != nil && d.PointInTimeRecoveryDescription != nil {
+		pitr = d.PointInTimeRecoveryDescription.PointInTimeRecoveryStatus == ddbtypes.PointInTimeRecoveryStatusEnabled
+	}
+	if pitr != t.PointInTimeRecovery {
+		r.Differences = append(r.Differences, fmt.Sprintf("%s: point-in-time recovery %t, template %t", t.LogicalID, pitr, t.PointInTimeRecovery))
+	}
+	return nil
+}
+
+// queue compares the stack's queue q with the template.
+func (r *Report) queue(ctx context.Context, s *Stack, c *awsenv.Clients, q QueueSpec) error {
+	url := s.Queues[q.LogicalID]
+	if url == "" {
+		r.Differences = append(r.Differences, q.LogicalID+": not provisioned")
+		return nil
+	}
+	out, err := c.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
+	})
+	if err != nil {
+		return fmt.Errorf("queue attributes of %s: %w", url, err)
+	}
+	diffs, missing := diffQueue(s, q, out.Attributes)
+	for _, d := range diffs {
+		r.Differences = append(r.Differences, q.LogicalID+": "+d)
+	}
+	for _, m := range missing {
+		r.NotReported = append(r.NotReported, q.LogicalID+"."+m)
+	}
+	return nil
 }
 
 // diffTable compares a table description with its spec: key schema,

@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/ceb179/ceb179/internal/awsenv"
-	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/signature"
@@ -71,7 +65,7 @@ settings; with --local it is the running 'ceb179 local' stack's.`)
 		if _, err := signature.AlgorithmOf(cert.PublicKey); err != nil {
 			return fail(stderr, fs.name, exitUsage, fmt.Errorf("%s: %w", name, err))
 		}
-		store, err := paymentsStore(ctx, local, dataDir)
+		store, _, err := paymentsStore(ctx, local, dataDir)
 		if err != nil {
 			return fail(stderr, fs.name, exitFail, err)
 		}
@@ -86,7 +80,7 @@ settings; with --local it is the running 'ceb179 local' stack's.`)
 		if len(rest) != 0 {
 			return fs.usageError(stderr, "list takes no file")
 		}
-		store, err := paymentsStore(ctx, local, dataDir)
+		store, _, err := paymentsStore(ctx, local, dataDir)
 		if err != nil {
 			return fail(stderr, fs.name, exitFail, err)
 		}
@@ -103,39 +97,4 @@ settings; with --local it is the running 'ceb179 local' stack's.`)
 		return exitOK
 	}
 	return fs.usageError(stderr, fmt.Sprintf("unknown action %q (want register or list)", action))
-}
-
-// paymentsStore opens the payments table: the local stack's with local,
-// otherwise PAYMENTS_TABLE at the environment's AWS endpoint.
-func paymentsStore(ctx context.Context, local bool, dataDir string) (*dynamo.Store, error) {
-	if local {
-		st, err := devstack.ReadState(dataDir)
-		if err != nil {
-			return nil, err
-		}
-		if st.Tables.Payments == "" {
-			return nil, fmt.Errorf("%s: no payments table published", devstack.StatePath(dataDir))
-		}
-		clients, err := awsenv.Load(ctx, awsenv.WithEmulator(), awsenv.WithLoadOptions(
-			awsconfig.WithRegion(st.Region),
-			awsconfig.WithBaseEndpoint(st.Endpoint),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
-		))
-		if err != nil {
-			return nil, err
-		}
-		return dynamo.New(clients.DynamoDB, dynamo.Tables{Payments: st.Tables.Payments}, 0), nil
-	}
-	cfg, err := config.FromEnv(nil)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.PaymentsTable == "" {
-		return nil, errors.New("PAYMENTS_TABLE is not set (or use --local)")
-	}
-	clients, err := awsenv.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return dynamo.New(clients.DynamoDB, dynamo.Tables{Payments: cfg.PaymentsTable}, cfg.Retention), nil
 }

@@ -23,16 +23,9 @@ tradingTime, sessionID, serviceTime, ...). Exit 0 when every rule holds; otherwi
 line per violation on stdout, "PATH: problem", for example
 "payExchangeInfoHead.tradingTime: ...". Exit 2 when the input cannot be
 read or parsed.`)
-	pos, code, ok := fs.parse(args, stdout, stderr)
+	in, name, code, ok := fs.parseInput(args, stdin, stdout, stderr)
 	if !ok {
 		return code
-	}
-	if len(pos) > 1 {
-		return fs.usageError(stderr, "at most one input file")
-	}
-	in, name, err := readInput(pos, stdin)
-	if err != nil {
-		return fail(stderr, fs.name, exitUsage, err)
 	}
 	doc, err := customs.ReadDocument(in)
 	if err != nil {

@@ -181,6 +181,24 @@ func fail(stderr io.Writer, name string, code int, err error) int {
 // payExInfoStr is far smaller (two raw fields of at most 8000 characters).
 const maxInput = 16 << 20
 
+// parseInput parses the flags of a command that reads one document from
+// FILE (at most one positional argument) or stdin, and reads it. When ok
+// is false the command ends with code, the usage or the error printed.
+func (fs *flagSet) parseInput(args []string, stdin io.Reader, stdout, stderr io.Writer) (in []byte, name string, code int, ok bool) {
+	pos, code, ok := fs.parse(args, stdout, stderr)
+	if !ok {
+		return nil, "", code, false
+	}
+	if len(pos) > 1 {
+		return nil, "", fs.usageError(stderr, "at most one input file"), false
+	}
+	in, name, err := readInput(pos, stdin)
+	if err != nil {
+		return nil, "", fail(stderr, fs.name, exitUsage, err), false
+	}
+	return in, name, 0, true
+}
+
 // readInput reads the file named by the only positional argument, or stdin
 // when there is none or it is "-". It returns the bytes and a name for
 // messages.

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
@@ -39,9 +37,8 @@ type importSettings struct {
 	progress string
 }
 
-func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	var s importSettings
-	fs := newFlagSet("import", "[--local [--data DIR]] [--refused FILE] FILE", `
+// importAbout is the help text of `ceb179 import`.
+const importAbout = `
 Imports payment records into the payments table from FILE, JSON Lines: one
 payment per line, the payExchangeInfoHead fields except guid
 (initalRequest, initalResponse, ebpCode, payCode, payTransactionId,
@@ -59,7 +56,11 @@ the retention (default and minimum: see docs). With --local the endpoint
 and table are those a running 'ceb179 local' publishes in DIR/stack.json.
 
 Exit 0 when every line was imported or was a duplicate; 1 when lines were
-refused or the store failed; 2 on usage errors or an unreadable file.`)
+refused or the store failed; 2 on usage errors or an unreadable file.`
+
+func runImport(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	var s importSettings
+	fs := newFlagSet("import", "[--local [--data DIR]] [--refused FILE] FILE", importAbout)
 	fs.BoolVar(&s.local, "local", false, "import into the running local stack (`ceb179 local`)")
 	fs.StringVar(&s.dataDir, "data", devstack.DefaultDir, "data directory of the local stack (with --local)")
 	fs.StringVar(&s.refused, "refused", "", "file for refused lines, JSON Lines (default FILE.refused.jsonl)")
@@ -70,14 +71,8 @@ refused or the store failed; 2 on usage errors or an unreadable file.`)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return fs.usageError(stderr, "exactly one input FILE")
-	}
-	if s.batch < 1 || s.batch > 1000 || s.workers < 1 || s.workers > 64 {
-		return fs.usageError(stderr, "--batch must be 1..1000 and --workers 1..64")
-	}
-	if s.progress != "auto" && s.progress != "on" && s.progress != "off" {
-		return fs.usageError(stderr, "--progress must be auto, on or off")
+	if msg := s.check(pos); msg != "" {
+		return fs.usageError(stderr, msg)
 	}
 	path := pos[0]
 	if s.refused == "" {
@@ -92,39 +87,17 @@ refused or the store failed; 2 on usage errors or an unreadable file.`)
 	if err != nil {
 		return fail(stderr, fs.name, exitUsage, err)
 	}
-
-	store, where, err := importStore(ctx, s)
+	store, where, err := paymentsStore(ctx, s.local, s.dataDir)
 	if err != nil {
 		return fail(stderr, fs.name, exitFail, err)
 	}
-
-	rf, err := os.Create(s.refused)
+	refusals, err := createRefusals(s.refused)
 	if err != nil {
 		return fail(stderr, fs.name, exitFail, fmt.Errorf("refusals file: %w", err))
 	}
-	enc := json.NewEncoder(rf)
-	enc.SetEscapeHTML(false)
-	var werr error
-	opts := records.ImportOptions{
-		BatchSize: s.batch,
-		Workers:   s.workers,
-		Refused: func(r records.Refusal) {
-			if err := enc.Encode(r); err != nil && werr == nil {
-				werr = err
-			}
-		},
-	}
-	var bar *progressbar.ProgressBar
-	if showProgress(s.progress, stderr) {
-		bar = progressbar.NewOptions64(info.Size(),
-			progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("importing "+filepath.Base(path)),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionFullWidth(),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }),
-		)
+	opts := records.ImportOptions{BatchSize: s.batch, Workers: s.workers, Refused: refusals.add}
+	bar := importBar(s.progress, filepath.Base(path), info.Size(), stderr)
+	if bar != nil {
 		opts.Progress = func(n int64) { _ = bar.Set64(n) }
 	}
 
@@ -134,18 +107,10 @@ refused or the store failed; 2 on usage errors or an unreadable file.`)
 	if bar != nil {
 		_ = bar.Finish()
 	}
-	if err := rf.Close(); err != nil && werr == nil {
-		werr = err
-	}
-	refusedNote := ""
-	if sum.Refused == 0 && werr == nil {
-		os.Remove(s.refused)
-	} else {
-		refusedNote = " (reasons in " + s.refused + ")"
-	}
+	note, werr := refusals.close(sum.Refused == 0)
 	rate := float64(sum.Imported+sum.Duplicates) / max(elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(stdout, "%s: %d lines: imported %d, skipped as duplicate %d, refused %d%s, failed %d; %.1fs, %.0f payments/s into %s\n",
-		path, sum.Lines, sum.Imported, sum.Duplicates, sum.Refused, refusedNote, sum.Failed, elapsed.Seconds(), rate, where)
+		path, sum.Lines, sum.Imported, sum.Duplicates, sum.Refused, note, sum.Failed, elapsed.Seconds(), rate, where)
 	switch {
 	case ierr != nil:
 		return fail(stderr, fs.name, exitFail, fmt.Errorf("stopped: %w (run the import again to continue)", ierr))
@@ -155,6 +120,78 @@ refused or the store failed; 2 on usage errors or an unreadable file.`)
 		return exitFail
 	}
 	return exitOK
+}
+
+// check returns what is wrong with the settings and the positional
+// arguments pos, or "" when nothing is.
+func (s importSettings) check(pos []string) string {
+	switch {
+	case len(pos) != 1:
+		return "exactly one input FILE"
+	case s.batch < 1 || s.batch > 1000 || s.workers < 1 || s.workers > 64:
+		return "--batch must be 1..1000 and --workers 1..64"
+	case s.progress != "auto" && s.progress != "on" && s.progress != "off":
+		return "--progress must be auto, on or off"
+	}
+	return ""
+}
+
+// refusals is the file the refused lines of an import go to, one JSON
+// object per line. Import calls add one line at a time.
+type refusals struct {
+	path string
+	f    *os.File
+	enc  *json.Encoder
+	err  error
+}
+
+// createRefusals creates (or empties) the refusals file at path.
+func createRefusals(path string) (*refusals, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	enc := json.NewEncoder(f)
+	enc.SetEscapeHTML(false)
+	return &refusals{path: path, f: f, enc: enc}, nil
+}
+
+// add writes one refused line; the first write error is kept for close.
+func (r *refusals) add(f records.Refusal) {
+	if err := r.enc.Encode(f); err != nil && r.err == nil {
+		r.err = err
+	}
+}
+
+// close closes the file and removes it when none were refused and all went
+// well; otherwise it returns a note naming the file, for the summary. err
+// is the first write or close error.
+func (r *refusals) close(none bool) (note string, err error) {
+	if err := r.f.Close(); err != nil && r.err == nil {
+		r.err = err
+	}
+	if none && r.err == nil {
+		os.Remove(r.path)
+		return "", nil
+	}
+	return " (reasons in " + r.path + ")", r.err
+}
+
+// importBar returns the progress bar over size bytes of the input named
+// name when mode asks for one (see showProgress), or nil.
+func importBar(mode, name string, size int64, stderr io.Writer) *progressbar.ProgressBar {
+	if !showProgress(mode, stderr) {
+		return nil
+	}
+	return progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetDescription("importing "+name),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }),
+	)
 }
 
 // showProgress decides whether to draw the progress bar.
@@ -169,27 +206,23 @@ func showProgress(mode string, stderr io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// importStore builds the payments store of an import: the local stack's
-// with --local, otherwise the environment's. It also names where it
-// writes, for the summary.
-func importStore(ctx context.Context, s importSettings) (*dynamo.Store, string, error) {
+// paymentsStore opens the payments table: the local stack's with local,
+// otherwise PAYMENTS_TABLE at the environment's AWS endpoint. It also names
+// the table and where it is, for the output.
+func paymentsStore(ctx context.Context, local bool, dataDir string) (*dynamo.Store, string, error) {
 	cfg, err := config.FromEnv(nil)
 	if err != nil {
 		return nil, "", err
 	}
-	if s.local {
-		st, err := devstack.ReadState(s.dataDir)
+	if local {
+		st, err := devstack.ReadState(dataDir)
 		if err != nil {
 			return nil, "", err
 		}
 		if st.Tables.Payments == "" {
-			return nil, "", fmt.Errorf("%s: no payments table published", devstack.StatePath(s.dataDir))
+			return nil, "", fmt.Errorf("%s: no payments table published", devstack.StatePath(dataDir))
 		}
-		clients, err := awsenv.Load(ctx, awsenv.WithEmulator(), awsenv.WithLoadOptions(
-			awsconfig.WithRegion(st.Region),
-			awsconfig.WithBaseEndpoint(st.Endpoint),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
-		))
+		clients, err := awsenv.Load(ctx, awsenv.WithEmulatorAt(st.Region, st.Endpoint))
 		if err != nil {
 			return nil, "", err
 		}

@@ -30,8 +30,8 @@ var localCommand = command{
 // once, when the process starts.
 const envPersist = emulator.EnvPersist
 
-func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo]", `
+// localAbout is the help text of `ceb179 local`.
+const localAbout = `
 Runs ceb179 on this machine with no AWS account and nothing installed: an
 embedded AWS emulator with the tables and queues of template.yaml, the
 ingest handler on --listen (POST /platDataOpen, GET /healthz), assemble and
@@ -56,7 +56,10 @@ Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
 built-in simulator (https with verified TLS, or http on loopback);
 CUSTOMS_CA_FILE adds CAs (PEM) to trust for it. With customs' joint-test
 endpoint and --bridge-config this is the joint test from one PC; that
-endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
+endpoint does not verify signatures, 'ceb179 customs-sim' does.`
+
+func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo]", localAbout)
 	listen := fs.String("listen", devstack.DefaultListen, "address to serve platDataOpen and /healthz on")
 	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+devstack.DefaultDir+", state in memory)")
 	key := fs.String("signer-key", "", "sign with this key file (PEM) instead of the development key")
@@ -132,6 +135,34 @@ endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 	if err != nil {
 		return fail(stderr, fs.name, exitFail, err)
 	}
+	printReady(stdout, stack, *bridgeFile)
+
+	if err := runUntilStopped(ctx, stack, dir != "", stdout); err != nil {
+		return fail(stderr, fs.name, exitFail, err)
+	}
+	return exitOK
+}
+
+// runUntilStopped waits until ctx ends or the stack fails, stops the
+// stack and prints its summary. persisted gives the emulator's background
+// snapshot a moment to reach disk.
+func runUntilStopped(ctx context.Context, stack *devstack.Stack, persisted bool, stdout io.Writer) error {
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-stack.Err():
+	}
+	_ = stack.Close()
+	if persisted {
+		time.Sleep(1500 * time.Millisecond)
+	}
+	fmt.Fprintf(stdout, "\nceb179 local stopped.\n%s", stack.Summary())
+	return runErr
+}
+
+// printReady prints where the running stack listens, its signers (those of
+// the hsmbridge configuration bridgeFile, when set) and the demo orders.
+func printReady(stdout io.Writer, stack *devstack.Stack, bridgeFile string) {
 	fmt.Fprintf(stdout, `
   platDataOpen   %s/platDataOpen
   health         %s/healthz
@@ -141,10 +172,10 @@ endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 	if stack.CustomsUploadURL == customs.TestUploadURL {
 		fmt.Fprintln(stdout, "                 customs' joint-test endpoint: a 10000 there does not mean the signature verified")
 	}
-	if bridgeCfg == nil {
+	if bridgeFile == "" {
 		fmt.Fprintf(stdout, "  signer         certNo %s registered for ebpCode %s\n", stack.CertNo, stack.EbpCode)
 	} else {
-		writeSigners(stdout, *bridgeFile, stack)
+		writeSigners(stdout, bridgeFile, stack)
 	}
 	fmt.Fprintf(stdout, "  AWS emulator   %s\n", stack.Endpoint)
 	if len(stack.DemoOrders) > 0 {
@@ -152,22 +183,6 @@ endpoint does not verify signatures, 'ceb179 customs-sim' does.`)
 			tryCurl(runtime.GOOS, stack.URL, stack.DemoOrders[0], fmt.Sprintf("demo-%d", time.Now().Unix()), time.Now().UnixMilli()))
 	}
 	fmt.Fprintln(stdout, "\nReady. Ctrl-C stops.")
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-stack.Err():
-	}
-	_ = stack.Close()
-	if dir != "" {
-		// Give the emulator's background snapshot a moment to reach disk.
-		time.Sleep(1500 * time.Millisecond)
-	}
-	fmt.Fprintf(stdout, "\nceb179 local stopped.\n%s", stack.Summary())
-	if runErr != nil {
-		return fail(stderr, fs.name, exitFail, runErr)
-	}
-	return exitOK
 }
 
 // tryCurl returns a curl command that asks for orderNo as customs does, in

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ceb179/ceb179/internal/awsenv"
@@ -71,11 +69,7 @@ func (t opsTarget) open(ctx context.Context) (*opsEnv, error) {
 		if err != nil {
 			return nil, err
 		}
-		clients, err = awsenv.Load(ctx, awsenv.WithEmulator(), awsenv.WithLoadOptions(
-			awsconfig.WithRegion(st.Region),
-			awsconfig.WithBaseEndpoint(st.Endpoint),
-			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
-		))
+		clients, err = awsenv.Load(ctx, awsenv.WithEmulatorAt(st.Region, st.Endpoint))
 		if err != nil {
 			return nil, err
 		}

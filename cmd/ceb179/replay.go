@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/ops"
 )
 
@@ -113,10 +114,8 @@ func waitFinal(ctx context.Context, s *ops.Service, sessionID string, wait time.
 			}
 			return tr, nil
 		}
-		select {
-		case <-ctx.Done():
-			return ops.Trail{}, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		if err := clock.Sleep(ctx, 250*time.Millisecond); err != nil {
+			return ops.Trail{}, err
 		}
 	}
 }

@@ -23,16 +23,9 @@ newline):
   "sessionID":"<sid>"||"payExchangeInfoHead":"<head>"||"payExchangeInfoLists":"<lists>"||"serviceTime":"<t>"
 
 The head and lists are copied byte for byte from the input.`)
-	pos, code, ok := fs.parse(args, stdout, stderr)
+	in, name, code, ok := fs.parseInput(args, stdin, stdout, stderr)
 	if !ok {
 		return code
-	}
-	if len(pos) > 1 {
-		return fs.usageError(stderr, "at most one input file")
-	}
-	in, name, err := readInput(pos, stdin)
-	if err != nil {
-		return fail(stderr, fs.name, exitUsage, err)
 	}
 	r, err := customs.ReadPayExInfoStr(in)
 	if err != nil {

@@ -6,36 +6,25 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ceb179/ceb179/internal/assemble"
-	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
 )
 
 func main() {
-	log := lambdacontext.NewLogger()
-	cfg, err := config.FromEnv(nil, config.EnvRequestsTable, config.EnvPaymentsTable, config.EnvSignQueueURL, config.EnvAssembleQueueURL)
+	fn, err := config.LoadFunction(context.Background(), nil, "assemble",
+		config.EnvRequestsTable, config.EnvPaymentsTable, config.EnvSignQueueURL, config.EnvAssembleQueueURL)
 	if err != nil {
-		log.Error("configuration", slog.String("error", err.Error()))
-		os.Exit(1)
+		fn.Exit("start", err)
 	}
-	clients, err := awsenv.Load(context.Background())
-	if err != nil {
-		log.Error("aws clients", slog.String("error", err.Error()))
-		os.Exit(1)
-	}
-	store := dynamo.New(clients.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}, cfg.Retention)
-	h := assemble.New(store, store, queue.New(clients.SQS, cfg.SignQueueURL),
-		assemble.WithVisibility(queue.New(clients.SQS, cfg.AssembleQueueURL)),
-		assemble.WithLogger(log),
-		assemble.WithMetrics(metrics.New("assemble", os.Stdout)))
+	cfg, sqs := fn.Config, fn.AWS.SQS
+	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}, cfg.Retention)
+	h := assemble.New(store, store, queue.New(sqs, cfg.SignQueueURL),
+		assemble.WithVisibility(queue.New(sqs, cfg.AssembleQueueURL)),
+		assemble.WithLogger(fn.Log), assemble.WithMetrics(fn.Metrics()))
 	lambda.Start(h.Handle)
 }

@@ -6,18 +6,13 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/customsapi"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/upload"
 )
 
@@ -25,37 +20,25 @@ import (
 const certTTL = 5 * time.Minute
 
 func main() {
-	log := lambdacontext.NewLogger()
-	cfg, err := config.FromEnv(nil, config.EnvRequestsTable, config.EnvPaymentsTable, config.EnvCustomsUploadURL)
+	fn, err := config.LoadFunction(context.Background(), nil, "upload",
+		config.EnvRequestsTable, config.EnvPaymentsTable, config.EnvCustomsUploadURL)
 	if err != nil {
-		log.Error("configuration", slog.String("error", err.Error()))
-		os.Exit(1)
+		fn.Exit("start", err)
 	}
-	opt, err := config.UploadFromEnv(nil)
+	copts := []customsapi.Option{customsapi.WithCAFile(fn.Upload.CAFile)}
+	if fn.Upload.Timeout > 0 {
+		copts = append(copts, customsapi.WithTimeout(fn.Upload.Timeout))
+	}
+	customs, err := customsapi.New(fn.Config.CustomsUploadURL, copts...)
 	if err != nil {
-		log.Error("configuration", slog.String("error", err.Error()))
-		os.Exit(1)
+		fn.Exit("customs client", err)
 	}
-	copts := []customsapi.Option{customsapi.WithCAFile(opt.CAFile)}
-	if opt.Timeout > 0 {
-		copts = append(copts, customsapi.WithTimeout(opt.Timeout))
-	}
-	customs, err := customsapi.New(cfg.CustomsUploadURL, copts...)
-	if err != nil {
-		log.Error("customs client", slog.String("error", err.Error()))
-		os.Exit(1)
-	}
-	clients, err := awsenv.Load(context.Background())
-	if err != nil {
-		log.Error("aws clients", slog.String("error", err.Error()))
-		os.Exit(1)
-	}
-	store := dynamo.New(clients.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}, cfg.Retention)
+	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Requests: fn.Config.RequestsTable, Payments: fn.Config.PaymentsTable}, fn.Config.Retention)
 	policy := upload.DefaultPolicy()
-	if opt.GiveUpAfter > 0 {
-		policy.GiveUpAfter = opt.GiveUpAfter
+	if fn.Upload.GiveUpAfter > 0 {
+		policy.GiveUpAfter = fn.Upload.GiveUpAfter
 	}
 	h := upload.New(store, upload.NewCertCache(store, certTTL), customs,
-		upload.WithPolicy(policy), upload.WithLogger(log), upload.WithMetrics(metrics.New("upload", os.Stdout)))
+		upload.WithPolicy(policy), upload.WithLogger(fn.Log), upload.WithMetrics(fn.Metrics()))
 	lambda.Start(h.Invoke)
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/signer"
 )
 
@@ -286,9 +287,7 @@ func (b *Bridge) receiveLoop(ctx context.Context) {
 				return
 			}
 			b.log.Warn("receive failed", "err", err, "retryIn", backoff.String())
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
+			if clock.Sleep(ctx, backoff) != nil {
 				return
 			}
 			backoff = min(2*backoff, 30*time.Second)
@@ -494,10 +493,7 @@ func (b *Bridge) finish(ctx context.Context, j *job) {
 		if err = b.o.Queue.Delete(ctx, j.receipt); err == nil {
 			return
 		}
-		select {
-		case <-time.After(time.Duration(i+1) * 200 * time.Millisecond):
-		case <-ctx.Done():
-		}
+		_ = clock.Sleep(ctx, time.Duration(i+1)*200*time.Millisecond)
 	}
 	// The message comes back and is uploaded again; the upload function
 	// answers a repeated upload without sending it to customs twice.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/signer"
@@ -258,54 +257,63 @@ func (c *Config) Validate() error {
 			bad("%s: name used twice", where)
 		}
 		names[s.Name] = true
-		if s.EbpCode == "" {
-			bad("%s: ebpCode is required", where)
-		}
-		if s.PINFile != "" && s.PINEnv != "" {
-			bad("%s: set pinFile or pinEnv, not both", where)
-		}
-		switch s.Type {
-		case "eport":
-			if s.URL != "" {
-				if err := signer.CheckEPortURL(s.URL); err != nil {
-					bad("%s: %v", where, err)
-				}
-			}
-			if s.PINFile == "" && s.PINEnv == "" {
-				bad("%s: the card needs pinFile or pinEnv", where)
-			}
-		case "pkcs11":
-			if s.Module == "" {
-				bad("%s: module is required", where)
-			}
-			if s.TokenLabel == "" && s.Slot == nil {
-				bad("%s: tokenLabel or slot is required", where)
-			}
-			if s.KeyLabel == "" && s.KeyID == "" {
-				bad("%s: keyLabel or keyID is required", where)
-			}
-			if _, err := parseMechanism(s.SM2Mechanism); err != nil {
-				bad("%s: sm2Mechanism: %v", where, err)
-			}
-			if s.SM2Input != "" && s.SM2Input != "message" && s.SM2Input != "digest" {
-				bad("%s: sm2Input must be message or digest", where)
-			}
-		case "keyfile":
-			if s.KeyFile == "" || s.CertFile == "" {
-				bad("%s: keyFile and certFile are required", where)
-			}
-		case "kms":
-			if s.KMSKeyID == "" || s.CertFile == "" {
-				bad("%s: kmsKeyID and certFile are required", where)
-			}
-		default:
-			bad("%s: type must be eport, pkcs11, keyfile or kms", where)
-		}
+		errs = append(errs, s.problems(where)...)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// problems lists what is wrong with one signer's settings; where names the
+// signer in each message.
+func (s SignerConfig) problems(where string) []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if s.EbpCode == "" {
+		bad("%s: ebpCode is required", where)
+	}
+	if s.PINFile != "" && s.PINEnv != "" {
+		bad("%s: set pinFile or pinEnv, not both", where)
+	}
+	switch s.Type {
+	case "eport":
+		if s.URL != "" {
+			if err := signer.CheckEPortURL(s.URL); err != nil {
+				bad("%s: %v", where, err)
+			}
+		}
+		if s.PINFile == "" && s.PINEnv == "" {
+			bad("%s: the card needs pinFile or pinEnv", where)
+		}
+	case "pkcs11":
+		if s.Module == "" {
+			bad("%s: module is required", where)
+		}
+		if s.TokenLabel == "" && s.Slot == nil {
+			bad("%s: tokenLabel or slot is required", where)
+		}
+		if s.KeyLabel == "" && s.KeyID == "" {
+			bad("%s: keyLabel or keyID is required", where)
+		}
+		if _, err := parseMechanism(s.SM2Mechanism); err != nil {
+			bad("%s: sm2Mechanism: %v", where, err)
+		}
+		if s.SM2Input != "" && s.SM2Input != "message" && s.SM2Input != "digest" {
+			bad("%s: sm2Input must be message or digest", where)
+		}
+	case "keyfile":
+		if s.KeyFile == "" || s.CertFile == "" {
+			bad("%s: keyFile and certFile are required", where)
+		}
+	case "kms":
+		if s.KMSKeyID == "" || s.CertFile == "" {
+			bad("%s: kmsKeyID and certFile are required", where)
+		}
+	default:
+		bad("%s: type must be eport, pkcs11, keyfile or kms", where)
+	}
+	return errs
 }
 
 func parseMechanism(s string) (uint, error) {
@@ -413,11 +421,7 @@ func (sc SignerConfig) SpecWithGuard(log *slog.Logger, guard *signer.PINGuard) (
 		cfg := signer.KMSConfig{KeyID: sc.KMSKeyID, CertFile: sc.CertFile, Concurrency: sc.Concurrency, CallTimeout: sc.CallTimeout}
 		region := sc.Region
 		spec.Open = func(ctx context.Context) (signer.Signer, error) {
-			var opts []awsenv.Option
-			if region != "" {
-				opts = append(opts, awsenv.WithLoadOptions(config.WithRegion(region)))
-			}
-			clients, err := awsenv.Load(ctx, opts...)
+			clients, err := awsenv.Load(ctx, awsenv.WithRegion(region))
 			if err != nil {
 				return nil, fmt.Errorf("%w: aws config: %w", signer.ErrUnavailable, err)
 			}

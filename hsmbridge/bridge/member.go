@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
 )
@@ -66,12 +67,8 @@ func newMember(b *Bridge, spec SignerSpec) *member {
 func (m *member) supervise(ctx context.Context, work *sync.WaitGroup) {
 	first := true
 	for {
-		if !first {
-			select {
-			case <-time.After(m.b.o.ProbeInterval):
-			case <-ctx.Done():
-				return
-			}
+		if !first && clock.Sleep(ctx, m.b.o.ProbeInterval) != nil {
+			return
 		}
 		first = false
 		err := m.probe(ctx)

@@ -40,6 +40,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ceb179/ceb179"
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/records"
@@ -210,76 +211,107 @@ const (
 	outFailed    outcome = "failed"
 )
 
+// metric names the counter each outcome adds to; a resent job also counts
+// as assembled.
+var metric = map[outcome]string{
+	outAssembled: MetricAssembled,
+	outResent:    MetricResent,
+	outDuplicate: MetricDuplicate,
+	outClaimed:   MetricClaimed,
+	outRetry:     MetricNotYetFound,
+	outNoData:    MetricNoData,
+	outInvalid:   MetricInvalid,
+	outMalformed: MetricMalformed,
+	outFailed:    MetricFailure,
+}
+
+// done reports whether a message with this outcome is finished with; the
+// others are delivered again.
+func (o outcome) done() bool {
+	return o != outRetry && o != outFailed && o != outMalformed && o != outClaimed
+}
+
+// level is the log level of an outcome.
+func (o outcome) level() slog.Level {
+	switch o {
+	case outNoData, outInvalid, outRetry:
+		return slog.LevelWarn
+	case outMalformed, outFailed:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// result is what processing one message came to.
+type result struct {
+	// msg is the message as read (zero when it could not be read).
+	msg ceb179.AssembleMessage
+	out outcome
+	// retryIn is how soon a message that is not done should come back
+	// (0: the queue's default).
+	retryIn time.Duration
+	// reason says why, for the log.
+	reason string
+	err    error
+}
+
+// failed is the result of a step that went wrong; the message comes back
+// after retryIn.
+func failed(msg ceb179.AssembleMessage, retryIn time.Duration, err error) result {
+	return result{msg: msg, out: outFailed, retryIn: retryIn, err: err}
+}
+
 // handleOne processes one message and reports whether it is done (true) or
 // must be delivered again (false).
 func (h *Handler) handleOne(ctx context.Context, m events.SQSMessage) bool {
 	start := h.now()
 	receives, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-	msg, out, retryIn, reason, err := h.process(ctx, m.Body, receives)
+	r := h.process(ctx, m.Body, receives)
 	h.metrics.Duration(MetricAssembleTime, h.now().Sub(start))
-
-	attrs := []any{slog.String("outcome", string(out)), slog.String("messageId", m.MessageId), slog.Int("receiveCount", receives)}
-	if msg.SessionID != "" {
-		attrs = append(attrs, slog.String("sessionID", msg.SessionID), slog.String("orderNo", msg.OrderNo))
-	}
-	if reason != "" {
-		attrs = append(attrs, slog.String("reason", reason))
-	}
-	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
-	}
-	switch out {
-	case outAssembled:
+	if r.out == outResent {
 		h.metrics.Add(MetricAssembled, 1)
-	case outResent:
-		h.metrics.Add(MetricAssembled, 1)
-		h.metrics.Add(MetricResent, 1)
-	case outDuplicate:
-		h.metrics.Add(MetricDuplicate, 1)
-	case outClaimed:
-		h.metrics.Add(MetricClaimed, 1)
-	case outRetry:
-		h.metrics.Add(MetricNotYetFound, 1)
-	case outNoData:
-		h.metrics.Add(MetricNoData, 1)
-	case outInvalid:
-		h.metrics.Add(MetricInvalid, 1)
-	case outMalformed:
-		h.metrics.Add(MetricMalformed, 1)
-	case outFailed:
-		h.metrics.Add(MetricFailure, 1)
 	}
-	level := slog.LevelInfo
-	switch out {
-	case outNoData, outInvalid, outRetry:
-		level = slog.LevelWarn
-	case outMalformed, outFailed:
-		level = slog.LevelError
-	}
-	h.log.Log(ctx, level, "assemble", attrs...)
+	h.metrics.Add(metric[r.out], 1)
+	h.log.Log(ctx, r.out.level(), "assemble", r.attrs(m.MessageId, receives)...)
 
-	done := out != outRetry && out != outFailed && out != outMalformed && out != outClaimed
-	if !done && retryIn > 0 && h.visibility != nil && m.ReceiptHandle != "" {
-		if err := h.visibility.ExtendVisibility(ctx, m.ReceiptHandle, retryIn); err != nil {
+	done := r.out.done()
+	if !done && r.retryIn > 0 && h.visibility != nil && m.ReceiptHandle != "" {
+		if err := h.visibility.ExtendVisibility(ctx, m.ReceiptHandle, r.retryIn); err != nil {
 			h.log.WarnContext(ctx, "shorten visibility", slog.String("messageId", m.MessageId), slog.String("error", err.Error()))
 		}
 	}
 	return done
 }
 
-// process does the work for one message body. retryIn is how soon a
-// message that is not done should come back (0: the queue's default).
-func (h *Handler) process(ctx context.Context, body string, receives int) (msg ceb179.AssembleMessage, out outcome, retryIn time.Duration, reason string, err error) {
+// attrs are the log attributes of a result: never payment data.
+func (r result) attrs(messageID string, receives int) []any {
+	attrs := []any{slog.String("outcome", string(r.out)), slog.String("messageId", messageID), slog.Int("receiveCount", receives)}
+	if r.msg.SessionID != "" {
+		attrs = append(attrs, slog.String("sessionID", r.msg.SessionID), slog.String("orderNo", r.msg.OrderNo))
+	}
+	if r.reason != "" {
+		attrs = append(attrs, slog.String("reason", r.reason))
+	}
+	if r.err != nil {
+		attrs = append(attrs, slog.String("error", r.err.Error()))
+	}
+	return attrs
+}
+
+// process does the work for one message body: read the request, find its
+// payment, build the payment data and send the sign job.
+func (h *Handler) process(ctx context.Context, body string, receives int) result {
+	var msg ceb179.AssembleMessage
 	if err := json.Unmarshal([]byte(body), &msg); err != nil || msg.SessionID == "" || msg.OrderNo == "" {
-		return ceb179.AssembleMessage{}, outMalformed, 0, "", errors.New("assemble message: not a JSON object with sessionID and orderNo")
+		return result{out: outMalformed, err: errors.New("assemble message: not a JSON object with sessionID and orderNo")}
 	}
 	req, err := h.requests.GetRequest(ctx, msg.SessionID)
 	if err != nil {
-		return msg, outFailed, time.Second, "", err
+		return failed(msg, time.Second, err)
 	}
 	if req.State != ceb179.StateReceived {
 		// Assembled (the job was sent), or final: nothing left to do.
-		return msg, outDuplicate, 0, "state " + string(req.State), nil
+		return result{msg: msg, out: outDuplicate, reason: "state " + string(req.State)}
 	}
 	if msg.Replay > 0 && msg.Deadline > req.Deadline.UnixMilli() {
 		// An operator's replay has a window of its own.
@@ -288,81 +320,90 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg c
 	p, err := h.payments.PaymentByOrder(ctx, req.OrderNo)
 	switch {
 	case errors.Is(err, records.ErrNotFound):
-		now := h.now()
-		if left := req.Deadline.Sub(now); left > 0 && receives < MaxReceives {
-			// Never wait here: the message comes back on its own, and the
-			// rest of the batch is not held up. SQS counts visibility in
-			// whole seconds: rounded up, so that the last retry comes just
-			// after the deadline instead of a burst of receives before it.
-			d := min(RetryDelay(receives, h.retryFirst, h.retryMax), left)
-			d = (d + time.Second - 1) / time.Second * time.Second
-			return msg, outRetry, d, "no payment record for the order yet", nil
-		}
-		reason := "no payment record for the order before the deadline"
-		if now.Before(req.Deadline) {
-			reason = "no payment record for the order at the last delivery the queue allows"
-		}
-		if err := h.finish(ctx, req.SessionID, ceb179.StateNoData, reason); err != nil {
-			return msg, outFailed, time.Second, reason, err
-		}
-		return msg, outNoData, 0, reason, nil
+		return h.noPayment(ctx, msg, req, receives)
 	case err != nil:
-		return msg, outFailed, time.Second, "", err
+		return failed(msg, time.Second, err)
 	}
 	if !p.HasOrder(req.OrderNo) {
-		reason := "the stored payment does not hold the order"
-		if err := h.finish(ctx, req.SessionID, ceb179.StateInvalid, reason); err != nil {
-			return msg, outFailed, time.Second, reason, err
-		}
-		return msg, outInvalid, 0, reason, nil
+		return h.conclude(ctx, msg, ceb179.StateInvalid, outInvalid, "the stored payment does not hold the order")
 	}
-	now := h.now()
-	built, err := Build(req, p, now)
+	built, err := Build(req, p, h.now())
 	var ve *customs.ValidationError
 	if errors.As(err, &ve) {
-		reason := strings.Join(records.Reasons(ve), "; ")
-		if err := h.finish(ctx, req.SessionID, ceb179.StateInvalid, reason); err != nil {
-			return msg, outFailed, time.Second, reason, err
-		}
-		return msg, outInvalid, 0, reason, nil
+		return h.conclude(ctx, msg, ceb179.StateInvalid, outInvalid, strings.Join(records.Reasons(ve), "; "))
 	}
 	if err != nil {
-		return msg, outFailed, 0, "", err
+		return failed(msg, 0, err)
 	}
 	built.Replay = max(msg.Replay, 0)
+	return h.sendJob(ctx, msg, req, built)
+}
+
+// noPayment handles a request whose order has no payment record yet: the
+// message comes back later while the deadline and the queue allow, and the
+// request ends NO_DATA after that.
+func (h *Handler) noPayment(ctx context.Context, msg ceb179.AssembleMessage, req ceb179.Request, receives int) result {
+	now := h.now()
+	if left := req.Deadline.Sub(now); left > 0 && receives < MaxReceives {
+		// Never wait here: the message comes back on its own, and the
+		// rest of the batch is not held up. SQS counts visibility in
+		// whole seconds: rounded up, so that the last retry comes just
+		// after the deadline instead of a burst of receives before it.
+		d := min(RetryDelay(receives, h.retryFirst, h.retryMax), left)
+		d = (d + time.Second - 1) / time.Second * time.Second
+		return result{msg: msg, out: outRetry, retryIn: d, reason: "no payment record for the order yet"}
+	}
+	reason := "no payment record for the order before the deadline"
+	if now.Before(req.Deadline) {
+		reason = "no payment record for the order at the last delivery the queue allows"
+	}
+	return h.conclude(ctx, msg, ceb179.StateNoData, outNoData, reason)
+}
+
+// conclude ends the request in the final state to, for reason.
+func (h *Handler) conclude(ctx context.Context, msg ceb179.AssembleMessage, to ceb179.State, out outcome, reason string) result {
+	if err := h.finish(ctx, msg.SessionID, to, reason); err != nil {
+		return result{msg: msg, out: outFailed, retryIn: time.Second, reason: reason, err: err}
+	}
+	return result{msg: msg, out: out, reason: reason}
+}
+
+// sendJob stores the built payment data as the pending upload, claims the
+// sign job, sends it and marks the request ASSEMBLED.
+func (h *Handler) sendJob(ctx context.Context, msg ceb179.AssembleMessage, req ceb179.Request, built ceb179.Pending) result {
 	stored, created, err := h.requests.CreatePending(ctx, built)
 	if err != nil {
-		return msg, outFailed, time.Second, "", err
+		return failed(msg, time.Second, err)
 	}
 	// Only the delivery holding the claim sends the job, so two copies of
 	// the message handled at the same time send one.
 	owner := uuid.NewString()
 	claimed, err := h.requests.ClaimSignJob(ctx, req.SessionID, owner, h.now(), SignJobLease)
 	if err != nil {
-		return msg, outFailed, time.Second, "", err
+		return failed(msg, time.Second, err)
 	}
 	if !claimed {
 		// Come back when the holder has finished, or its claim has lapsed.
-		return msg, outClaimed, SignJobLease, "another delivery is sending the sign job", nil
+		return result{msg: msg, out: outClaimed, retryIn: SignJobLease, reason: "another delivery is sending the sign job"}
 	}
 	job := ceb179.SignJob{SessionID: stored.SessionID, EbpCode: stored.EbpCode, Deadline: stored.Deadline.UnixMilli(), Digest: stored.Digest}
 	if err := h.sign.Send(ctx, job); err != nil {
 		if rerr := h.requests.ReleaseSignJob(ctx, req.SessionID, owner); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		return msg, outFailed, time.Second, "", err
+		return failed(msg, time.Second, err)
 	}
 	if err := h.finish(ctx, req.SessionID, ceb179.StateAssembled, ""); err != nil {
 		// The job is on its way and the claim still holds: a redelivery
 		// within the lease sends nothing; after it, the job is sent once
 		// more, which the upload side tolerates (same digest, state checks).
-		return msg, outFailed, SignJobLease, "", err
+		return failed(msg, SignJobLease, err)
 	}
 	h.metrics.Duration(MetricTimeToAssemble, h.now().Sub(req.ReceivedAt))
 	if !created {
-		return msg, outResent, 0, "pending upload found, sign job sent again", nil
+		return result{msg: msg, out: outResent, reason: "pending upload found, sign job sent again"}
 	}
-	return msg, outAssembled, 0, "", nil
+	return result{msg: msg, out: outAssembled}
 }
 
 // finish moves the request from RECEIVED to state to. A request that has
@@ -378,10 +419,8 @@ func (h *Handler) finish(ctx context.Context, sessionID string, to ceb179.State,
 		if gerr == nil && req.State != ceb179.StateReceived {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, time.Duration(attempt+1)*50*time.Millisecond) != nil {
 			return fmt.Errorf("set state %s: %w", to, err)
-		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("set state %s: %w", to, err)

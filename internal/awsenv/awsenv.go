@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -62,6 +63,28 @@ func WithEmulator() Option {
 // example a fixed region or static credentials.
 func WithLoadOptions(opts ...func(*config.LoadOptions) error) Option {
 	return func(s *settings) { s.loadOptions = append(s.loadOptions, opts...) }
+}
+
+// WithRegion fixes the region; an empty region leaves the environment's.
+func WithRegion(region string) Option {
+	return func(s *settings) {
+		if region != "" {
+			s.loadOptions = append(s.loadOptions, config.WithRegion(region))
+		}
+	}
+}
+
+// WithEmulatorAt points the clients at the emulator listening at endpoint,
+// in region, with the fixed credentials an emulator accepts (the state a
+// development stack publishes), whatever the environment says.
+func WithEmulatorAt(region, endpoint string) Option {
+	return func(s *settings) {
+		s.emulator = true
+		s.loadOptions = append(s.loadOptions,
+			config.WithRegion(region),
+			config.WithBaseEndpoint(endpoint),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	}
 }
 
 // Load resolves the SDK configuration from the environment (region,

@@ -72,76 +72,96 @@ func Import(ctx context.Context, r io.Reader, store Store, opts ImportOptions) (
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	type item struct {
-		line int
-		p    Payment
+	im := &importer{store: store, opts: opts, cancel: cancel, batches: make(chan []importItem, opts.Workers)}
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Go(func() { im.write(ctx) })
 	}
-	var (
-		mu  sync.Mutex
-		sum Summary
-		wg  sync.WaitGroup
-	)
-	refuse := func(f Refusal) {
-		mu.Lock()
-		defer mu.Unlock()
-		sum.Refused++
-		if opts.Refused != nil {
-			opts.Refused(f)
+	rerr := im.read(ctx, r)
+	close(im.batches)
+	wg.Wait()
+	if rerr != nil {
+		return im.sum, rerr
+	}
+	return im.sum, context.Cause(ctx)
+}
+
+// importItem is a valid payment and the line it came from.
+type importItem struct {
+	line int
+	p    Payment
+}
+
+// importer is one run of Import: the reader hands batches to the writers
+// over batches; the counts are shared under mu.
+type importer struct {
+	store   Store
+	opts    ImportOptions
+	cancel  context.CancelCauseFunc
+	batches chan []importItem
+
+	mu  sync.Mutex
+	sum Summary
+}
+
+// count adds one to the summary count c.
+func (im *importer) count(c *int) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	*c++
+}
+
+// refuse counts a refused line and reports it.
+func (im *importer) refuse(f Refusal) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	im.sum.Refused++
+	if im.opts.Refused != nil {
+		im.opts.Refused(f)
+	}
+}
+
+// write stores the batches it receives until they end. A store failure
+// other than a refusal ends the whole import.
+func (im *importer) write(ctx context.Context) {
+	for b := range im.batches {
+		ps := make([]Payment, len(b))
+		for i, it := range b {
+			ps[i] = it.p
+		}
+		for i, err := range im.store.PutPayments(ctx, ps) {
+			switch {
+			case err == nil:
+				im.count(&im.sum.Imported)
+			case errors.Is(err, ErrDuplicate):
+				im.count(&im.sum.Duplicates)
+			case errors.Is(err, ErrConflict), errors.Is(err, ErrOrderTaken), errors.Is(err, ErrExpired):
+				im.refuse(Refusal{Line: b[i].line, PayTransactionID: b[i].p.PayTransactionID, Reasons: []string{err.Error()}})
+			default:
+				im.count(&im.sum.Failed)
+				im.cancel(fmt.Errorf("store payment of line %d: %w", b[i].line, err))
+			}
 		}
 	}
-	batches := make(chan []item, opts.Workers)
-	for range opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range batches {
-				ps := make([]Payment, len(b))
-				for i, it := range b {
-					ps[i] = it.p
-				}
-				errs := store.PutPayments(ctx, ps)
-				for i, err := range errs {
-					id := b[i].p.PayTransactionID
-					switch {
-					case err == nil:
-						mu.Lock()
-						sum.Imported++
-						mu.Unlock()
-					case errors.Is(err, ErrDuplicate):
-						mu.Lock()
-						sum.Duplicates++
-						mu.Unlock()
-					case errors.Is(err, ErrConflict), errors.Is(err, ErrOrderTaken), errors.Is(err, ErrExpired):
-						refuse(Refusal{Line: b[i].line, PayTransactionID: id, Reasons: []string{err.Error()}})
-					default:
-						mu.Lock()
-						sum.Failed++
-						mu.Unlock()
-						cancel(fmt.Errorf("store payment of line %d: %w", b[i].line, err))
-					}
-				}
-			}
-		}()
-	}
+}
 
+// read reads, validates and batches the lines of r until it ends, fails
+// or ctx ends, and hands the last batch on. It returns only read errors.
+func (im *importer) read(ctx context.Context, r io.Reader) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		read  int64
 		line  int
-		batch []item
-		rerr  error
+		batch []importItem
 	)
-	send := func() bool {
+	send := func() {
 		if len(batch) == 0 {
-			return true
+			return
 		}
 		select {
-		case batches <- batch:
+		case im.batches <- batch:
 			batch = nil
-			return true
-		case <-ctx.Done():
-			return false
+		case <-ctx.Done(): // the loop ends: the context is done
 		}
 	}
 	for ctx.Err() == nil {
@@ -151,42 +171,30 @@ func Import(ctx context.Context, r io.Reader, store Store, opts ImportOptions) (
 			line++
 		}
 		if len(bytes.TrimSpace(b)) > 0 || tooLong {
-			mu.Lock()
-			sum.Lines++
-			mu.Unlock()
-			switch p, perr := parseValid(b, tooLong); {
+			im.count(&im.sum.Lines)
+			p, perr := parseValid(b, tooLong)
+			switch {
 			case perr != nil:
-				refuse(Refusal{Line: line, PayTransactionID: p.PayTransactionID, Reasons: Reasons(perr)})
+				im.refuse(Refusal{Line: line, PayTransactionID: p.PayTransactionID, Reasons: Reasons(perr)})
 			default:
-				batch = append(batch, item{line: line, p: p})
-				if len(batch) >= opts.BatchSize {
-					send() // on failure the loop ends: the context is done
+				batch = append(batch, importItem{line: line, p: p})
+				if len(batch) >= im.opts.BatchSize {
+					send()
 				}
 			}
 		}
-		if opts.Progress != nil && n > 0 {
-			opts.Progress(read)
+		if im.opts.Progress != nil && n > 0 {
+			im.opts.Progress(read)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			rerr = fmt.Errorf("read line %d: %w", line+1, err)
-			break
+			return fmt.Errorf("read line %d: %w", line+1, err)
 		}
 	}
-	if rerr == nil {
-		send()
-	}
-	close(batches)
-	wg.Wait()
-	if rerr != nil {
-		return sum, rerr
-	}
-	if err := context.Cause(ctx); err != nil {
-		return sum, err
-	}
-	return sum, nil
+	send()
+	return nil
 }
 
 // parseValid parses and validates one line.

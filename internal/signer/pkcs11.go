@@ -222,18 +222,46 @@ func openToken(api p11API, cfg PKCS11Config) (*p11Key, *smx509.Certificate, erro
 	k.sessions <- sh
 	// The token answered without the PIN (its slot and sessions): it may
 	// be sent the PIN, once unless it was proven before.
+	var cert *smx509.Certificate
 	var certNo string
 	if cfg.CertFile != "" {
-		pemBytes, err := os.ReadFile(cfg.CertFile)
-		if err != nil {
-			return fail(fmt.Errorf("pkcs11: read certificate: %w", err))
-		}
-		cert, err := signature.ParseCertificatePEM(pemBytes)
-		if err != nil {
+		if cert, err = readCertFile(cfg.CertFile); err != nil {
 			return fail(err)
 		}
 		certNo = signature.CertNo(cert)
 	}
+	if err := login(api, sh, cfg, certNo); err != nil {
+		return fail(err)
+	}
+	var match []*pkcs11.Attribute
+	if k.key, match, err = findKey(api, sh, cfg); err != nil {
+		return fail(err)
+	}
+	if cert == nil {
+		if cert, err = tokenCert(api, sh, match); err != nil {
+			return fail(err)
+		}
+	}
+	k.pub = cert.PublicKey
+	if alg, _ := signature.AlgorithmOf(k.pub); alg == signature.SM2SM3 && k.sm2Mech == 0 {
+		return fail(errors.New("pkcs11: the key is SM2; set sm2Mechanism to the vendor's SM2 mechanism"))
+	}
+	return k, cert, nil
+}
+
+// readCertFile reads the PEM certificate at path.
+func readCertFile(path string) (*smx509.Certificate, error) {
+	pemBytes, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: read certificate: %w", err)
+	}
+	return signature.ParseCertificatePEM(pemBytes)
+}
+
+// login sends the PIN to the token over session sh, through the PIN guard:
+// the card (named by certNo when known) is sent a PIN at most once unless
+// that PIN was proven before, and a refused PIN is remembered.
+func login(api p11API, sh pkcs11.SessionHandle, cfg PKCS11Config, certNo string) error {
 	guard := cfg.Guard
 	if guard == nil {
 		guard = NewPINGuard("")
@@ -242,7 +270,7 @@ func openToken(api p11API, cfg PKCS11Config) (*p11Key, *smx509.Certificate, erro
 	guard.Probed(card)
 	done, err := guard.Begin(context.Background(), card, cfg.Name, cfg.PIN)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	err = api.Login(sh, pkcs11.CKU_USER, cfg.PIN.Reveal())
 	if err != nil && !isCode(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
@@ -250,61 +278,57 @@ func openToken(api p11API, cfg PKCS11Config) (*p11Key, *smx509.Certificate, erro
 		if werr := done(err); werr != nil {
 			err = fmt.Errorf("%w (%v)", err, werr)
 		}
-		return fail(err)
+		return err
 	}
 	done(nil)
-	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
+	return nil
+}
+
+// findKey finds the one private key the configuration's label and id
+// match, and returns it with those label and id attributes.
+func findKey(api p11API, sh pkcs11.SessionHandle, cfg PKCS11Config) (pkcs11.ObjectHandle, []*pkcs11.Attribute, error) {
+	var match []*pkcs11.Attribute
 	if cfg.KeyLabel != "" {
-		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, cfg.KeyLabel))
+		match = append(match, pkcs11.NewAttribute(pkcs11.CKA_LABEL, cfg.KeyLabel))
 	}
-	var id []byte
 	if cfg.KeyID != "" {
-		if id, err = hex.DecodeString(cfg.KeyID); err != nil {
-			return fail(fmt.Errorf("pkcs11: keyID is not hex: %w", err))
+		id, err := hex.DecodeString(cfg.KeyID)
+		if err != nil {
+			return 0, nil, fmt.Errorf("pkcs11: keyID is not hex: %w", err)
 		}
-		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_ID, id))
+		match = append(match, pkcs11.NewAttribute(pkcs11.CKA_ID, id))
 	}
+	tmpl := append([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}, match...)
 	keys, err := findObjects(api, sh, tmpl)
 	if err != nil {
-		return fail(err)
+		return 0, nil, err
 	}
 	if len(keys) != 1 {
-		return fail(fmt.Errorf("pkcs11: %d private keys match label %q id %q, want 1", len(keys), cfg.KeyLabel, cfg.KeyID))
+		return 0, nil, fmt.Errorf("pkcs11: %d private keys match label %q id %q, want 1", len(keys), cfg.KeyLabel, cfg.KeyID)
 	}
-	k.key = keys[0]
+	return keys[0], match, nil
+}
 
-	var cert *smx509.Certificate
-	if cfg.CertFile != "" {
-		pemBytes, err := os.ReadFile(cfg.CertFile)
-		if err != nil {
-			return fail(fmt.Errorf("pkcs11: read certificate: %w", err))
-		}
-		if cert, err = signature.ParseCertificatePEM(pemBytes); err != nil {
-			return fail(err)
-		}
-	} else {
-		ct := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE)}
-		ct = append(ct, tmpl[1:]...)
-		certs, err := findObjects(api, sh, ct)
-		if err != nil {
-			return fail(err)
-		}
-		if len(certs) != 1 {
-			return fail(fmt.Errorf("pkcs11: %d certificates match the key's label/id, want 1 (or set certFile)", len(certs)))
-		}
-		attrs, err := api.GetAttributeValue(sh, certs[0], []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
-		if err != nil {
-			return fail(classifyP11("read certificate", err))
-		}
-		if cert, err = smx509.ParseCertificate(attrs[0].Value); err != nil {
-			return fail(fmt.Errorf("pkcs11: parse certificate: %w", err))
-		}
+// tokenCert reads the one certificate on the token that the key's label
+// and id attributes (match) name.
+func tokenCert(api p11API, sh pkcs11.SessionHandle, match []*pkcs11.Attribute) (*smx509.Certificate, error) {
+	tmpl := append([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE)}, match...)
+	certs, err := findObjects(api, sh, tmpl)
+	if err != nil {
+		return nil, err
 	}
-	k.pub = cert.PublicKey
-	if alg, _ := signature.AlgorithmOf(k.pub); alg == signature.SM2SM3 && k.sm2Mech == 0 {
-		return fail(errors.New("pkcs11: the key is SM2; set sm2Mechanism to the vendor's SM2 mechanism"))
+	if len(certs) != 1 {
+		return nil, fmt.Errorf("pkcs11: %d certificates match the key's label/id, want 1 (or set certFile)", len(certs))
 	}
-	return k, cert, nil
+	attrs, err := api.GetAttributeValue(sh, certs[0], []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
+	if err != nil {
+		return nil, classifyP11("read certificate", err)
+	}
+	cert, err := smx509.ParseCertificate(attrs[0].Value)
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: parse certificate: %w", err)
+	}
+	return cert, nil
 }
 
 func findSlot(api p11API, cfg PKCS11Config) (uint, error) {

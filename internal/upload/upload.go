@@ -14,6 +14,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/ceb179/ceb179"
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
 	"github.com/ceb179/ceb179/internal/dynamo"
@@ -211,24 +212,13 @@ func New(store Store, certs Certificates, poster Poster, opts ...Option) *Handle
 		policy: DefaultPolicy(),
 		log:    slog.New(slog.DiscardHandler),
 		now:    time.Now,
-		sleep:  sleepCtx,
+		sleep:  clock.Sleep,
 		jitter: fullJitter,
 	}
 	for _, o := range opts {
 		o(h)
 	}
 	return h
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func fullJitter(ceiling time.Duration) time.Duration {
@@ -477,7 +467,7 @@ func (h *Handler) retryStore(ctx context.Context, f func(context.Context) error)
 		if err == nil || errors.Is(err, dynamo.ErrLeaseLost) || !time.Now().Add(wait).Before(end) {
 			return err
 		}
-		_ = sleepCtx(ctx, wait)
+		_ = clock.Sleep(ctx, wait)
 		wait = min(2*wait, time.Second)
 	}
 }

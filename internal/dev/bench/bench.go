@@ -155,22 +155,43 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 // the sessions.
 func offer(ctx context.Context, st *devstack.Stack, run Scenario, orders []string, tag string, res *Result) {
 	already := acceptedCount(st.Sim)
+	start := time.Now()
+	calls := sendRequests(ctx, st.URL, run, orders, tag, start)
+	// Wait for the uploads of the known orders, up to the drain time after
+	// the last request.
+	want := 0
+	for _, c := range calls {
+		if c.ok && !c.unknown {
+			want++
+		}
+	}
+	deadline := time.Now().Add(run.Drain)
+	for time.Now().Before(deadline) && acceptedCount(st.Sim) < already+want && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	res.Took = time.Since(start)
+	res.count(calls, acceptedAt(st.Sim), run.Window)
+}
+
+// call is one customs request a run sent.
+type call struct {
+	sid     string
+	sent    time.Time
+	ack     time.Duration
+	ok      bool
+	unknown bool
+}
+
+// sendRequests sends run's requests to the stack at base: first the UnknownFirst
+// at once, then the rest spread over run.Over, or as a burst of
+// run.Concurrency calls in flight. Sessions are named by tag and start.
+func sendRequests(ctx context.Context, base string, run Scenario, orders []string, tag string, start time.Time) []call {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	defer client.CloseIdleConnections()
-
-	type call struct {
-		sid     string
-		sent    time.Time
-		ack     time.Duration
-		ok      bool
-		unknown bool
-	}
 	calls := make([]call, run.Requests)
-	start := time.Now()
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, run.Concurrency)
 	var next atomic.Int64
-	send := func(i int) {
+	one := func(i int) {
 		defer wg.Done()
 		c := call{sid: fmt.Sprintf("%s-%d-%06d", tag, start.UnixNano(), i), unknown: i < run.UnknownFirst || unknownAt(i, run.Unknown)}
 		order := fmt.Sprintf("%s-UNKNOWN-%06d", tag, i)
@@ -178,16 +199,17 @@ func offer(ctx context.Context, st *devstack.Stack, run Scenario, orders []strin
 			order = orders[int(next.Add(1))%len(orders)]
 		}
 		c.sent = time.Now()
-		c.ok = platDataOpen(ctx, client, st.URL, order, c.sid) == customs.CodeSuccess
+		c.ok = platDataOpen(ctx, client, base, order, c.sid) == customs.CodeSuccess
 		c.ack = time.Since(c.sent)
 		calls[i] = c
 	}
 	first := min(run.UnknownFirst, run.Requests)
 	for i := range first {
 		wg.Add(1)
-		go send(i)
+		go one(i)
 	}
 	wg.Wait()
+	sem := make(chan struct{}, run.Concurrency)
 	rest := run.Requests - first
 	for i := first; i < run.Requests; i++ {
 		if run.Over > 0 {
@@ -203,33 +225,29 @@ func offer(ctx context.Context, st *devstack.Stack, run Scenario, orders []strin
 			if run.Over == 0 {
 				defer func() { <-sem }()
 			}
-			send(i)
+			one(i)
 		}()
 	}
 	wg.Wait()
+	return calls
+}
 
-	// Wait for the uploads of the known orders, up to the drain time after
-	// the last request.
-	want := 0
-	for _, c := range calls {
-		if c.ok && !c.unknown {
-			want++
-		}
-	}
-	deadline := time.Now().Add(run.Drain)
-	for time.Now().Before(deadline) && acceptedCount(st.Sim) < already+want && ctx.Err() == nil {
-		time.Sleep(100 * time.Millisecond)
-	}
-	res.Took = time.Since(start)
-
-	uploaded := map[string]time.Time{}
-	for _, u := range st.Sim.Uploads() {
+// acceptedAt is when customs first accepted each session's upload.
+func acceptedAt(sim *customssim.Sim) map[string]time.Time {
+	at := map[string]time.Time{}
+	for _, u := range sim.Uploads() {
 		if u.Accepted() {
-			if _, ok := uploaded[u.SessionID]; !ok {
-				uploaded[u.SessionID] = u.At
+			if _, ok := at[u.SessionID]; !ok {
+				at[u.SessionID] = u.At
 			}
 		}
 	}
+	return at
+}
+
+// count fills in the counts and sorted latencies of calls, given when each
+// session was uploaded and the window of an upload on time.
+func (res *Result) count(calls []call, uploaded map[string]time.Time, window time.Duration) {
 	for _, c := range calls {
 		res.Sent++
 		if !c.ok {
@@ -245,7 +263,7 @@ func offer(ctx context.Context, st *devstack.Stack, run Scenario, orders []strin
 			res.Uploads++
 			e2e := at.Sub(c.sent)
 			res.EndToEnd = append(res.EndToEnd, e2e)
-			if e2e <= run.Window {
+			if e2e <= window {
 				res.OnTime++
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
 )
 
@@ -68,24 +69,7 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 	if r.Config == nil {
 		return BridgeResult{}, errors.New("bench: no hsmbridge configuration")
 	}
-	if r.Load <= 0 {
-		r.Load = 3
-	}
-	if r.Scale <= 0 || r.Scale > 1 {
-		r.Scale = 1
-	}
-	if r.Over <= 0 {
-		r.Over = 120 * time.Second
-	}
-	if r.Window <= 0 {
-		r.Window = 120 * time.Second
-	}
-	if r.Warmup <= 0 {
-		r.Warmup = 10
-	}
-	if r.MaxRequests <= 0 {
-		r.MaxRequests = 20000
-	}
+	r = r.withDefaults()
 	over := time.Duration(float64(r.Over) * r.Scale)
 	window := time.Duration(float64(r.Window) * r.Scale)
 
@@ -108,43 +92,57 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 	if err != nil {
 		return res, err
 	}
-	warmOrders, err := seed(ctx, st, 0, ordersFor(r.Warmup*healthy))
+	warmOrders, err := warmUp(ctx, st, r.Warmup*healthy, window)
 	if err != nil {
 		return res, err
 	}
-	// The warm-up only measures: it may take its time on a busy machine.
-	warm := Scenario{Requests: r.Warmup * healthy, Window: window, Drain: max(window, 2*time.Minute), Concurrency: 64}
-	var warmRes Result
-	warmCtx, stopWarm := context.WithCancelCause(ctx)
-	go watchDisabled(warmCtx, st, stopWarm)
-	offer(warmCtx, st, warm, warmOrders, "WARMUP", &warmRes)
-	disabled := context.Cause(warmCtx)
-	stopWarm(nil)
-	if disabled != nil && disabled != context.Canceled && ctx.Err() == nil {
-		return res, disabled
+	if res.Rates, err = measureRates(ctx, st); err != nil {
+		return res, err
 	}
-	if warmRes.Uploads < warm.Requests {
-		return res, fmt.Errorf("bench: warm-up: %d of %d requests uploaded", warmRes.Uploads, warm.Requests)
+	rates, total := make([]float64, len(res.Rates)), 0.0
+	for i, s := range res.Rates {
+		rates[i] = s.PerMinute
+		total += s.PerMinute
 	}
-	status, err := st.BridgeStatus(ctx)
+	sc := r.scenario(len(rates), total, over, window)
+	res.Result = Result{Scenario: sc}
+	res.PhysicalMax, res.FIFO = CapacityRates(sc.Requests, over, window, rates)
+	// Orders of their own, each asked no more than the daily cap allows.
+	orders, err := seed(ctx, st, warmOrders, ordersFor(sc.Requests))
 	if err != nil {
 		return res, err
 	}
-	var rates []float64
-	total := 0.0
-	for _, s := range status.Signers {
-		if s.EbpCode != st.EbpCode || s.State != "healthy" {
-			continue
-		}
-		perMinute := float64(max(s.Concurrency, 1)) * float64(time.Minute) / float64(max(time.Duration(s.EstimateMs)*time.Millisecond, time.Millisecond))
-		res.Rates = append(res.Rates, SignerRate{Name: s.Name, PerMinute: perMinute})
-		rates = append(rates, perMinute)
-		total += perMinute
-	}
-	if len(rates) == 0 {
-		return res, fmt.Errorf("bench: no healthy signer for ebpCode %s after the warm-up", st.EbpCode)
-	}
+	offer(ctx, st, sc, orders, "BENCH", &res.Result)
+	return res, nil
+}
 
+// withDefaults fills in the defaults of the fields left zero.
+func (r BridgeRun) withDefaults() BridgeRun {
+	if r.Load <= 0 {
+		r.Load = 3
+	}
+	if r.Scale <= 0 || r.Scale > 1 {
+		r.Scale = 1
+	}
+	if r.Over <= 0 {
+		r.Over = 120 * time.Second
+	}
+	if r.Window <= 0 {
+		r.Window = 120 * time.Second
+	}
+	if r.Warmup <= 0 {
+		r.Warmup = 10
+	}
+	if r.MaxRequests <= 0 {
+		r.MaxRequests = 20000
+	}
+	return r
+}
+
+// scenario is the measured run: signers signers making total signatures a
+// minute together, offered r.Load times that over over (or r.Requests),
+// scaled and bounded.
+func (r BridgeRun) scenario(signers int, total float64, over, window time.Duration) Scenario {
 	n := r.Requests
 	if n <= 0 {
 		n = int(r.Load * total * r.Over.Minutes())
@@ -152,23 +150,62 @@ func RunBridge(ctx context.Context, r BridgeRun, prefix string) (BridgeResult, e
 	n = min(max(1, int(float64(n)*r.Scale)), r.MaxRequests)
 	sc := Scenario{
 		Name: r.Name, Requests: n, Over: over, Window: window, Drain: window + 2*time.Second,
-		Signers: len(rates), SignRate: total / float64(len(rates)), Compress: 1, Concurrency: 64,
+		Signers: signers, SignRate: total / float64(signers), Compress: 1, Concurrency: 64,
 	}
 	if sc.Name == "" {
-		sc.Name = fmt.Sprintf("%d signers, %.0f/min measured", len(rates), total)
-		if len(rates) == 1 {
+		sc.Name = fmt.Sprintf("%d signers, %.0f/min measured", signers, total)
+		if signers == 1 {
 			sc.Name = fmt.Sprintf("1 signer, %.0f/min measured", total)
 		}
 	}
-	res.Result = Result{Scenario: sc}
-	res.PhysicalMax, res.FIFO = CapacityRates(n, over, window, rates)
-	// Orders of their own, each asked no more than the daily cap allows.
-	orders, err := seed(ctx, st, len(warmOrders), ordersFor(n))
+	return sc
+}
+
+// warmUp sends n requests through the whole pipeline, so that the bridge
+// measures its signers, and returns how many orders it seeded. It fails
+// when a signer is disabled (a refused PIN) or not every request was
+// uploaded.
+func warmUp(ctx context.Context, st *devstack.Stack, n int, window time.Duration) (int, error) {
+	orders, err := seed(ctx, st, 0, ordersFor(n))
 	if err != nil {
-		return res, err
+		return 0, err
 	}
-	offer(ctx, st, sc, orders, "BENCH", &res.Result)
-	return res, nil
+	// The warm-up only measures: it may take its time on a busy machine.
+	warm := Scenario{Requests: n, Window: window, Drain: max(window, 2*time.Minute), Concurrency: 64}
+	var res Result
+	warmCtx, stopWarm := context.WithCancelCause(ctx)
+	go watchDisabled(warmCtx, st, stopWarm)
+	offer(warmCtx, st, warm, orders, "WARMUP", &res)
+	disabled := context.Cause(warmCtx)
+	stopWarm(nil)
+	if disabled != nil && disabled != context.Canceled && ctx.Err() == nil {
+		return 0, disabled
+	}
+	if res.Uploads < warm.Requests {
+		return 0, fmt.Errorf("bench: warm-up: %d of %d requests uploaded", res.Uploads, warm.Requests)
+	}
+	return len(orders), nil
+}
+
+// measureRates reads the rates the bridge estimated for the healthy
+// signers of the stack's ebpCode.
+func measureRates(ctx context.Context, st *devstack.Stack) ([]SignerRate, error) {
+	status, err := st.BridgeStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rates []SignerRate
+	for _, s := range status.Signers {
+		if s.EbpCode != st.EbpCode || s.State != "healthy" {
+			continue
+		}
+		perMinute := float64(max(s.Concurrency, 1)) * float64(time.Minute) / float64(max(time.Duration(s.EstimateMs)*time.Millisecond, time.Millisecond))
+		rates = append(rates, SignerRate{Name: s.Name, PerMinute: perMinute})
+	}
+	if len(rates) == 0 {
+		return nil, fmt.Errorf("bench: no healthy signer for ebpCode %s after the warm-up", st.EbpCode)
+	}
+	return rates, nil
 }
 
 // watchDisabled cancels ctx with the reason as soon as a signer of the
@@ -184,10 +221,7 @@ func watchDisabled(ctx context.Context, st *devstack.Stack, stop context.CancelC
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
+		_ = clock.Sleep(ctx, 200*time.Millisecond)
 	}
 }
 
@@ -224,10 +258,8 @@ func waitHealthy(ctx context.Context, st *devstack.Stack, probe time.Duration) (
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("bench: no signer of ebpCode %s became healthy", st.EbpCode)
 		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if err := clock.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return 0, err
 		}
 	}
 }

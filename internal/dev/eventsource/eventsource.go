@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/queue"
 )
 
@@ -99,7 +100,7 @@ func (p *Poller) Run(ctx context.Context) error {
 				if err != nil {
 					if ctx.Err() == nil {
 						log.Error("event source receive", slog.String("error", err.Error()))
-						sleep(ctx, time.Second)
+						_ = clock.Sleep(ctx, time.Second)
 					}
 					continue
 				}
@@ -188,13 +189,4 @@ func Event(msgs []queue.Message, arn, region string) events.SQSEvent {
 		})
 	}
 	return ev
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

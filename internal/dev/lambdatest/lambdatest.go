@@ -104,73 +104,14 @@ func StartBinary(tb testing.TB, env *awstest.Env, logicalID string, opts ...Opti
 		pkg := "./" + strings.TrimSuffix(f.spec.CodeURI, "/")
 		exe = Build(tb, "", "", pkg)[pkg]
 	}
-	taskRoot := filepath.Dir(exe)
-
-	stop := make(chan struct{})
-	exited := make(chan error, 1)
-	done := make(chan struct{})
-	var mu sync.Mutex
-	var proc *os.Process
-	started := make(chan time.Time, 1)
-	go func() {
-		defer close(done)
-		for restarts := 0; ; restarts++ {
-			cmd := exec.Command(exe)
-			cmd.Dir = taskRoot
-			cmd.Env = environ(f.Env)
-			cmd.Stdout = f.logs
-			cmd.Stderr = f.logs
-			mu.Lock()
-			select {
-			case <-stop:
-				mu.Unlock()
-				return
-			default:
-			}
-			at := time.Now()
-			err := cmd.Start()
-			if err == nil {
-				proc = cmd.Process
-				if restarts == 0 {
-					started <- at
-				}
-			}
-			mu.Unlock()
-			if err == nil {
-				err = cmd.Wait()
-			}
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			reason := "exit status 0"
-			if err != nil {
-				reason = strings.TrimPrefix(err.Error(), "exit status ")
-				reason = "exit status " + reason
-			}
-			fmt.Fprintf(f.logs, "lambdatest: %s process ended: %s\n", f.Name, reason)
-			f.state.abandon(reason)
-			select {
-			case <-f.state.polled:
-			default:
-				exited <- fmt.Errorf("exited before polling for an invocation: %s", reason)
-				return
-			}
-			if restarts >= maxRestarts {
-				return
-			}
-		}
-	}()
+	p := &process{
+		f: f, exe: exe,
+		stop: make(chan struct{}), exited: make(chan error, 1), done: make(chan struct{}), started: make(chan time.Time, 1),
+	}
+	go p.supervise()
 	tb.Cleanup(func() {
 		f.state.retire()
-		mu.Lock()
-		close(stop)
-		if proc != nil {
-			_ = proc.Kill()
-		}
-		mu.Unlock()
-		<-done
+		p.kill()
 		if tb.Failed() {
 			tb.Logf("lambdatest: output of %s:\n%s", f.Name, f.logs.String())
 		}
@@ -179,13 +120,104 @@ func StartBinary(tb testing.TB, env *awstest.Env, logicalID string, opts ...Opti
 	case <-f.state.polled:
 		// The first process started (and sent its start time) before it
 		// could poll.
-		f.Init = time.Since(<-started)
-	case err := <-exited:
+		f.Init = time.Since(<-p.started)
+	case err := <-p.exited:
 		tb.Fatalf("lambdatest: %s %v\n%s", f.Name, err, f.logs.String())
 	case <-time.After(startTimeout):
 		tb.Fatalf("lambdatest: %s did not poll the Runtime API within %v\n%s", f.Name, startTimeout, f.logs.String())
 	}
 	return f
+}
+
+// process runs a function's executable the way Lambda runs a bootstrap,
+// and starts it again (up to maxRestarts times) when it ends after it
+// polled for an invocation.
+type process struct {
+	f   *Function
+	exe string
+	// stop is closed by kill; done is closed when supervise returns.
+	stop, done chan struct{}
+	// exited reports a process that ended before it polled; started the
+	// first process's start time.
+	exited  chan error
+	started chan time.Time
+
+	mu   sync.Mutex
+	proc *os.Process
+}
+
+// supervise runs the executable until kill, or until it ends without
+// having polled or too often.
+func (p *process) supervise() {
+	defer close(p.done)
+	for restarts := 0; ; restarts++ {
+		stopped, err := p.runOnce(restarts == 0)
+		if stopped {
+			return
+		}
+		reason := "exit status 0"
+		if err != nil {
+			reason = "exit status " + strings.TrimPrefix(err.Error(), "exit status ")
+		}
+		fmt.Fprintf(p.f.logs, "lambdatest: %s process ended: %s\n", p.f.Name, reason)
+		p.f.state.abandon(reason)
+		select {
+		case <-p.f.state.polled:
+		default:
+			p.exited <- fmt.Errorf("exited before polling for an invocation: %s", reason)
+			return
+		}
+		if restarts >= maxRestarts {
+			return
+		}
+	}
+}
+
+// runOnce starts the executable and waits for it to end. stopped reports
+// that kill came first (then the process is not started, or its end is
+// not news).
+func (p *process) runOnce(first bool) (stopped bool, err error) {
+	cmd := exec.Command(p.exe)
+	cmd.Dir = filepath.Dir(p.exe)
+	cmd.Env = environ(p.f.Env)
+	cmd.Stdout = p.f.logs
+	cmd.Stderr = p.f.logs
+	p.mu.Lock()
+	select {
+	case <-p.stop:
+		p.mu.Unlock()
+		return true, nil
+	default:
+	}
+	at := time.Now()
+	err = cmd.Start()
+	if err == nil {
+		p.proc = cmd.Process
+		if first {
+			p.started <- at
+		}
+	}
+	p.mu.Unlock()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	select {
+	case <-p.stop:
+		return true, err
+	default:
+		return false, err
+	}
+}
+
+// kill stops the supervision, ends the running process and waits.
+func (p *process) kill() {
+	p.mu.Lock()
+	close(p.stop)
+	if p.proc != nil {
+		_ = p.proc.Kill()
+	}
+	p.mu.Unlock()
+	<-p.done
 }
 
 // handlerMu serialises the in-process starts, which set
