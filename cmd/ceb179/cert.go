@@ -11,6 +11,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
@@ -75,7 +76,7 @@ settings; with --local it is the running 'ceb179 local' stack's.`)
 		if err != nil {
 			return fail(stderr, fs.name, exitFail, err)
 		}
-		c := dynamo.Certificate{EbpCode: ebpCode, CertNo: signature.CertNo(cert), PEM: b,
+		c := ceb179.Certificate{EbpCode: ebpCode, CertNo: signature.CertNo(cert), PEM: b,
 			NotAfter: cert.NotAfter, RegisteredAt: time.Now()}
 		if err := store.PutCertificate(ctx, c); err != nil {
 			return fail(stderr, fs.name, exitFail, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/ops"
 )
 
@@ -39,7 +40,7 @@ Exit 0 when found; 1 when no request has that sessionID or orderNo.`)
 		return fail(stderr, fs.name, exitFail, err)
 	}
 	trails, err := e.service.Trails(ctx, pos[0])
-	if errors.Is(err, ops.ErrNotFound) {
+	if errors.Is(err, ceb179.ErrNotFound) {
 		return fail(stderr, fs.name, exitFail, err)
 	}
 	if err != nil {

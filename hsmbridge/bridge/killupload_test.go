@@ -131,7 +131,7 @@ func TestKillAfterInvoke(t *testing.T) {
 	store := dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")}, 0)
 	key := eporttest.NewSM2Key(t, 0x6A)
 	const ebp = "EBP1"
-	if err := store.PutCertificate(ctx, dynamo.Certificate{
+	if err := store.PutCertificate(ctx, ceb179.Certificate{
 		EbpCode: ebp, CertNo: signature.CertNo(key.Cert), PEM: key.CertPEM, NotAfter: key.Cert.NotAfter, RegisteredAt: time.Now(),
 	}); err != nil {
 		t.Fatal(err)

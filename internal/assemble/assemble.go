@@ -287,7 +287,7 @@ func (h *Handler) process(ctx context.Context, body string, receives int) (msg c
 	}
 	p, err := h.payments.PaymentByOrder(ctx, req.OrderNo)
 	switch {
-	case errors.Is(err, records.ErrNotFound):
+	case errors.Is(err, ceb179.ErrNotFound):
 		now := h.now()
 		if left := req.Deadline.Sub(now); left > 0 && receives < MaxReceives {
 			// Never wait here: the message comes back on its own, and the

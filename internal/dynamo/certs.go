@@ -9,26 +9,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/ceb179/ceb179"
 )
 
 // pkCertPrefix starts the partition key of an ebpCode's certificates:
 // CERT#<ebpCode>, sort key <certNo>.
 const pkCertPrefix = "CERT#"
-
-// Certificate is a signing certificate registered with customs for an
-// ebpCode, as stored in the payments table.
-type Certificate struct {
-	// EbpCode is the platform's customs registration code.
-	EbpCode string
-	// CertNo is the certificate's serial number in lower-case hex.
-	CertNo string
-	// PEM is the certificate.
-	PEM []byte
-	// NotAfter is the end of the certificate's validity.
-	NotAfter time.Time
-	// RegisteredAt is when it was put in the table.
-	RegisteredAt time.Time
-}
 
 type certItem struct {
 	PK           string `dynamodbav:"pk"`
@@ -38,8 +24,8 @@ type certItem struct {
 	RegisteredAt int64  `dynamodbav:"registeredAt"`
 }
 
-func (it certItem) certificate() Certificate {
-	c := Certificate{
+func (it certItem) certificate() ceb179.Certificate {
+	c := ceb179.Certificate{
 		EbpCode:      it.PK[len(pkCertPrefix):],
 		CertNo:       it.SK,
 		PEM:          []byte(it.PEM),
@@ -54,7 +40,7 @@ func (it certItem) certificate() Certificate {
 // PutCertificate registers c for its ebpCode, replacing a certificate with
 // the same certNo. The caller has parsed the PEM and computed CertNo from
 // it.
-func (s *Store) PutCertificate(ctx context.Context, c Certificate) error {
+func (s *Store) PutCertificate(ctx context.Context, c ceb179.Certificate) error {
 	if c.EbpCode == "" || c.CertNo == "" || len(c.PEM) == 0 {
 		return fmt.Errorf("put certificate: ebpCode, certNo and PEM are required")
 	}
@@ -78,25 +64,25 @@ func (s *Store) PutCertificate(ctx context.Context, c Certificate) error {
 }
 
 // GetCertificate returns the certificate certNo registered for ebpCode, or
-// ErrNotFound.
-func (s *Store) GetCertificate(ctx context.Context, ebpCode, certNo string) (Certificate, error) {
+// ceb179.ErrNotFound.
+func (s *Store) GetCertificate(ctx context.Context, ebpCode, certNo string) (ceb179.Certificate, error) {
 	item, err := s.getItem(ctx, s.tables.Payments, map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: pkCertPrefix + ebpCode},
 		"sk": &types.AttributeValueMemberS{Value: certNo},
 	})
 	if err != nil {
-		return Certificate{}, fmt.Errorf("get certificate %s/%s: %w", ebpCode, certNo, err)
+		return ceb179.Certificate{}, fmt.Errorf("get certificate %s/%s: %w", ebpCode, certNo, err)
 	}
 	var it certItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return Certificate{}, fmt.Errorf("decode certificate %s/%s: %w", ebpCode, certNo, err)
+		return ceb179.Certificate{}, fmt.Errorf("decode certificate %s/%s: %w", ebpCode, certNo, err)
 	}
 	return it.certificate(), nil
 }
 
 // ListCertificates returns the certificates registered for ebpCode.
-func (s *Store) ListCertificates(ctx context.Context, ebpCode string) ([]Certificate, error) {
-	var out []Certificate
+func (s *Store) ListCertificates(ctx context.Context, ebpCode string) ([]ceb179.Certificate, error) {
+	var out []ceb179.Certificate
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:              aws.String(s.tables.Payments),
 		KeyConditionExpression: aws.String("pk = :pk"),

@@ -13,17 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/ceb179/ceb179"
 )
-
-// DefaultRetention is how long records are kept unless configured otherwise:
-// three years, as the E-Commerce Law requires, plus thirty days of margin.
-const DefaultRetention = (3*365 + 30) * 24 * time.Hour
-
-// MinRetention is the shortest retention the store accepts: three years.
-const MinRetention = 3 * 365 * 24 * time.Hour
-
-// ErrNotFound is returned when an item does not exist.
-var ErrNotFound = errors.New("not found")
 
 // Tables names the tables the store uses.
 type Tables struct {
@@ -40,13 +31,13 @@ type Store struct {
 	retention time.Duration
 }
 
-// New returns a store over db. A retention shorter than MinRetention is
-// raised to MinRetention; zero means DefaultRetention.
+// New returns a store over db. A retention shorter than ceb179.MinRetention is
+// raised to ceb179.MinRetention; zero means ceb179.DefaultRetention.
 func New(db *dynamodb.Client, tables Tables, retention time.Duration) *Store {
 	if retention == 0 {
-		retention = DefaultRetention
+		retention = ceb179.DefaultRetention
 	}
-	retention = max(retention, MinRetention)
+	retention = max(retention, ceb179.MinRetention)
 	return &Store{db: db, tables: tables, retention: retention}
 }
 
@@ -88,7 +79,7 @@ func putNew[T any](ctx context.Context, s *Store, in *dynamodb.PutItemInput, key
 	return false, attributevalue.UnmarshalMap(item, old)
 }
 
-// getItem reads the item under key consistently, or returns ErrNotFound.
+// getItem reads the item under key consistently, or returns ceb179.ErrNotFound.
 func (s *Store) getItem(ctx context.Context, table string, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(table),
@@ -99,16 +90,7 @@ func (s *Store) getItem(ctx context.Context, table string, key map[string]types.
 		return nil, err
 	}
 	if len(out.Item) == 0 {
-		return nil, ErrNotFound
+		return nil, ceb179.ErrNotFound
 	}
 	return out.Item, nil
-}
-
-// chinaTime is customs' time zone (UTC+8, no daylight saving time).
-var chinaTime = time.FixedZone("CST", 8*60*60)
-
-// Day returns the calendar day of t in China, as yyyy-mm-dd: the partition of
-// the requests table's byDay index.
-func Day(t time.Time) string {
-	return t.In(chinaTime).Format(time.DateOnly)
 }

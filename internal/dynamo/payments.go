@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/records"
 )
@@ -343,7 +344,7 @@ func (s *Store) classify(ctx context.Context, w paymentWrite, broken []int) erro
 	// Item 2+2i is the owner item of order i.
 	o := w.p.Orders[(broken[0]-2)/2]
 	owner, err := s.orderOwner(ctx, o.OrderNo)
-	if err != nil && !errors.Is(err, records.ErrNotFound) {
+	if err != nil && !errors.Is(err, ceb179.ErrNotFound) {
 		return err
 	}
 	return fmt.Errorf("payment %s: %w", w.p.PayTransactionID, &records.OrderTakenError{OrderNo: o.OrderNo, Owner: owner})
@@ -403,8 +404,8 @@ func (s *Store) headDigests(ctx context.Context, ws []paymentWrite) (map[string]
 // orderOwner returns the payTransactionId of the payment holding orderNo.
 func (s *Store) orderOwner(ctx context.Context, orderNo string) (string, error) {
 	item, err := s.getItem(ctx, s.tables.Payments, key(orderPrefix+orderNo, skOwner))
-	if errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("order %s: %w", orderNo, records.ErrNotFound)
+	if errors.Is(err, ceb179.ErrNotFound) {
+		return "", fmt.Errorf("order %s: %w", orderNo, ceb179.ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("get owner of order %s: %w", orderNo, err)
@@ -419,7 +420,7 @@ func (s *Store) orderOwner(ctx context.Context, orderNo string) (string, error) 
 // PaymentByOrder returns the payment that paid orderNo, with every order of
 // it in the recorded order, in two consistent reads: the order's owner item,
 // then the payment's items. It returns an error wrapping
-// records.ErrNotFound when no payment holds the order.
+// ceb179.ErrNotFound when no payment holds the order.
 func (s *Store) PaymentByOrder(ctx context.Context, orderNo string) (records.Payment, error) {
 	id, err := s.orderOwner(ctx, orderNo)
 	if err != nil {
@@ -429,7 +430,7 @@ func (s *Store) PaymentByOrder(ctx context.Context, orderNo string) (records.Pay
 }
 
 // GetPayment returns the payment recorded under payTransactionID, or an
-// error wrapping records.ErrNotFound.
+// error wrapping ceb179.ErrNotFound.
 func (s *Store) GetPayment(ctx context.Context, payTransactionID string) (records.Payment, error) {
 	var (
 		head   *paymentHead
@@ -472,7 +473,7 @@ func (s *Store) GetPayment(ctx context.Context, payTransactionID string) (record
 		start = out.LastEvaluatedKey
 	}
 	if head == nil {
-		return records.Payment{}, fmt.Errorf("payment %s: %w", payTransactionID, records.ErrNotFound)
+		return records.Payment{}, fmt.Errorf("payment %s: %w", payTransactionID, ceb179.ErrNotFound)
 	}
 	sort.SliceStable(orders, func(i, j int) bool { return orders[i].Seq < orders[j].Seq })
 	p := records.Payment{

@@ -109,7 +109,7 @@ const skPendingHistory = "PENDING#"
 // left as it is).
 func (s *Store) keepPending(ctx context.Context, sessionID string, replay int) error {
 	item, err := s.getItem(ctx, s.tables.Requests, pendingKey(sessionID))
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ceb179.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]ceb179
 	return ps, nil
 }
 
-// GetPending returns the assembled upload of sessionID, or ErrNotFound.
+// GetPending returns the assembled upload of sessionID, or ceb179.ErrNotFound.
 func (s *Store) GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error) {
 	item, err := s.getItem(ctx, s.tables.Requests, pendingKey(sessionID))
 	if err != nil {
@@ -176,13 +176,9 @@ func (s *Store) GetPending(ctx context.Context, sessionID string) (ceb179.Pendin
 	return it.pending(), nil
 }
 
-// ErrStateConflict is returned by SetState when the request is not in one of
-// the states the caller expected.
-var ErrStateConflict = fmt.Errorf("state conflict")
-
 // SetState moves the request of sessionID to state to, with an optional
 // reason (shown to operators), provided it is now in one of from (any state
-// when from is empty). It returns ErrStateConflict, wrapped, when it is not.
+// when from is empty). It returns ceb179.ErrConflict, wrapped, when it is not.
 func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error {
 	names := map[string]string{"#s": "state", "#r": "reason"}
 	values := map[string]types.AttributeValue{
@@ -211,7 +207,7 @@ func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State,
 		ExpressionAttributeValues: values,
 	})
 	if _, ok := conditionFailed(err); ok {
-		return fmt.Errorf("set request %s to %s: %w", sessionID, to, ErrStateConflict)
+		return fmt.Errorf("set request %s to %s: %w", sessionID, to, ceb179.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("set request %s to %s: %w", sessionID, to, err)

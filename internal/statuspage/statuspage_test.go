@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
@@ -31,7 +32,7 @@ var update = flag.Bool("update", false, "write the screenshot to docs/status-pag
 // The seeded day, and the clock of the page: the next morning.
 const day = "2026-11-24"
 
-var now = time.Date(2026, 11, 25, 9, 0, 0, 0, ops.ChinaTime())
+var now = time.Date(2026, 11, 25, 9, 0, 0, 0, ceb179.China)
 
 // site is the status page over a realistic day, served on 127.0.0.1.
 type site struct {

@@ -59,7 +59,7 @@ const (
 type Store interface {
 	GetRequest(ctx context.Context, sessionID string) (ceb179.Request, error)
 	GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error)
-	ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (dynamo.UploadClaim, error)
+	ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (ceb179.UploadClaim, error)
 	FinishUpload(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error
 	ReleaseUpload(ctx context.Context, sessionID, owner, reason string, lastAttempt time.Time) error
 	NoteUpload(ctx context.Context, sessionID, reason string) error
@@ -299,7 +299,7 @@ func unsigned(p ceb179.Pending) customs.Unsigned {
 
 // storeErr maps a store error to an invoker-safe error, logging the detail.
 func (h *Handler) storeErr(sessionID, what string, err error) error {
-	if errors.Is(err, dynamo.ErrNotFound) {
+	if errors.Is(err, ceb179.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrUnknownSession, sessionID)
 	}
 	h.log.Error(what, slog.String("sessionID", sessionID), slog.String("error", err.Error()))
@@ -393,7 +393,7 @@ func (h *Handler) Upload(ctx context.Context, job ceb179.Invocation) (ceb179.Upl
 	}
 	owner := newOwner()
 	claim, err := h.store.ClaimUpload(ctx, id, owner, now, now.Add(budget+h.policy.Reserve))
-	if errors.Is(err, dynamo.ErrClaimed) {
+	if errors.Is(err, ceb179.ErrClaimed) {
 		if claim.Request.State.Final() {
 			return finalAnswer(claim.Request), nil
 		}
@@ -431,7 +431,7 @@ func (h *Handler) giveUp(ctx context.Context, id, reason string) (ceb179.UploadA
 	now := h.now()
 	owner := newOwner()
 	claim, err := h.store.ClaimUpload(ctx, id, owner, now, now.Add(h.policy.Reserve+time.Minute))
-	if errors.Is(err, dynamo.ErrClaimed) {
+	if errors.Is(err, ceb179.ErrClaimed) {
 		if claim.Request.State.Final() {
 			return finalAnswer(claim.Request), nil
 		}
@@ -474,7 +474,7 @@ func (h *Handler) retryStore(ctx context.Context, f func(context.Context) error)
 	wait := 50 * time.Millisecond
 	for {
 		err := f(ctx)
-		if err == nil || errors.Is(err, dynamo.ErrLeaseLost) || !time.Now().Add(wait).Before(end) {
+		if err == nil || errors.Is(err, ceb179.ErrLeaseLost) || !time.Now().Add(wait).Before(end) {
 			return err
 		}
 		_ = sleepCtx(ctx, wait)

@@ -70,7 +70,7 @@ type plan struct {
 // prefix. Every outcome gets at least one request. seed makes it
 // repeatable.
 func SeedDay(ctx context.Context, store *dynamo.Store, day string, n int, prefix string, seed uint64) (Seeded, error) {
-	start, err := time.ParseInLocation(time.DateOnly, day, ops.ChinaTime())
+	start, err := time.ParseInLocation(time.DateOnly, day, ceb179.China)
 	if err != nil {
 		return Seeded{}, err
 	}
