@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 // Store is what the operator views need of the requests table.
@@ -36,8 +35,6 @@ type Store interface {
 	// BeginReplay resets a request for a replay and records it.
 	BeginReplay(ctx context.Context, r ceb179.Replay) (ceb179.RequestView, error)
 }
-
-var _ Store = (*dynamo.Store)(nil)
 
 // Sender puts a message on a queue (the assemble queue, for replays).
 type Sender interface {

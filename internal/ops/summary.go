@@ -260,7 +260,7 @@ type Status struct {
 	// Days are the counts of that day and the days before it, newest first.
 	Days []DayCounts `json:"days"`
 	// Signer is hsmbridge's status, when asked for and reachable.
-	Signer *SignerHealth `json:"signer,omitempty"`
+	Signer *ceb179.SignerHealth `json:"signer,omitempty"`
 }
 
 // DayCounts are the counts of one day.

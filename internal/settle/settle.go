@@ -36,7 +36,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
 )
@@ -82,8 +81,6 @@ type Store interface {
 	NoteSettle(ctx context.Context, sessionID, why string, at time.Time, from ...ceb179.State) (bool, error)
 	SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...ceb179.State) (bool, error)
 }
-
-var _ Store = (*dynamo.Store)(nil)
 
 // Sender puts a message on a queue.
 type Sender interface {

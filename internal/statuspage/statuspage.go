@@ -37,7 +37,7 @@ const Path = "/status"
 const maxFailureRows = 300
 
 // Signer reports hsmbridge's status; it returns nil when unknown.
-type Signer func(ctx context.Context) (*ops.SignerHealth, error)
+type Signer func(ctx context.Context) (*ceb179.SignerHealth, error)
 
 // Handler serves the status page.
 type Handler struct {

@@ -16,7 +16,6 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
-	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/signature"
 )
@@ -66,8 +65,6 @@ type Store interface {
 	PutAttempt(ctx context.Context, a ceb179.Attempt) error
 	ListAttempts(ctx context.Context, sessionID string) ([]ceb179.Attempt, error)
 }
-
-var _ Store = (*dynamo.Store)(nil)
 
 // Certificates finds the certificate registered with customs for an
 // ebpCode under a certNo. It returns an error wrapping ErrUnknownCertificate
