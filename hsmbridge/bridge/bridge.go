@@ -148,15 +148,6 @@ type Bridge struct {
 	depth     *ceb179.SignQueueDepth
 }
 
-// finalSession reports whether a session state leaves nothing to do.
-func finalSession(state string) bool {
-	switch state {
-	case StateAccepted, StateRejected, StateFailed, "NO_DATA", "INVALID", "CAPPED":
-		return true
-	}
-	return false
-}
-
 // New returns a Bridge; it does not connect to anything yet.
 func New(o Options) (*Bridge, error) {
 	o.defaults()
@@ -304,7 +295,7 @@ func (b *Bridge) unreserve(n int) {
 
 // accept turns a message into a job and fetches its sign source.
 func (b *Bridge) accept(ctx context.Context, m Message) {
-	var body SignJob
+	var body ceb179.SignJob
 	if err := json.Unmarshal([]byte(m.Body), &body); err != nil || body.SessionID == "" || body.EbpCode == "" || body.Deadline <= 0 {
 		// Left as it is: it comes back and ends in the dead-letter queue.
 		b.count(func(c *ceb179.BridgeTotals) { c.Malformed++ })
@@ -356,7 +347,7 @@ func (b *Bridge) prepare(ctx context.Context, j *job) {
 		b.giveBack(j, b.o.RetryDelay, "source fetch failed")
 		return
 	}
-	if src.SignSource == "" && finalSession(src.State) {
+	if src.SignSource == "" && src.State.Final() {
 		// Nothing to sign: the session was settled by an earlier delivery.
 		b.count(func(c *ceb179.BridgeTotals) { c.AlreadyFinal++ })
 		b.log.Info("session already final; dropping the job", "sessionID", j.sessionID, "state", src.State)
@@ -422,8 +413,8 @@ func (b *Bridge) upload(ctx context.Context, signerName string, j *job, certNo, 
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.o.UploadTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := b.o.Uploader.Upload(uctx, UploadRequest{
-		Op: "upload", SessionID: j.sessionID, Digest: j.digest, CertNo: certNo, SignValue: signValue,
+	res, err := b.o.Uploader.Upload(uctx, ceb179.Invocation{
+		Op: ceb179.OpUpload, SessionID: j.sessionID, Digest: j.digest, CertNo: certNo, SignValue: signValue,
 		LastDelivery: j.receives >= b.o.MaxReceiveCount,
 	})
 	now := time.Now()
@@ -444,13 +435,13 @@ func (b *Bridge) upload(ctx context.Context, signerName string, j *job, certNo, 
 	onTime := !now.After(j.deadline)
 	b.count(func(c *ceb179.BridgeTotals) {
 		switch res.State {
-		case StateAccepted:
+		case ceb179.StateAccepted:
 			if onTime {
 				c.OnTime++
 			} else {
 				c.Late++
 			}
-		case StateRejected:
+		case ceb179.StateRejected:
 			c.Rejected++
 		default:
 			c.Failed++

@@ -438,9 +438,3 @@ func Build(req ceb179.Request, p records.Payment, now time.Time) (ceb179.Pending
 		CreatedAt:   now,
 	}, nil
 }
-
-// Unsigned returns the unsigned document of a pending upload: the exact
-// bytes whose sign source is signed.
-func Unsigned(p ceb179.Pending) customs.Unsigned {
-	return customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
-}

@@ -275,7 +275,7 @@ func (h *Handler) Source(ctx context.Context, sessionID string) (ceb179.SourceAn
 	if err != nil {
 		return ceb179.SourceAnswer{}, h.storeErr(sessionID, "get pending upload", err)
 	}
-	u := unsigned(p)
+	u := Unsigned(p)
 	if u.Digest() != p.Digest {
 		h.log.Error("stored upload does not match its digest", slog.String("sessionID", sessionID))
 		return ceb179.SourceAnswer{}, fmt.Errorf("%w: stored upload of %s does not match its digest", ErrInternal, sessionID)
@@ -290,7 +290,9 @@ func (h *Handler) Source(ctx context.Context, sessionID string) (ceb179.SourceAn
 	}, nil
 }
 
-func unsigned(p ceb179.Pending) customs.Unsigned {
+// Unsigned returns the unsigned document of a pending upload: the exact
+// bytes whose sign source is signed and that are uploaded.
+func Unsigned(p ceb179.Pending) customs.Unsigned {
 	return customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 }
 
@@ -312,7 +314,7 @@ func (r *refusal) Error() string { return r.reason }
 // registered certificate and returns the document to send. A *refusal
 // error means the job must not be sent; any other error is internal.
 func (h *Handler) prepare(ctx context.Context, job ceb179.Invocation, p ceb179.Pending) ([]byte, error) {
-	u := unsigned(p)
+	u := Unsigned(p)
 	if job.Digest != p.Digest {
 		return nil, &refusal{"refused: the signed digest is not the digest of the assembled upload (a stale or foreign sign job); nothing sent"}
 	}
