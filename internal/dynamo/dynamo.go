@@ -7,6 +7,7 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,6 +78,60 @@ func putNew[T any](ctx context.Context, s *Store, in *dynamodb.PutItemInput, key
 		}
 	}
 	return false, attributevalue.UnmarshalMap(item, old)
+}
+
+// get reads the item under key consistently, decodes it as an I and
+// returns conv of it; what names the item in errors. A missing item is
+// ceb179.ErrNotFound, wrapped.
+func get[I, T any](ctx context.Context, s *Store, table string, key map[string]types.AttributeValue, what string, conv func(I) T) (T, error) {
+	var zero T
+	item, err := s.getItem(ctx, table, key)
+	if err != nil {
+		return zero, fmt.Errorf("get %s: %w", what, err)
+	}
+	var it I
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return zero, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return conv(it), nil
+}
+
+// query returns conv of every item in finds, decoded as I, reading page
+// by page; what names the items in errors.
+func query[I, T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, what string, conv func(I) T) ([]T, error) {
+	var out []T
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		for _, av := range page.Items {
+			var it I
+			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", what, err)
+			}
+			out = append(out, conv(it))
+		}
+	}
+	return out, nil
+}
+
+// put encodes v as an item and writes it to table, on condition cond when
+// it is not empty; what names the item in errors.
+func (s *Store) put(ctx context.Context, table string, v any, cond string, what string) error {
+	item, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", what, err)
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}
+	if cond != "" {
+		in.ConditionExpression = aws.String(cond)
+	}
+	if _, err := s.db.PutItem(ctx, in); err != nil {
+		return fmt.Errorf("put %s: %w", what, err)
+	}
+	return nil
 }
 
 // getItem reads the item under key consistently, or returns ceb179.ErrNotFound.

@@ -64,15 +64,7 @@ func decodeView(av map[string]types.AttributeValue) (ceb179.RequestView, error) 
 // GetRequestView returns the request item of sessionID as operators see
 // it, or ceb179.ErrNotFound (wrapped).
 func (s *Store) GetRequestView(ctx context.Context, sessionID string) (ceb179.RequestView, error) {
-	item, err := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
-	if err != nil {
-		return ceb179.RequestView{}, fmt.Errorf("get request %s: %w", sessionID, err)
-	}
-	v, err := decodeView(item)
-	if err != nil {
-		return ceb179.RequestView{}, fmt.Errorf("decode request %s: %w", sessionID, err)
-	}
-	return v, nil
+	return get(ctx, s, s.tables.Requests, requestKey(sessionID), "request "+sessionID, viewItem.view)
 }
 
 // RequestsOfDay calls fn with every request received on day (yyyy-mm-dd,

@@ -140,7 +140,7 @@ func (s *Store) keepPending(ctx context.Context, sessionID string, replay int) e
 // EarlierPendings returns the assembled uploads replays replaced, oldest
 // first.
 func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]ceb179.Pending, error) {
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	return query(ctx, s, &dynamodb.QueryInput{
 		TableName:              aws.String(s.tables.Requests),
 		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -148,32 +148,12 @@ func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]ceb179
 			":p":  &types.AttributeValueMemberS{Value: skPendingHistory},
 		},
 		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("earlier pending uploads of %s: %w", sessionID, err)
-	}
-	ps := make([]ceb179.Pending, 0, len(out.Items))
-	for _, av := range out.Items {
-		var it pendingItem
-		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-			return nil, fmt.Errorf("decode earlier pending upload of %s: %w", sessionID, err)
-		}
-		ps = append(ps, it.pending())
-	}
-	return ps, nil
+	}, "earlier pending uploads of "+sessionID, pendingItem.pending)
 }
 
 // GetPending returns the assembled upload of sessionID, or ceb179.ErrNotFound.
 func (s *Store) GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error) {
-	item, err := s.getItem(ctx, s.tables.Requests, pendingKey(sessionID))
-	if err != nil {
-		return ceb179.Pending{}, fmt.Errorf("get pending upload %s: %w", sessionID, err)
-	}
-	var it pendingItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return ceb179.Pending{}, fmt.Errorf("decode pending upload %s: %w", sessionID, err)
-	}
-	return it.pending(), nil
+	return get(ctx, s, s.tables.Requests, pendingKey(sessionID), "pending upload "+sessionID, pendingItem.pending)
 }
 
 // SetState moves the request of sessionID to state to, with an optional

@@ -93,15 +93,7 @@ func (s *Store) CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Req
 
 // GetRequest returns the request recorded under sessionID, or ceb179.ErrNotFound.
 func (s *Store) GetRequest(ctx context.Context, sessionID string) (ceb179.Request, error) {
-	item, err := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
-	if err != nil {
-		return ceb179.Request{}, fmt.Errorf("get request %s: %w", sessionID, err)
-	}
-	var it requestItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return ceb179.Request{}, fmt.Errorf("decode request %s: %w", sessionID, err)
-	}
-	return it.request(), nil
+	return get(ctx, s, s.tables.Requests, requestKey(sessionID), "request "+sessionID, requestItem.request)
 }
 
 // MarkEnqueued records that the request was handed to the assemble queue.
