@@ -366,17 +366,8 @@ func (h *Handler) Upload(ctx context.Context, job ceb179.Invocation) (ceb179.Upl
 
 	started := time.Now()
 	doc, err := h.prepare(ctx, job, p)
-	var ref *refusal
-	if errors.As(err, &ref) {
-		h.metrics.Add(MetricRefused, 1)
-		log.Warn("upload refused", slog.String("reason", ref.reason), slog.String("certNo", job.CertNo))
-		if h.now().After(giveUpAt) {
-			return h.giveUp(ctx, id, ref.reason)
-		}
-		if err := h.store.NoteUpload(ctx, id, ref.reason); err != nil {
-			log.Error("note refusal", slog.String("error", err.Error()))
-		}
-		return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: ref.reason}, nil
+	if ref := (*refusal)(nil); errors.As(err, &ref) {
+		return h.refused(ctx, log, job, ref.reason, giveUpAt)
 	}
 	if err != nil {
 		log.Error("load certificate", slog.String("error", err.Error()))
@@ -393,14 +384,7 @@ func (h *Handler) Upload(ctx context.Context, job ceb179.Invocation) (ceb179.Upl
 	owner := newOwner()
 	claim, err := h.store.ClaimUpload(ctx, id, owner, now, now.Add(budget+h.policy.Reserve))
 	if errors.Is(err, ceb179.ErrClaimed) {
-		if claim.Request.State.Final() {
-			return finalAnswer(claim.Request), nil
-		}
-		msg := "another invocation is uploading this session"
-		if claim.Request.State != ceb179.StateSigned {
-			msg = fmt.Sprintf("session is %s, not ready for upload", claim.Request.State)
-		}
-		return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: msg}, nil
+		return claimedAnswer(id, claim), nil
 	}
 	if err != nil {
 		return ceb179.UploadAnswer{}, h.storeErr(id, "claim upload", err)
@@ -409,20 +393,56 @@ func (h *Handler) Upload(ctx context.Context, job ceb179.Invocation) (ceb179.Upl
 		received: req.ReceivedAt, deadline: deadline, giveUpAt: giveUpAt, budgetEnd: now.Add(budget - h.policy.Reserve), last: claim.LastAttemptAt,
 		uncertain: claim.TakenOver}
 	if claim.TakenOver || !claim.LastAttemptAt.IsZero() {
-		// An earlier invocation posted: if customs accepted that post and
-		// only the record of it failed, finish without posting again.
-		atts, err := h.listAttempts(ctx, id)
-		if err != nil {
-			return run.release(ctx, "could not read the earlier attempts: "+err.Error())
-		}
-		for _, a := range atts {
-			if a.Outcome == ceb179.OutcomeAccepted && a.Digest == p.Digest {
-				run.last = a.At
-				return run.finish(ctx, ceb179.StateAccepted, "accepted by an earlier post: "+a.Message)
-			}
-		}
+		return run.afterEarlierPost(ctx)
 	}
 	return run.post(ctx)
+}
+
+// refused answers an upload refused before posting (a digest that is not
+// the assembled one, stored bytes that do not match it, an unregistered
+// certificate, a signature that does not verify): RETRY with the reason
+// noted on the session, so that a corrected signer can still upload, and
+// FAILED once the give-up time has passed.
+func (h *Handler) refused(ctx context.Context, log *slog.Logger, job ceb179.Invocation, reason string, giveUpAt time.Time) (ceb179.UploadAnswer, error) {
+	h.metrics.Add(MetricRefused, 1)
+	log.Warn("upload refused", slog.String("reason", reason), slog.String("certNo", job.CertNo))
+	if h.now().After(giveUpAt) {
+		return h.giveUp(ctx, job.SessionID, reason)
+	}
+	if err := h.store.NoteUpload(ctx, job.SessionID, reason); err != nil {
+		log.Error("note refusal", slog.String("error", err.Error()))
+	}
+	return ceb179.UploadAnswer{SessionID: job.SessionID, State: ceb179.StateRetry, Message: reason}, nil
+}
+
+// claimedAnswer answers an upload whose session could not be claimed: the
+// final state when it has one, else RETRY saying why.
+func claimedAnswer(id string, claim ceb179.UploadClaim) ceb179.UploadAnswer {
+	if claim.Request.State.Final() {
+		return finalAnswer(claim.Request)
+	}
+	msg := "another invocation is uploading this session"
+	if claim.Request.State != ceb179.StateSigned {
+		msg = fmt.Sprintf("session is %s, not ready for upload", claim.Request.State)
+	}
+	return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: msg}
+}
+
+// afterEarlierPost continues a claim on a session an earlier invocation
+// posted: if customs accepted that post and only the record of it failed,
+// it finishes without posting again; otherwise it posts.
+func (r *run) afterEarlierPost(ctx context.Context) (ceb179.UploadAnswer, error) {
+	atts, err := r.h.listAttempts(ctx, r.job.SessionID)
+	if err != nil {
+		return r.release(ctx, "could not read the earlier attempts: "+err.Error())
+	}
+	for _, a := range atts {
+		if a.Outcome == ceb179.OutcomeAccepted && a.Digest == r.pending.Digest {
+			r.last = a.At
+			return r.finish(ctx, ceb179.StateAccepted, "accepted by an earlier post: "+a.Message)
+		}
+	}
+	return r.post(ctx)
 }
 
 // giveUp makes a session that is still waiting FAILED with reason.
