@@ -261,51 +261,57 @@ func (c *Config) Validate() error {
 		if s.EbpCode == "" {
 			bad("%s: ebpCode is required", where)
 		}
-		if s.PINFile != "" && s.PINEnv != "" {
-			bad("%s: set pinFile or pinEnv, not both", where)
-		}
-		switch s.Type {
-		case "eport":
-			if s.URL != "" {
-				if err := signer.CheckEPortURL(s.URL); err != nil {
-					bad("%s: %v", where, err)
-				}
-			}
-			if s.PINFile == "" && s.PINEnv == "" {
-				bad("%s: the card needs pinFile or pinEnv", where)
-			}
-		case "pkcs11":
-			if s.Module == "" {
-				bad("%s: module is required", where)
-			}
-			if s.TokenLabel == "" && s.Slot == nil {
-				bad("%s: tokenLabel or slot is required", where)
-			}
-			if s.KeyLabel == "" && s.KeyID == "" {
-				bad("%s: keyLabel or keyID is required", where)
-			}
-			if _, err := parseMechanism(s.SM2Mechanism); err != nil {
-				bad("%s: sm2Mechanism: %v", where, err)
-			}
-			if s.SM2Input != "" && s.SM2Input != "message" && s.SM2Input != "digest" {
-				bad("%s: sm2Input must be message or digest", where)
-			}
-		case "keyfile":
-			if s.KeyFile == "" || s.CertFile == "" {
-				bad("%s: keyFile and certFile are required", where)
-			}
-		case "kms":
-			if s.KMSKeyID == "" || s.CertFile == "" {
-				bad("%s: kmsKeyID and certFile are required", where)
-			}
-		default:
-			bad("%s: type must be eport, pkcs11, keyfile or kms", where)
-		}
+		s.check(where, bad)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// check reports, through bad, what is wrong with one signer's settings for
+// its type; where names the signer in the messages.
+func (s SignerConfig) check(where string, bad func(format string, a ...any)) {
+	if s.PINFile != "" && s.PINEnv != "" {
+		bad("%s: set pinFile or pinEnv, not both", where)
+	}
+	switch s.Type {
+	case "eport":
+		if s.URL != "" {
+			if err := signer.CheckEPortURL(s.URL); err != nil {
+				bad("%s: %v", where, err)
+			}
+		}
+		if s.PINFile == "" && s.PINEnv == "" {
+			bad("%s: the card needs pinFile or pinEnv", where)
+		}
+	case "pkcs11":
+		if s.Module == "" {
+			bad("%s: module is required", where)
+		}
+		if s.TokenLabel == "" && s.Slot == nil {
+			bad("%s: tokenLabel or slot is required", where)
+		}
+		if s.KeyLabel == "" && s.KeyID == "" {
+			bad("%s: keyLabel or keyID is required", where)
+		}
+		if _, err := parseMechanism(s.SM2Mechanism); err != nil {
+			bad("%s: sm2Mechanism: %v", where, err)
+		}
+		if s.SM2Input != "" && s.SM2Input != "message" && s.SM2Input != "digest" {
+			bad("%s: sm2Input must be message or digest", where)
+		}
+	case "keyfile":
+		if s.KeyFile == "" || s.CertFile == "" {
+			bad("%s: keyFile and certFile are required", where)
+		}
+	case "kms":
+		if s.KMSKeyID == "" || s.CertFile == "" {
+			bad("%s: kmsKeyID and certFile are required", where)
+		}
+	default:
+		bad("%s: type must be eport, pkcs11, keyfile or kms", where)
+	}
 }
 
 func parseMechanism(s string) (uint, error) {
