@@ -52,6 +52,17 @@ type UploadAnswer struct {
 	Message   string `json:"message"`
 }
 
+// Final reports whether the answer ends the sign job (ACCEPTED, REJECTED or
+// FAILED): the bridge deletes its message. Any other state, RETRY or one
+// it does not know, leaves the job to come back.
+func (a UploadAnswer) Final() bool {
+	switch a.State {
+	case StateAccepted, StateRejected, StateFailed:
+		return true
+	}
+	return false
+}
+
 // Outcome is what one upload attempt came to.
 type Outcome string
 

@@ -7,8 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
-	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
@@ -69,7 +69,7 @@ settings; with --local it is the running 'ceb179 local' stack's.`)
 		if err != nil {
 			return fail(stderr, fs.name, exitFail, err)
 		}
-		c := dynamo.Certificate{EbpCode: ebpCode, CertNo: signature.CertNo(cert), PEM: b,
+		c := ceb179.Certificate{EbpCode: ebpCode, CertNo: signature.CertNo(cert), PEM: b,
 			NotAfter: cert.NotAfter, RegisteredAt: time.Now()}
 		if err := store.PutCertificate(ctx, c); err != nil {
 			return fail(stderr, fs.name, exitFail, err)

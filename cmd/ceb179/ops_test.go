@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
@@ -85,7 +84,7 @@ func TestStatusCommand(t *testing.T) {
 	onTime := s.Count(ops.OutcomeOnTime)
 	// A bridge whose second card refused its PIN.
 	bridgeSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(bridge.Status{Time: time.Now(), Signers: []bridge.SignerStatus{
+		_ = json.NewEncoder(w).Encode(ceb179.SignerHealth{Time: time.Now(), Signers: []ceb179.SignerStatus{
 			{Name: "card-1", EbpCode: opstest.EbpCodes[0], State: "healthy"},
 			{Name: "card-2", EbpCode: opstest.EbpCodes[0], State: "disabled: PIN refused", Failures: 1},
 		}})

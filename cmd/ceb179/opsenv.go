@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
@@ -125,7 +126,7 @@ func clockTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.In(ops.ChinaTime()).Format("2006-01-02 15:04:05.000")
+	return t.In(ceb179.China).Format("2006-01-02 15:04:05.000")
 }
 
 // seconds formats d in seconds with two decimals.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -39,9 +38,6 @@ Exit 0 when found; 1 when no request has that sessionID or orderNo.`)
 		return fail(stderr, fs.name, exitFail, err)
 	}
 	trails, err := e.service.Trails(ctx, pos[0])
-	if errors.Is(err, ops.ErrNotFound) {
-		return fail(stderr, fs.name, exitFail, err)
-	}
 	if err != nil {
 		return fail(stderr, fs.name, exitFail, err)
 	}

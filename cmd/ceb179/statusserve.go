@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/statuspage"
@@ -23,7 +24,7 @@ func serveStatus(ctx context.Context, e *opsEnv, addr, bridgeURL string, stdout,
 	}
 	opts := []statuspage.Option{statuspage.WithLogger(slog.New(slog.NewTextHandler(stderr, nil)))}
 	if bridgeURL != "" {
-		opts = append(opts, statuspage.WithSigner(func(ctx context.Context) (*ops.SignerHealth, error) {
+		opts = append(opts, statuspage.WithSigner(func(ctx context.Context) (*ceb179.SignerHealth, error) {
 			return ops.FetchSignerHealth(ctx, bridgeURL)
 		}))
 	}

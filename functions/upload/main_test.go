@@ -52,7 +52,7 @@ func TestEntryPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	certNo := signature.CertNo(cert)
-	if err := store.PutCertificate(ctx, dynamo.Certificate{EbpCode: "EBP1", CertNo: certNo, PEM: certPEM, RegisteredAt: time.Now()}); err != nil {
+	if err := store.PutCertificate(ctx, ceb179.Certificate{EbpCode: "EBP1", CertNo: certNo, PEM: certPEM, RegisteredAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/queue"
 )
 
@@ -132,16 +133,16 @@ type LambdaUploader struct {
 var _ Uploader = (*LambdaUploader)(nil)
 
 // Source invokes op "source".
-func (u *LambdaUploader) Source(ctx context.Context, sessionID string) (Source, error) {
-	var s Source
-	err := u.invoke(ctx, SourceRequest{Op: "source", SessionID: sessionID}, &s)
+func (u *LambdaUploader) Source(ctx context.Context, sessionID string) (ceb179.SourceAnswer, error) {
+	var s ceb179.SourceAnswer
+	err := u.invoke(ctx, ceb179.Invocation{Op: ceb179.OpSource, SessionID: sessionID}, &s)
 	return s, err
 }
 
 // Upload invokes op "upload".
-func (u *LambdaUploader) Upload(ctx context.Context, req UploadRequest) (UploadResult, error) {
-	req.Op = "upload"
-	var r UploadResult
+func (u *LambdaUploader) Upload(ctx context.Context, req ceb179.Invocation) (ceb179.UploadAnswer, error) {
+	req.Op = ceb179.OpUpload
+	var r ceb179.UploadAnswer
 	err := u.invoke(ctx, req, &r)
 	return r, err
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/signer"
 )
@@ -144,43 +145,8 @@ type Bridge struct {
 	mu        sync.Mutex
 	held      map[*job]struct{}
 	uploadEst time.Duration
-	st        counters
-	depth     *SQSDepth
-}
-
-// SQSDepth is the sign queue's depth as last read.
-type SQSDepth struct {
-	// Waiting is the approximate number of visible messages.
-	Waiting int `json:"waiting"`
-	// InFlight is the approximate number of received, undeleted messages.
-	InFlight int `json:"inFlight"`
-	// At is when it was read.
-	At time.Time `json:"at"`
-}
-
-// counters are the bridge's totals since start.
-type counters struct {
-	Received     int64 `json:"received"`
-	Malformed    int64 `json:"malformed"`
-	OnTime       int64 `json:"onTime"`
-	Late         int64 `json:"late"`
-	Rejected     int64 `json:"rejected"`
-	Failed       int64 `json:"failed"`
-	GivenBack    int64 `json:"givenBack"`
-	UploadErrors int64 `json:"uploadErrors"`
-	SignErrors   int64 `json:"signErrors"`
-	AlreadyFinal int64 `json:"alreadyFinal"`
-	Alarms       int64 `json:"alarms"`
-	PINRefused   int64 `json:"pinRefused"`
-}
-
-// finalSession reports whether a session state leaves nothing to do.
-func finalSession(state string) bool {
-	switch state {
-	case StateAccepted, StateRejected, StateFailed, "NO_DATA", "INVALID", "CAPPED":
-		return true
-	}
-	return false
+	st        ceb179.BridgeTotals
+	depth     *ceb179.SignQueueDepth
 }
 
 // New returns a Bridge; it does not connect to anything yet.
@@ -328,10 +294,10 @@ func (b *Bridge) unreserve(n int) {
 
 // accept turns a message into a job and fetches its sign source.
 func (b *Bridge) accept(ctx context.Context, m Message) {
-	var body SignJob
+	var body ceb179.SignJob
 	if err := json.Unmarshal([]byte(m.Body), &body); err != nil || body.SessionID == "" || body.EbpCode == "" || body.Deadline <= 0 {
 		// Left as it is: it comes back and ends in the dead-letter queue.
-		b.count(func(c *counters) { c.Malformed++ })
+		b.count(func(c *ceb179.BridgeTotals) { c.Malformed++ })
 		b.log.Error("malformed sign job", "messageId", m.ID, "receiveCount", m.ReceiveCount)
 		b.unreserve(1)
 		return
@@ -375,14 +341,14 @@ func (b *Bridge) prepare(ctx context.Context, j *job) {
 		if ctx.Err() != nil {
 			return
 		}
-		b.count(func(c *counters) { c.UploadErrors++ })
+		b.count(func(c *ceb179.BridgeTotals) { c.UploadErrors++ })
 		b.log.Warn("fetch sign source failed", "sessionID", j.sessionID, "err", err)
 		b.giveBack(j, b.o.RetryDelay, "source fetch failed")
 		return
 	}
-	if src.SignSource == "" && finalSession(src.State) {
+	if src.SignSource == "" && src.State.Final() {
 		// Nothing to sign: the session was settled by an earlier delivery.
-		b.count(func(c *counters) { c.AlreadyFinal++ })
+		b.count(func(c *ceb179.BridgeTotals) { c.AlreadyFinal++ })
 		b.log.Info("session already final; dropping the job", "sessionID", j.sessionID, "state", src.State)
 		b.finish(ctx, j)
 		return
@@ -411,7 +377,7 @@ func (b *Bridge) signWith(ctx context.Context, m *member, s signer.Signer, j *jo
 		if ctx.Err() != nil {
 			return // shutting down: Run gives the job back
 		}
-		b.count(func(c *counters) { c.SignErrors++ })
+		b.count(func(c *ceb179.BridgeTotals) { c.SignErrors++ })
 		m.fail(err)
 		b.retry(j, true)
 		return
@@ -446,8 +412,8 @@ func (b *Bridge) upload(ctx context.Context, signerName string, j *job, certNo, 
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.o.UploadTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := b.o.Uploader.Upload(uctx, UploadRequest{
-		Op: "upload", SessionID: j.sessionID, Digest: j.digest, CertNo: certNo, SignValue: signValue,
+	res, err := b.o.Uploader.Upload(uctx, ceb179.Invocation{
+		Op: ceb179.OpUpload, SessionID: j.sessionID, Digest: j.digest, CertNo: certNo, SignValue: signValue,
 		LastDelivery: j.receives >= b.o.MaxReceiveCount,
 	})
 	now := time.Now()
@@ -455,7 +421,7 @@ func (b *Bridge) upload(ctx context.Context, signerName string, j *job, certNo, 
 	b.uploadEst = (4*b.uploadEst + now.Sub(start)) / 5
 	b.mu.Unlock()
 	if err != nil {
-		b.count(func(c *counters) { c.UploadErrors++ })
+		b.count(func(c *ceb179.BridgeTotals) { c.UploadErrors++ })
 		b.log.Warn("upload failed", "sessionID", j.sessionID, "err", err)
 		b.giveBack(j, b.o.RetryDelay, "upload failed")
 		return
@@ -466,15 +432,15 @@ func (b *Bridge) upload(ctx context.Context, signerName string, j *job, certNo, 
 		return
 	}
 	onTime := !now.After(j.deadline)
-	b.count(func(c *counters) {
+	b.count(func(c *ceb179.BridgeTotals) {
 		switch res.State {
-		case StateAccepted:
+		case ceb179.StateAccepted:
 			if onTime {
 				c.OnTime++
 			} else {
 				c.Late++
 			}
-		case StateRejected:
+		case ceb179.StateRejected:
 			c.Rejected++
 		default:
 			c.Failed++
@@ -505,7 +471,7 @@ func (b *Bridge) giveBack(j *job, d time.Duration, why string) {
 	if !b.unhold(j) {
 		return
 	}
-	b.count(func(c *counters) { c.GivenBack++ })
+	b.count(func(c *ceb179.BridgeTotals) { c.GivenBack++ })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := b.o.Queue.ChangeVisibility(ctx, []string{j.receipt}, d); err != nil {
@@ -587,7 +553,7 @@ func (b *Bridge) depthLoop(ctx context.Context, qd QueueDepth) {
 		cancel()
 		if err == nil {
 			b.mu.Lock()
-			b.depth = &SQSDepth{Waiting: w, InFlight: f, At: time.Now()}
+			b.depth = &ceb179.SignQueueDepth{Waiting: w, InFlight: f, At: time.Now()}
 			b.mu.Unlock()
 		} else if ctx.Err() == nil {
 			b.log.Debug("read sign queue depth", "err", err)
@@ -610,7 +576,7 @@ func (b *Bridge) serves(ebp string) bool {
 	return false
 }
 
-func (b *Bridge) count(f func(*counters)) {
+func (b *Bridge) count(f func(*ceb179.BridgeTotals)) {
 	b.mu.Lock()
 	f(&b.st)
 	b.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
@@ -175,7 +176,7 @@ func TestStatusEndpoint(t *testing.T) {
 	go func() { defer close(done); b.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	addr := <-addrc
-	var st bridge.Status
+	var st ceb179.SignerHealth
 	for range 250 {
 		resp, err := http.Get("http://" + addr.String() + "/status")
 		if err != nil {

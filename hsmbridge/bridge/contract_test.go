@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
@@ -19,7 +20,7 @@ func TestUploadContract(t *testing.T) {
 	key := eporttest.NewRSAKey(t, 0x51)
 	synctest.Test(t, func(t *testing.T) {
 		q, up := newFakeQueue(), newFakeUploader()
-		up.final["done"] = bridge.StateAccepted
+		up.final["done"] = ceb179.StateAccepted
 		up.retryForever["stuck"] = true
 		b, err := bridge.New(bridge.Options{
 			Queue: q, Uploader: up, Logger: quietLogger(), Visibility: 60 * time.Second, MaxReceiveCount: 3,

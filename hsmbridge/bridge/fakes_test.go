@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
@@ -58,9 +59,9 @@ func (q *fakeQueue) sendJob(sid, ebp string, deadline time.Time) {
 }
 
 // signJob is the sign job the assemble function would queue for sid.
-func signJob(sid, ebp string, deadline time.Time) bridge.SignJob {
+func signJob(sid, ebp string, deadline time.Time) ceb179.SignJob {
 	sum := sha256.Sum256([]byte(sourceOf(sid)))
-	return bridge.SignJob{SessionID: sid, EbpCode: ebp, Deadline: deadline.UnixMilli(), Digest: hex.EncodeToString(sum[:])}
+	return ceb179.SignJob{SessionID: sid, EbpCode: ebp, Deadline: deadline.UnixMilli(), Digest: hex.EncodeToString(sum[:])}
 }
 
 func (q *fakeQueue) len() int {
@@ -169,16 +170,16 @@ type fakeUploader struct {
 	uploads  int
 	badSigs  int
 
-	final        map[string]string // sessions already in a final state
-	retryForever map[string]bool   // sessions answered RETRY until the last delivery
-	lastFlags    map[string][]bool // lastDelivery of each upload call
+	final        map[string]ceb179.State // sessions already in a final state
+	retryForever map[string]bool         // sessions answered RETRY until the last delivery
+	lastFlags    map[string][]bool       // lastDelivery of each upload call
 }
 
 func newFakeUploader() *fakeUploader {
 	return &fakeUploader{
 		certs: map[string]*smx509.Certificate{}, posts: map[string]int{},
 		postedAt: map[string]time.Time{}, certNos: map[string]string{}, calls: map[string]int{},
-		final: map[string]string{}, retryForever: map[string]bool{}, lastFlags: map[string][]bool{},
+		final: map[string]ceb179.State{}, retryForever: map[string]bool{}, lastFlags: map[string][]bool{},
 	}
 }
 
@@ -202,22 +203,22 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (u *fakeUploader) Source(ctx context.Context, sid string) (bridge.Source, error) {
+func (u *fakeUploader) Source(ctx context.Context, sid string) (ceb179.SourceAnswer, error) {
 	if err := sleepCtx(ctx, u.sourceLatency); err != nil {
-		return bridge.Source{}, err
+		return ceb179.SourceAnswer{}, err
 	}
 	u.mu.Lock()
 	state := u.final[sid]
 	u.mu.Unlock()
 	if state != "" {
-		return bridge.Source{SessionID: sid, State: state}, nil
+		return ceb179.SourceAnswer{SessionID: sid, State: state}, nil
 	}
 	src := sourceOf(sid)
 	sum := sha256.Sum256([]byte(src))
-	return bridge.Source{SessionID: sid, SignSource: src, Digest: hex.EncodeToString(sum[:])}, nil
+	return ceb179.SourceAnswer{SessionID: sid, SignSource: src, Digest: hex.EncodeToString(sum[:])}, nil
 }
 
-func (u *fakeUploader) Upload(ctx context.Context, req bridge.UploadRequest) (bridge.UploadResult, error) {
+func (u *fakeUploader) Upload(ctx context.Context, req ceb179.Invocation) (ceb179.UploadAnswer, error) {
 	u.mu.Lock()
 	u.uploads++
 	u.calls[req.SessionID]++
@@ -225,18 +226,18 @@ func (u *fakeUploader) Upload(ctx context.Context, req bridge.UploadRequest) (br
 	if u.retryForever[req.SessionID] {
 		u.mu.Unlock()
 		if err := sleepCtx(ctx, u.uploadLatency); err != nil {
-			return bridge.UploadResult{}, err
+			return ceb179.UploadAnswer{}, err
 		}
 		if req.LastDelivery {
-			return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateFailed, Message: "gave up"}, nil
+			return ceb179.UploadAnswer{SessionID: req.SessionID, State: ceb179.StateFailed, Message: "gave up"}, nil
 		}
-		return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateRetry, Message: "customs unreachable"}, nil
+		return ceb179.UploadAnswer{SessionID: req.SessionID, State: ceb179.StateRetry, Message: "customs unreachable"}, nil
 	}
 	if c := u.certs[req.CertNo]; c != nil {
 		if err := signature.Verify(c, []byte(sourceOf(req.SessionID)), req.SignValue); err != nil {
 			u.badSigs++
 			u.mu.Unlock()
-			return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateRejected, Message: "bad signature"}, nil
+			return ceb179.UploadAnswer{SessionID: req.SessionID, State: ceb179.StateRejected, Message: "bad signature"}, nil
 		}
 	}
 	if u.final[req.SessionID] != "" {
@@ -244,7 +245,7 @@ func (u *fakeUploader) Upload(ctx context.Context, req bridge.UploadRequest) (br
 		// as the real function does.
 		state := u.final[req.SessionID]
 		u.mu.Unlock()
-		return bridge.UploadResult{SessionID: req.SessionID, State: state}, nil
+		return ceb179.UploadAnswer{SessionID: req.SessionID, State: state}, nil
 	}
 	// The post: every one is counted, and it takes uploadLatency outside
 	// the lock, so two calls that overlap both post, as they would without
@@ -256,12 +257,12 @@ func (u *fakeUploader) Upload(ctx context.Context, req bridge.UploadRequest) (br
 	}
 	u.mu.Unlock()
 	if err := sleepCtx(ctx, u.uploadLatency); err != nil {
-		return bridge.UploadResult{}, err
+		return ceb179.UploadAnswer{}, err
 	}
 	u.mu.Lock()
-	u.final[req.SessionID] = bridge.StateAccepted
+	u.final[req.SessionID] = ceb179.StateAccepted
 	u.mu.Unlock()
-	return bridge.UploadResult{SessionID: req.SessionID, State: bridge.StateAccepted}, nil
+	return ceb179.UploadAnswer{SessionID: req.SessionID, State: ceb179.StateAccepted}, nil
 }
 
 func (u *fakeUploader) accepted() int {
@@ -301,16 +302,16 @@ func (k *killable) ChangeVisibility(ctx context.Context, rs []string, d time.Dur
 	return k.q.ChangeVisibility(ctx, rs, d)
 }
 
-func (k *killable) Source(ctx context.Context, sid string) (bridge.Source, error) {
+func (k *killable) Source(ctx context.Context, sid string) (ceb179.SourceAnswer, error) {
 	if k.dead.Load() {
-		return bridge.Source{}, errKilled
+		return ceb179.SourceAnswer{}, errKilled
 	}
 	return k.u.Source(ctx, sid)
 }
 
-func (k *killable) Upload(ctx context.Context, req bridge.UploadRequest) (bridge.UploadResult, error) {
+func (k *killable) Upload(ctx context.Context, req ceb179.Invocation) (ceb179.UploadAnswer, error) {
 	if k.dead.Load() {
-		return bridge.UploadResult{}, errKilled
+		return ceb179.UploadAnswer{}, errKilled
 	}
 	return k.u.Upload(ctx, req)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/ceb179/ceb179"
 )
 
 // The bridge's heartbeat in CloudWatch. The bridge runs on the platform's
@@ -128,7 +129,7 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 }
 
 // HealthySigners counts the signers of st that are healthy.
-func HealthySigners(st Status) int {
+func HealthySigners(st ceb179.SignerHealth) int {
 	n := 0
 	for _, s := range st.Signers {
 		if s.State == string(stateHealthy) {

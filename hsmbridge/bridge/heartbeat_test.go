@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 )
@@ -150,7 +151,7 @@ func TestHeartbeatRun(t *testing.T) {
 
 func TestHealthySigners(t *testing.T) {
 	t.Parallel()
-	st := bridge.Status{Signers: []bridge.SignerStatus{{State: "healthy"}, {State: "disabled"}, {State: "healthy"}, {State: "unhealthy"}, {State: "starting"}}}
+	st := ceb179.SignerHealth{Signers: []ceb179.SignerStatus{{State: "healthy"}, {State: "disabled"}, {State: "healthy"}, {State: "unhealthy"}, {State: "starting"}}}
 	if got := bridge.HealthySigners(st); got != 2 {
 		t.Fatalf("HealthySigners = %d, want 2", got)
 	}

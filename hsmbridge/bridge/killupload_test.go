@@ -30,17 +30,17 @@ type handlerUploader struct {
 	retries *atomic.Int32
 }
 
-func (u handlerUploader) Source(ctx context.Context, sid string) (bridge.Source, error) {
-	var out bridge.Source
-	err := u.call(ctx, bridge.SourceRequest{Op: ceb179.OpSource, SessionID: sid}, &out)
+func (u handlerUploader) Source(ctx context.Context, sid string) (ceb179.SourceAnswer, error) {
+	var out ceb179.SourceAnswer
+	err := u.call(ctx, ceb179.Invocation{Op: ceb179.OpSource, SessionID: sid}, &out)
 	return out, err
 }
 
-func (u handlerUploader) Upload(ctx context.Context, req bridge.UploadRequest) (bridge.UploadResult, error) {
+func (u handlerUploader) Upload(ctx context.Context, req ceb179.Invocation) (ceb179.UploadAnswer, error) {
 	req.Op = ceb179.OpUpload
-	var out bridge.UploadResult
+	var out ceb179.UploadAnswer
 	err := u.call(ctx, req, &out)
-	if err == nil && out.State == bridge.StateRetry {
+	if err == nil && out.State == ceb179.StateRetry {
 		u.retries.Add(1)
 	}
 	return out, err
@@ -99,16 +99,16 @@ func (d *dyingProcess) ChangeVisibility(ctx context.Context, rs []string, v time
 	return d.q.ChangeVisibility(ctx, rs, v)
 }
 
-func (d *dyingProcess) Source(ctx context.Context, sid string) (bridge.Source, error) {
+func (d *dyingProcess) Source(ctx context.Context, sid string) (ceb179.SourceAnswer, error) {
 	if d.dead.Load() {
-		return bridge.Source{}, errKilled
+		return ceb179.SourceAnswer{}, errKilled
 	}
 	return d.u.Source(ctx, sid)
 }
 
-func (d *dyingProcess) Upload(ctx context.Context, req bridge.UploadRequest) (bridge.UploadResult, error) {
+func (d *dyingProcess) Upload(ctx context.Context, req ceb179.Invocation) (ceb179.UploadAnswer, error) {
 	if !d.dead.CompareAndSwap(false, true) {
-		return bridge.UploadResult{}, errKilled
+		return ceb179.UploadAnswer{}, errKilled
 	}
 	d.lambda.Go(func() {
 		lctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -116,7 +116,7 @@ func (d *dyingProcess) Upload(ctx context.Context, req bridge.UploadRequest) (br
 		_, _ = d.u.Upload(lctx, req)
 	})
 	d.once.Do(func() { close(d.invoked) })
-	return bridge.UploadResult{}, errKilled
+	return ceb179.UploadAnswer{}, errKilled
 }
 
 // TestKillAfterInvoke kills a bridge after it invoked the upload function
@@ -131,7 +131,7 @@ func TestKillAfterInvoke(t *testing.T) {
 	store := dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")}, 0)
 	key := eporttest.NewSM2Key(t, 0x6A)
 	const ebp = "EBP1"
-	if err := store.PutCertificate(ctx, dynamo.Certificate{
+	if err := store.PutCertificate(ctx, ceb179.Certificate{
 		EbpCode: ebp, CertNo: signature.CertNo(key.Cert), PEM: key.CertPEM, NotAfter: key.Cert.NotAfter, RegisteredAt: time.Now(),
 	}); err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestKillAfterInvoke(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sq.Send(ctx, bridge.SignJob{SessionID: sid, EbpCode: ebp, Deadline: now.Add(ceb179.Window).UnixMilli(), Digest: u.Digest()}); err != nil {
+		if err := sq.Send(ctx, ceb179.SignJob{SessionID: sid, EbpCode: ebp, Deadline: now.Add(ceb179.Window).UnixMilli(), Digest: u.Digest()}); err != nil {
 			t.Fatal(err)
 		}
 	}

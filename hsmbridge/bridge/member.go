@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
@@ -224,7 +225,7 @@ func (m *member) fail(err error) {
 		m.reason = ReasonPINRefused
 		close(m.dead)
 		m.mu.Unlock()
-		m.b.count(func(c *counters) { c.Alarms++; c.PINRefused++ })
+		m.b.count(func(c *ceb179.BridgeTotals) { c.Alarms++; c.PINRefused++ })
 		m.log.Log(context.Background(), LevelAlarm,
 			"PIN refused: signer disabled; no PIN goes to this card again until the PIN file changes or hsmbridge pin-reset "+m.spec.Name+" clears the marker",
 			"alarm", "pin_refused", "err", err)

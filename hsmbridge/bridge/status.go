@@ -8,61 +8,13 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/loopback"
 )
 
-// Status is the bridge's state as the status endpoint reports it.
-type Status struct {
-	// Time is when the status was taken.
-	Time time.Time `json:"time"`
-	// Policy is the scheduling policy.
-	Policy string `json:"policy"`
-	// InMemory is how many jobs the bridge holds (the backlog in use).
-	InMemory int `json:"inMemory"`
-	// MaxBacklog is the bound on InMemory.
-	MaxBacklog int `json:"maxBacklog"`
-	// Waiting is how many jobs wait for a signer and can still be on time.
-	Waiting int `json:"waiting"`
-	// Hopeless is how many waiting jobs can no longer be on time.
-	Hopeless int `json:"hopeless"`
-	// Queue is the sign queue's approximate depth, read every 30 s (absent
-	// when the queue cannot tell).
-	Queue *SQSDepth `json:"queue,omitempty"`
-	// Totals are the counters since start: jobs received, uploads on
-	// time and late, rejections, failures, jobs given back, alarms.
-	Totals counters `json:"totals"`
-	// Signers is the health and rate of each signer.
-	Signers []SignerStatus `json:"signers"`
-}
-
-// SignerStatus is the state of one signer.
-type SignerStatus struct {
-	// Name is the signer's configured name.
-	Name string `json:"name"`
-	// EbpCode is the platform code it signs for.
-	EbpCode string `json:"ebpCode"`
-	// CertNo is its certificate's certNo, once opened.
-	CertNo string `json:"certNo,omitempty"`
-	// State is starting, healthy, unhealthy, or disabled followed by the
-	// reason when it is known: "disabled: PIN refused".
-	State string `json:"state"`
-	// Concurrency is how many signatures it makes at once.
-	Concurrency int `json:"concurrency"`
-	// Signs counts its signatures since start.
-	Signs int64 `json:"signs"`
-	// Failures counts its failures since start.
-	Failures int64 `json:"failures"`
-	// SignsPerMinute counts its signatures in the last minute.
-	SignsPerMinute int `json:"signsPerMinute"`
-	// EstimateMs is its expected time per signature.
-	EstimateMs int64 `json:"estimateMs"`
-	// LastError is its last failure.
-	LastError string `json:"lastError,omitempty"`
-}
-
 // Status returns the bridge's current state.
-func (b *Bridge) Status() Status {
-	st := Status{Time: time.Now(), Policy: b.o.Policy.String(), MaxBacklog: b.o.MaxBacklog}
+func (b *Bridge) Status() ceb179.SignerHealth {
+	st := ceb179.SignerHealth{Time: time.Now(), Policy: b.o.Policy.String(), MaxBacklog: b.o.MaxBacklog}
 	for _, d := range b.sched.depth() {
 		st.Waiting += d[0]
 		st.Hopeless += d[1]
@@ -78,7 +30,7 @@ func (b *Bridge) Status() Status {
 	now := time.Now()
 	for _, m := range b.members {
 		m.mu.Lock()
-		ss := SignerStatus{
+		ss := ceb179.SignerStatus{
 			Name: m.spec.Name, EbpCode: m.spec.EbpCode, State: stateText(m.state, m.reason),
 			Concurrency: m.slots, Signs: m.signs, Failures: m.failures,
 			EstimateMs: m.est.Milliseconds(), LastError: m.lastErr,

@@ -319,7 +319,7 @@ func (h *Handler) process(ctx context.Context, body string, receives int) result
 	}
 	p, err := h.payments.PaymentByOrder(ctx, req.OrderNo)
 	switch {
-	case errors.Is(err, records.ErrNotFound):
+	case errors.Is(err, ceb179.ErrNotFound):
 		return h.noPayment(ctx, msg, req, receives)
 	case err != nil:
 		return failed(msg, time.Second, err)
@@ -476,10 +476,4 @@ func Build(req ceb179.Request, p records.Payment, now time.Time) (ceb179.Pending
 		Deadline:    req.Deadline,
 		CreatedAt:   now,
 	}, nil
-}
-
-// Unsigned returns the unsigned document of a pending upload: the exact
-// bytes whose sign source is signed.
-func Unsigned(p ceb179.Pending) customs.Unsigned {
-	return customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 }

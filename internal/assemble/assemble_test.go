@@ -25,6 +25,7 @@ import (
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/internal/upload"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -219,7 +220,7 @@ func TestAssembleGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			u := assemble.Unsigned(p)
+			u := upload.Unsigned(p)
 			golden(t, tt.fixture+".head.json", p.Head)
 			golden(t, tt.fixture+".lists.json", p.Lists)
 			golden(t, tt.fixture+".signsource.txt", u.SignSource())

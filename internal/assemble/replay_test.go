@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 // TestReplay checks that a replay message (ceb179.AssembleMessage.Replay)
@@ -37,7 +36,7 @@ func TestReplay(t *testing.T) {
 
 	// An operator replays the session an hour later.
 	b.now = received.Add(time.Hour)
-	v, err := b.store.BeginReplay(ctx, dynamo.Replay{SessionID: sid, By: "ops", Why: "test", At: b.now})
+	v, err := b.store.BeginReplay(ctx, ceb179.Replay{SessionID: sid, By: "ops", Why: "test", At: b.now})
 	if err != nil {
 		t.Fatal(err)
 	}

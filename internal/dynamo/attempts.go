@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -47,9 +46,10 @@ func AttemptSK(at time.Time, n int) string {
 // retention. An attempt is written once: a second write of the same key
 // is refused by a condition and reported as an error.
 func (s *Store) PutAttempt(ctx context.Context, a ceb179.Attempt) error {
-	item, err := attributevalue.MarshalMap(attemptItem{
+	sk := AttemptSK(a.At, a.N)
+	err := s.put(ctx, s.tables.Requests, attemptItem{
 		SessionID:  a.SessionID,
-		SK:         AttemptSK(a.At, a.N),
+		SK:         sk,
 		At:         a.At.UnixMilli(),
 		N:          a.N,
 		Outcome:    string(a.Outcome),
@@ -64,38 +64,29 @@ func (s *Store) PutAttempt(ctx context.Context, a ceb179.Attempt) error {
 		SignValue:  a.SignValue,
 		Owner:      a.Owner,
 		ExpiresAt:  s.expiresAt(a.At),
-	})
-	if err != nil {
-		return fmt.Errorf("encode attempt %s: %w", a.SessionID, err)
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(s.tables.Requests),
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(sessionID)"),
-	})
+	}, "attribute_not_exists(sessionID)", "attempt "+a.SessionID)
 	if _, ok := conditionFailed(err); ok {
 		// Already written. The same attempt (a retry of a write whose
 		// answer was lost) is fine; another one under its key is refused.
-		old, gerr := s.getItem(ctx, s.tables.Requests, map[string]types.AttributeValue{
-			"sessionID": item["sessionID"], "sk": item["sk"]})
-		var it attemptItem
-		if gerr == nil && attributevalue.UnmarshalMap(old, &it) == nil &&
-			it.Owner == a.Owner && it.Outcome == string(a.Outcome) && it.BodyDigest == a.BodyDigest {
+		same := func(it attemptItem) bool {
+			return it.Owner == a.Owner && it.Outcome == string(a.Outcome) && it.BodyDigest == a.BodyDigest
+		}
+		key := map[string]types.AttributeValue{
+			"sessionID": &types.AttributeValueMemberS{Value: a.SessionID},
+			"sk":        &types.AttributeValueMemberS{Value: sk},
+		}
+		if ok, gerr := get(ctx, s, s.tables.Requests, key, "attempt "+a.SessionID, same); gerr == nil && ok {
 			return nil
 		}
-		return fmt.Errorf("put attempt %s: another attempt is recorded under %s: %w", a.SessionID, AttemptSK(a.At, a.N), err)
+		return fmt.Errorf("another attempt is recorded under %s: %w", sk, err)
 	}
-	if err != nil {
-		return fmt.Errorf("put attempt %s: %w", a.SessionID, err)
-	}
-	return nil
+	return err
 }
 
 // ListAttempts returns the recorded upload attempts of sessionID, oldest
 // first.
 func (s *Store) ListAttempts(ctx context.Context, sessionID string) ([]ceb179.Attempt, error) {
-	var out []ceb179.Attempt
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+	return query(ctx, s, &dynamodb.QueryInput{
 		TableName:              aws.String(s.tables.Requests),
 		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -103,34 +94,24 @@ func (s *Store) ListAttempts(ctx context.Context, sessionID string) ([]ceb179.At
 			":p":  &types.AttributeValueMemberS{Value: skAttemptPrefix},
 		},
 		ConsistentRead: aws.Bool(true),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list attempts %s: %w", sessionID, err)
-		}
-		for _, av := range page.Items {
-			var it attemptItem
-			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-				return nil, fmt.Errorf("decode attempt %s: %w", sessionID, err)
-			}
-			out = append(out, ceb179.Attempt{
-				SessionID:  it.SessionID,
-				At:         time.UnixMilli(it.At),
-				N:          it.N,
-				Outcome:    ceb179.Outcome(it.Outcome),
-				HTTPStatus: it.HTTPStatus,
-				Code:       it.Code,
-				Message:    it.Message,
-				Error:      it.Error,
-				Latency:    time.Duration(it.LatencyMs) * time.Millisecond,
-				Digest:     it.Digest,
-				BodyDigest: it.BodyDigest,
-				CertNo:     it.CertNo,
-				SignValue:  it.SignValue,
-				Owner:      it.Owner,
-			})
-		}
+	}, "attempts "+sessionID, attemptItem.attempt)
+}
+
+func (it attemptItem) attempt() ceb179.Attempt {
+	return ceb179.Attempt{
+		SessionID:  it.SessionID,
+		At:         time.UnixMilli(it.At),
+		N:          it.N,
+		Outcome:    ceb179.Outcome(it.Outcome),
+		HTTPStatus: it.HTTPStatus,
+		Code:       it.Code,
+		Message:    it.Message,
+		Error:      it.Error,
+		Latency:    time.Duration(it.LatencyMs) * time.Millisecond,
+		Digest:     it.Digest,
+		BodyDigest: it.BodyDigest,
+		CertNo:     it.CertNo,
+		SignValue:  it.SignValue,
+		Owner:      it.Owner,
 	}
-	return out, nil
 }

@@ -6,29 +6,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/ceb179/ceb179"
 )
 
 // pkCertPrefix starts the partition key of an ebpCode's certificates:
 // CERT#<ebpCode>, sort key <certNo>.
 const pkCertPrefix = "CERT#"
-
-// Certificate is a signing certificate registered with customs for an
-// ebpCode, as stored in the payments table.
-type Certificate struct {
-	// EbpCode is the platform's customs registration code.
-	EbpCode string
-	// CertNo is the certificate's serial number in lower-case hex.
-	CertNo string
-	// PEM is the certificate.
-	PEM []byte
-	// NotAfter is the end of the certificate's validity.
-	NotAfter time.Time
-	// RegisteredAt is when it was put in the table.
-	RegisteredAt time.Time
-}
 
 type certItem struct {
 	PK           string `dynamodbav:"pk"`
@@ -38,8 +23,8 @@ type certItem struct {
 	RegisteredAt int64  `dynamodbav:"registeredAt"`
 }
 
-func (it certItem) certificate() Certificate {
-	c := Certificate{
+func (it certItem) certificate() ceb179.Certificate {
+	c := ceb179.Certificate{
 		EbpCode:      it.PK[len(pkCertPrefix):],
 		CertNo:       it.SK,
 		PEM:          []byte(it.PEM),
@@ -54,7 +39,7 @@ func (it certItem) certificate() Certificate {
 // PutCertificate registers c for its ebpCode, replacing a certificate with
 // the same certNo. The caller has parsed the PEM and computed CertNo from
 // it.
-func (s *Store) PutCertificate(ctx context.Context, c Certificate) error {
+func (s *Store) PutCertificate(ctx context.Context, c ceb179.Certificate) error {
 	if c.EbpCode == "" || c.CertNo == "" || len(c.PEM) == 0 {
 		return fmt.Errorf("put certificate: ebpCode, certNo and PEM are required")
 	}
@@ -67,55 +52,25 @@ func (s *Store) PutCertificate(ctx context.Context, c Certificate) error {
 	if !c.NotAfter.IsZero() {
 		it.NotAfter = c.NotAfter.UnixMilli()
 	}
-	item, err := attributevalue.MarshalMap(it)
-	if err != nil {
-		return fmt.Errorf("encode certificate %s/%s: %w", c.EbpCode, c.CertNo, err)
-	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.tables.Payments), Item: item}); err != nil {
-		return fmt.Errorf("put certificate %s/%s: %w", c.EbpCode, c.CertNo, err)
-	}
-	return nil
+	return s.put(ctx, s.tables.Payments, it, "", "certificate "+c.EbpCode+"/"+c.CertNo)
 }
 
 // GetCertificate returns the certificate certNo registered for ebpCode, or
-// ErrNotFound.
-func (s *Store) GetCertificate(ctx context.Context, ebpCode, certNo string) (Certificate, error) {
-	item, err := s.getItem(ctx, s.tables.Payments, map[string]types.AttributeValue{
+// ceb179.ErrNotFound.
+func (s *Store) GetCertificate(ctx context.Context, ebpCode, certNo string) (ceb179.Certificate, error) {
+	return get(ctx, s, s.tables.Payments, map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: pkCertPrefix + ebpCode},
 		"sk": &types.AttributeValueMemberS{Value: certNo},
-	})
-	if err != nil {
-		return Certificate{}, fmt.Errorf("get certificate %s/%s: %w", ebpCode, certNo, err)
-	}
-	var it certItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return Certificate{}, fmt.Errorf("decode certificate %s/%s: %w", ebpCode, certNo, err)
-	}
-	return it.certificate(), nil
+	}, "certificate "+ebpCode+"/"+certNo, certItem.certificate)
 }
 
 // ListCertificates returns the certificates registered for ebpCode.
-func (s *Store) ListCertificates(ctx context.Context, ebpCode string) ([]Certificate, error) {
-	var out []Certificate
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+func (s *Store) ListCertificates(ctx context.Context, ebpCode string) ([]ceb179.Certificate, error) {
+	return query(ctx, s, &dynamodb.QueryInput{
 		TableName:              aws.String(s.tables.Payments),
 		KeyConditionExpression: aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": &types.AttributeValueMemberS{Value: pkCertPrefix + ebpCode},
 		},
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list certificates %s: %w", ebpCode, err)
-		}
-		for _, av := range page.Items {
-			var it certItem
-			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-				return nil, fmt.Errorf("decode certificate %s: %w", ebpCode, err)
-			}
-			out = append(out, it.certificate())
-		}
-	}
-	return out, nil
+	}, "certificates "+ebpCode, certItem.certificate)
 }

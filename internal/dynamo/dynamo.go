@@ -7,23 +7,15 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/ceb179/ceb179"
 )
-
-// DefaultRetention is how long records are kept unless configured otherwise:
-// three years, as the E-Commerce Law requires, plus thirty days of margin.
-const DefaultRetention = (3*365 + 30) * 24 * time.Hour
-
-// MinRetention is the shortest retention the store accepts: three years.
-const MinRetention = 3 * 365 * 24 * time.Hour
-
-// ErrNotFound is returned when an item does not exist.
-var ErrNotFound = errors.New("not found")
 
 // Tables names the tables the store uses.
 type Tables struct {
@@ -40,13 +32,13 @@ type Store struct {
 	retention time.Duration
 }
 
-// New returns a store over db. A retention shorter than MinRetention is
-// raised to MinRetention; zero means DefaultRetention.
+// New returns a store over db. A retention shorter than ceb179.MinRetention is
+// raised to ceb179.MinRetention; zero means ceb179.DefaultRetention.
 func New(db *dynamodb.Client, tables Tables, retention time.Duration) *Store {
 	if retention == 0 {
-		retention = DefaultRetention
+		retention = ceb179.DefaultRetention
 	}
-	retention = max(retention, MinRetention)
+	retention = max(retention, ceb179.MinRetention)
 	return &Store{db: db, tables: tables, retention: retention}
 }
 
@@ -88,7 +80,61 @@ func putNew[T any](ctx context.Context, s *Store, in *dynamodb.PutItemInput, key
 	return false, attributevalue.UnmarshalMap(item, old)
 }
 
-// getItem reads the item under key consistently, or returns ErrNotFound.
+// get reads the item under key consistently, decodes it as an I and
+// returns conv of it; what names the item in errors. A missing item is
+// ceb179.ErrNotFound, wrapped.
+func get[I, T any](ctx context.Context, s *Store, table string, key map[string]types.AttributeValue, what string, conv func(I) T) (T, error) {
+	var zero T
+	item, err := s.getItem(ctx, table, key)
+	if err != nil {
+		return zero, fmt.Errorf("get %s: %w", what, err)
+	}
+	var it I
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return zero, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return conv(it), nil
+}
+
+// query returns conv of every item in finds, decoded as I, reading page
+// by page; what names the items in errors.
+func query[I, T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, what string, conv func(I) T) ([]T, error) {
+	var out []T
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		for _, av := range page.Items {
+			var it I
+			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", what, err)
+			}
+			out = append(out, conv(it))
+		}
+	}
+	return out, nil
+}
+
+// put encodes v as an item and writes it to table, on condition cond when
+// it is not empty; what names the item in errors.
+func (s *Store) put(ctx context.Context, table string, v any, cond string, what string) error {
+	item, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", what, err)
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}
+	if cond != "" {
+		in.ConditionExpression = aws.String(cond)
+	}
+	if _, err := s.db.PutItem(ctx, in); err != nil {
+		return fmt.Errorf("put %s: %w", what, err)
+	}
+	return nil
+}
+
+// getItem reads the item under key consistently, or returns ceb179.ErrNotFound.
 func (s *Store) getItem(ctx context.Context, table string, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(table),
@@ -99,16 +145,7 @@ func (s *Store) getItem(ctx context.Context, table string, key map[string]types.
 		return nil, err
 	}
 	if len(out.Item) == 0 {
-		return nil, ErrNotFound
+		return nil, ceb179.ErrNotFound
 	}
 	return out.Item, nil
-}
-
-// chinaTime is customs' time zone (UTC+8, no daylight saving time).
-var chinaTime = time.FixedZone("CST", 8*60*60)
-
-// Day returns the calendar day of t in China, as yyyy-mm-dd: the partition of
-// the requests table's byDay index.
-func Day(t time.Time) string {
-	return t.In(chinaTime).Format(time.DateOnly)
 }

@@ -27,29 +27,6 @@ const (
 // requests is far below it).
 const maxPages = 100_000
 
-// RequestView is a request item as operators see it: the request, the
-// upload's bookkeeping and the replays an operator asked for.
-type RequestView struct {
-	ceb179.Request
-	// LastAttemptAt is when the last post to customs was sent (zero: none).
-	// For an ACCEPTED session it is the accepted post.
-	LastAttemptAt time.Time
-	// LeaseOwner and LeaseUntil are set while an upload invocation holds the session.
-	LeaseOwner string
-	LeaseUntil time.Time
-	// Replays counts the replays operators asked for.
-	Replays int
-	// LastReplayAt, LastReplayBy and LastReplayWhy record the last replay.
-	LastReplayAt  time.Time
-	LastReplayBy  string
-	LastReplayWhy string
-	// Settles counts what the settler did to the request; LastSettleAt and
-	// LastSettleWhy record its last action.
-	Settles       int
-	LastSettleAt  time.Time
-	LastSettleWhy string
-}
-
 // viewItem is the request item with every attribute operators read.
 type viewItem struct {
 	uploadItem
@@ -62,9 +39,9 @@ type viewItem struct {
 	LastSettleWhy string `dynamodbav:"lastSettleWhy,omitempty"`
 }
 
-func (it viewItem) view() RequestView {
+func (it viewItem) view() ceb179.RequestView {
 	c := it.claim()
-	v := RequestView{Request: c.Request, LastAttemptAt: c.LastAttemptAt, LeaseOwner: c.Owner, LeaseUntil: c.LeaseUntil,
+	v := ceb179.RequestView{Request: c.Request, LastAttemptAt: c.LastAttemptAt, LeaseOwner: c.Owner, LeaseUntil: c.LeaseUntil,
 		Replays: it.Replays, LastReplayBy: it.LastReplayBy, LastReplayWhy: it.LastReplayWhy,
 		Settles: it.Settles, LastSettleWhy: it.LastSettleWhy}
 	if it.LastReplayAt > 0 {
@@ -76,47 +53,39 @@ func (it viewItem) view() RequestView {
 	return v
 }
 
-func decodeView(av map[string]types.AttributeValue) (RequestView, error) {
+func decodeView(av map[string]types.AttributeValue) (ceb179.RequestView, error) {
 	var it viewItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-		return RequestView{}, err
+		return ceb179.RequestView{}, err
 	}
 	return it.view(), nil
 }
 
 // GetRequestView returns the request item of sessionID as operators see
-// it, or ErrNotFound (wrapped).
-func (s *Store) GetRequestView(ctx context.Context, sessionID string) (RequestView, error) {
-	item, err := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
-	if err != nil {
-		return RequestView{}, fmt.Errorf("get request %s: %w", sessionID, err)
-	}
-	v, err := decodeView(item)
-	if err != nil {
-		return RequestView{}, fmt.Errorf("decode request %s: %w", sessionID, err)
-	}
-	return v, nil
+// it, or ceb179.ErrNotFound (wrapped).
+func (s *Store) GetRequestView(ctx context.Context, sessionID string) (ceb179.RequestView, error) {
+	return get(ctx, s, s.tables.Requests, requestKey(sessionID), "request "+sessionID, viewItem.view)
 }
 
 // RequestsOfDay calls fn with every request received on day (yyyy-mm-dd,
 // China time), oldest first, reading the byDay index page by page. It stops
 // at fn's first error.
-func (s *Store) RequestsOfDay(ctx context.Context, day string, fn func(RequestView) error) error {
+func (s *Store) RequestsOfDay(ctx context.Context, day string, fn func(ceb179.RequestView) error) error {
 	return s.queryIndex(ctx, IndexByDay, "#k = :v", map[string]string{"#k": "day"}, day, fn)
 }
 
 // RequestsOfOrder returns every request customs made for orderNo, oldest
 // first (byOrder index).
-func (s *Store) RequestsOfOrder(ctx context.Context, orderNo string) ([]RequestView, error) {
-	var out []RequestView
-	err := s.queryIndex(ctx, IndexByOrder, "orderNo = :v", nil, orderNo, func(v RequestView) error {
+func (s *Store) RequestsOfOrder(ctx context.Context, orderNo string) ([]ceb179.RequestView, error) {
+	var out []ceb179.RequestView
+	err := s.queryIndex(ctx, IndexByOrder, "orderNo = :v", nil, orderNo, func(v ceb179.RequestView) error {
 		out = append(out, v)
 		return nil
 	})
 	return out, err
 }
 
-func (s *Store) queryIndex(ctx context.Context, index, cond string, names map[string]string, value string, fn func(RequestView) error) error {
+func (s *Store) queryIndex(ctx context.Context, index, cond string, names map[string]string, value string, fn func(ceb179.RequestView) error) error {
 	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Requests),
 		IndexName:                 aws.String(index),
@@ -200,31 +169,15 @@ func (s *Store) EbpCodes(ctx context.Context, sessionIDs []string) (map[string]s
 	return out, nil
 }
 
-// ErrReplayRefused is returned, wrapped, by BeginReplay when the session
-// cannot be replayed in its present state.
-var ErrReplayRefused = errors.New("replay refused")
-
-// Replay is an operator's request to assemble, sign and upload a session again.
-type Replay struct {
-	// SessionID is the session to replay.
-	SessionID string
-	// By names the operator; Why is the reason given.
-	By, Why string
-	// At is when the replay was asked for.
-	At time.Time
-	// Force allows replaying a session that customs accepted.
-	Force bool
-}
-
 // BeginReplay resets the request of r.SessionID for a replay, in one
 // conditional write: state RECEIVED, any upload lease removed, the replay
 // counted (replays + 1) and recorded (lastReplayAt, lastReplayBy,
-// lastReplayWhy, and as reason). It refuses, with ErrReplayRefused wrapped,
+// lastReplayWhy, and as reason). It refuses, with ceb179.ErrRefused wrapped,
 // an ACCEPTED session unless r.Force, and a session an upload invocation
 // holds right now (SIGNED with a live lease). It returns the request as
 // stored after the write, whose Replays is the new replay number, and the
 // request as found when refused.
-func (s *Store) BeginReplay(ctx context.Context, r Replay) (RequestView, error) {
+func (s *Store) BeginReplay(ctx context.Context, r ceb179.Replay) (ceb179.RequestView, error) {
 	at := strconv.FormatInt(r.At.UnixMilli(), 10)
 	values := map[string]types.AttributeValue{
 		":received": &types.AttributeValueMemberS{Value: string(ceb179.StateReceived)},
@@ -255,20 +208,20 @@ func (s *Store) BeginReplay(ctx context.Context, r Replay) (RequestView, error) 
 	if _, ok := conditionFailed(err); ok {
 		found, gerr := s.GetRequestView(ctx, r.SessionID)
 		if gerr != nil {
-			return RequestView{}, gerr
+			return ceb179.RequestView{}, gerr
 		}
 		why := "an upload invocation holds it now"
 		if found.State == ceb179.StateAccepted && !r.Force {
 			why = "customs accepted it (customs refuses a sessionID it already stored)"
 		}
-		return found, fmt.Errorf("replay %s (state %s): %s: %w", r.SessionID, found.State, why, ErrReplayRefused)
+		return found, fmt.Errorf("replay %s (state %s): %s: %w", r.SessionID, found.State, why, ceb179.ErrRefused)
 	}
 	if err != nil {
-		return RequestView{}, fmt.Errorf("replay %s: %w", r.SessionID, err)
+		return ceb179.RequestView{}, fmt.Errorf("replay %s: %w", r.SessionID, err)
 	}
 	v, err := decodeView(out.Attributes)
 	if err != nil {
-		return RequestView{}, fmt.Errorf("decode request %s: %w", r.SessionID, err)
+		return ceb179.RequestView{}, fmt.Errorf("decode request %s: %w", r.SessionID, err)
 	}
 	return v, nil
 }

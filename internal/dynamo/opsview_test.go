@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 func TestOperatorQueries(t *testing.T) {
@@ -31,7 +30,7 @@ func TestOperatorQueries(t *testing.T) {
 	putRequest(t, s, "next-day", ceb179.StateReceived, time.Date(2026, 11, 24, 16, 0, 1, 0, time.UTC))
 
 	var got []string
-	if err := s.RequestsOfDay(ctx, "2026-11-24", func(v dynamo.RequestView) error {
+	if err := s.RequestsOfDay(ctx, "2026-11-24", func(v ceb179.RequestView) error {
 		got = append(got, v.SessionID)
 		return nil
 	}); err != nil {
@@ -79,16 +78,16 @@ func TestBeginReplay(t *testing.T) {
 		{name: "ok failed", id: "FAILED", replays: 1},
 		{name: "ok failed again", id: "FAILED", replays: 2},
 		{name: "ok no data", id: "NO_DATA", replays: 1},
-		{name: "fail accepted", id: "ACCEPTED", wantErr: dynamo.ErrReplayRefused},
+		{name: "fail accepted", id: "ACCEPTED", wantErr: ceb179.ErrRefused},
 		{name: "ok accepted forced", id: "ACCEPTED", force: true, replays: 1},
-		{name: "fail live upload lease", id: "held", wantErr: dynamo.ErrReplayRefused},
+		{name: "fail live upload lease", id: "held", wantErr: ceb179.ErrRefused},
 		{name: "ok lapsed upload lease", id: "lapsed", replays: 1},
-		{name: "fail unknown", id: "nope", wantErr: dynamo.ErrNotFound},
+		{name: "fail unknown", id: "nope", wantErr: ceb179.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			at := now.Add(10 * time.Second)
-			v, err := s.BeginReplay(ctx, dynamo.Replay{SessionID: tt.id, By: "alice", Why: "customs asked", At: at, Force: tt.force})
+			v, err := s.BeginReplay(ctx, ceb179.Replay{SessionID: tt.id, By: "alice", Why: "customs asked", At: at, Force: tt.force})
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err %v, want %v", err, tt.wantErr)

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ceb179/ceb179"
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/records"
 )
@@ -309,7 +311,7 @@ func (s *Store) writeGroup(ctx context.Context, group []paymentWrite, errs []err
 			group = retry
 			continue
 		}
-		if err := sleep(ctx, time.Duration(attempt+1)*20*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, time.Duration(attempt+1)*20*time.Millisecond); err != nil {
 			fail(group, err)
 			return
 		}
@@ -343,7 +345,7 @@ func (s *Store) classify(ctx context.Context, w paymentWrite, broken []int) erro
 	// Item 2+2i is the owner item of order i.
 	o := w.p.Orders[(broken[0]-2)/2]
 	owner, err := s.orderOwner(ctx, o.OrderNo)
-	if err != nil && !errors.Is(err, records.ErrNotFound) {
+	if err != nil && !errors.Is(err, ceb179.ErrNotFound) {
 		return err
 	}
 	return fmt.Errorf("payment %s: %w", w.p.PayTransactionID, &records.OrderTakenError{OrderNo: o.OrderNo, Owner: owner})
@@ -391,7 +393,7 @@ func (s *Store) headDigests(ctx context.Context, ws []paymentWrite) (map[string]
 			}
 			chunk = outp.UnprocessedKeys[s.tables.Payments].Keys
 			if len(chunk) > 0 {
-				if err := sleep(ctx, time.Duration(attempt+1)*20*time.Millisecond); err != nil {
+				if err := clock.Sleep(ctx, time.Duration(attempt+1)*20*time.Millisecond); err != nil {
 					return nil, err
 				}
 			}
@@ -403,8 +405,8 @@ func (s *Store) headDigests(ctx context.Context, ws []paymentWrite) (map[string]
 // orderOwner returns the payTransactionId of the payment holding orderNo.
 func (s *Store) orderOwner(ctx context.Context, orderNo string) (string, error) {
 	item, err := s.getItem(ctx, s.tables.Payments, key(orderPrefix+orderNo, skOwner))
-	if errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("order %s: %w", orderNo, records.ErrNotFound)
+	if errors.Is(err, ceb179.ErrNotFound) {
+		return "", fmt.Errorf("order %s: %w", orderNo, ceb179.ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("get owner of order %s: %w", orderNo, err)
@@ -419,7 +421,7 @@ func (s *Store) orderOwner(ctx context.Context, orderNo string) (string, error) 
 // PaymentByOrder returns the payment that paid orderNo, with every order of
 // it in the recorded order, in two consistent reads: the order's owner item,
 // then the payment's items. It returns an error wrapping
-// records.ErrNotFound when no payment holds the order.
+// ceb179.ErrNotFound when no payment holds the order.
 func (s *Store) PaymentByOrder(ctx context.Context, orderNo string) (records.Payment, error) {
 	id, err := s.orderOwner(ctx, orderNo)
 	if err != nil {
@@ -429,7 +431,7 @@ func (s *Store) PaymentByOrder(ctx context.Context, orderNo string) (records.Pay
 }
 
 // GetPayment returns the payment recorded under payTransactionID, or an
-// error wrapping records.ErrNotFound.
+// error wrapping ceb179.ErrNotFound.
 func (s *Store) GetPayment(ctx context.Context, payTransactionID string) (records.Payment, error) {
 	var (
 		head   *paymentHead
@@ -472,7 +474,7 @@ func (s *Store) GetPayment(ctx context.Context, payTransactionID string) (record
 		start = out.LastEvaluatedKey
 	}
 	if head == nil {
-		return records.Payment{}, fmt.Errorf("payment %s: %w", payTransactionID, records.ErrNotFound)
+		return records.Payment{}, fmt.Errorf("payment %s: %w", payTransactionID, ceb179.ErrNotFound)
 	}
 	sort.SliceStable(orders, func(i, j int) bool { return orders[i].Seq < orders[j].Seq })
 	p := records.Payment{
@@ -495,16 +497,4 @@ func (s *Store) GetPayment(ctx context.Context, payTransactionID string) (record
 		return records.Payment{}, fmt.Errorf("read payment %s: %d of %d orders found", payTransactionID, len(p.Orders), head.Orders)
 	}
 	return p, nil
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

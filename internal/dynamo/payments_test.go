@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
@@ -100,7 +101,7 @@ func TestPaymentsRoundTrip(t *testing.T) {
 		{name: "ok single", orderNo: "ord201903040001", want: single},
 		{name: "ok first order of three", orderNo: "ord-B-0002", want: multi},
 		{name: "ok last order of three", orderNo: "ord-C-0003", want: multi},
-		{name: "fail unknown order", orderNo: "nope", wantErr: records.ErrNotFound},
+		{name: "fail unknown order", orderNo: "nope", wantErr: ceb179.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +124,7 @@ func TestPaymentsRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.store.GetPayment(ctx, "nope"); !errors.Is(err, records.ErrNotFound) {
+	if _, err := e.store.GetPayment(ctx, "nope"); !errors.Is(err, ceb179.ErrNotFound) {
 		t.Errorf("GetPayment(nope) = %v", err)
 	}
 }
@@ -198,7 +199,7 @@ func TestPaymentsNothingPartial(t *testing.T) {
 func TestPaymentsTTL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	traded := time.Date(2026, 3, 4, 1, 31, 38, 0, time.FixedZone("CST", 8*3600)) // single.json's tradingTime
+	traded := time.Date(2026, 3, 4, 1, 31, 38, 0, ceb179.China) // single.json's tradingTime
 	day := 24 * time.Hour
 	tests := []struct {
 		name      string
@@ -273,7 +274,7 @@ func TestPutPaymentsExpired(t *testing.T) {
 		tradingTime string
 		wantErr     error
 	}{
-		{"ok traded within the retention", time.Now().In(records.ChinaTime).AddDate(-3, 0, 0).Format(records.TradingTimeLayout), nil},
+		{"ok traded within the retention", time.Now().In(ceb179.China).AddDate(-3, 0, 0).Format(records.TradingTimeLayout), nil},
 		{"fail retention already over", "20190304013138", records.ErrExpired},
 	}
 	for i, tt := range tests {

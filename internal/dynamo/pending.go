@@ -109,7 +109,7 @@ const skPendingHistory = "PENDING#"
 // left as it is).
 func (s *Store) keepPending(ctx context.Context, sessionID string, replay int) error {
 	item, err := s.getItem(ctx, s.tables.Requests, pendingKey(sessionID))
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ceb179.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -140,7 +140,7 @@ func (s *Store) keepPending(ctx context.Context, sessionID string, replay int) e
 // EarlierPendings returns the assembled uploads replays replaced, oldest
 // first.
 func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]ceb179.Pending, error) {
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	return query(ctx, s, &dynamodb.QueryInput{
 		TableName:              aws.String(s.tables.Requests),
 		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -148,41 +148,17 @@ func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]ceb179
 			":p":  &types.AttributeValueMemberS{Value: skPendingHistory},
 		},
 		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("earlier pending uploads of %s: %w", sessionID, err)
-	}
-	ps := make([]ceb179.Pending, 0, len(out.Items))
-	for _, av := range out.Items {
-		var it pendingItem
-		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-			return nil, fmt.Errorf("decode earlier pending upload of %s: %w", sessionID, err)
-		}
-		ps = append(ps, it.pending())
-	}
-	return ps, nil
+	}, "earlier pending uploads of "+sessionID, pendingItem.pending)
 }
 
-// GetPending returns the assembled upload of sessionID, or ErrNotFound.
+// GetPending returns the assembled upload of sessionID, or ceb179.ErrNotFound.
 func (s *Store) GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error) {
-	item, err := s.getItem(ctx, s.tables.Requests, pendingKey(sessionID))
-	if err != nil {
-		return ceb179.Pending{}, fmt.Errorf("get pending upload %s: %w", sessionID, err)
-	}
-	var it pendingItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return ceb179.Pending{}, fmt.Errorf("decode pending upload %s: %w", sessionID, err)
-	}
-	return it.pending(), nil
+	return get(ctx, s, s.tables.Requests, pendingKey(sessionID), "pending upload "+sessionID, pendingItem.pending)
 }
-
-// ErrStateConflict is returned by SetState when the request is not in one of
-// the states the caller expected.
-var ErrStateConflict = fmt.Errorf("state conflict")
 
 // SetState moves the request of sessionID to state to, with an optional
 // reason (shown to operators), provided it is now in one of from (any state
-// when from is empty). It returns ErrStateConflict, wrapped, when it is not.
+// when from is empty). It returns ceb179.ErrConflict, wrapped, when it is not.
 func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error {
 	names := map[string]string{"#s": "state", "#r": "reason"}
 	values := map[string]types.AttributeValue{
@@ -211,7 +187,7 @@ func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State,
 		ExpressionAttributeValues: values,
 	})
 	if _, ok := conditionFailed(err); ok {
-		return fmt.Errorf("set request %s to %s: %w", sessionID, to, ErrStateConflict)
+		return fmt.Errorf("set request %s to %s: %w", sessionID, to, ceb179.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("set request %s to %s: %w", sessionID, to, err)

@@ -68,7 +68,7 @@ func (s *Store) CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Req
 		ReceivedAt:  r.ReceivedAt.UnixMilli(),
 		SourceIP:    r.SourceIP,
 		Deadline:    r.Deadline.UnixMilli(),
-		Day:         Day(r.ReceivedAt),
+		Day:         ceb179.Day(r.ReceivedAt),
 		State:       string(r.State),
 		Enqueued:    r.Enqueued,
 		ExpiresAt:   s.expiresAt(r.ReceivedAt),
@@ -91,17 +91,9 @@ func (s *Store) CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Req
 	return old.request(), false, nil
 }
 
-// GetRequest returns the request recorded under sessionID, or ErrNotFound.
+// GetRequest returns the request recorded under sessionID, or ceb179.ErrNotFound.
 func (s *Store) GetRequest(ctx context.Context, sessionID string) (ceb179.Request, error) {
-	item, err := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
-	if err != nil {
-		return ceb179.Request{}, fmt.Errorf("get request %s: %w", sessionID, err)
-	}
-	var it requestItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return ceb179.Request{}, fmt.Errorf("decode request %s: %w", sessionID, err)
-	}
-	return it.request(), nil
+	return get(ctx, s, s.tables.Requests, requestKey(sessionID), "request "+sessionID, requestItem.request)
 }
 
 // MarkEnqueued records that the request was handed to the assemble queue.
@@ -116,7 +108,7 @@ func (s *Store) MarkEnqueued(ctx context.Context, sessionID string) error {
 		},
 	})
 	if _, ok := conditionFailed(err); ok {
-		return fmt.Errorf("mark request %s enqueued: %w", sessionID, ErrNotFound)
+		return fmt.Errorf("mark request %s enqueued: %w", sessionID, ceb179.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("mark request %s enqueued: %w", sessionID, err)
@@ -139,7 +131,7 @@ const (
 // orderNo on the China calendar day of at and returns the new count. The
 // increment is atomic, so concurrent requests each see their own number.
 func (s *Store) CountOrderRequest(ctx context.Context, orderNo string, at time.Time) (int, error) {
-	day := Day(at)
+	day := ceb179.Day(at)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.tables.Requests),
 		Key: map[string]types.AttributeValue{

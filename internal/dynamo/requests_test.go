@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 func TestCreateRequestOnce(t *testing.T) {
@@ -29,10 +28,10 @@ func TestCreateRequestOnce(t *testing.T) {
 	if got.OrderNo != "O1" || !got.ReceivedAt.Equal(at) {
 		t.Fatalf("repeat returned %+v, want the first request", got)
 	}
-	if _, err := e.store.GetRequest(ctx, "NOPE"); !errors.Is(err, dynamo.ErrNotFound) {
+	if _, err := e.store.GetRequest(ctx, "NOPE"); !errors.Is(err, ceb179.ErrNotFound) {
 		t.Fatalf("unknown session: %v", err)
 	}
-	if err := e.store.MarkEnqueued(ctx, "NOPE"); !errors.Is(err, dynamo.ErrNotFound) {
+	if err := e.store.MarkEnqueued(ctx, "NOPE"); !errors.Is(err, ceb179.ErrNotFound) {
 		t.Fatalf("mark unknown session: %v", err)
 	}
 }
@@ -52,7 +51,7 @@ func TestSetState(t *testing.T) {
 		wantErr error
 	}{
 		{"ok from the expected state", ceb179.StateAssembled, []ceb179.State{ceb179.StateReceived}, nil},
-		{"fail from a state it is not in", ceb179.StateNoData, []ceb179.State{ceb179.StateReceived}, dynamo.ErrStateConflict},
+		{"fail from a state it is not in", ceb179.StateNoData, []ceb179.State{ceb179.StateReceived}, ceb179.ErrConflict},
 		{"ok from any state", ceb179.StateFailed, nil, nil},
 	}
 	for _, tt := range tests {
@@ -67,7 +66,7 @@ func TestSetState(t *testing.T) {
 	if got.State != ceb179.StateFailed || got.Reason != "why" {
 		t.Fatalf("state %s reason %q", got.State, got.Reason)
 	}
-	if err := e.store.SetState(ctx, "NOPE", ceb179.StateFailed, ""); !errors.Is(err, dynamo.ErrStateConflict) {
+	if err := e.store.SetState(ctx, "NOPE", ceb179.StateFailed, ""); !errors.Is(err, ceb179.ErrConflict) {
 		t.Fatalf("unknown session: %v", err)
 	}
 }
@@ -133,7 +132,7 @@ func TestCountOrderRequestPerChinaDay(t *testing.T) {
 	}
 	// Counters stay out of the day's requests.
 	n := 0
-	if err := e.store.RequestsOfDay(ctx, dynamo.Day(lastSecond), func(dynamo.RequestView) error { n++; return nil }); err != nil || n != 0 {
+	if err := e.store.RequestsOfDay(ctx, ceb179.Day(lastSecond), func(ceb179.RequestView) error { n++; return nil }); err != nil || n != 0 {
 		t.Fatalf("requests of the day = %d, %v; counters must not appear", n, err)
 	}
 }

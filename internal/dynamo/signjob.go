@@ -16,7 +16,7 @@ import (
 // (attributes jobOwner and jobClaimedAt). It succeeds when nobody claimed
 // the job, when owner already holds it, or when the last claim is older
 // than lease (its holder died before sending). It reports false, without an
-// error, when another owner holds a live claim, and ErrNotFound (wrapped)
+// error, when another owner holds a live claim, and ceb179.ErrNotFound (wrapped)
 // when the session has no pending upload.
 //
 // Two deliveries of the same assemble message that run at the same time

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 func TestClaimSignJob(t *testing.T) {
@@ -37,7 +36,7 @@ func TestClaimSignJob(t *testing.T) {
 		{name: "fail release by a non-holder changes nothing", id: "s1", owner: "b", at: now.Add(5 * time.Second), release: "b", want: false},
 		{name: "ok lapsed claim taken over", id: "s1", owner: "b", at: now.Add(time.Second + lease + time.Millisecond), want: true},
 		{name: "ok released claim", id: "s1", owner: "c", at: now.Add(12 * time.Second), release: "b", want: true},
-		{name: "fail no pending upload", id: "nope", owner: "a", at: now, wantErr: dynamo.ErrNotFound},
+		{name: "fail no pending upload", id: "nope", owner: "a", at: now, wantErr: ceb179.ErrNotFound},
 	}
 	for _, tt := range tests {
 		if tt.release != "" {

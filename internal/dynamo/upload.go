@@ -15,32 +15,6 @@ import (
 	"github.com/ceb179/ceb179"
 )
 
-// ErrClaimed is returned, wrapped, by ClaimUpload when the session cannot be
-// claimed: another invocation holds a live lease, or the session is not in
-// a state that can be uploaded. The returned UploadClaim tells which.
-var ErrClaimed = errors.New("upload not claimable")
-
-// ErrLeaseLost is returned, wrapped, when an invocation finishes or
-// releases an upload whose lease it no longer holds.
-var ErrLeaseLost = errors.New("upload lease lost")
-
-// UploadClaim is the upload-related view of a request item.
-type UploadClaim struct {
-	// Request is the request as stored after the claim (or as found, when
-	// the claim failed).
-	Request ceb179.Request
-	// Owner holds the lease, if anyone does.
-	Owner string
-	// LeaseUntil is when the lease ends.
-	LeaseUntil time.Time
-	// LastAttemptAt is when the last post to customs was made, zero if none.
-	LastAttemptAt time.Time
-	// TakenOver reports that the claim took the session from an earlier
-	// owner whose lease ended without a release: that invocation died,
-	// perhaps after posting.
-	TakenOver bool
-}
-
 // uploadItem is the request item with the upload's lease attributes.
 type uploadItem struct {
 	requestItem
@@ -49,8 +23,8 @@ type uploadItem struct {
 	LastAttemptAt int64  `dynamodbav:"lastAttemptAt,omitempty"`
 }
 
-func (it uploadItem) claim() UploadClaim {
-	c := UploadClaim{Request: it.request(), Owner: it.LeaseOwner}
+func (it uploadItem) claim() ceb179.UploadClaim {
+	c := ceb179.UploadClaim{Request: it.request(), Owner: it.LeaseOwner}
 	if it.LeaseUntil > 0 {
 		c.LeaseUntil = time.UnixMilli(it.LeaseUntil)
 	}
@@ -60,10 +34,10 @@ func (it uploadItem) claim() UploadClaim {
 	return c
 }
 
-func decodeUploadItem(av map[string]types.AttributeValue) (UploadClaim, error) {
+func decodeUploadItem(av map[string]types.AttributeValue) (ceb179.UploadClaim, error) {
 	var it uploadItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-		return UploadClaim{}, err
+		return ceb179.UploadClaim{}, err
 	}
 	return it.claim(), nil
 }
@@ -79,9 +53,9 @@ func millis(t time.Time) types.AttributeValue {
 // caller has already found the assembled upload — but never after a replay,
 // whose reset to RECEIVED precedes its new upload), or SIGNED with no lease
 // or a lease that ended before now. The state becomes SIGNED. When the condition fails it returns
-// the item as found and an error wrapping ErrClaimed (ErrNotFound when
+// the item as found and an error wrapping ceb179.ErrClaimed (ceb179.ErrNotFound when
 // there is no such request).
-func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (UploadClaim, error) {
+func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (ceb179.UploadClaim, error) {
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.tables.Requests),
 		Key:              requestKey(sessionID),
@@ -106,26 +80,26 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 		if len(item) == 0 {
 			// Not every DynamoDB implementation returns the old item.
 			got, gerr := s.getItem(ctx, s.tables.Requests, requestKey(sessionID))
-			if errors.Is(gerr, ErrNotFound) {
-				return UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, ErrNotFound)
+			if errors.Is(gerr, ceb179.ErrNotFound) {
+				return ceb179.UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, ceb179.ErrNotFound)
 			}
 			if gerr != nil {
-				return UploadClaim{}, fmt.Errorf("get request %s: %w", sessionID, gerr)
+				return ceb179.UploadClaim{}, fmt.Errorf("get request %s: %w", sessionID, gerr)
 			}
 			item = got
 		}
 		c, derr := decodeUploadItem(item)
 		if derr != nil {
-			return UploadClaim{}, fmt.Errorf("decode request %s: %w", sessionID, derr)
+			return ceb179.UploadClaim{}, fmt.Errorf("decode request %s: %w", sessionID, derr)
 		}
-		return c, fmt.Errorf("claim upload %s: %w", sessionID, ErrClaimed)
+		return c, fmt.Errorf("claim upload %s: %w", sessionID, ceb179.ErrClaimed)
 	}
 	if err != nil {
-		return UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, err)
+		return ceb179.UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, err)
 	}
 	c, err := decodeUploadItem(out.Attributes)
 	if err != nil {
-		return UploadClaim{}, fmt.Errorf("decode request %s: %w", sessionID, err)
+		return ceb179.UploadClaim{}, fmt.Errorf("decode request %s: %w", sessionID, err)
 	}
 	c.TakenOver = c.Owner != ""
 	c.Request.State = ceb179.StateSigned
@@ -134,7 +108,7 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 }
 
 // FinishUpload moves a claimed session to the final state to with reason and
-// ends owner's lease, provided owner still holds it (ErrLeaseLost
+// ends owner's lease, provided owner still holds it (ceb179.ErrLeaseLost
 // otherwise). lastAttempt, when not zero, is recorded as the time of the
 // last post.
 func (s *Store) FinishUpload(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error {
@@ -173,7 +147,7 @@ func (s *Store) endLease(ctx context.Context, sessionID, owner string, to ceb179
 		ExpressionAttributeValues: values,
 	})
 	if _, ok := conditionFailed(err); ok {
-		return fmt.Errorf("end upload lease %s: %w", sessionID, ErrLeaseLost)
+		return fmt.Errorf("end upload lease %s: %w", sessionID, ceb179.ErrLeaseLost)
 	}
 	if err != nil {
 		return fmt.Errorf("end upload lease %s: %w", sessionID, err)

@@ -52,13 +52,13 @@ func TestClaimUpload(t *testing.T) {
 		takenOver bool
 	}{
 		{name: "ok first claim", id: "assembled", owner: "a", now: now, state: ceb179.StateSigned},
-		{name: "fail lease held", id: "assembled", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: ceb179.StateSigned},
+		{name: "fail lease held", id: "assembled", owner: "b", now: now.Add(time.Second), wantErr: ceb179.ErrClaimed, state: ceb179.StateSigned},
 		{name: "ok lease expired", id: "assembled", owner: "c", now: now.Add(2 * time.Minute), state: ceb179.StateSigned, takenOver: true},
 		// Assemble sends the sign job just before it records ASSEMBLED.
 		{name: "ok assembled but not yet marked", id: "received", owner: "a", now: now, state: ceb179.StateSigned},
-		{name: "fail claimed once marked", id: "received", owner: "b", now: now.Add(time.Second), wantErr: dynamo.ErrClaimed, state: ceb179.StateSigned},
-		{name: "fail final", id: "accepted", owner: "a", now: now, wantErr: dynamo.ErrClaimed, state: ceb179.StateAccepted},
-		{name: "fail unknown", id: "nope", owner: "a", now: now, wantErr: dynamo.ErrNotFound},
+		{name: "fail claimed once marked", id: "received", owner: "b", now: now.Add(time.Second), wantErr: ceb179.ErrClaimed, state: ceb179.StateSigned},
+		{name: "fail final", id: "accepted", owner: "a", now: now, wantErr: ceb179.ErrClaimed, state: ceb179.StateAccepted},
+		{name: "fail unknown", id: "nope", owner: "a", now: now, wantErr: ceb179.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,8 +79,8 @@ func TestClaimUpload(t *testing.T) {
 	}
 
 	// The lease is c's now: a stale owner cannot finish, c can.
-	if err := s.FinishUpload(ctx, "assembled", "a", ceb179.StateAccepted, "late", time.Time{}); !errors.Is(err, dynamo.ErrLeaseLost) {
-		t.Fatalf("FinishUpload by a stale owner = %v, want ErrLeaseLost", err)
+	if err := s.FinishUpload(ctx, "assembled", "a", ceb179.StateAccepted, "late", time.Time{}); !errors.Is(err, ceb179.ErrLeaseLost) {
+		t.Fatalf("FinishUpload by a stale owner = %v, want ceb179.ErrLeaseLost", err)
 	}
 	at := now.Add(2 * time.Minute)
 	if err := s.ReleaseUpload(ctx, "assembled", "c", "customs did not answer", at); err != nil {
@@ -100,8 +100,8 @@ func TestClaimUpload(t *testing.T) {
 	if err != nil || r.State != ceb179.StateAccepted || r.Reason != "上传成功" {
 		t.Fatalf("GetRequest = %+v, %v; want ACCEPTED", r, err)
 	}
-	if _, err := s.ClaimUpload(ctx, "assembled", "e", at.Add(time.Hour), at.Add(2*time.Hour)); !errors.Is(err, dynamo.ErrClaimed) {
-		t.Fatalf("claim of an accepted session = %v, want ErrClaimed", err)
+	if _, err := s.ClaimUpload(ctx, "assembled", "e", at.Add(time.Hour), at.Add(2*time.Hour)); !errors.Is(err, ceb179.ErrClaimed) {
+		t.Fatalf("claim of an accepted session = %v, want ceb179.ErrClaimed", err)
 	}
 }
 
@@ -120,7 +120,7 @@ func TestClaimUploadConcurrent(t *testing.T) {
 			owner := string(rune('a' + i))
 			if _, err := s.ClaimUpload(context.Background(), "race", owner, now, now.Add(time.Minute)); err == nil {
 				wins <- owner
-			} else if !errors.Is(err, dynamo.ErrClaimed) {
+			} else if !errors.Is(err, ceb179.ErrClaimed) {
 				t.Errorf("claim %s: %v", owner, err)
 			}
 		}()
@@ -201,7 +201,7 @@ func TestCertificates(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
-	c := dynamo.Certificate{EbpCode: "EBP1", CertNo: "01691f7f", PEM: []byte("-----BEGIN CERTIFICATE-----\n..."),
+	c := ceb179.Certificate{EbpCode: "EBP1", CertNo: "01691f7f", PEM: []byte("-----BEGIN CERTIFICATE-----\n..."),
 		NotAfter: time.UnixMilli(1_900_000_000_000), RegisteredAt: time.UnixMilli(1_700_000_000_000)}
 	if err := s.PutCertificate(ctx, c); err != nil {
 		t.Fatalf("PutCertificate: %v", err)
@@ -210,14 +210,14 @@ func TestCertificates(t *testing.T) {
 	if err != nil || string(got.PEM) != string(c.PEM) || got.EbpCode != "EBP1" || !got.NotAfter.Equal(c.NotAfter) {
 		t.Fatalf("GetCertificate = %+v, %v", got, err)
 	}
-	if _, err := s.GetCertificate(ctx, "EBP2", "01691f7f"); !errors.Is(err, dynamo.ErrNotFound) {
-		t.Errorf("certificate of another ebpCode: err = %v, want ErrNotFound", err)
+	if _, err := s.GetCertificate(ctx, "EBP2", "01691f7f"); !errors.Is(err, ceb179.ErrNotFound) {
+		t.Errorf("certificate of another ebpCode: err = %v, want ceb179.ErrNotFound", err)
 	}
 	list, err := s.ListCertificates(ctx, "EBP1")
 	if err != nil || len(list) != 1 || list[0].CertNo != "01691f7f" {
 		t.Errorf("ListCertificates = %+v, %v", list, err)
 	}
-	if err := s.PutCertificate(ctx, dynamo.Certificate{EbpCode: "EBP1"}); err == nil {
+	if err := s.PutCertificate(ctx, ceb179.Certificate{EbpCode: "EBP1"}); err == nil {
 		t.Errorf("PutCertificate without certNo succeeded")
 	}
 }
@@ -230,11 +230,11 @@ func TestClaimAfterReplay(t *testing.T) {
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000)
 	putRequest(t, s, "replayed", ceb179.StateFailed, now)
-	if _, err := s.BeginReplay(ctx, dynamo.Replay{SessionID: "replayed", By: "ops", Why: "test", At: now.Add(time.Hour)}); err != nil {
+	if _, err := s.BeginReplay(ctx, ceb179.Replay{SessionID: "replayed", By: "ops", Why: "test", At: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.ClaimUpload(ctx, "replayed", "old-job", now.Add(time.Hour), now.Add(time.Hour+time.Minute))
-	if !errors.Is(err, dynamo.ErrClaimed) || c.Request.State != ceb179.StateReceived {
+	if !errors.Is(err, ceb179.ErrClaimed) || c.Request.State != ceb179.StateReceived {
 		t.Fatalf("claim after replay reset: state %s, err %v; want refused", c.Request.State, err)
 	}
 	if err := s.SetState(ctx, "replayed", ceb179.StateAssembled, "", ceb179.StateReceived); err != nil {

@@ -189,7 +189,7 @@ func TestRecordTTL(t *testing.T) {
 	if !ok {
 		t.Fatalf("expiresAt missing: %v", out.Item)
 	}
-	want := s.now.Add(dynamo.DefaultRetention).Unix()
+	want := s.now.Add(ceb179.DefaultRetention).Unix()
 	if exp.Value != itoa(want) {
 		t.Fatalf("expiresAt = %s, want %d (received + 3 years + 30 days)", exp.Value, want)
 	}

@@ -12,8 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
-	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179"
 )
 
 // DLQ is a dead-letter queue and the source queue its messages came from.
@@ -279,7 +278,7 @@ func (s *Service) Annotate(ctx context.Context, msgs []DLQMessage) error {
 		}
 		v, err := s.store.GetRequestView(ctx, m.SessionID)
 		switch {
-		case errors.Is(err, dynamo.ErrNotFound):
+		case errors.Is(err, ceb179.ErrNotFound):
 			msgs[i].State = "unknown session"
 		case err != nil:
 			return err

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 // The JSON of the operator views is a public interface (`ceb179 status
@@ -83,7 +82,7 @@ type RequestJSON struct {
 }
 
 // NewRequestJSON returns the JSON form of a request item.
-func NewRequestJSON(v dynamo.RequestView) RequestJSON {
+func NewRequestJSON(v ceb179.RequestView) RequestJSON {
 	at := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil

@@ -11,21 +11,19 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 // Store is what the operator views need of the requests table.
 type Store interface {
 	// RequestsOfDay calls fn with every request of a China calendar day.
-	RequestsOfDay(ctx context.Context, day string, fn func(dynamo.RequestView) error) error
+	RequestsOfDay(ctx context.Context, day string, fn func(ceb179.RequestView) error) error
 	// RequestsOfOrder returns every request customs made for an order.
-	RequestsOfOrder(ctx context.Context, orderNo string) ([]dynamo.RequestView, error)
+	RequestsOfOrder(ctx context.Context, orderNo string) ([]ceb179.RequestView, error)
 	// GetRequestView returns one request item.
-	GetRequestView(ctx context.Context, sessionID string) (dynamo.RequestView, error)
+	GetRequestView(ctx context.Context, sessionID string) (ceb179.RequestView, error)
 	// EbpCodes returns the ebpCode of the pending upload of each session that has one.
 	EbpCodes(ctx context.Context, sessionIDs []string) (map[string]string, error)
 	// GetPending returns a session's assembled upload.
@@ -35,18 +33,13 @@ type Store interface {
 	// ListAttempts returns a session's upload attempts, oldest first.
 	ListAttempts(ctx context.Context, sessionID string) ([]ceb179.Attempt, error)
 	// BeginReplay resets a request for a replay and records it.
-	BeginReplay(ctx context.Context, r dynamo.Replay) (dynamo.RequestView, error)
+	BeginReplay(ctx context.Context, r ceb179.Replay) (ceb179.RequestView, error)
 }
-
-var _ Store = (*dynamo.Store)(nil)
 
 // Sender puts a message on a queue (the assemble queue, for replays).
 type Sender interface {
 	Send(ctx context.Context, v any) error
 }
-
-// ErrNotFound is returned, wrapped, when no request matches a sessionID or orderNo.
-var ErrNotFound = errors.New("no such request")
 
 // Service answers the operator commands and the status page.
 type Service struct {

@@ -21,7 +21,7 @@ import (
 // seededDay is the day the tests write; now is the next morning.
 const seededDay = "2026-11-24"
 
-var now = time.Date(2026, 11, 25, 9, 0, 0, 0, ops.ChinaTime())
+var now = time.Date(2026, 11, 25, 9, 0, 0, 0, ceb179.China)
 
 // bed is a requests table with a realistic day in it, shared by the tests
 // of this file (seeding takes a few seconds).
@@ -165,8 +165,8 @@ func TestTrails(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			trails, err := s.Trails(context.Background(), tt.key)
 			if tt.want == nil {
-				if !errors.Is(err, ops.ErrNotFound) {
-					t.Fatalf("err %v, want ErrNotFound", err)
+				if !errors.Is(err, ceb179.ErrNotFound) {
+					t.Fatalf("err %v, want ceb179.ErrNotFound", err)
 				}
 				return
 			}
@@ -209,10 +209,10 @@ func TestReplay(t *testing.T) {
 	}{
 		{name: "ok failed", req: ops.ReplayRequest{SessionID: failed, By: "alice", Why: "customs endpoint was down"}, replay: 1},
 		{name: "ok stuck", req: ops.ReplayRequest{SessionID: stuck, By: "alice", Why: "sign job lost"}, replay: 1},
-		{name: "fail accepted", req: ops.ReplayRequest{SessionID: accepted, By: "alice", Why: "test"}, wantErr: ops.ErrReplayRefused},
-		{name: "fail in progress after the replay", req: ops.ReplayRequest{SessionID: failed, By: "alice", Why: "again"}, wantErr: ops.ErrReplayRefused},
+		{name: "fail accepted", req: ops.ReplayRequest{SessionID: accepted, By: "alice", Why: "test"}, wantErr: ceb179.ErrRefused},
+		{name: "fail in progress after the replay", req: ops.ReplayRequest{SessionID: failed, By: "alice", Why: "again"}, wantErr: ceb179.ErrRefused},
 		{name: "ok in progress forced", req: ops.ReplayRequest{SessionID: failed, By: "alice", Why: "again", Force: true}, replay: 2},
-		{name: "fail unknown", req: ops.ReplayRequest{SessionID: "NOPE", By: "alice", Why: "x"}, wantErr: ops.ErrNotFound},
+		{name: "fail unknown", req: ops.ReplayRequest{SessionID: "NOPE", By: "alice", Why: "x"}, wantErr: ceb179.ErrNotFound},
 		{name: "fail no reason", req: ops.ReplayRequest{SessionID: failed, By: "alice"}, wantErr: errors.New("")},
 	}
 	for _, tt := range tests {

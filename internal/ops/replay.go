@@ -8,13 +8,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
-
-// ErrReplayRefused is returned, wrapped, when a session may not be
-// replayed: customs accepted it (replay with Force), it is still within its
-// time, or an upload holds it right now.
-var ErrReplayRefused = dynamo.ErrReplayRefused
 
 // ReplayRequest is an operator's request to replay a session.
 type ReplayRequest struct {
@@ -53,8 +47,8 @@ func (s *Service) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, er
 	}
 	now := s.now()
 	v, err := s.store.GetRequestView(ctx, r.SessionID)
-	if errors.Is(err, dynamo.ErrNotFound) {
-		return ReplayResult{}, fmt.Errorf("session %s: %w", r.SessionID, ErrNotFound)
+	if errors.Is(err, ceb179.ErrNotFound) {
+		return ReplayResult{}, fmt.Errorf("no such request %s: %w", r.SessionID, ceb179.ErrNotFound)
 	}
 	if err != nil {
 		return ReplayResult{}, err
@@ -62,12 +56,12 @@ func (s *Service) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, er
 	if !r.Force {
 		switch o := OutcomeOf(v, now); {
 		case v.State == ceb179.StateAccepted:
-			return ReplayResult{}, fmt.Errorf("session %s was ACCEPTED by customs, which refuses a sessionID it already stored; use --force to replay anyway: %w", r.SessionID, ErrReplayRefused)
+			return ReplayResult{}, fmt.Errorf("session %s was ACCEPTED by customs, which refuses a sessionID it already stored; use --force to replay anyway: %w", r.SessionID, ceb179.ErrRefused)
 		case o == OutcomeInProgress:
-			return ReplayResult{}, fmt.Errorf("session %s is %s and still within its time; use --force to replay anyway: %w", r.SessionID, v.State, ErrReplayRefused)
+			return ReplayResult{}, fmt.Errorf("session %s is %s and still within its time; use --force to replay anyway: %w", r.SessionID, v.State, ceb179.ErrRefused)
 		}
 	}
-	after, err := s.store.BeginReplay(ctx, dynamo.Replay{SessionID: r.SessionID, By: r.By, Why: r.Why, At: now, Force: r.Force})
+	after, err := s.store.BeginReplay(ctx, ceb179.Replay{SessionID: r.SessionID, By: r.By, Why: r.Why, At: now, Force: r.Force})
 	if err != nil {
 		return ReplayResult{}, err
 	}

@@ -37,7 +37,7 @@ func TestTrailAfterReplay(t *testing.T) {
 		}
 	}
 	attempt(t0.Add(2*time.Second), first.Digest)
-	if _, err := store.BeginReplay(ctx, dynamo.Replay{SessionID: id, By: "alice", Why: "test", At: t0.Add(time.Hour)}); err != nil {
+	if _, err := store.BeginReplay(ctx, ceb179.Replay{SessionID: id, By: "alice", Why: "test", At: t0.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	second := first

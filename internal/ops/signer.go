@@ -9,16 +9,16 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awsenv"
 )
 
 // SignerHealth is hsmbridge's status (its local status endpoint).
-type SignerHealth = bridge.Status
+type SignerHealth = ceb179.SignerHealth
 
 // FetchSignerHealth reads hsmbridge's status endpoint at rawURL, which
 // must be on loopback (the bridge serves it there only).
-func FetchSignerHealth(ctx context.Context, rawURL string) (*SignerHealth, error) {
+func FetchSignerHealth(ctx context.Context, rawURL string) (*ceb179.SignerHealth, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !awsenv.IsLoopbackEndpoint(rawURL) {
 		return nil, fmt.Errorf("bridge status URL %q: want http://127.0.0.1:PORT/status", rawURL)
@@ -37,7 +37,7 @@ func FetchSignerHealth(ctx context.Context, rawURL string) (*SignerHealth, error
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("bridge status: HTTP %d", resp.StatusCode)
 	}
-	var st SignerHealth
+	var st ceb179.SignerHealth
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
 		return nil, fmt.Errorf("bridge status: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 // Outcome is how a request of the day stands, as the status reports it.
@@ -38,7 +37,7 @@ var Outcomes = []Outcome{OutcomeOnTime, OutcomeLate, OutcomeNoData, OutcomeInval
 const stuckAfter = 31 * time.Minute
 
 // OutcomeOf classifies request v at now.
-func OutcomeOf(v dynamo.RequestView, now time.Time) Outcome {
+func OutcomeOf(v ceb179.RequestView, now time.Time) Outcome {
 	switch v.State {
 	case ceb179.StateAccepted:
 		if !v.LastAttemptAt.IsZero() && v.LastAttemptAt.After(v.Deadline) {
@@ -177,8 +176,8 @@ func (s *Service) DayDetail(ctx context.Context, day string) (Day, error) {
 func (s *Service) summary(ctx context.Context, day string, timeline bool) (Day, error) {
 	now := s.now()
 	d := Day{Day: day, Counts: Counts{By: map[Outcome]int{}}}
-	var views []dynamo.RequestView
-	if err := s.store.RequestsOfDay(ctx, day, func(v dynamo.RequestView) error {
+	var views []ceb179.RequestView
+	if err := s.store.RequestsOfDay(ctx, day, func(v ceb179.RequestView) error {
 		views = append(views, v)
 		return nil
 	}); err != nil {
@@ -251,9 +250,6 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
 }
 
-// DayOf returns the China calendar day (yyyy-mm-dd) of t.
-func DayOf(t time.Time) string { return dynamo.Day(t) }
-
 // Status is the operator's overview: today in full, the days before in
 // counts, and the signer's health when known.
 type Status struct {
@@ -264,7 +260,7 @@ type Status struct {
 	// Days are the counts of that day and the days before it, newest first.
 	Days []DayCounts `json:"days"`
 	// Signer is hsmbridge's status, when asked for and reachable.
-	Signer *SignerHealth `json:"signer,omitempty"`
+	Signer *ceb179.SignerHealth `json:"signer,omitempty"`
 }
 
 // DayCounts are the counts of one day.
@@ -280,9 +276,9 @@ type DayCounts struct {
 func (s *Service) Status(ctx context.Context, day string, days int) (Status, error) {
 	now := s.now()
 	if day == "" {
-		day = DayOf(now)
+		day = ceb179.Day(now)
 	}
-	start, err := time.ParseInLocation(time.DateOnly, day, chinaTime)
+	start, err := time.ParseInLocation(time.DateOnly, day, ceb179.China)
 	if err != nil {
 		return Status{}, err
 	}
@@ -294,7 +290,7 @@ func (s *Service) Status(ctx context.Context, day string, days int) (Status, err
 	for i := 1; i < max(days, 1); i++ {
 		d := start.AddDate(0, 0, -i).Format(time.DateOnly)
 		c := Counts{By: map[Outcome]int{}}
-		if err := s.store.RequestsOfDay(ctx, d, func(v dynamo.RequestView) error {
+		if err := s.store.RequestsOfDay(ctx, d, func(v ceb179.RequestView) error {
 			c.add(OutcomeOf(v, now))
 			return nil
 		}); err != nil {
@@ -304,9 +300,3 @@ func (s *Service) Status(ctx context.Context, day string, days int) (Status, err
 	}
 	return st, nil
 }
-
-// chinaTime is customs' time zone (UTC+8).
-var chinaTime = time.FixedZone("CST", 8*60*60)
-
-// ChinaTime returns customs' time zone, in which days and clock times are shown.
-func ChinaTime() *time.Location { return chinaTime }

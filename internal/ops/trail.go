@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 // Trail is everything recorded about one customs request, without payment data.
 type Trail struct {
 	// Request is the request item.
-	Request dynamo.RequestView `json:"request"`
+	Request ceb179.RequestView `json:"request"`
 	// Outcome classifies it as the status does.
 	Outcome Outcome `json:"outcome"`
 	// Assembled is the pending upload (nil when never assembled).
@@ -64,17 +63,17 @@ type Event struct {
 
 // Trails returns the trail of the request with sessionID key or, when
 // there is none, of every request customs made for order key (oldest
-// first). It returns ErrNotFound, wrapped, when neither matches.
+// first). It returns ceb179.ErrNotFound, wrapped, when neither matches.
 func (s *Service) Trails(ctx context.Context, key string) ([]Trail, error) {
 	if key == "" {
-		return nil, fmt.Errorf("empty sessionID or orderNo: %w", ErrNotFound)
+		return nil, fmt.Errorf("no such request: empty sessionID or orderNo: %w", ceb179.ErrNotFound)
 	}
-	var views []dynamo.RequestView
+	var views []ceb179.RequestView
 	v, err := s.store.GetRequestView(ctx, key)
 	switch {
 	case err == nil:
 		views = append(views, v)
-	case errors.Is(err, dynamo.ErrNotFound):
+	case errors.Is(err, ceb179.ErrNotFound):
 		if views, err = s.store.RequestsOfOrder(ctx, key); err != nil {
 			return nil, err
 		}
@@ -82,7 +81,7 @@ func (s *Service) Trails(ctx context.Context, key string) ([]Trail, error) {
 		return nil, err
 	}
 	if len(views) == 0 {
-		return nil, fmt.Errorf("%s is neither a sessionID nor an orderNo customs asked for: %w", key, ErrNotFound)
+		return nil, fmt.Errorf("no such request: %s is neither a sessionID nor an orderNo customs asked for: %w", key, ceb179.ErrNotFound)
 	}
 	out := make([]Trail, 0, len(views))
 	for _, v := range views {
@@ -98,8 +97,8 @@ func (s *Service) Trails(ctx context.Context, key string) ([]Trail, error) {
 // Trail returns the trail of one session.
 func (s *Service) Trail(ctx context.Context, sessionID string) (Trail, error) {
 	v, err := s.store.GetRequestView(ctx, sessionID)
-	if errors.Is(err, dynamo.ErrNotFound) {
-		return Trail{}, fmt.Errorf("session %s: %w", sessionID, ErrNotFound)
+	if errors.Is(err, ceb179.ErrNotFound) {
+		return Trail{}, fmt.Errorf("no such request %s: %w", sessionID, ceb179.ErrNotFound)
 	}
 	if err != nil {
 		return Trail{}, err
@@ -107,7 +106,7 @@ func (s *Service) Trail(ctx context.Context, sessionID string) (Trail, error) {
 	return s.trail(ctx, v)
 }
 
-func (s *Service) trail(ctx context.Context, v dynamo.RequestView) (Trail, error) {
+func (s *Service) trail(ctx context.Context, v ceb179.RequestView) (Trail, error) {
 	t := Trail{Request: v, Outcome: OutcomeOf(v, s.now()), Attempts: []Attempt{}}
 	ev := func(at time.Time, format string, args ...any) {
 		if !at.IsZero() {
@@ -139,7 +138,7 @@ func (s *Service) trail(ctx context.Context, v dynamo.RequestView) (Trail, error
 		}
 		ev(p.CreatedAt, "%s: ebpCode %s, guid %s, upload serviceTime %s; sign job sent (digest %s, due %s)",
 			what, p.EbpCode, p.GUID, p.ServiceTime, short(p.Digest), clock(p.Deadline))
-	case !errors.Is(err, dynamo.ErrNotFound):
+	case !errors.Is(err, ceb179.ErrNotFound):
 		return Trail{}, err
 	}
 	atts, err := s.store.ListAttempts(ctx, v.SessionID)
@@ -184,7 +183,7 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // clock formats t as a China clock time with milliseconds.
-func clock(t time.Time) string { return t.In(chinaTime).Format("2006-01-02 15:04:05.000") }
+func clock(t time.Time) string { return t.In(ceb179.China).Format("2006-01-02 15:04:05.000") }
 
 // short abbreviates a hex digest.
 func short(d string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 )
 
@@ -17,9 +18,6 @@ const MaxOrders = 49
 
 // TradingTimeLayout is the layout of tradingTime: yyyyMMddHHmmss.
 const TradingTimeLayout = "20060102150405"
-
-// ChinaTime is the time zone of tradingTime (UTC+8, no daylight saving).
-var ChinaTime = time.FixedZone("CST", 8*60*60)
 
 // Payment is one payment as the platform recorded it: the fields of
 // payExchangeInfoHead except guid, which is chosen per upload, and the
@@ -93,7 +91,7 @@ func (p Payment) Validate() error {
 
 // TradedAt returns tradingTime as an instant (tradingTime is China time).
 func (p Payment) TradedAt() (time.Time, error) {
-	t, err := time.ParseInLocation(TradingTimeLayout, p.TradingTime, ChinaTime)
+	t, err := time.ParseInLocation(TradingTimeLayout, p.TradingTime, ceb179.China)
 	if err != nil {
 		return time.Time{}, errors.New("tradingTime: not a time written yyyyMMddHHmmss")
 	}

@@ -9,8 +9,6 @@ import (
 // Errors of a Store, per payment. Test them with errors.Is; an order taken
 // by another payment is also a *OrderTakenError.
 var (
-	// ErrNotFound: no payment is recorded under that key.
-	ErrNotFound = errors.New("payment not found")
 	// ErrDuplicate: the same payment (same payTransactionId, same data) is
 	// already recorded. Writing it again changes nothing.
 	ErrDuplicate = errors.New("payment already recorded")
@@ -59,7 +57,7 @@ type Store interface {
 // Finder finds the payment that paid an order.
 type Finder interface {
 	// PaymentByOrder returns the payment holding orderNo, with all its
-	// orders, or an error wrapping ErrNotFound.
+	// orders, or an error wrapping ceb179.ErrNotFound.
 	PaymentByOrder(ctx context.Context, orderNo string) (Payment, error)
 }
 

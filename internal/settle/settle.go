@@ -36,7 +36,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
 )
@@ -75,15 +74,13 @@ const (
 
 // Store is what the settler needs of the requests table.
 type Store interface {
-	RequestsOfDay(ctx context.Context, day string, fn func(dynamo.RequestView) error) error
-	GetRequestView(ctx context.Context, sessionID string) (dynamo.RequestView, error)
+	RequestsOfDay(ctx context.Context, day string, fn func(ceb179.RequestView) error) error
+	GetRequestView(ctx context.Context, sessionID string) (ceb179.RequestView, error)
 	GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error)
 	MarkEnqueued(ctx context.Context, sessionID string) error
 	NoteSettle(ctx context.Context, sessionID, why string, at time.Time, from ...ceb179.State) (bool, error)
 	SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...ceb179.State) (bool, error)
 }
-
-var _ Store = (*dynamo.Store)(nil)
 
 // Sender puts a message on a queue.
 type Sender interface {
@@ -242,7 +239,7 @@ func (s *Settler) Loop(ctx context.Context, interval time.Duration) error {
 
 // deadline is when the request's upload is due: customs' deadline, or a
 // replay's own when later.
-func (s *Settler) deadline(v dynamo.RequestView) time.Time {
+func (s *Settler) deadline(v ceb179.RequestView) time.Time {
 	d := v.Deadline
 	if v.Replays > 0 && v.LastReplayAt.Add(s.window).After(d) {
 		d = v.LastReplayAt.Add(s.window)
@@ -253,7 +250,7 @@ func (s *Settler) deadline(v dynamo.RequestView) time.Time {
 // giveUpAt is when the settler makes the request FAILED: the give-up window
 // after its deadline, plus a margin (two minutes, or the window when
 // shorter) for an upload invocation deciding it first.
-func (s *Settler) giveUpAt(v dynamo.RequestView) time.Time {
+func (s *Settler) giveUpAt(v ceb179.RequestView) time.Time {
 	return s.deadline(v).Add(s.giveUp + min(2*time.Minute, s.window))
 }
 
@@ -306,7 +303,7 @@ func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) 
 	}
 	log := s.log.With(slog.String("sessionID", job.SessionID))
 	v, err := s.store.GetRequestView(ctx, job.SessionID)
-	if errors.Is(err, dynamo.ErrNotFound) {
+	if errors.Is(err, ceb179.ErrNotFound) {
 		log.Warn("settle: dead-lettered sign job of an unknown session left in place")
 		return false, nil
 	}
@@ -330,7 +327,7 @@ func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) 
 		return drop("session is being assembled again")
 	}
 	p, err := s.store.GetPending(ctx, job.SessionID)
-	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+	if err != nil && !errors.Is(err, ceb179.ErrNotFound) {
 		return false, err
 	}
 	if err != nil || p.Digest != job.Digest {
@@ -371,13 +368,13 @@ func (s *Settler) scan(ctx context.Context, rep *Report) error {
 	first := now.Add(-(s.giveUp + s.window + 3*time.Minute))
 	seen := map[string]bool{}
 	for t := first; ; t = t.Add(24 * time.Hour) {
-		day := dynamo.Day(t)
+		day := ceb179.Day(t)
 		if t.After(now) {
-			day = dynamo.Day(now)
+			day = ceb179.Day(now)
 		}
 		if !seen[day] {
 			seen[day] = true
-			if err := s.store.RequestsOfDay(ctx, day, func(v dynamo.RequestView) error { return s.request(ctx, v, now, rep) }); err != nil {
+			if err := s.store.RequestsOfDay(ctx, day, func(v ceb179.RequestView) error { return s.request(ctx, v, now, rep) }); err != nil {
 				return err
 			}
 		}
@@ -387,7 +384,7 @@ func (s *Settler) scan(ctx context.Context, rep *Report) error {
 	}
 }
 
-func (s *Settler) request(ctx context.Context, v dynamo.RequestView, now time.Time, rep *Report) error {
+func (s *Settler) request(ctx context.Context, v ceb179.RequestView, now time.Time, rep *Report) error {
 	if v.State.Final() {
 		return nil
 	}
@@ -416,7 +413,7 @@ func (s *Settler) request(ctx context.Context, v dynamo.RequestView, now time.Ti
 
 // queue sends the request's assemble message (with its replay number and
 // deadline after a replay) and records it.
-func (s *Settler) queue(ctx context.Context, v dynamo.RequestView, deadline, now time.Time, why string, rep *Report) error {
+func (s *Settler) queue(ctx context.Context, v ceb179.RequestView, deadline, now time.Time, why string, rep *Report) error {
 	msg := ceb179.NewAssembleMessage(v.Request)
 	if v.Replays > 0 {
 		msg.Replay, msg.Deadline = v.Replays, deadline.UnixMilli()
@@ -441,7 +438,7 @@ func (s *Settler) queue(ctx context.Context, v dynamo.RequestView, deadline, now
 }
 
 // fail makes a request past its give-up window FAILED.
-func (s *Settler) fail(ctx context.Context, v dynamo.RequestView, now time.Time, rep *Report) error {
+func (s *Settler) fail(ctx context.Context, v ceb179.RequestView, now time.Time, rep *Report) error {
 	why := map[ceb179.State]string{
 		ceb179.StateReceived:  "RECEIVED: never assembled",
 		ceb179.StateAssembled: "ASSEMBLED: no signature came (bridge off or no usable signer)",

@@ -78,7 +78,7 @@ func (b *bed) run(t *testing.T) settle.Report {
 	return rep
 }
 
-func (b *bed) view(t *testing.T, id string) dynamo.RequestView {
+func (b *bed) view(t *testing.T, id string) ceb179.RequestView {
 	t.Helper()
 	v, err := b.store.GetRequestView(context.Background(), id)
 	if err != nil {

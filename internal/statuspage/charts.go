@@ -37,7 +37,7 @@ var columns = []column{
 
 func newPage(st ops.Status, now time.Time) page {
 	p := page{Status: st, Outcomes: columns}
-	day, err := time.ParseInLocation(time.DateOnly, st.Today.Day, ops.ChinaTime())
+	day, err := time.ParseInLocation(time.DateOnly, st.Today.Day, ceb179.China)
 	if err == nil {
 		p.Prev = day.AddDate(0, 0, -1).Format(time.DateOnly)
 		if next := day.AddDate(0, 0, 1); !next.After(now) {
@@ -140,7 +140,7 @@ func newTimeline(day time.Time, points []ops.Point) timeline {
 			t.Dots = append(t.Dots, dot{X: round(x(p.ReceivedAt)), Y: round(latY(p.EndToEnd)), Class: lowerOutcome(p.Outcome)})
 		default:
 			t.Marks = append(t.Marks, dot{X: round(x(p.ReceivedAt)), Y: tlBand / 2, Class: lowerOutcome(p.Outcome),
-				Link: trailLink(p.SessionID), Title: fmt.Sprintf("%s %s at %s", p.SessionID, p.Outcome, p.ReceivedAt.In(ops.ChinaTime()).Format("15:04:05"))})
+				Link: trailLink(p.SessionID), Title: fmt.Sprintf("%s %s at %s", p.SessionID, p.Outcome, p.ReceivedAt.In(ceb179.China).Format("15:04:05"))})
 		}
 	}
 	for _, n := range perHour {

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/loopback"
 	"github.com/ceb179/ceb179/internal/ops"
 )
@@ -36,7 +37,7 @@ const Path = "/status"
 const maxFailureRows = 300
 
 // Signer reports hsmbridge's status; it returns nil when unknown.
-type Signer func(ctx context.Context) (*ops.SignerHealth, error)
+type Signer func(ctx context.Context) (*ceb179.SignerHealth, error)
 
 // Handler serves the status page.
 type Handler struct {
@@ -111,7 +112,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) trail(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	t, err := h.svc.Trail(r.Context(), id)
-	if errors.Is(err, ops.ErrNotFound) {
+	if errors.Is(err, ceb179.ErrNotFound) {
 		http.Error(w, "no such session", http.StatusNotFound)
 		return
 	}
@@ -144,13 +145,13 @@ var funcs = template.FuncMap{
 		if t.IsZero() {
 			return "-"
 		}
-		return t.In(ops.ChinaTime()).Format("15:04:05.000")
+		return t.In(ceb179.China).Format("15:04:05.000")
 	},
 	"datetime": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
 		}
-		return t.In(ops.ChinaTime()).Format("2006-01-02 15:04:05.000")
+		return t.In(ceb179.China).Format("2006-01-02 15:04:05.000")
 	},
 	"secs": func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) },
 	"pct":  func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
@@ -163,7 +164,7 @@ var funcs = template.FuncMap{
 	"count":    func(c ops.Counts, o ops.Outcome) int { return c.By[o] },
 	"lower":    func(o ops.Outcome) string { return strings.ToLower(string(o)) },
 	"trailURL": trailLink,
-	"dayOf":    ops.DayOf,
+	"dayOf":    ceb179.Day,
 }
 
 // trailLink is the address of a session's trail page.

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ops"
@@ -31,7 +31,7 @@ var update = flag.Bool("update", false, "write the screenshot to docs/status-pag
 // The seeded day, and the clock of the page: the next morning.
 const day = "2026-11-24"
 
-var now = time.Date(2026, 11, 25, 9, 0, 0, 0, ops.ChinaTime())
+var now = time.Date(2026, 11, 25, 9, 0, 0, 0, ceb179.China)
 
 // site is the status page over a realistic day, served on 127.0.0.1.
 type site struct {
@@ -46,9 +46,9 @@ var (
 )
 
 // signer is what a healthy bridge with one card reports.
-func signer(context.Context) (*ops.SignerHealth, error) {
-	return &ops.SignerHealth{Time: now, Policy: "edf", InMemory: 3, MaxBacklog: 2000, Waiting: 2,
-		Signers: []bridge.SignerStatus{
+func signer(context.Context) (*ceb179.SignerHealth, error) {
+	return &ceb179.SignerHealth{Time: now, Policy: "edf", InMemory: 3, MaxBacklog: 2000, Waiting: 2,
+		Signers: []ceb179.SignerStatus{
 			{Name: "eport-card-1", EbpCode: opstest.EbpCodes[0], State: "healthy", Concurrency: 1, Signs: 1874, SignsPerMinute: 4, EstimateMs: 240},
 			{Name: "cipher-machine", EbpCode: opstest.EbpCodes[1], State: "healthy", Concurrency: 8, Signs: 552, SignsPerMinute: 1, EstimateMs: 12},
 			{Name: "eport-card-2", EbpCode: opstest.EbpCodes[0], State: "disabled: PIN refused", Concurrency: 1, Failures: 1, LastError: "signer: PIN refused: e-port cus-sec_SpcSignDataAsPEM: SW=63C7"},

@@ -9,16 +9,14 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
-	"github.com/ceb179/ceb179/internal/dynamo"
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/signature"
 )
 
-// CertStore reads registered certificates; *dynamo.Store implements it.
+// CertStore reads registered certificates (the DynamoDB store implements it).
 type CertStore interface {
-	GetCertificate(ctx context.Context, ebpCode, certNo string) (dynamo.Certificate, error)
+	GetCertificate(ctx context.Context, ebpCode, certNo string) (ceb179.Certificate, error)
 }
-
-var _ CertStore = (*dynamo.Store)(nil)
 
 // CertCache is the Certificates of the upload function: certificates from
 // the payments table (pk CERT#<ebpCode>, sk <certNo>), parsed once and kept
@@ -56,7 +54,7 @@ func (c *CertCache) Certificate(ctx context.Context, ebpCode, certNo string) (*s
 		return e.cert, nil
 	}
 	rec, err := c.src.GetCertificate(ctx, ebpCode, certNo)
-	if errors.Is(err, dynamo.ErrNotFound) {
+	if errors.Is(err, ceb179.ErrNotFound) {
 		return nil, fmt.Errorf("%s/%s: %w", ebpCode, certNo, ErrUnknownCertificate)
 	}
 	if err != nil {

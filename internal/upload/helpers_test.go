@@ -157,7 +157,7 @@ func newFixture(tb testing.TB, opts ...fixtureOption) *fixture {
 
 func (f *fixture) registerCert(tb testing.TB, ebp string, s signer) {
 	tb.Helper()
-	err := f.store.PutCertificate(context.Background(), dynamo.Certificate{
+	err := f.store.PutCertificate(context.Background(), ceb179.Certificate{
 		EbpCode: ebp, CertNo: s.certNo, PEM: s.certPEM, NotAfter: s.cert.NotAfter, RegisteredAt: epoch,
 	})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
-	"github.com/ceb179/ceb179/internal/dynamo"
 )
 
 // duplicateMessage is customs' answer to a sessionID it already stored.
@@ -201,7 +200,7 @@ func (r *run) finish(ctx context.Context, to ceb179.State, reason string) (ceb17
 	h := r.h
 	if err := h.retryStore(ctx, func(ctx context.Context) error {
 		err := h.store.FinishUpload(ctx, r.job.SessionID, r.owner, to, reason, r.last)
-		if errors.Is(err, dynamo.ErrLeaseLost) {
+		if errors.Is(err, ceb179.ErrLeaseLost) {
 			// A retry of a write whose answer was lost finds the lease gone
 			// and the state already set.
 			if req, gerr := h.store.GetRequest(ctx, r.job.SessionID); gerr == nil && req.State == to {

@@ -17,7 +17,6 @@ import (
 	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/customsapi"
-	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/signature"
 )
@@ -60,15 +59,13 @@ const (
 type Store interface {
 	GetRequest(ctx context.Context, sessionID string) (ceb179.Request, error)
 	GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error)
-	ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (dynamo.UploadClaim, error)
+	ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (ceb179.UploadClaim, error)
 	FinishUpload(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error
 	ReleaseUpload(ctx context.Context, sessionID, owner, reason string, lastAttempt time.Time) error
 	NoteUpload(ctx context.Context, sessionID, reason string) error
 	PutAttempt(ctx context.Context, a ceb179.Attempt) error
 	ListAttempts(ctx context.Context, sessionID string) ([]ceb179.Attempt, error)
 }
-
-var _ Store = (*dynamo.Store)(nil)
 
 // Certificates finds the certificate registered with customs for an
 // ebpCode under a certNo. It returns an error wrapping ErrUnknownCertificate
@@ -268,7 +265,7 @@ func (h *Handler) Source(ctx context.Context, sessionID string) (ceb179.SourceAn
 	if err != nil {
 		return ceb179.SourceAnswer{}, h.storeErr(sessionID, "get pending upload", err)
 	}
-	u := unsigned(p)
+	u := Unsigned(p)
 	if u.Digest() != p.Digest {
 		h.log.Error("stored upload does not match its digest", slog.String("sessionID", sessionID))
 		return ceb179.SourceAnswer{}, fmt.Errorf("%w: stored upload of %s does not match its digest", ErrInternal, sessionID)
@@ -283,13 +280,15 @@ func (h *Handler) Source(ctx context.Context, sessionID string) (ceb179.SourceAn
 	}, nil
 }
 
-func unsigned(p ceb179.Pending) customs.Unsigned {
+// Unsigned returns the unsigned document of a pending upload: the exact
+// bytes whose sign source is signed and that are uploaded.
+func Unsigned(p ceb179.Pending) customs.Unsigned {
 	return customs.Unsigned{SessionID: p.SessionID, Head: p.Head, Lists: p.Lists, ServiceTime: p.ServiceTime}
 }
 
 // storeErr maps a store error to an invoker-safe error, logging the detail.
 func (h *Handler) storeErr(sessionID, what string, err error) error {
-	if errors.Is(err, dynamo.ErrNotFound) {
+	if errors.Is(err, ceb179.ErrNotFound) {
 		return fmt.Errorf("%w: %s", ErrUnknownSession, sessionID)
 	}
 	h.log.Error(what, slog.String("sessionID", sessionID), slog.String("error", err.Error()))
@@ -305,7 +304,7 @@ func (r *refusal) Error() string { return r.reason }
 // registered certificate and returns the document to send. A *refusal
 // error means the job must not be sent; any other error is internal.
 func (h *Handler) prepare(ctx context.Context, job ceb179.Invocation, p ceb179.Pending) ([]byte, error) {
-	u := unsigned(p)
+	u := Unsigned(p)
 	if job.Digest != p.Digest {
 		return nil, &refusal{"refused: the signed digest is not the digest of the assembled upload (a stale or foreign sign job); nothing sent"}
 	}
@@ -357,17 +356,8 @@ func (h *Handler) Upload(ctx context.Context, job ceb179.Invocation) (ceb179.Upl
 
 	started := time.Now()
 	doc, err := h.prepare(ctx, job, p)
-	var ref *refusal
-	if errors.As(err, &ref) {
-		h.metrics.Add(MetricRefused, 1)
-		log.Warn("upload refused", slog.String("reason", ref.reason), slog.String("certNo", job.CertNo))
-		if h.now().After(giveUpAt) {
-			return h.giveUp(ctx, id, ref.reason)
-		}
-		if err := h.store.NoteUpload(ctx, id, ref.reason); err != nil {
-			log.Error("note refusal", slog.String("error", err.Error()))
-		}
-		return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: ref.reason}, nil
+	if ref := (*refusal)(nil); errors.As(err, &ref) {
+		return h.refused(ctx, log, job, ref.reason, giveUpAt)
 	}
 	if err != nil {
 		log.Error("load certificate", slog.String("error", err.Error()))
@@ -383,15 +373,8 @@ func (h *Handler) Upload(ctx context.Context, job ceb179.Invocation) (ceb179.Upl
 	}
 	owner := newOwner()
 	claim, err := h.store.ClaimUpload(ctx, id, owner, now, now.Add(budget+h.policy.Reserve))
-	if errors.Is(err, dynamo.ErrClaimed) {
-		if claim.Request.State.Final() {
-			return finalAnswer(claim.Request), nil
-		}
-		msg := "another invocation is uploading this session"
-		if claim.Request.State != ceb179.StateSigned {
-			msg = fmt.Sprintf("session is %s, not ready for upload", claim.Request.State)
-		}
-		return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: msg}, nil
+	if errors.Is(err, ceb179.ErrClaimed) {
+		return claimedAnswer(id, claim), nil
 	}
 	if err != nil {
 		return ceb179.UploadAnswer{}, h.storeErr(id, "claim upload", err)
@@ -400,20 +383,56 @@ func (h *Handler) Upload(ctx context.Context, job ceb179.Invocation) (ceb179.Upl
 		received: req.ReceivedAt, deadline: deadline, giveUpAt: giveUpAt, budgetEnd: now.Add(budget - h.policy.Reserve), last: claim.LastAttemptAt,
 		uncertain: claim.TakenOver}
 	if claim.TakenOver || !claim.LastAttemptAt.IsZero() {
-		// An earlier invocation posted: if customs accepted that post and
-		// only the record of it failed, finish without posting again.
-		atts, err := h.listAttempts(ctx, id)
-		if err != nil {
-			return run.release(ctx, "could not read the earlier attempts: "+err.Error())
-		}
-		for _, a := range atts {
-			if a.Outcome == ceb179.OutcomeAccepted && a.Digest == p.Digest {
-				run.last = a.At
-				return run.finish(ctx, ceb179.StateAccepted, "accepted by an earlier post: "+a.Message)
-			}
-		}
+		return run.afterEarlierPost(ctx)
 	}
 	return run.post(ctx)
+}
+
+// refused answers an upload refused before posting (a digest that is not
+// the assembled one, stored bytes that do not match it, an unregistered
+// certificate, a signature that does not verify): RETRY with the reason
+// noted on the session, so that a corrected signer can still upload, and
+// FAILED once the give-up time has passed.
+func (h *Handler) refused(ctx context.Context, log *slog.Logger, job ceb179.Invocation, reason string, giveUpAt time.Time) (ceb179.UploadAnswer, error) {
+	h.metrics.Add(MetricRefused, 1)
+	log.Warn("upload refused", slog.String("reason", reason), slog.String("certNo", job.CertNo))
+	if h.now().After(giveUpAt) {
+		return h.giveUp(ctx, job.SessionID, reason)
+	}
+	if err := h.store.NoteUpload(ctx, job.SessionID, reason); err != nil {
+		log.Error("note refusal", slog.String("error", err.Error()))
+	}
+	return ceb179.UploadAnswer{SessionID: job.SessionID, State: ceb179.StateRetry, Message: reason}, nil
+}
+
+// claimedAnswer answers an upload whose session could not be claimed: the
+// final state when it has one, else RETRY saying why.
+func claimedAnswer(id string, claim ceb179.UploadClaim) ceb179.UploadAnswer {
+	if claim.Request.State.Final() {
+		return finalAnswer(claim.Request)
+	}
+	msg := "another invocation is uploading this session"
+	if claim.Request.State != ceb179.StateSigned {
+		msg = fmt.Sprintf("session is %s, not ready for upload", claim.Request.State)
+	}
+	return ceb179.UploadAnswer{SessionID: id, State: ceb179.StateRetry, Message: msg}
+}
+
+// afterEarlierPost continues a claim on a session an earlier invocation
+// posted: if customs accepted that post and only the record of it failed,
+// it finishes without posting again; otherwise it posts.
+func (r *run) afterEarlierPost(ctx context.Context) (ceb179.UploadAnswer, error) {
+	atts, err := r.h.listAttempts(ctx, r.job.SessionID)
+	if err != nil {
+		return r.release(ctx, "could not read the earlier attempts: "+err.Error())
+	}
+	for _, a := range atts {
+		if a.Outcome == ceb179.OutcomeAccepted && a.Digest == r.pending.Digest {
+			r.last = a.At
+			return r.finish(ctx, ceb179.StateAccepted, "accepted by an earlier post: "+a.Message)
+		}
+	}
+	return r.post(ctx)
 }
 
 // giveUp makes a session that is still waiting FAILED with reason.
@@ -421,7 +440,7 @@ func (h *Handler) giveUp(ctx context.Context, id, reason string) (ceb179.UploadA
 	now := h.now()
 	owner := newOwner()
 	claim, err := h.store.ClaimUpload(ctx, id, owner, now, now.Add(h.policy.Reserve+time.Minute))
-	if errors.Is(err, dynamo.ErrClaimed) {
+	if errors.Is(err, ceb179.ErrClaimed) {
 		if claim.Request.State.Final() {
 			return finalAnswer(claim.Request), nil
 		}
@@ -464,7 +483,7 @@ func (h *Handler) retryStore(ctx context.Context, f func(context.Context) error)
 	wait := 50 * time.Millisecond
 	for {
 		err := f(ctx)
-		if err == nil || errors.Is(err, dynamo.ErrLeaseLost) || !time.Now().Add(wait).Before(end) {
+		if err == nil || errors.Is(err, ceb179.ErrLeaseLost) || !time.Now().Add(wait).Before(end) {
 			return err
 		}
 		_ = clock.Sleep(ctx, wait)

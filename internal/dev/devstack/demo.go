@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/records"
@@ -21,7 +22,7 @@ const (
 
 // DemoPayments returns the demo payment records for ebpCode, paid at now.
 func DemoPayments(ebpCode string, now time.Time) []records.Payment {
-	tradingTime := now.In(records.ChinaTime).Format(records.TradingTimeLayout)
+	tradingTime := now.In(ceb179.China).Format(records.TradingTimeLayout)
 	goods := func(name, link string) []customs.Goods {
 		return []customs.Goods{{Gname: name, ItemLink: link}}
 	}

@@ -475,7 +475,7 @@ func (s *Stack) StopBridge() {
 }
 
 // BridgeStatus returns hsmbridge's status, or nil while it is stopped.
-func (s *Stack) BridgeStatus(context.Context) (*bridge.Status, error) {
+func (s *Stack) BridgeStatus(context.Context) (*ceb179.SignerHealth, error) {
 	s.bridgeMu.Lock()
 	b := s.bridge
 	s.bridgeMu.Unlock()

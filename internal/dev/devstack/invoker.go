@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/ceb179/ceb179"
@@ -10,8 +9,9 @@ import (
 	"github.com/ceb179/ceb179/internal/upload"
 )
 
-// invoker lets the bridge call the upload handler in-process, with the same
-// JSON it would exchange through the Lambda Invoke API.
+// invoker lets the bridge call the upload handler in-process: the same
+// ceb179 contract values the Lambda Invoke API carries as JSON, passed as
+// they are.
 type invoker struct {
 	h *upload.Handler
 }
@@ -19,36 +19,20 @@ type invoker struct {
 var _ bridge.Uploader = invoker{}
 
 // Source implements bridge.Uploader.
-func (i invoker) Source(ctx context.Context, sessionID string) (bridge.Source, error) {
-	var out bridge.Source
-	err := i.call(ctx, bridge.SourceRequest{Op: ceb179.OpSource, SessionID: sessionID}, &out)
-	return out, err
+func (i invoker) Source(ctx context.Context, sessionID string) (ceb179.SourceAnswer, error) {
+	ans, err := i.h.Source(ctx, sessionID)
+	if err != nil {
+		return ceb179.SourceAnswer{}, fmt.Errorf("upload function error: %w", err)
+	}
+	return ans, nil
 }
 
 // Upload implements bridge.Uploader.
-func (i invoker) Upload(ctx context.Context, req bridge.UploadRequest) (bridge.UploadResult, error) {
+func (i invoker) Upload(ctx context.Context, req ceb179.Invocation) (ceb179.UploadAnswer, error) {
 	req.Op = ceb179.OpUpload
-	var out bridge.UploadResult
-	err := i.call(ctx, req, &out)
-	return out, err
-}
-
-func (i invoker) call(ctx context.Context, in, out any) error {
-	payload, err := json.Marshal(in)
+	ans, err := i.h.Upload(ctx, req)
 	if err != nil {
-		return err
+		return ceb179.UploadAnswer{}, fmt.Errorf("upload function error: %w", err)
 	}
-	var inv ceb179.Invocation
-	if err := json.Unmarshal(payload, &inv); err != nil {
-		return err
-	}
-	ans, err := i.h.Invoke(ctx, inv)
-	if err != nil {
-		return fmt.Errorf("upload function error: %w", err)
-	}
-	b, err := json.Marshal(ans)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, out)
+	return ans, nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/signer"
 )
 
@@ -28,12 +29,8 @@ func (p *paced) Sign(ctx context.Context, source []byte) (string, error) {
 	defer p.mu.Unlock()
 	now := time.Now()
 	if wait := p.next.Sub(now); wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", ctx.Err()
-		case <-t.C:
+		if err := clock.Sleep(ctx, wait); err != nil {
+			return "", err
 		}
 		now = p.next
 	}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/dev/devcert"
-	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
 )
@@ -277,7 +277,7 @@ func (s *Stack) registerCert(ctx context.Context, ebpCode string, cert *smx509.C
 	if s.Sim != nil {
 		s.Sim.Register(ebpCode, cert)
 	}
-	return s.Store.PutCertificate(ctx, dynamo.Certificate{
+	return s.Store.PutCertificate(ctx, ceb179.Certificate{
 		EbpCode: ebpCode, CertNo: signature.CertNo(cert), PEM: certPEM(cert), NotAfter: cert.NotAfter, RegisteredAt: time.Now(),
 	})
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
-	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ops"
 )
 
@@ -64,13 +63,23 @@ type plan struct {
 	customs        time.Duration
 }
 
+// Store is what SeedDay writes through; the DynamoDB store implements it.
+type Store interface {
+	CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Request, bool, error)
+	SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error
+	CreatePending(ctx context.Context, p ceb179.Pending) (ceb179.Pending, bool, error)
+	ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (ceb179.UploadClaim, error)
+	PutAttempt(ctx context.Context, a ceb179.Attempt) error
+	FinishUpload(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error
+}
+
 // SeedDay writes n requests received on day (yyyy-mm-dd, China time),
 // spread over the day as shop traffic is (quiet at night, busiest in the
 // evening), with the outcomes of Mix, prefixing every sessionID with
 // prefix. Every outcome gets at least one request. seed makes it
 // repeatable.
-func SeedDay(ctx context.Context, store *dynamo.Store, day string, n int, prefix string, seed uint64) (Seeded, error) {
-	start, err := time.ParseInLocation(time.DateOnly, day, ops.ChinaTime())
+func SeedDay(ctx context.Context, store Store, day string, n int, prefix string, seed uint64) (Seeded, error) {
+	start, err := time.ParseInLocation(time.DateOnly, day, ceb179.China)
 	if err != nil {
 		return Seeded{}, err
 	}
@@ -165,7 +174,7 @@ func timeOfDay(rng *rand.Rand) time.Duration {
 
 // write records one planned request the way ingest, assemble and upload
 // would have.
-func write(ctx context.Context, store *dynamo.Store, p plan) error {
+func write(ctx context.Context, store Store, p plan) error {
 	deadline := p.received.Add(ceb179.Window)
 	req := ceb179.Request{SessionID: p.id, OrderNo: p.order, ServiceTime: p.received.UnixMilli() - 120,
 		ReceivedAt: p.received, SourceIP: "203.0.113.7", Deadline: deadline, State: ceb179.StateReceived, Enqueued: true}

@@ -1,0 +1,235 @@
+package ceb179_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// module is this module's path.
+const module = "github.com/ceb179/ceb179"
+
+// pkg is what the import rules read of one package (from `go list -json`).
+type pkg struct {
+	ImportPath string
+	Dir        string
+	// Imports are the direct imports of its non-test files; Deps every
+	// package they need, directly or not.
+	Imports, Deps []string
+	GoFiles       []string
+	// fileImports maps each non-test file to its imports (filled in for
+	// the packages whose rules name files).
+	fileImports map[string][]string
+}
+
+// Package paths the rules speak of, relative to the module.
+const (
+	domain = ""
+	dynamo = "internal/dynamo"
+)
+
+// rel returns p relative to the module ("" for the root package), and
+// false for packages outside the module.
+func rel(p string) (string, bool) {
+	if p == module {
+		return "", true
+	}
+	r, ok := strings.CutPrefix(p, module+"/")
+	return r, ok
+}
+
+// under reports whether r (a relative path) is dir or below it.
+func under(r, dir string) bool { return r == dir || strings.HasPrefix(r, dir+"/") }
+
+// The import rules of docs/architecture.md ("What may import what").
+var (
+	// The pipeline's logic and the operator tools: they declare the
+	// interfaces they consume and never see an adapter's types.
+	logic = []string{"internal/assemble", "internal/ingest", "internal/upload", "internal/settle",
+		"internal/records", "internal/ops", "internal/statuspage"}
+	// The consumers of the adapters among them (records holds the payment
+	// an adapter stores).
+	consumers = []string{"internal/assemble", "internal/ingest", "internal/upload", "internal/settle",
+		"internal/ops", "internal/statuspage"}
+	// The adapters, one per dependency.
+	adapters = []string{"internal/dynamo", "internal/queue", "internal/customsapi", "internal/signer"}
+	// The adapters the logic may still import, for their result types: the
+	// customs HTTP client's Answer and Error (upload) and queue.Message
+	// (the settler's dead-letter queue).
+	adapterUses = map[string][]string{"internal/upload": {"internal/customsapi"}, "internal/settle": {"internal/queue"}}
+	// Where the DynamoDB store may be wired in: the mains of the functions
+	// (main.go only), the command and the development stack.
+	dynamoWirers = []string{"functions", "cmd", "internal/dev/devstack"}
+	// What the adapters and the logic must not depend on.
+	outer = []string{"functions", "cmd", "hsmbridge", "internal/dev"}
+)
+
+// violations returns every broken import rule of pkgs, one line each.
+func violations(pkgs []pkg) []string {
+	var out []string
+	bad := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
+	for _, p := range pkgs {
+		r, ok := rel(p.ImportPath)
+		if !ok {
+			continue
+		}
+		for _, d := range p.Deps {
+			dr, ok := rel(d)
+			if !ok {
+				continue
+			}
+			switch {
+			case r == domain:
+				bad("the domain (root package) depends on %s: it imports no package of this module", d)
+			case slices.ContainsFunc(logic, func(l string) bool { return under(r, l) }) && slices.Contains(adapters, dr) && !slices.Contains(adapterUses[r], dr):
+				bad("%s depends on %s: logic and operator tools declare the interfaces they consume", r, dr)
+			case slices.ContainsFunc(logic, func(l string) bool { return under(r, l) }) && slices.ContainsFunc(outer, func(o string) bool { return under(dr, o) }):
+				bad("%s depends on %s: logic and operator tools import no function, command, bridge or tool", r, dr)
+			case slices.Contains(adapters, r) && slices.ContainsFunc(append(slices.Clone(consumers), outer...), func(o string) bool { return under(dr, o) }):
+				bad("adapter %s depends on %s: adapters import the domain, never their consumers", r, dr)
+			}
+		}
+		if !slices.ContainsFunc(p.Imports, func(i string) bool { return i == module+"/"+dynamo }) {
+			continue
+		}
+		if !slices.ContainsFunc(dynamoWirers, func(w string) bool { return under(r, w) }) {
+			bad("%s imports %s: only the mains (functions/*, cmd/*) and internal/dev/devstack wire the store in", r, dynamo)
+		}
+		if under(r, "functions") {
+			for f, imps := range p.fileImports {
+				if f != "main.go" && slices.Contains(imps, module+"/"+dynamo) {
+					bad("%s/%s imports %s: in a function only main.go wires the store in", r, f, dynamo)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestImportRules checks the module's packages against the import rules.
+func TestImportRules(t *testing.T) {
+	pkgs := listPackages(t)
+	if len(pkgs) < 20 {
+		t.Fatalf("go list found %d packages; the module has more", len(pkgs))
+	}
+	for _, v := range violations(pkgs) {
+		t.Error(v)
+	}
+}
+
+// TestViolations shows that each rule catches the import that breaks it.
+func TestViolations(t *testing.T) {
+	dep := func(path string, deps ...string) pkg {
+		p := pkg{ImportPath: module + "/" + path}
+		if path == "" {
+			p.ImportPath = module
+		}
+		for _, d := range deps {
+			p.Deps = append(p.Deps, module+"/"+d)
+		}
+		return p
+	}
+	wire := func(path string, files map[string][]string) pkg {
+		p := pkg{ImportPath: module + "/" + path, Imports: []string{module + "/" + dynamo}, fileImports: map[string][]string{}}
+		for f, imps := range files {
+			for _, i := range imps {
+				p.fileImports[f] = append(p.fileImports[f], module+"/"+i)
+			}
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		pkg  pkg
+		want string
+	}{
+		{"ok domain with the standard library only", pkg{ImportPath: module, Deps: []string{"time", "errors"}}, ""},
+		{"ok logic on the domain", dep("internal/upload", "", "internal/customs", "internal/customsapi"), ""},
+		{"ok adapter on the domain and records", dep("internal/dynamo", "", "internal/records", "internal/customs"), ""},
+		{"ok function main wires the store", wire("functions/upload", map[string][]string{"main.go": {dynamo}}), ""},
+		{"ok the command wires the store", wire("cmd/ceb179", map[string][]string{"cert.go": {dynamo}}), ""},
+		{"ok the development stack wires the store", wire("internal/dev/devstack", nil), ""},
+		{"fail domain imports an adapter", dep("", "internal/dynamo"), "the domain (root package) depends on"},
+		{"fail domain imports the wire format", dep("", "internal/customs"), "the domain (root package) depends on"},
+		{"ok upload reads the customs client's answer", dep("internal/upload", "internal/customsapi"), ""},
+		{"fail ops reaches dynamo", dep("internal/ops", "", "internal/dynamo"), "logic and operator tools declare"},
+		{"fail ingest reaches the queue adapter", dep("internal/ingest", "internal/queue"), "logic and operator tools declare"},
+		{"fail settle reaches the customs client", dep("internal/settle", "internal/queue", "internal/customsapi"), "logic and operator tools declare"},
+		{"fail statuspage reaches the bridge", dep("internal/statuspage", "internal/ops", "hsmbridge/bridge"), "import no function, command, bridge or tool"},
+		{"fail ops reaches the bridge", dep("internal/ops", "hsmbridge/bridge"), "import no function, command, bridge or tool"},
+		{"fail upload reaches a tool", dep("internal/upload", "internal/dev/awstest"), "import no function, command, bridge or tool"},
+		{"fail adapter imports its consumer", dep("internal/dynamo", "internal/upload"), "adapters import the domain, never their consumers"},
+		{"fail a function file beside main.go imports dynamo", wire("functions/upload", map[string][]string{"main.go": nil, "handler.go": {dynamo}}), "only main.go wires the store in"},
+		{"fail a tool outside the wirers imports dynamo", wire("internal/dev/bench", nil), "only the mains"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := violations([]pkg{tt.pkg})
+			switch {
+			case tt.want == "" && len(got) > 0:
+				t.Errorf("violations = %q, want none", got)
+			case tt.want != "" && !slices.ContainsFunc(got, func(v string) bool { return strings.Contains(v, tt.want) }):
+				t.Errorf("violations = %q, want one containing %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// listPackages runs `go list -json ./...` at the module root and reads the
+// per-file imports of the functions' packages.
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "./...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decode go list: %v", err)
+		}
+		if r, ok := rel(p.ImportPath); ok && under(r, "functions") {
+			p.fileImports = fileImports(t, p.Dir, p.GoFiles)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// fileImports returns the imports of each of files in dir.
+func fileImports(t *testing.T, dir string, files []string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		af, err := parser.ParseFile(fset, filepath.Join(dir, f), nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, is := range af.Imports {
+			path, err := strconv.Unquote(is.Path.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f] = append(out[f], path)
+		}
+	}
+	return out
+}
