@@ -2,11 +2,10 @@ package main
 
 import (
 	"bytes"
-	"go/build"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 )
 
 // TestCrossCompileWindows builds ceb179 for windows/amd64 as a platform
@@ -17,23 +16,12 @@ func TestCrossCompileWindows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiling is slow; skipped in -short")
 	}
-	gotool, err := exec.LookPath("go")
-	if err != nil {
-		gotool = filepath.Join(build.Default.GOROOT, "bin", "go")
-	}
-	out := filepath.Join(t.TempDir(), "ceb179.exe")
-	cmd := exec.Command(gotool, "build", "-o", out, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=windows", "GOARCH=amd64")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("GOOS=windows GOARCH=amd64 go build ./cmd/ceb179: %v\n%s", err, stderr.String())
-	}
-	b, err := os.ReadFile(out)
+	exe := lambdatest.Build(t, "windows", "amd64", "./cmd/ceb179")["./cmd/ceb179"]
+	b, err := os.ReadFile(exe)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.HasPrefix(b, []byte("MZ")) {
-		t.Fatalf("%s is not a Windows executable", out)
+		t.Fatalf("%s is not a Windows executable", exe)
 	}
 }
