@@ -119,10 +119,16 @@ func (j *journey) watch(ctx context.Context) error {
 
 func (j *journey) update(ctx context.Context, t *trace) {
 	req, err := j.store.GetRequest(ctx, t.sessionID)
-	if err != nil || req.State == t.state {
+	if err != nil {
 		return
 	}
+	// The check and the change are one step, so a change is printed once
+	// even if two reads of it overlap.
 	j.mu.Lock()
+	if req.State == t.state {
+		j.mu.Unlock()
+		return
+	}
 	t.state, t.reason, t.final = req.State, req.Reason, req.State.Final()
 	j.mu.Unlock()
 	switch {
