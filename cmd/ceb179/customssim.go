@@ -31,20 +31,7 @@ func (c *certFlags) Set(v string) error { *c = append(*c, v); return nil }
 
 func runCustomsSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	var certs certFlags
-	fs := newFlagSet("customs-sim", "--cert EBPCODE=CERT.pem [--listen ADDR] [--call URL --orders A,B,...] ", `
-Plays China Customs' 通关服务系统 for the 179 interface.
-
-It serves realTimeDataUpload on --listen and checks every upload as
-production does: the signature against the certificate registered for the
-upload's ebpCode, the certNo, every field rule, and re-used sessionIDs. It
-answers like customs (10000 上传成功 / 20000 with customs-style messages).
-Point a platform's CUSTOMS_UPLOAD_URL at the printed address.
-
-With --call it also rehearses customs' business test: it calls the
-platform's platDataOpen URL for each order (or --count random ones of them),
-waits up to --window for each upload, prints one line per request (ack code
-and latency, time to upload, on time, signature valid, field problems) and
-exits 0 when every request passed, 1 when any failed.`)
+	fs := newFlagSet("customs-sim", "--cert EBPCODE=CERT.pem [--listen ADDR] [--call URL --orders A,B,...] ", customsSimHelp)
 	fs.Var(&certs, "cert", "a certificate registered for an ebpCode, as EBPCODE=CERT.pem (repeatable)")
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve realTimeDataUpload on")
 	jointTest := fs.Bool("joint-test", false, "behave like the joint-test endpoint: do not verify signatures")
@@ -67,20 +54,9 @@ exits 0 when every request passed, 1 when any failed.`)
 		return fs.usageError(stderr, "want at least one --cert EBPCODE=CERT.pem (or --joint-test)")
 	}
 	for _, c := range certs {
-		ebp, file, ok := strings.Cut(c, "=")
-		if !ok || ebp == "" || file == "" {
-			return fs.usageError(stderr, fmt.Sprintf("--cert %q: want EBPCODE=CERT.pem", c))
+		if code := registerCert(fs, sim, c, stdout, stderr); code != exitOK {
+			return code
 		}
-		b, err := readFileLimited(file)
-		if err != nil {
-			return fail(stderr, fs.name, exitUsage, err)
-		}
-		cert, err := signature.ParseCertificatePEM(b)
-		if err != nil {
-			return fail(stderr, fs.name, exitUsage, fmt.Errorf("%s: %w", file, err))
-		}
-		sim.Register(ebp, cert)
-		fmt.Fprintf(stdout, "registered certNo %s for ebpCode %s\n", signature.CertNo(cert), ebp)
 	}
 
 	var list []string
@@ -115,6 +91,42 @@ exits 0 when every request passed, 1 when any failed.`)
 	if !rep.Passed() {
 		return exitFail
 	}
+	return exitOK
+}
+
+// customsSimHelp is the help text of `ceb179 customs-sim`.
+const customsSimHelp = `
+Plays China Customs' 通关服务系统 for the 179 interface.
+
+It serves realTimeDataUpload on --listen and checks every upload as
+production does: the signature against the certificate registered for the
+upload's ebpCode, the certNo, every field rule, and re-used sessionIDs. It
+answers like customs (10000 上传成功 / 20000 with customs-style messages).
+Point a platform's CUSTOMS_UPLOAD_URL at the printed address.
+
+With --call it also rehearses customs' business test: it calls the
+platform's platDataOpen URL for each order (or --count random ones of them),
+waits up to --window for each upload, prints one line per request (ack code
+and latency, time to upload, on time, signature valid, field problems) and
+exits 0 when every request passed, 1 when any failed.`
+
+// registerCert registers the certificate of one --cert EBPCODE=CERT.pem
+// with the simulator, and returns exitOK or the exit code of the failure.
+func registerCert(fs *flagSet, sim *customssim.Sim, c string, stdout, stderr io.Writer) int {
+	ebp, file, ok := strings.Cut(c, "=")
+	if !ok || ebp == "" || file == "" {
+		return fs.usageError(stderr, fmt.Sprintf("--cert %q: want EBPCODE=CERT.pem", c))
+	}
+	b, err := readFileLimited(file)
+	if err != nil {
+		return fail(stderr, fs.name, exitUsage, err)
+	}
+	cert, err := signature.ParseCertificatePEM(b)
+	if err != nil {
+		return fail(stderr, fs.name, exitUsage, fmt.Errorf("%s: %w", file, err))
+	}
+	sim.Register(ebp, cert)
+	fmt.Fprintf(stdout, "registered certNo %s for ebpCode %s\n", signature.CertNo(cert), ebp)
 	return exitOK
 }
 
