@@ -70,40 +70,10 @@ func (u handlerUploader) call(ctx context.Context, in, out any) error {
 // (Lambda does not stop when its caller dies), and from that instant every
 // call the process makes fails.
 type dyingProcess struct {
-	q       bridge.Queue
-	u       bridge.Uploader
-	dead    atomic.Bool
+	*killable
 	invoked chan struct{} // closed when the fatal invocation started
 	once    sync.Once
 	lambda  sync.WaitGroup
-}
-
-func (d *dyingProcess) Receive(ctx context.Context, max int, wait, vis time.Duration) ([]bridge.Message, error) {
-	if d.dead.Load() {
-		return nil, errKilled
-	}
-	return d.q.Receive(ctx, max, wait, vis)
-}
-
-func (d *dyingProcess) Delete(ctx context.Context, r string) error {
-	if d.dead.Load() {
-		return errKilled
-	}
-	return d.q.Delete(ctx, r)
-}
-
-func (d *dyingProcess) ChangeVisibility(ctx context.Context, rs []string, v time.Duration) error {
-	if d.dead.Load() {
-		return errKilled
-	}
-	return d.q.ChangeVisibility(ctx, rs, v)
-}
-
-func (d *dyingProcess) Source(ctx context.Context, sid string) (ceb179.SourceAnswer, error) {
-	if d.dead.Load() {
-		return ceb179.SourceAnswer{}, errKilled
-	}
-	return d.u.Source(ctx, sid)
 }
 
 func (d *dyingProcess) Upload(ctx context.Context, req ceb179.Invocation) (ceb179.UploadAnswer, error) {
@@ -179,7 +149,7 @@ func TestKillAfterInvoke(t *testing.T) {
 		return stop
 	}
 	var retries atomic.Int32
-	first := &dyingProcess{q: bridge.NewSQSQueue(env.SQS, url), u: handlerUploader{h, new(atomic.Int32)}, invoked: make(chan struct{})}
+	first := &dyingProcess{killable: &killable{q: bridge.NewSQSQueue(env.SQS, url), u: handlerUploader{h, new(atomic.Int32)}}, invoked: make(chan struct{})}
 	stop := start(first, first)
 	select {
 	case <-first.invoked:
