@@ -4,14 +4,13 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ceb179/ceb179/internal/dev/devstack"
-	"github.com/ceb179/ceb179/internal/signer/eporttest"
+	"github.com/ceb179/ceb179/internal/signer/softhsmtest"
 )
 
 // TestLocalBridgeConfigSoftHSM runs `ceb179 local --bridge-config` with a
@@ -24,37 +23,10 @@ func TestLocalBridgeConfigSoftHSM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole local pipeline")
 	}
-	module := os.Getenv("SOFTHSM2_MODULE")
-	if module == "" {
-		module = "/usr/lib/softhsm/libsofthsm2.so"
-	}
-	if _, err := os.Stat(module); err != nil {
-		t.Fatalf("SoftHSM2 module: %v (install softhsm2 or set SOFTHSM2_MODULE)", err)
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
+	module, key := softhsmtest.Token(t)
+	certFile := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(certFile, key.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", conf)
-	key := eporttest.NewRSAKey(t, 0x01691f7f)
-	keyFile, certFile := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
-	for f, b := range map[string][]byte{keyFile: key.KeyPEM, certFile: key.CertPEM} {
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{
-		{"--init-token", "--free", "--label", "ceb179", "--pin", "1234", "--so-pin", "5678"},
-		{"--import", keyFile, "--token", "ceb179", "--label", "card", "--id", "01", "--pin", "1234"},
-	} {
-		if out, err := exec.Command("softhsm2-util", args...).CombinedOutput(); err != nil {
-			t.Fatalf("softhsm2-util %s: %v\n%s", args[0], err, out)
-		}
 	}
 
 	statusAddr := freeAddr(t)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,46 +13,14 @@ import (
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
+	"github.com/ceb179/ceb179/internal/signer/softhsmtest"
 )
 
-// softHSM creates a SoftHSM2 token in a temporary directory and imports a
-// fresh RSA-1024 key (labelled "card", id 01) into it. It returns the
-// module path and the key. SOFTHSM2_MODULE names the module (the Makefile
-// sets it); softhsm2-util must be on PATH.
+// softHSM creates a SoftHSM2 token with a fresh RSA-1024 key; see
+// softhsmtest.Token.
 func softHSM(t *testing.T) (string, eporttest.Key) {
 	t.Helper()
-	module := os.Getenv("SOFTHSM2_MODULE")
-	if module == "" {
-		module = "/usr/lib/softhsm/libsofthsm2.so"
-	}
-	if _, err := os.Stat(module); err != nil {
-		t.Fatalf("SoftHSM2 module: %v (install softhsm2 or set SOFTHSM2_MODULE)", err)
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", conf)
-	key := eporttest.NewRSAKey(t, 0x01691f7f)
-	keyFile := filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(keyFile, key.KeyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) {
-		t.Helper()
-		out, err := exec.Command("softhsm2-util", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("softhsm2-util %s: %v\n%s", args[0], err, out)
-		}
-	}
-	run("--init-token", "--free", "--label", "ceb179", "--pin", "1234", "--so-pin", "5678")
-	run("--import", keyFile, "--token", "ceb179", "--label", "card", "--id", "01", "--pin", "1234")
-	return module, key
+	return softhsmtest.Token(t)
 }
 
 func TestPKCS11SoftHSM(t *testing.T) {
