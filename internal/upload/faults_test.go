@@ -26,6 +26,13 @@ func newFaultStore(s Store) *faultStore {
 	return &faultStore{Store: s, fails: map[string]int{}, calls: map[string]int{}}
 }
 
+// withFaults puts a faultStore between the handler and its store.
+func (f *fixture) withFaults() *faultStore {
+	fs := newFaultStore(f.store)
+	f.handler.store = fs
+	return fs
+}
+
 func (f *faultStore) set(name string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -77,8 +84,7 @@ func TestUploadTableFaults(t *testing.T) {
 	t.Run("ok FinishUpload failing once after an accepted post", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, short)
-		fs := newFaultStore(f.store)
-		f.handler.store = fs
+		fs := f.withFaults()
 		fs.set("FinishUpload", 1)
 		f.assemble(t, "sid-finish-once")
 		a := f.upload(t, f.sign(t, "sid-finish-once", f.signer))
@@ -93,8 +99,7 @@ func TestUploadTableFaults(t *testing.T) {
 	t.Run("ok FinishUpload failing for good: the job stays and a later delivery finishes without posting", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, short)
-		fs := newFaultStore(f.store)
-		f.handler.store = fs
+		fs := f.withFaults()
 		fs.set("FinishUpload", -1)
 		id := "sid-finish-never"
 		f.assemble(t, id)
@@ -122,8 +127,7 @@ func TestUploadTableFaults(t *testing.T) {
 	t.Run("ok unrecorded unanswered post: a later 入库失败 is ours", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, short)
-		fs := newFaultStore(f.store)
-		f.handler.store = fs
+		fs := f.withFaults()
 		id := "sid-put-attempt"
 		f.assemble(t, id)
 		job := f.sign(t, id, f.signer)
@@ -148,8 +152,7 @@ func TestUploadTableFaults(t *testing.T) {
 	t.Run("ok ListAttempts failing on 入库失败 is not a rejection", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, short)
-		fs := newFaultStore(f.store)
-		f.handler.store = fs
+		fs := f.withFaults()
 		id := "sid-list-attempts"
 		f.assemble(t, id)
 		job := f.sign(t, id, f.signer)
