@@ -14,6 +14,7 @@ import (
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/emmansun/gmsm/smx509"
@@ -189,22 +190,8 @@ func (u *fakeUploader) addCert(c *smx509.Certificate) {
 	u.certs[signature.CertNo(c)] = c
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 func (u *fakeUploader) Source(ctx context.Context, sid string) (ceb179.SourceAnswer, error) {
-	if err := sleepCtx(ctx, u.sourceLatency); err != nil {
+	if err := clock.Sleep(ctx, u.sourceLatency); err != nil {
 		return ceb179.SourceAnswer{}, err
 	}
 	u.mu.Lock()
@@ -225,7 +212,7 @@ func (u *fakeUploader) Upload(ctx context.Context, req ceb179.Invocation) (ceb17
 	u.lastFlags[req.SessionID] = append(u.lastFlags[req.SessionID], req.LastDelivery)
 	if u.retryForever[req.SessionID] {
 		u.mu.Unlock()
-		if err := sleepCtx(ctx, u.uploadLatency); err != nil {
+		if err := clock.Sleep(ctx, u.uploadLatency); err != nil {
 			return ceb179.UploadAnswer{}, err
 		}
 		if req.LastDelivery {
@@ -256,7 +243,7 @@ func (u *fakeUploader) Upload(ctx context.Context, req ceb179.Invocation) (ceb17
 		u.certNos[req.SessionID] = req.CertNo
 	}
 	u.mu.Unlock()
-	if err := sleepCtx(ctx, u.uploadLatency); err != nil {
+	if err := clock.Sleep(ctx, u.uploadLatency); err != nil {
 		return ceb179.UploadAnswer{}, err
 	}
 	u.mu.Lock()
@@ -335,7 +322,7 @@ func (p *pacedSigner) Sign(ctx context.Context, src []byte) (string, error) {
 	done := start.Add(p.interval)
 	p.nextFree = done
 	p.mu.Unlock()
-	if err := sleepCtx(ctx, time.Until(done)); err != nil {
+	if err := clock.Sleep(ctx, time.Until(done)); err != nil {
 		return "", fmt.Errorf("%w: %w", signer.ErrUnavailable, err)
 	}
 	return p.Signer.Sign(ctx, src)
