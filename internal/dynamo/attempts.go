@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ceb179/ceb179"
@@ -86,15 +84,7 @@ func (s *Store) PutAttempt(ctx context.Context, a ceb179.Attempt) error {
 // ListAttempts returns the recorded upload attempts of sessionID, oldest
 // first.
 func (s *Store) ListAttempts(ctx context.Context, sessionID string) ([]ceb179.Attempt, error) {
-	return query(ctx, s, &dynamodb.QueryInput{
-		TableName:              aws.String(s.tables.Requests),
-		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":id": &types.AttributeValueMemberS{Value: sessionID},
-			":p":  &types.AttributeValueMemberS{Value: skAttemptPrefix},
-		},
-		ConsistentRead: aws.Bool(true),
-	}, "attempts "+sessionID, attemptItem.attempt)
+	return querySession(ctx, s, sessionID, skAttemptPrefix, "attempts "+sessionID, attemptItem.attempt)
 }
 
 func (it attemptItem) attempt() ceb179.Attempt {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -148,4 +149,29 @@ func (s *Store) getItem(ctx context.Context, table string, key map[string]types.
 		return nil, ceb179.ErrNotFound
 	}
 	return out.Item, nil
+}
+
+// querySession is query over the items of one request whose sort key
+// begins with prefix, read consistently, in sort key order.
+func querySession[I, T any](ctx context.Context, s *Store, sessionID, prefix, what string, conv func(I) T) ([]T, error) {
+	return query(ctx, s, &dynamodb.QueryInput{
+		TableName:              aws.String(s.tables.Requests),
+		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":id": &types.AttributeValueMemberS{Value: sessionID},
+			":p":  &types.AttributeValueMemberS{Value: prefix},
+		},
+		ConsistentRead: aws.Bool(true),
+	}, what, conv)
+}
+
+// stateIn returns the condition "#s IN (:f0, :f1, ...)" for states and
+// adds their values to values.
+func stateIn(values map[string]types.AttributeValue, states []ceb179.State) string {
+	keys := make([]string, len(states))
+	for i, st := range states {
+		keys[i] = fmt.Sprintf(":f%d", i)
+		values[keys[i]] = &types.AttributeValueMemberS{Value: string(st)}
+	}
+	return "#s IN (" + strings.Join(keys, ", ") + ")"
 }

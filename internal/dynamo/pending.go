@@ -140,15 +140,7 @@ func (s *Store) keepPending(ctx context.Context, sessionID string, replay int) e
 // EarlierPendings returns the assembled uploads replays replaced, oldest
 // first.
 func (s *Store) EarlierPendings(ctx context.Context, sessionID string) ([]ceb179.Pending, error) {
-	return query(ctx, s, &dynamodb.QueryInput{
-		TableName:              aws.String(s.tables.Requests),
-		KeyConditionExpression: aws.String("sessionID = :id AND begins_with(sk, :p)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":id": &types.AttributeValueMemberS{Value: sessionID},
-			":p":  &types.AttributeValueMemberS{Value: skPendingHistory},
-		},
-		ConsistentRead: aws.Bool(true),
-	}, "earlier pending uploads of "+sessionID, pendingItem.pending)
+	return querySession(ctx, s, sessionID, skPendingHistory, "earlier pending uploads of "+sessionID, pendingItem.pending)
 }
 
 // GetPending returns the assembled upload of sessionID, or ceb179.ErrNotFound.
@@ -167,16 +159,7 @@ func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State,
 	}
 	cond := "attribute_exists(sessionID)"
 	if len(from) > 0 {
-		cond += " AND #s IN ("
-		for i, f := range from {
-			k := fmt.Sprintf(":f%d", i)
-			values[k] = &types.AttributeValueMemberS{Value: string(f)}
-			if i > 0 {
-				cond += ", "
-			}
-			cond += k
-		}
-		cond += ")"
+		cond += " AND " + stateIn(values, from)
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.tables.Requests),

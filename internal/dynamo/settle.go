@@ -40,16 +40,7 @@ func (s *Store) settle(ctx context.Context, sessionID string, to ceb179.State, w
 		":at":   millis(at),
 		":why":  &types.AttributeValueMemberS{Value: why},
 	}
-	cond := "#s IN ("
-	for i, st := range from {
-		k := fmt.Sprintf(":f%d", i)
-		values[k] = &types.AttributeValueMemberS{Value: string(st)}
-		if i > 0 {
-			cond += ", "
-		}
-		cond += k
-	}
-	cond += ")"
+	cond := stateIn(values, from)
 	update := "SET settles = if_not_exists(settles, :zero) + :one, lastSettleAt = :at, lastSettleWhy = :why"
 	if to != "" {
 		names["#r"] = "reason"
