@@ -5,9 +5,12 @@ GO ?= go
 SOFTHSM2_MODULE ?= $(firstword $(wildcard /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so))
 TEST_TAGS := $(if $(SOFTHSM2_MODULE),softhsm2,)
 
+# The Lambda functions, by the name template.yaml gives them (<Name>Function)
+# and built from functions/<name>.
+FUNCTIONS := Ingest Assemble Upload Payments Settle
+
 .PHONY: run test lint vet fmt-check tidy-check build bench fuzz lambdas cfnspec \
-	build-IngestFunction build-AssembleFunction build-UploadFunction build-PaymentsFunction \
-	build-SettleFunction
+	$(FUNCTIONS:%=build-%Function)
 
 run:
 	$(GO) run ./cmd/ceb179 local
@@ -52,28 +55,11 @@ bench:
 # all five into build/lambda/<name>/bootstrap and prints their sizes.
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
-ARTIFACTS_DIR ?= build/lambda/$(LAMBDA_NAME)
+lower = $(shell echo $(1) | tr A-Z a-z)
 
-define lambda-bootstrap
-	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
-endef
-
-build-IngestFunction: LAMBDA_NAME = ingest
-build-IngestFunction:
-	$(call lambda-bootstrap,ingest)
-build-AssembleFunction: LAMBDA_NAME = assemble
-build-AssembleFunction:
-	$(call lambda-bootstrap,assemble)
-build-UploadFunction: LAMBDA_NAME = upload
-build-UploadFunction:
-	$(call lambda-bootstrap,upload)
-build-PaymentsFunction: LAMBDA_NAME = payments
-build-PaymentsFunction:
-	$(call lambda-bootstrap,payments)
-build-SettleFunction: LAMBDA_NAME = settle
-build-SettleFunction:
-	$(call lambda-bootstrap,settle)
+$(FUNCTIONS:%=build-%Function): build-%Function:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_GOFLAGS) -o $(or $(ARTIFACTS_DIR),build/lambda/$(call lower,$*))/bootstrap ./functions/$(call lower,$*)
 
 lambdas:
-	@for f in Ingest Assemble Upload Payments Settle; do $(MAKE) --no-print-directory build-$${f}Function || exit 1; done
+	@for f in $(FUNCTIONS); do $(MAKE) --no-print-directory build-$${f}Function || exit 1; done
 	@ls -l build/lambda/*/bootstrap
