@@ -1,6 +1,9 @@
 package ceb179
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // SignerHealth is the state of hsmbridge, the on-prem signer, as its local
 // status endpoint reports it (JSON) and the operator tools show it.
@@ -84,3 +87,7 @@ type SignerStatus struct {
 	// LastError is its last failure.
 	LastError string `json:"lastError,omitempty"`
 }
+
+// Disabled reports whether the signer is disabled: it signs nothing until
+// an operator acts (a refused PIN, for one).
+func (s SignerStatus) Disabled() bool { return strings.HasPrefix(s.State, "disabled") }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
@@ -214,15 +214,24 @@ func measureRates(ctx context.Context, st *devstack.Stack) ([]SignerRate, error)
 func watchDisabled(ctx context.Context, st *devstack.Stack, stop context.CancelCauseFunc) {
 	for ctx.Err() == nil {
 		if status, err := st.BridgeStatus(ctx); err == nil {
-			for _, s := range status.Signers {
-				if s.EbpCode == st.EbpCode && strings.HasPrefix(s.State, "disabled") {
-					stop(fmt.Errorf("bench: signer %s is %s (%s)", s.Name, s.State, s.LastError))
-					return
-				}
+			if err := disabledSigner(status, st.EbpCode); err != nil {
+				stop(err)
+				return
 			}
 		}
 		_ = clock.Sleep(ctx, 200*time.Millisecond)
 	}
+}
+
+// disabledSigner returns why a signer of ebpCode is disabled, or nil when
+// none is.
+func disabledSigner(status *ceb179.SignerHealth, ebpCode string) error {
+	for _, s := range status.Signers {
+		if s.EbpCode == ebpCode && s.Disabled() {
+			return fmt.Errorf("bench: signer %s is %s (%s)", s.Name, s.State, s.LastError)
+		}
+	}
+	return nil
 }
 
 // waitHealthy waits until every signer of the stack's ebpCode is healthy,
@@ -239,17 +248,16 @@ func waitHealthy(ctx context.Context, st *devstack.Stack, probe time.Duration) (
 		if err != nil {
 			return 0, err
 		}
+		if err := disabledSigner(status, st.EbpCode); err != nil {
+			return 0, err
+		}
 		healthy, mine := 0, 0
 		for _, s := range status.Signers {
-			if s.EbpCode != st.EbpCode {
-				continue
-			}
-			mine++
-			switch {
-			case s.State == "healthy":
-				healthy++
-			case strings.HasPrefix(s.State, "disabled"):
-				return 0, fmt.Errorf("bench: signer %s is %s (%s)", s.Name, s.State, s.LastError)
+			if s.EbpCode == st.EbpCode {
+				mine++
+				if s.State == "healthy" {
+					healthy++
+				}
 			}
 		}
 		if healthy == mine || (healthy > 0 && time.Now().After(deadline)) {
