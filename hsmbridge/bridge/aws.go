@@ -3,10 +3,8 @@ package bridge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -76,49 +74,11 @@ func (q *SQSQueue) Delete(ctx context.Context, receipt string) error {
 	return q.Q.Delete(ctx, receipt)
 }
 
-// ChangeVisibility changes the visibility of messages with
-// ChangeMessageVisibilityBatch, ten a call (a few calls at a time). It
-// fails when any message's change failed.
+// ChangeVisibility changes the visibility of messages, ten a call (see
+// queue.Queue.ChangeVisibilities). It fails when any message's change
+// failed.
 func (q *SQSQueue) ChangeVisibility(ctx context.Context, receipts []string, visibility time.Duration) error {
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 4)
-	)
-	for start := 0; start < len(receipts); start += 10 {
-		chunk := receipts[start:min(start+10, len(receipts))]
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := q.changeBatch(ctx, chunk, visibility); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// changeBatch changes the visibility of at most ten messages in one call.
-func (q *SQSQueue) changeBatch(ctx context.Context, receipts []string, visibility time.Duration) error {
-	entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(receipts))
-	for i, r := range receipts {
-		entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{
-			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r), VisibilityTimeout: int32(visibility / time.Second),
-		}
-	}
-	out, err := q.Client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.URL), Entries: entries})
-	if err != nil {
-		return fmt.Errorf("change visibility of %d messages: %w", len(receipts), err)
-	}
-	if len(out.Failed) > 0 {
-		return fmt.Errorf("change visibility: %d of %d messages failed (%s)", len(out.Failed), len(receipts), aws.ToString(out.Failed[0].Code))
-	}
-	return nil
+	return q.Q.ChangeVisibilities(ctx, receipts, visibility)
 }
 
 // LambdaUploader is the Uploader over the upload function. It needs

@@ -6,8 +6,10 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -112,6 +114,51 @@ func (q *Queue) ExtendVisibility(ctx context.Context, receiptHandle string, d ti
 		VisibilityTimeout: int32(d / time.Second),
 	}); err != nil {
 		return fmt.Errorf("change visibility on %s: %w", q.url, err)
+	}
+	return nil
+}
+
+// ChangeVisibilities hides received messages for d from now with
+// ChangeMessageVisibilityBatch, ten a call and a few calls at a time. It
+// fails when the change of any message failed.
+func (q *Queue) ChangeVisibilities(ctx context.Context, receiptHandles []string, d time.Duration) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 4)
+	)
+	for start := 0; start < len(receiptHandles); start += 10 {
+		chunk := receiptHandles[start:min(start+10, len(receiptHandles))]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := q.changeBatch(ctx, chunk, d); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// changeBatch changes the visibility of at most ten messages in one call.
+func (q *Queue) changeBatch(ctx context.Context, receiptHandles []string, d time.Duration) error {
+	entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(receiptHandles))
+	for i, r := range receiptHandles {
+		entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r), VisibilityTimeout: int32(d / time.Second),
+		}
+	}
+	out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
+	if err != nil {
+		return fmt.Errorf("change visibility of %d messages on %s: %w", len(receiptHandles), q.url, err)
+	}
+	if len(out.Failed) > 0 {
+		return fmt.Errorf("change visibility on %s: %d of %d messages failed (%s)", q.url, len(out.Failed), len(receiptHandles), aws.ToString(out.Failed[0].Code))
 	}
 	return nil
 }
