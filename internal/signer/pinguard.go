@@ -457,7 +457,11 @@ func markerName(card string) string {
 }
 
 func (g *PINGuard) read(card string) (*PINRefusal, error) {
-	path := filepath.Join(g.dir, markerName(card))
+	return readMarker(filepath.Join(g.dir, markerName(card)))
+}
+
+// readMarker reads the marker at path; nil when there is none.
+func readMarker(path string) (*PINRefusal, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -526,16 +530,13 @@ func (g *PINGuard) Refusals() ([]PINRefusal, error) {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(g.dir, e.Name()))
+		r, err := readMarker(filepath.Join(g.dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
-		var r PINRefusal
-		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("marker %s: %w", e.Name(), err)
+		if r != nil {
+			out = append(out, *r)
 		}
-		r.Path = filepath.Join(g.dir, e.Name())
-		out = append(out, r)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Card < out[b].Card })
 	return out, nil
