@@ -29,6 +29,9 @@ const (
 	// ErrRefused: the operation is not allowed in the item's present state
 	// (for example a replay of a session customs accepted).
 	ErrRefused Kind = "refused"
+	// ErrUnavailable: the service could not do the call now (throttled,
+	// overloaded, unreachable); the same call may succeed later.
+	ErrUnavailable Kind = "unavailable"
 )
 
 // KindOf returns the first Kind wrapped in err, or "" when there is none.

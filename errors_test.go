@@ -18,6 +18,7 @@ func TestKindOf(t *testing.T) {
 		{"ok bare kind", ceb179.ErrNotFound, ceb179.ErrNotFound},
 		{"ok wrapped twice", fmt.Errorf("replay S1: %w", fmt.Errorf("get request S1: %w", ceb179.ErrRefused)), ceb179.ErrRefused},
 		{"ok joined with another error", errors.Join(errors.New("timeout"), fmt.Errorf("claim: %w", ceb179.ErrClaimed)), ceb179.ErrClaimed},
+		{"ok unavailable beside the cause", fmt.Errorf("send: %w: %w", ceb179.ErrUnavailable, errors.New("RequestThrottled")), ceb179.ErrUnavailable},
 		{"fail no kind", errors.New("not found"), ""},
 		{"fail nil", nil, ""},
 	}
@@ -29,7 +30,7 @@ func TestKindOf(t *testing.T) {
 			if tt.want != "" && !errors.Is(tt.err, tt.want) {
 				t.Errorf("errors.Is(%v, %q) = false", tt.err, tt.want)
 			}
-			for _, other := range []ceb179.Kind{ceb179.ErrNotFound, ceb179.ErrConflict, ceb179.ErrClaimed, ceb179.ErrLeaseLost, ceb179.ErrRefused} {
+			for _, other := range []ceb179.Kind{ceb179.ErrNotFound, ceb179.ErrConflict, ceb179.ErrClaimed, ceb179.ErrLeaseLost, ceb179.ErrRefused, ceb179.ErrUnavailable} {
 				if other != tt.want && errors.Is(tt.err, other) {
 					t.Errorf("errors.Is(%v, %q) = true", tt.err, other)
 				}

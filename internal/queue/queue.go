@@ -1,6 +1,11 @@
-// Package queue is ceb179's adapter for Amazon SQS: it sends JSON messages to
-// a queue and receives, extends and deletes them, for every part of the
-// pipeline that uses a queue.
+// Package queue is ceb179's adapter for Amazon SQS, and the only package of
+// the product that calls it: it sends JSON messages to a queue, receives,
+// deletes and hides them (one by one or ten a call), reads a queue's depth
+// and the dead-letter queue its redrive policy names, and lists and
+// redrives dead-letter queues, for every part of the pipeline, the bridge
+// and the operator tools. Its errors wrap the domain's kinds: a queue that
+// does not exist is ceb179.ErrNotFound, throttling and server faults are
+// ceb179.ErrUnavailable.
 package queue
 
 import (
@@ -37,11 +42,16 @@ func (q *Queue) Send(ctx context.Context, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
 	}
+	return q.sendBody(ctx, string(body))
+}
+
+// sendBody sends body as it is, as one message.
+func (q *Queue) sendBody(ctx context.Context, body string) error {
 	if _, err := q.client.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:    aws.String(q.url),
-		MessageBody: aws.String(string(body)),
+		MessageBody: aws.String(body),
 	}); err != nil {
-		return fmt.Errorf("send to %s: %w", q.url, err)
+		return wrap(err, "send to %s", q.url)
 	}
 	return nil
 }
@@ -78,7 +88,7 @@ func (q *Queue) Receive(ctx context.Context, n int, wait, visibility time.Durati
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("receive from %s: %w", q.url, err)
+		return nil, wrap(err, "receive from %s", q.url)
 	}
 	msgs := make([]Message, 0, len(out.Messages))
 	for _, m := range out.Messages {
@@ -101,7 +111,7 @@ func (q *Queue) Delete(ctx context.Context, receiptHandle string) error {
 		QueueUrl:      aws.String(q.url),
 		ReceiptHandle: aws.String(receiptHandle),
 	}); err != nil {
-		return fmt.Errorf("delete from %s: %w", q.url, err)
+		return wrap(err, "delete from %s", q.url)
 	}
 	return nil
 }
@@ -113,7 +123,7 @@ func (q *Queue) ExtendVisibility(ctx context.Context, receiptHandle string, d ti
 		ReceiptHandle:     aws.String(receiptHandle),
 		VisibilityTimeout: int32(d / time.Second),
 	}); err != nil {
-		return fmt.Errorf("change visibility on %s: %w", q.url, err)
+		return wrap(err, "change visibility on %s", q.url)
 	}
 	return nil
 }
@@ -155,10 +165,36 @@ func (q *Queue) changeBatch(ctx context.Context, receiptHandles []string, d time
 	}
 	out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(q.url), Entries: entries})
 	if err != nil {
-		return fmt.Errorf("change visibility of %d messages on %s: %w", len(receiptHandles), q.url, err)
+		return wrap(err, "change visibility of %d messages on %s", len(receiptHandles), q.url)
 	}
 	if len(out.Failed) > 0 {
-		return fmt.Errorf("change visibility on %s: %d of %d messages failed (%s)", q.url, len(out.Failed), len(receiptHandles), aws.ToString(out.Failed[0].Code))
+		code := aws.ToString(out.Failed[0].Code)
+		err := fmt.Errorf("change visibility on %s: %d of %d messages failed (%s)", q.url, len(out.Failed), len(receiptHandles), code)
+		if k := kindOf(code); k != "" {
+			err = fmt.Errorf("%w: %w", err, k)
+		}
+		return err
 	}
 	return nil
+}
+
+// Depth returns the approximate number of messages waiting (visible) and
+// in flight (received by a consumer, not yet deleted) (sqs:GetQueueAttributes).
+func (q *Queue) Depth(ctx context.Context) (waiting, inFlight int, err error) {
+	attrs, err := q.attributes(ctx, types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)
+	if err != nil {
+		return 0, 0, err
+	}
+	waiting, _ = strconv.Atoi(attrs[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	inFlight, _ = strconv.Atoi(attrs[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return waiting, inFlight, nil
+}
+
+// attributes reads attributes of the queue.
+func (q *Queue) attributes(ctx context.Context, names ...types.QueueAttributeName) (map[string]string, error) {
+	out, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.url), AttributeNames: names})
+	if err != nil {
+		return nil, wrap(err, "read attributes of %s", q.url)
+	}
+	return out.Attributes, nil
 }
