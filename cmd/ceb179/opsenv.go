@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/awsenv"
@@ -47,7 +46,7 @@ func (t *opsTarget) addFlags(fs *flagSet) {
 // opsEnv is an operator command's connection to the tables and queues.
 type opsEnv struct {
 	store       *dynamo.Store
-	sqs         *sqs.Client
+	clients     *awsenv.Clients
 	service     *ops.Service
 	assembleURL string
 	signURL     string
@@ -95,7 +94,7 @@ func (t opsTarget) open(ctx context.Context) (*opsEnv, error) {
 		return nil, errors.New("no requests table published by the local stack")
 	}
 	e.store = dynamo.New(clients.DynamoDB, tables, cfg.Retention)
-	e.sqs = clients.SQS
+	e.clients = clients
 	var assemble ops.Sender
 	if e.assembleURL != "" {
 		assemble = queue.New(clients.SQS, e.assembleURL)
@@ -105,12 +104,16 @@ func (t opsTarget) open(ctx context.Context) (*opsEnv, error) {
 }
 
 // dlq resolves the dead-letter queue of the source queue named name.
-func (e *opsEnv) dlq(ctx context.Context, name string) (*ops.DLQ, error) {
+func (e *opsEnv) dlq(ctx context.Context, name string) (ops.DLQ, error) {
 	src := map[string]string{"assemble": e.assembleURL, "sign": e.signURL}[name]
 	if src == "" {
-		return nil, fmt.Errorf("%s queue URL not configured (%s)", name, map[string]string{"assemble": config.EnvAssembleQueueURL, "sign": config.EnvSignQueueURL}[name])
+		return ops.DLQ{}, fmt.Errorf("%s queue URL not configured (%s)", name, map[string]string{"assemble": config.EnvAssembleQueueURL, "sign": config.EnvSignQueueURL}[name])
 	}
-	return ops.ResolveDLQ(ctx, e.sqs, name, src, e.dlqURLs[name])
+	d, err := queue.DeadLettersOf(ctx, queue.New(e.clients.SQS, src), e.dlqURLs[name])
+	if err != nil {
+		return ops.DLQ{}, fmt.Errorf("%s queue: %w", name, err)
+	}
+	return ops.DLQ{Name: name, Queue: d}, nil
 }
 
 // writeJSON prints v as indented JSON.
