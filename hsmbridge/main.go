@@ -24,9 +24,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awsenv"
+	"github.com/ceb179/ceb179/internal/queue"
 )
 
 // serviceName is the Windows service and systemd unit name.
@@ -133,7 +133,7 @@ func serve(ctx context.Context, cfg bridge.Config, log *slog.Logger) error {
 		return err
 	}
 	o := cfg.Options()
-	o.Queue = bridge.NewSQSQueue(clients.SQS, cfg.QueueURL)
+	o.Queue = queue.New(clients.SQS, cfg.QueueURL)
 	o.Uploader = &bridge.LambdaUploader{Client: clients.Lambda, Function: cfg.UploadFunction}
 	o.Signers = specs
 	o.Logger = log
@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg bridge.Config, log *slog.Logger) error {
 	}
 	if every, _ := cfg.HeartbeatInterval(); every > 0 {
 		hb := &bridge.Heartbeat{
-			Sink:     &bridge.CloudWatchHeartbeat{Client: cloudwatch.NewFromConfig(clients.Config)},
+			Sink:     &bridge.CloudWatchHeartbeat{Client: awsenv.NewCloudWatch(clients.Config)},
 			Interval: every,
 			Healthy:  func() int { return bridge.HealthySigners(b.Status()) },
 			Logger:   log,

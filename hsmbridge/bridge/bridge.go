@@ -15,6 +15,7 @@ import (
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/clock"
+	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/signer"
 )
 
@@ -226,7 +227,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		// One call for all: the adapter spreads it over a few connections,
 		// so a full backlog is handed back well inside a service stop.
 		gctx, gcancel := context.WithTimeout(context.Background(), 20*time.Second)
-		if err := b.o.Queue.ChangeVisibility(gctx, receipts, 0); err != nil {
+		if err := b.o.Queue.ChangeVisibilities(gctx, receipts, 0); err != nil {
 			b.log.Warn("giving jobs back on shutdown failed; they return after their visibility timeout", "err", err)
 		}
 		gcancel()
@@ -293,7 +294,7 @@ func (b *Bridge) unreserve(n int) {
 }
 
 // accept turns a message into a job and fetches its sign source.
-func (b *Bridge) accept(ctx context.Context, m Message) {
+func (b *Bridge) accept(ctx context.Context, m queue.Message) {
 	var body ceb179.SignJob
 	if err := json.Unmarshal([]byte(m.Body), &body); err != nil || body.SessionID == "" || body.EbpCode == "" || body.Deadline <= 0 {
 		// Left as it is: it comes back and ends in the dead-letter queue.
@@ -305,7 +306,7 @@ func (b *Bridge) accept(ctx context.Context, m Message) {
 	now := time.Now()
 	j := &job{
 		msgID:     m.ID,
-		receipt:   m.Receipt,
+		receipt:   m.ReceiptHandle,
 		sessionID: body.SessionID,
 		ebpCode:   body.EbpCode,
 		digest:    body.Digest,
@@ -474,7 +475,7 @@ func (b *Bridge) giveBack(j *job, d time.Duration, why string) {
 	b.count(func(c *ceb179.BridgeTotals) { c.GivenBack++ })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := b.o.Queue.ChangeVisibility(ctx, []string{j.receipt}, d); err != nil {
+	if err := b.o.Queue.ChangeVisibilities(ctx, []string{j.receipt}, d); err != nil {
 		b.log.Debug("give back: change visibility failed", "sessionID", j.sessionID, "err", err)
 	}
 	b.log.Info("job given back to the queue", "sessionID", j.sessionID, "reason", why, "visibleIn", d.String())
@@ -525,7 +526,7 @@ func (b *Bridge) extendLoop(ctx context.Context) {
 			for i, j := range batch {
 				receipts[i] = j.receipt
 			}
-			if err := b.o.Queue.ChangeVisibility(ctx, receipts, b.o.Visibility); err != nil {
+			if err := b.o.Queue.ChangeVisibilities(ctx, receipts, b.o.Visibility); err != nil {
 				if ctx.Err() == nil {
 					b.log.Warn("extend visibility failed", "messages", len(receipts), "err", err)
 				}

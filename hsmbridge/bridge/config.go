@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/signer"
 	"gopkg.in/yaml.v3"
@@ -425,7 +424,7 @@ func (sc SignerConfig) SpecWithGuard(log *slog.Logger, guard *signer.PINGuard) (
 			if err != nil {
 				return nil, fmt.Errorf("%w: aws config: %w", signer.ErrUnavailable, err)
 			}
-			return signer.NewKMS(kms.NewFromConfig(clients.Config), cfg)
+			return signer.NewKMS(awsenv.NewKMS(clients.Config), cfg)
 		}
 	default:
 		return spec, fmt.Errorf("signer %s: unknown type %q", sc.Name, sc.Type)

@@ -15,6 +15,7 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/clock"
+	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/emmansun/gmsm/smx509"
@@ -71,12 +72,12 @@ func (q *fakeQueue) len() int {
 	return len(q.msgs)
 }
 
-func (q *fakeQueue) Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]bridge.Message, error) {
+func (q *fakeQueue) Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]queue.Message, error) {
 	end := time.Now().Add(wait)
 	for {
 		q.mu.Lock()
 		now := time.Now()
-		var out []bridge.Message
+		var out []queue.Message
 		next := end
 		for _, m := range q.msgs {
 			if len(out) == max {
@@ -92,7 +93,7 @@ func (q *fakeQueue) Receive(ctx context.Context, max int, wait, visibility time.
 			m.receives++
 			m.receipt = fmt.Sprintf("%s-r%d", m.id, q.seq)
 			m.visibleAt = now.Add(visibility)
-			out = append(out, bridge.Message{ID: m.id, Receipt: m.receipt, Body: m.body, ReceiveCount: m.receives})
+			out = append(out, queue.Message{ID: m.id, ReceiptHandle: m.receipt, Body: m.body, ReceiveCount: m.receives})
 		}
 		ch := q.changed
 		q.mu.Unlock()
@@ -126,7 +127,7 @@ func (q *fakeQueue) Delete(_ context.Context, receipt string) error {
 	return errStale
 }
 
-func (q *fakeQueue) ChangeVisibility(_ context.Context, receipts []string, d time.Duration) error {
+func (q *fakeQueue) ChangeVisibilities(_ context.Context, receipts []string, d time.Duration) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := time.Now()
@@ -268,7 +269,7 @@ type killable struct {
 
 var errKilled = errors.New("process killed")
 
-func (k *killable) Receive(ctx context.Context, max int, wait, vis time.Duration) ([]bridge.Message, error) {
+func (k *killable) Receive(ctx context.Context, max int, wait, vis time.Duration) ([]queue.Message, error) {
 	if k.dead.Load() {
 		return nil, errKilled
 	}
@@ -282,11 +283,11 @@ func (k *killable) Delete(ctx context.Context, r string) error {
 	return k.q.Delete(ctx, r)
 }
 
-func (k *killable) ChangeVisibility(ctx context.Context, rs []string, d time.Duration) error {
+func (k *killable) ChangeVisibilities(ctx context.Context, rs []string, d time.Duration) error {
 	if k.dead.Load() {
 		return errKilled
 	}
-	return k.q.ChangeVisibility(ctx, rs, d)
+	return k.q.ChangeVisibilities(ctx, rs, d)
 }
 
 func (k *killable) Source(ctx context.Context, sid string) (ceb179.SourceAnswer, error) {

@@ -149,7 +149,7 @@ func TestKillAfterInvoke(t *testing.T) {
 		return stop
 	}
 	var retries atomic.Int32
-	first := &dyingProcess{killable: &killable{q: bridge.NewSQSQueue(env.SQS, url), u: handlerUploader{h, new(atomic.Int32)}}, invoked: make(chan struct{})}
+	first := &dyingProcess{killable: &killable{q: queue.New(env.SQS, url), u: handlerUploader{h, new(atomic.Int32)}}, invoked: make(chan struct{})}
 	stop := start(first, first)
 	select {
 	case <-first.invoked:
@@ -157,7 +157,7 @@ func TestKillAfterInvoke(t *testing.T) {
 		t.Fatal("the first bridge never invoked the upload function")
 	}
 	stop()
-	stop = start(bridge.NewSQSQueue(env.SQS, url), handlerUploader{h, &retries})
+	stop = start(queue.New(env.SQS, url), handlerUploader{h, &retries})
 	waitFor(t, 60*time.Second, "every session accepted", func() bool {
 		for i := range n {
 			r, err := store.GetRequest(ctx, fmt.Sprintf("KA%02d", i))
@@ -167,7 +167,7 @@ func TestKillAfterInvoke(t *testing.T) {
 		}
 		return true
 	})
-	depth := bridge.NewSQSQueue(env.SQS, url)
+	depth := queue.New(env.SQS, url)
 	waitFor(t, 30*time.Second, "the queue empty", func() bool {
 		w, f, err := depth.Depth(ctx)
 		return err == nil && w == 0 && f == 0

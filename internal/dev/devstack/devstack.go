@@ -355,7 +355,7 @@ func (s *Stack) newUpload(o Options) (*upload.Handler, upload.Policy, error) {
 // configuration file, calling upload in-process, and waits for its signers
 // to open.
 func (s *Stack) startSigning(ctx context.Context, conn *emulator.Conn, sg *signing, up *upload.Handler) error {
-	s.bridgeOpts = sg.options(bridge.NewSQSQueue(conn.Clients.SQS, s.aws.Queues["SignQueue"]), invoker{h: up}, s.log.With("component", "hsmbridge"))
+	s.bridgeOpts = sg.options(queue.New(conn.Clients.SQS, s.aws.Queues["SignQueue"]), invoker{h: up}, s.log.With("component", "hsmbridge"))
 	if err := s.StartBridge(); err != nil {
 		return err
 	}
