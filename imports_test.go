@@ -65,14 +65,37 @@ var (
 	adapters = []string{"internal/dynamo", "internal/queue", "internal/customsapi", "internal/signer"}
 	// The adapters the logic may still import, for their result types: the
 	// customs HTTP client's Answer and Error (upload) and queue.Message
-	// (the settler's dead-letter queue).
-	adapterUses = map[string][]string{"internal/upload": {"internal/customsapi"}, "internal/settle": {"internal/queue"}}
+	// (the dead-letter queues of the settler and of the operator tools).
+	adapterUses = map[string][]string{"internal/upload": {"internal/customsapi"}, "internal/settle": {"internal/queue"},
+		"internal/ops": {"internal/queue"}}
 	// Where the DynamoDB store may be wired in: the mains of the functions
 	// (main.go only), the command and the development stack.
 	dynamoWirers = []string{"functions", "cmd", "internal/dev/devstack"}
 	// What the adapters and the logic must not depend on.
 	outer = []string{"functions", "cmd", "hsmbridge", "internal/dev"}
+	// The only packages that import an AWS SDK service package (awsService
+	// and its subpackages, such as service/sqs/types), each with the
+	// services it may import and why: one adapter per dependency, so every
+	// other package reaches AWS through them. Checked on the packages'
+	// own files; tests may build clients of their own.
+	sdkUsers = map[string]struct {
+		services []string
+		why      string
+	}{
+		"internal/dynamo": {[]string{"dynamodb"}, "the DynamoDB adapter"},
+		"internal/queue":  {[]string{"sqs"}, "the SQS adapter: messages, visibility, depth, dead-letter queues"},
+		"internal/signer": {[]string{"kms"}, "the KMS key backend"},
+		"internal/awsenv": {[]string{"cloudwatch", "dynamodb", "kms", "lambda", "sqs"}, "builds every client, once, from the environment"},
+		"infra":           {[]string{"dynamodb", "sqs"}, "the template's control plane: creates and verifies its tables and queues"},
+		"hsmbridge/bridge": {[]string{"cloudwatch", "lambda"}, "the only caller of the upload function (LambdaUploader) and of " +
+			"PutMetricData (the heartbeat); the functions publish metrics as log lines"},
+		"internal/dev/awstest":    {[]string{"dynamodb", "lambda", "sqs"}, "hands tests the emulator's clients"},
+		"internal/dev/lambdatest": {[]string{"lambda"}, "deploys and invokes the built functions in the emulator's Lambda"},
+	}
 )
+
+// awsService is the path of the AWS SDK's service packages.
+const awsService = "github.com/aws/aws-sdk-go-v2/service/"
 
 // violations returns every broken import rule of pkgs, one line each.
 func violations(pkgs []pkg) []string {
@@ -91,12 +114,22 @@ func violations(pkgs []pkg) []string {
 			switch {
 			case r == domain:
 				bad("the domain (root package) depends on %s: it imports no package of this module", d)
-			case slices.ContainsFunc(logic, func(l string) bool { return under(r, l) }) && slices.Contains(adapters, dr) && !slices.Contains(adapterUses[r], dr):
+			case slices.ContainsFunc(logic, func(l string) bool { return under(r, l) }) && slices.Contains(adapters, dr) && !mayUse(p, r, dr):
 				bad("%s depends on %s: logic and operator tools declare the interfaces they consume", r, dr)
 			case slices.ContainsFunc(logic, func(l string) bool { return under(r, l) }) && slices.ContainsFunc(outer, func(o string) bool { return under(dr, o) }):
 				bad("%s depends on %s: logic and operator tools import no function, command, bridge or tool", r, dr)
 			case slices.Contains(adapters, r) && slices.ContainsFunc(append(slices.Clone(consumers), outer...), func(o string) bool { return under(dr, o) }):
 				bad("adapter %s depends on %s: adapters import the domain, never their consumers", r, dr)
+			}
+		}
+		for _, i := range p.Imports {
+			service, ok := strings.CutPrefix(i, awsService)
+			if !ok {
+				continue
+			}
+			service, _, _ = strings.Cut(service, "/")
+			if !slices.Contains(sdkUsers[r].services, service) {
+				bad("%s imports %s: only the adapter of %s imports it (see sdkUsers)", r, i, service)
 			}
 		}
 		if !slices.ContainsFunc(p.Imports, func(i string) bool { return i == module+"/"+dynamo }) {
@@ -114,6 +147,23 @@ func violations(pkgs []pkg) []string {
 		}
 	}
 	return out
+}
+
+// mayUse reports whether p, the logic package r, may depend on the adapter
+// dr: adapterUses names it for r, or p does not import dr itself and
+// depends on a package that adapterUses allows it (statuspage reads ops,
+// which reads queue.Message).
+func mayUse(p pkg, r, dr string) bool {
+	if slices.Contains(adapterUses[r], dr) {
+		return true
+	}
+	if slices.Contains(p.Imports, module+"/"+dr) {
+		return false
+	}
+	return slices.ContainsFunc(p.Deps, func(d string) bool {
+		l, ok := rel(d)
+		return ok && slices.Contains(adapterUses[l], dr)
+	})
 }
 
 // TestImportRules checks the module's packages against the import rules.
@@ -136,6 +186,19 @@ func TestViolations(t *testing.T) {
 		}
 		for _, d := range deps {
 			p.Deps = append(p.Deps, module+"/"+d)
+		}
+		return p
+	}
+	imports := func(p pkg, paths ...string) pkg {
+		for _, i := range paths {
+			p.Imports = append(p.Imports, module+"/"+i)
+		}
+		return p
+	}
+	sdk := func(path string, services ...string) pkg {
+		p := dep(path)
+		for _, s := range services {
+			p.Imports = append(p.Imports, awsService+s)
 		}
 		return p
 	}
@@ -163,6 +226,8 @@ func TestViolations(t *testing.T) {
 		{"fail domain imports the wire format", dep("", "internal/customs"), "the domain (root package) depends on"},
 		{"ok upload reads the customs client's answer", dep("internal/upload", "internal/customsapi"), ""},
 		{"fail ops reaches dynamo", dep("internal/ops", "", "internal/dynamo"), "logic and operator tools declare"},
+		{"ok statuspage reads the queue's message through ops", dep("internal/statuspage", "internal/ops", "internal/queue"), ""},
+		{"fail statuspage imports the queue adapter itself", imports(dep("internal/statuspage", "internal/ops", "internal/queue"), "internal/queue"), "logic and operator tools declare"},
 		{"fail ingest reaches the queue adapter", dep("internal/ingest", "internal/queue"), "logic and operator tools declare"},
 		{"fail settle reaches the customs client", dep("internal/settle", "internal/queue", "internal/customsapi"), "logic and operator tools declare"},
 		{"fail statuspage reaches the bridge", dep("internal/statuspage", "internal/ops", "hsmbridge/bridge"), "import no function, command, bridge or tool"},
@@ -171,6 +236,21 @@ func TestViolations(t *testing.T) {
 		{"fail adapter imports its consumer", dep("internal/dynamo", "internal/upload"), "adapters import the domain, never their consumers"},
 		{"fail a function file beside main.go imports dynamo", wire("functions/upload", map[string][]string{"main.go": nil, "handler.go": {dynamo}}), "only main.go wires the store in"},
 		{"fail a tool outside the wirers imports dynamo", wire("internal/dev/bench", nil), "only the mains"},
+		{"ok the queue adapter imports sqs", sdk("internal/queue", "sqs", "sqs/types"), ""},
+		{"ok the store imports dynamodb", sdk("internal/dynamo", "dynamodb", "dynamodb/types"), ""},
+		{"ok awsenv builds every client", sdk("internal/awsenv", "cloudwatch", "dynamodb", "kms", "lambda", "sqs"), ""},
+		{"ok the bridge invokes the upload function", sdk("hsmbridge/bridge", "lambda", "cloudwatch"), ""},
+		{"ok infra creates the template's queues", sdk("infra", "sqs", "dynamodb/types"), ""},
+		{"ok the SDK's other packages are not services", pkg{ImportPath: module + "/internal/ops", Imports: []string{"github.com/aws/aws-sdk-go-v2/aws", "github.com/aws/smithy-go"}}, ""},
+		{"fail ops imports sqs", sdk("internal/ops", "sqs"), "internal/ops imports " + awsService + "sqs: only the adapter of sqs"},
+		{"fail ops imports sqs types", sdk("internal/ops", "sqs/types"), "only the adapter of sqs"},
+		{"fail the bridge calls sqs itself", sdk("hsmbridge/bridge", "lambda", "sqs"), "hsmbridge/bridge imports " + awsService + "sqs"},
+		{"fail the command builds an sqs client", sdk("cmd/ceb179", "sqs"), "only the adapter of sqs"},
+		{"fail the queue adapter calls dynamodb", sdk("internal/queue", "sqs", "dynamodb"), "internal/queue imports " + awsService + "dynamodb"},
+		{"fail a function main builds a client", sdk("functions/ingest", "dynamodb"), "only the adapter of dynamodb"},
+		{"fail the bridge's main builds a cloudwatch client", sdk("hsmbridge", "cloudwatch"), "only the adapter of cloudwatch"},
+		{"fail the development stack imports sqs", sdk("internal/dev/devstack", "sqs"), "only the adapter of sqs"},
+		{"fail the root imports a service", sdk("", "sqs"), "imports " + awsService + "sqs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
