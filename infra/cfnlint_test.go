@@ -1,5 +1,9 @@
 package infra
 
+// The CloudFormation specification linter that TestTemplateMatchesCloudFormationSpec
+// runs (`make test` fetches the specification): test code, not part of
+// what `ceb179 local` needs to read and provision the template.
+
 import (
 	"bytes"
 	"cmp"
