@@ -12,8 +12,17 @@ FUNCTIONS := Ingest Assemble Upload Payments Settle
 .PHONY: run test lint vet fmt-check tidy-check build bench fuzz lambdas cfnspec \
 	$(FUNCTIONS:%=build-%Function)
 
+# `make run` builds the command and runs it in make's place, rather than
+# `go run`: go run exits 1 whenever it was interrupted, whatever the
+# program's own exit status (golang/go#40467), so every Ctrl-C would end in
+# a make error. CEB179_BIN is where it is built; RUN_ARGS are passed to
+# `ceb179 local` (for example RUN_ARGS='--data .ceb179').
+CEB179_BIN ?= build/ceb179
+RUN_ARGS ?=
+
 run:
-	$(GO) run ./cmd/ceb179 local
+	$(GO) build -o $(CEB179_BIN) ./cmd/ceb179
+	exec $(CEB179_BIN) local $(RUN_ARGS)
 
 # The CloudFormation resource specification the template is checked
 # against (infra's TestTemplateMatchesCloudFormationSpec), fetched once with

@@ -20,18 +20,8 @@ import (
 // accepted upload, starts again on the data folder it wrote, and stops
 // cleanly on Ctrl-C with a summary.
 func TestLocalCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not on PATH")
-	}
+	bin := builtCommand(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ceb179")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	data := filepath.Join(dir, "data")
 
 	for run, order := range []string{"DEMO-ORDER-1", "DEMO-ORDER-2B"} {

@@ -547,19 +547,7 @@ func TestSignFailures(t *testing.T) {
 // TestBinary builds ceb179 and runs it as a process, for exit codes and
 // streams as a shell sees them.
 func TestBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	// go test puts its own GOROOT/bin first on PATH.
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not on PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "ceb179")
-	build := exec.Command(goTool, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := builtCommand(t)
 	vector := readFile(t, vectorFile)
 	tests := []struct {
 		name       string

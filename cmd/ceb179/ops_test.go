@@ -69,11 +69,15 @@ func theOpsBed(t *testing.T) *opsBed {
 	return opsShared
 }
 
-// TestMain removes the shared stack file of the operator tests.
+// TestMain removes the shared stack file of the operator tests and the
+// command built for the process tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if opsShared != nil {
 		_ = os.RemoveAll(opsShared.data)
+	}
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
 	}
 	os.Exit(code)
 }

@@ -32,8 +32,9 @@ const (
 // Outcomes lists every outcome in the order reports show them.
 var Outcomes = []Outcome{OutcomeOnTime, OutcomeLate, OutcomeNoData, OutcomeInvalid, OutcomeRejected, OutcomeFailed, OutcomeCapped, OutcomeStuck, OutcomeInProgress}
 
-// stuckAfter is how long past its deadline a request that is not final
-// counts as stuck: the upload retries late posts for 30 minutes.
+// stuckAfter is how long past its deadline a signed request that is not
+// final counts as stuck. The upload keeps retrying late posts for longer:
+// its give-up window, a day by default.
 const stuckAfter = 31 * time.Minute
 
 // OutcomeOf classifies request v at now.
