@@ -18,15 +18,10 @@ import (
 // which exits 1 whenever it was interrupted, every stop ended in
 // "make: *** [Makefile:…: run] Error 1".)
 func TestMakeRunCtrlC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the command through make")
-	}
+	builtCommand(t) // skips as the other process tests do, and warms make's build
 	makeTool, err := exec.LookPath("make")
 	if err != nil {
 		t.Skip("make not on PATH")
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go not on PATH")
 	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -39,15 +34,14 @@ func TestMakeRunCtrlC(t *testing.T) {
 		"RUN_ARGS=--listen "+addr+" --no-demo --data "+filepath.Join(tmp, "data"))
 	cmd.Env = append(os.Environ(), "CUSTOMS_UPLOAD_URL=")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	output := outputOf(t, cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
-	waitHealthy(t, addr, exited, &out)
+	waitHealthy(t, addr, exited, output)
 
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -55,18 +49,18 @@ func TestMakeRunCtrlC(t *testing.T) {
 	select {
 	case <-exited:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("still running 60 s after Ctrl-C:\n%s", out.String())
+		t.Fatalf("still running 60 s after Ctrl-C:\n%s", output())
 	}
-	if !strings.Contains(out.String(), "ceb179 local stopped.") {
-		t.Errorf("no summary after Ctrl-C:\n%s", out.String())
+	if !strings.Contains(output(), "ceb179 local stopped.") {
+		t.Errorf("no summary after Ctrl-C:\n%s", output())
 	}
-	if strings.Contains(out.String(), "make: ***") {
-		t.Errorf("make reported an error after a clean Ctrl-C:\n%s", out.String())
+	if strings.Contains(output(), "make: ***") {
+		t.Errorf("make reported an error after a clean Ctrl-C:\n%s", output())
 	}
 	// make itself dies of the SIGINT it was sent, as an interrupted make
 	// does; an exit status of its own would be the recipe's failure.
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !(ws.Exited() && ws.ExitStatus() == 0) && !(ws.Signaled() && ws.Signal() == syscall.SIGINT) {
-		t.Errorf("make ended with %v, want exit 0 or SIGINT:\n%s", cmd.ProcessState, out.String())
+		t.Errorf("make ended with %v, want exit 0 or SIGINT:\n%s", cmd.ProcessState, output())
 	}
 }

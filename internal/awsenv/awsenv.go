@@ -145,16 +145,10 @@ func NewLambda(cfg aws.Config, opts ...Option) *lambda.Client {
 }
 
 // NewKMS builds a KMS client from cfg (hsmbridge's KMS signers).
-func NewKMS(cfg aws.Config, opts ...Option) *kms.Client {
-	apply(opts)
-	return kms.NewFromConfig(cfg)
-}
+func NewKMS(cfg aws.Config) *kms.Client { return kms.NewFromConfig(cfg) }
 
 // NewCloudWatch builds a CloudWatch client from cfg (hsmbridge's heartbeat).
-func NewCloudWatch(cfg aws.Config, opts ...Option) *cloudwatch.Client {
-	apply(opts)
-	return cloudwatch.NewFromConfig(cfg)
-}
+func NewCloudWatch(cfg aws.Config) *cloudwatch.Client { return cloudwatch.NewFromConfig(cfg) }
 
 // IsLoopbackEndpoint reports whether endpoint is a URL whose host is a
 // loopback address or "localhost".
