@@ -51,9 +51,9 @@ type DLQMessage struct {
 	State string `json:"state,omitempty"`
 }
 
-// decodeMessage reads what a dead-lettered message of queue says.
-func decodeMessage(queue string, m queue.Message) DLQMessage {
-	d := DLQMessage{Queue: queue, ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount, SentAt: m.SentAt}
+// decodeMessage reads what a dead-lettered message of the queue name says.
+func decodeMessage(name string, m queue.Message) DLQMessage {
+	d := DLQMessage{Queue: name, ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount, SentAt: m.SentAt}
 	var b struct {
 		SessionID string `json:"sessionID"`
 		Digest    string `json:"digest"`

@@ -62,7 +62,8 @@ type Message struct {
 	ID string
 	// Body is the message text.
 	Body string
-	// ReceiptHandle identifies this receipt for Delete and ExtendVisibility.
+	// ReceiptHandle identifies this receipt for Delete, ExtendVisibility
+	// and ChangeVisibilities.
 	ReceiptHandle string
 	// ReceiveCount is how many times the message has been received, this time included.
 	ReceiveCount int
