@@ -18,7 +18,7 @@ import (
 	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 var importCommand = command{

@@ -14,13 +14,13 @@ import (
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
-// importFixture reads the multi-order payment of internal/records/testdata.
+// importFixture reads the multi-order payment of records/testdata.
 func importFixture(tb testing.TB) records.Payment {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "internal", "records", "testdata", "multi.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "records", "testdata", "multi.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}

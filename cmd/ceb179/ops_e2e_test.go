@@ -15,7 +15,7 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 var e2eSeq atomic.Int64

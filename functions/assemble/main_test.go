@@ -16,7 +16,7 @@ import (
 	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // TestEntryPoint builds this function, runs it the way Lambda runs a
@@ -32,7 +32,7 @@ func TestEntryPoint(t *testing.T) {
 
 	// The fixture's first order is paid (by a three-order payment); its
 	// second is unknown and its request already past the deadline.
-	raw, err := os.ReadFile("../../internal/records/testdata/multi.json")
+	raw, err := os.ReadFile("../../records/testdata/multi.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
-// Command payments is the Lambda function behind POST /payments (IAM
-// authorization): platforms written in other languages record their
-// payments through it (package internal/records).
+// Command payments is the Lambda function behind POST /payments and POST
+// /orders (IAM authorization): platforms written in any language record
+// their payments, one or a batch, and declare their orders through it
+// (package internal/paymentsapi).
 package main
 
 import (
@@ -11,7 +12,8 @@ import (
 	"github.com/ceb179/ceb179/internal/apigw"
 	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/internal/paymentsapi"
+	"github.com/ceb179/ceb179/records"
 )
 
 func main() {
@@ -20,5 +22,5 @@ func main() {
 		fn.Exit("start", err)
 	}
 	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Payments: fn.Config.PaymentsTable}, fn.Config.Retention)
-	lambda.Start(apigw.New(records.NewHandler(records.NewRecorder(store), fn.Log)).Handle)
+	lambda.Start(apigw.New(paymentsapi.NewHandler(records.NewRecorder(store), store, fn.Log)).Handle)
 }

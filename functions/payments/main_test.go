@@ -12,7 +12,7 @@ import (
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // TestEntryPoint builds this function, runs it the way Lambda runs a

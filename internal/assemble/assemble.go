@@ -43,7 +43,7 @@ import (
 	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/metrics"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // MaxReceives is the assemble queue's maxReceiveCount in template.yaml: a
@@ -439,6 +439,13 @@ func GUID(sessionID, payTransactionID string) string {
 	return strings.ToUpper(uuid.NewSHA1(guidSpace, []byte(sessionID+"\n"+payTransactionID)).String())
 }
 
+// headOf is the payExchangeInfoHead of p with guid.
+func headOf(p records.Payment, guid string) customs.Head {
+	return customs.Head{GUID: guid, InitalRequest: p.InitalRequest, InitalResponse: p.InitalResponse,
+		EbpCode: p.EbpCode, PayCode: p.PayCode, PayTransactionID: p.PayTransactionID, TotalAmount: p.TotalAmount,
+		Currency: p.Currency, VerDept: p.VerDept, PayType: p.PayType, TradingTime: p.TradingTime, Note: p.Note}
+}
+
 // Build returns the pending upload for customs request req paid by p,
 // assembled at now: the canonical head (with GUID) and lists of every order
 // of p, the upload serviceTime (now in milliseconds, as text) and the
@@ -446,7 +453,7 @@ func GUID(sessionID, payTransactionID string) string {
 // *customs.ValidationError when p breaks them.
 func Build(req ceb179.Request, p records.Payment, now time.Time) (ceb179.Pending, error) {
 	guid := GUID(req.SessionID, p.PayTransactionID)
-	head := p.Head(guid)
+	head := headOf(p, guid)
 	if err := p.Validate(); err != nil {
 		return ceb179.Pending{}, err
 	}

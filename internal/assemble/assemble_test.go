@@ -24,7 +24,7 @@ import (
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 	"github.com/ceb179/ceb179/internal/upload"
 )
 
@@ -65,10 +65,10 @@ func newBed(tb testing.TB) *bed {
 	return b
 }
 
-// fixture reads a payment of internal/records/testdata.
+// fixture reads a payment of records/testdata.
 func fixture(tb testing.TB, name string) records.Payment {
 	tb.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "records", "testdata", name))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "records", "testdata", name))
 	if err != nil {
 		tb.Fatal(err)
 	}

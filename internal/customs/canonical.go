@@ -110,7 +110,7 @@ func (w *canonWriter) str(k, v string) {
 
 func (w *canonWriter) amount(k string, a Amount) {
 	w.key(k)
-	if !isJSONNumber(string(a)) && w.err == nil {
+	if _, err := a.MarshalJSON(); err != nil && w.err == nil {
 		w.err = errors.New(k + ": not a JSON number")
 	}
 	w.buf = append(w.buf, a...)

@@ -187,8 +187,8 @@ func TestMarshalLists(t *testing.T) {
 		{"ok nil", nil, `[]`},
 		{"ok order without goods", []Order{{OrderNo: "1"}}, `[{"orderNo":"1","goodsInfo":[],"recpAccount":"","recpCode":"","recpName":""}]`},
 		{"ok two orders", []Order{
-			{OrderNo: "1", GoodsInfo: []Goods{{"a", "l1"}, {"b", "l2"}}, RecpAccount: "x", RecpCode: "y", RecpName: "z"},
-			{OrderNo: "2", GoodsInfo: []Goods{{"c", "l3"}}, RecpAccount: "x", RecpName: "z"},
+			{OrderNo: "1", GoodsInfo: []Goods{{Gname: "a", ItemLink: "l1"}, {Gname: "b", ItemLink: "l2"}}, RecpAccount: "x", RecpCode: "y", RecpName: "z"},
+			{OrderNo: "2", GoodsInfo: []Goods{{Gname: "c", ItemLink: "l3"}}, RecpAccount: "x", RecpName: "z"},
 		}, `[{"orderNo":"1","goodsInfo":[{"gname":"a","itemLink":"l1"},{"gname":"b","itemLink":"l2"}],"recpAccount":"x","recpCode":"y","recpName":"z"},` +
 			`{"orderNo":"2","goodsInfo":[{"gname":"c","itemLink":"l3"}],"recpAccount":"x","recpCode":"","recpName":"z"}]`},
 	}

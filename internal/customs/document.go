@@ -95,10 +95,9 @@ func decodeHead(what string, raw []byte) (Head, error) {
 		if len(v) > 0 && v[0] == '"' {
 			return h, parseErr(what, path, ErrMalformed, "%s must be a JSON number, not a string", path)
 		}
-		if !isJSONNumber(string(v)) {
+		if err := h.TotalAmount.UnmarshalJSON(v); err != nil || string(v) == "null" {
 			return h, parseErr(what, path, ErrMalformed, "%s must be a JSON number", path)
 		}
-		h.TotalAmount = Amount(v)
 	}
 	return h, nil
 }

@@ -1,5 +1,7 @@
 package customs
 
+import "github.com/ceb179/ceb179"
+
 // Key names of payExInfoStr, exactly as customs expects them.
 const (
 	KeySessionID   = "sessionID"
@@ -41,24 +43,15 @@ type Head struct {
 	Note string `json:"note"`
 }
 
-// Goods is one entry of an order's goodsInfo.
-type Goods struct {
-	// Gname is the name of the goods.
-	Gname string `json:"gname"`
-	// ItemLink is the link to the goods; several links are joined with ";".
-	ItemLink string `json:"itemLink"`
-}
+// Goods is one entry of an order's goodsInfo (ceb179.Goods).
+type Goods = ceb179.Goods
 
-// Order is one entry of payExchangeInfoLists: an order paid by the payment.
-type Order struct {
-	// OrderNo is the platform's order number.
-	OrderNo string `json:"orderNo"`
-	// GoodsInfo lists the goods of the order; it must not be empty.
-	GoodsInfo []Goods `json:"goodsInfo"`
-	// RecpAccount is the seller's receiving account.
-	RecpAccount string `json:"recpAccount"`
-	// RecpCode is the receiving company's code; it may be empty.
-	RecpCode string `json:"recpCode"`
-	// RecpName is the receiving company's name.
-	RecpName string `json:"recpName"`
-}
+// Order is one entry of payExchangeInfoLists (ceb179.Order).
+type Order = ceb179.Order
+
+// Amount is the exact decimal text of a totalAmount (ceb179.Amount).
+type Amount = ceb179.Amount
+
+// ParseAmount returns s as an Amount if it satisfies the N19,5 rule
+// (ceb179.ParseAmount).
+func ParseAmount(s string) (Amount, error) { return ceb179.ParseAmount(s) }

@@ -2,44 +2,18 @@ package customs
 
 import (
 	"fmt"
+	"github.com/ceb179/ceb179"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 )
 
-// Violation is one broken field rule. It names the field but never holds
-// its value, so it can be logged.
-type Violation struct {
-	// Path locates the field, such as "payExchangeInfoHead.guid" or
-	// "payExchangeInfoLists[1].goodsInfo[0].itemLink".
-	Path string
-	// Field is the key of the field, such as "itemLink".
-	Field string
-	// Message says what is wrong, such as "longer than 36 characters".
-	Message string
-}
+// Violation is one broken field rule (ceb179.Violation).
+type Violation = ceb179.Violation
 
-// String returns "<path>: <message>".
-func (v Violation) String() string {
-	return v.Path + ": " + v.Message
-}
-
-// ValidationError holds every broken rule of a payment, in field order.
-type ValidationError struct {
-	// Violations lists the broken rules; it is never empty.
-	Violations []Violation
-}
-
-// Error lists all violations: "invalid payment data: <path>: <message>;
-// <path>: <message>".
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Violations))
-	for i, v := range e.Violations {
-		parts[i] = v.String()
-	}
-	return "invalid payment data: " + strings.Join(parts, "; ")
-}
+// ValidationError holds every broken rule of a payment (ceb179.ValidationError).
+type ValidationError = ceb179.ValidationError
 
 // Validate applies the field rules of the specification to a head and its
 // orders and returns nil or a *ValidationError with every violation:
@@ -170,8 +144,8 @@ func (c *checker) head(h Head, withGUID bool) {
 	c.text(p("ebpCode"), "ebpCode", h.EbpCode, 18, required|code)
 	c.text(p("payCode"), "payCode", h.PayCode, 18, required|code)
 	c.text(p("payTransactionId"), "payTransactionId", h.PayTransactionID, 60, required|code)
-	if msg := amountProblem(string(h.TotalAmount)); msg != "" {
-		c.add(p("totalAmount"), "totalAmount", "%s", msg)
+	if err := h.TotalAmount.Check(); err != nil {
+		c.add(p("totalAmount"), "totalAmount", "%s", strings.TrimPrefix(err.Error(), "totalAmount: "))
 	}
 	c.text(p("currency"), "currency", h.Currency, 4, required|code)
 	switch h.VerDept {
@@ -230,4 +204,12 @@ func (c *checker) orders(orders []Order) {
 		c.text(base+"recpCode", "recpCode", o.RecpCode, 18, code)
 		c.text(base+"recpName", "recpName", o.RecpName, 100, required)
 	}
+}
+
+// ValidateOrderNo applies the orderNo rule alone (an order declared to
+// customs, before its payment is known), naming the field path.
+func ValidateOrderNo(path, orderNo string) error {
+	var c checker
+	c.text(path, "orderNo", orderNo, 60, required|code)
+	return c.err()
 }

@@ -77,7 +77,7 @@ func TestValidate(t *testing.T) {
 		{name: "ok leap day", head: func(x *Head) { x.TradingTime = "20240229235959" }},
 		{name: "ok several orders and goods", orders: func(o []Order) []Order {
 			o[0].GoodsInfo = append(o[0].GoodsInfo, Goods{Gname: "b", ItemLink: "l1;l2"})
-			return append(o, Order{OrderNo: "ORD002", GoodsInfo: []Goods{{"c", "l"}}, RecpAccount: "a", RecpName: "n"})
+			return append(o, Order{OrderNo: "ORD002", GoodsInfo: []Goods{{Gname: "c", ItemLink: "l"}}, RecpAccount: "a", RecpName: "n"})
 		}},
 
 		{name: "fail guid missing", head: func(x *Head) { x.GUID = "" }, want: []string{h("guid") + ": required"}},
@@ -142,7 +142,7 @@ func TestValidate(t *testing.T) {
 			x.GUID, x.TotalAmount, x.VerDept, x.TradingTime = "abc", "0", "", "20190304"
 		}, orders: func(o []Order) []Order {
 			o[0].GoodsInfo = append(o[0].GoodsInfo, Goods{Gname: "x"})
-			return append(o, Order{OrderNo: "ORD002", GoodsInfo: []Goods{{"", "l"}}, RecpAccount: "a", RecpName: ""})
+			return append(o, Order{OrderNo: "ORD002", GoodsInfo: []Goods{{Gname: "", ItemLink: "l"}}, RecpAccount: "a", RecpName: ""})
 		}, want: []string{
 			h("guid") + ": must not contain lower-case letters",
 			h("totalAmount") + ": must be greater than 0",

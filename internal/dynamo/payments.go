@@ -16,7 +16,7 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/clock"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // Keys of the payments table (docs/architecture.md).
@@ -60,11 +60,13 @@ type paymentHead struct {
 }
 
 // paymentOrder is the ORDER#<orderNo> item of a payment; seq keeps the
-// order of payExchangeInfoLists.
+// order of payExchangeInfoLists. paidDay (the China day of tradingTime and
+// a shard, index byPaidDay) lists the orders paid on a day.
 type paymentOrder struct {
 	PK          string      `dynamodbav:"pk"`
 	SK          string      `dynamodbav:"sk"`
 	OrderNo     string      `dynamodbav:"orderNo"`
+	PaidDay     string      `dynamodbav:"paidDay,omitempty"`
 	Seq         int         `dynamodbav:"seq"`
 	GoodsInfo   []goodsItem `dynamodbav:"goodsInfo"`
 	RecpAccount string      `dynamodbav:"recpAccount"`
@@ -113,7 +115,37 @@ type paymentWrite struct {
 	p      records.Payment
 	digest string
 	items  []types.TransactWriteItem
-	keys   []string // "pk\x00sk" of every item
+	roles  []itemRole // what each item is, in the order of items
+	keys   []string   // "pk\x00sk" of every item
+}
+
+// roleKind is what a transaction item of a payment is.
+type roleKind int
+
+// The kinds of items of a payment.
+const (
+	roleHead  roleKind = iota // PAY#<id>/HEAD
+	roleOrder                 // PAY#<id>/ORDER#<orderNo>: under the payment's key
+	roleOwner                 // ORDER#<orderNo>/PAYMENT: the order's owner
+)
+
+// itemRole names one transaction item of a payment: its kind and, for an
+// order's items, which order of the payment (index in Orders). A broken
+// condition is read through the role of its item, never its position.
+type itemRole struct {
+	kind  roleKind
+	order int
+}
+
+// String is "head", "order n" or "owner n".
+func (r itemRole) String() string {
+	switch r.kind {
+	case roleHead:
+		return "head"
+	case roleOrder:
+		return fmt.Sprintf("order %d", r.order)
+	}
+	return fmt.Sprintf("owner %d", r.order)
 }
 
 func (s *Store) paymentItems(p records.Payment, now time.Time) (paymentWrite, error) {
@@ -132,7 +164,9 @@ func (s *Store) paymentItems(p records.Payment, now time.Time) (paymentWrite, er
 	table := aws.String(s.tables.Payments)
 	pk := payKey(p.PayTransactionID)
 	w := paymentWrite{p: p, digest: digest}
-	put := func(v any, cond string) error {
+	traded, _ := p.TradedAt() // read by PaymentExpiresAt above
+	day := ceb179.Day(traded)
+	put := func(role itemRole, v any, cond string) error {
 		item, err := attributevalue.MarshalMap(v)
 		if err != nil {
 			return err
@@ -145,9 +179,10 @@ func (s *Store) paymentItems(p records.Payment, now time.Time) (paymentWrite, er
 		pkv := item["pk"].(*types.AttributeValueMemberS).Value
 		skv := item["sk"].(*types.AttributeValueMemberS).Value
 		w.keys = append(w.keys, pkv+"\x00"+skv)
+		w.roles = append(w.roles, role)
 		return nil
 	}
-	if err := put(paymentHead{
+	if err := put(itemRole{kind: roleHead}, paymentHead{
 		PK: pk, SK: skHead,
 		InitalRequest: p.InitalRequest, InitalResponse: p.InitalResponse,
 		EbpCode: p.EbpCode, PayCode: p.PayCode, PayTransactionID: p.PayTransactionID,
@@ -162,14 +197,14 @@ func (s *Store) paymentItems(p records.Payment, now time.Time) (paymentWrite, er
 		for j, g := range o.GoodsInfo {
 			goods[j] = goodsItem{Gname: g.Gname, ItemLink: g.ItemLink}
 		}
-		if err := put(paymentOrder{
-			PK: pk, SK: orderPrefix + o.OrderNo, OrderNo: o.OrderNo, Seq: i,
+		if err := put(itemRole{kind: roleOrder, order: i}, paymentOrder{
+			PK: pk, SK: orderPrefix + o.OrderNo, OrderNo: o.OrderNo, PaidDay: paidDay(day, o.OrderNo), Seq: i,
 			GoodsInfo: goods, RecpAccount: o.RecpAccount, RecpCode: o.RecpCode, RecpName: o.RecpName,
 			ExpiresAt: exp,
 		}, "attribute_not_exists(pk)"); err != nil {
 			return paymentWrite{}, fmt.Errorf("encode payment %s: %w", p.PayTransactionID, err)
 		}
-		if err := put(orderOwner{
+		if err := put(itemRole{kind: roleOwner, order: i}, orderOwner{
 			PK: orderPrefix + o.OrderNo, SK: skOwner, PayTransactionID: p.PayTransactionID, ExpiresAt: exp,
 		}, "attribute_not_exists(pk)"); err != nil {
 			return paymentWrite{}, fmt.Errorf("encode payment %s: %w", p.PayTransactionID, err)
@@ -221,6 +256,14 @@ func (s *Store) PutPayments(ctx context.Context, ps []records.Payment) []error {
 	for _, group := range groupWrites(pending) {
 		s.writeGroup(ctx, group, errs)
 	}
+	var paid []string
+	for _, w := range pending {
+		if errs[w.index] == nil {
+			paid = append(paid, w.p.OrderNos()...)
+		}
+	}
+	// Best effort: the settler's Missing pass closes what this leaves open.
+	_ = s.closeDeclared(ctx, paid, false)
 	return errs
 }
 
@@ -294,10 +337,10 @@ func (s *Store) writeGroup(ctx context.Context, group []paymentWrite, errs []err
 		var retry []paymentWrite
 		at := 0
 		for _, w := range group {
-			var broken []int // indexes of w's items that broke their condition
-			for j := range w.items {
+			var broken []itemRole // w's items that broke their condition
+			for j, role := range w.roles {
 				if k := at + j; k < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[k].Code) == "ConditionalCheckFailed" {
-					broken = append(broken, j)
+					broken = append(broken, role)
 				}
 			}
 			at += len(w.items)
@@ -327,9 +370,9 @@ func (s *Store) writeGroup(ctx context.Context, group []paymentWrite, errs []err
 // classify says why a payment's transaction items broke their conditions:
 // its head exists (a duplicate or a conflict) or one of its orders belongs
 // to another payment.
-func (s *Store) classify(ctx context.Context, w paymentWrite, broken []int) error {
-	for _, j := range broken {
-		if j == 0 || (j-1)%2 == 0 {
+func (s *Store) classify(ctx context.Context, w paymentWrite, broken []itemRole) error {
+	for _, r := range broken {
+		if r.kind != roleOwner {
 			// The head, or an ORDER item under the payment's own key: the
 			// payment key exists.
 			digests, err := s.headDigests(ctx, []paymentWrite{w})
@@ -342,8 +385,7 @@ func (s *Store) classify(ctx context.Context, w paymentWrite, broken []int) erro
 			return fmt.Errorf("payment %s: %w", w.p.PayTransactionID, records.ErrConflict)
 		}
 	}
-	// Item 2+2i is the owner item of order i.
-	o := w.p.Orders[(broken[0]-2)/2]
+	o := w.p.Orders[broken[0].order]
 	owner, err := s.orderOwner(ctx, o.OrderNo)
 	if err != nil && !errors.Is(err, ceb179.ErrNotFound) {
 		return err
@@ -363,40 +405,20 @@ func (s *Store) headDigests(ctx context.Context, ws []paymentWrite) (map[string]
 			keys = append(keys, key(payKey(id), skHead))
 		}
 	}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), maxBatchGet)]
-		keys = keys[len(chunk):]
-		for attempt := 0; len(chunk) > 0; attempt++ {
-			if attempt == maxAttempts {
-				return nil, fmt.Errorf("read payment heads: unprocessed keys after %d attempts", attempt)
+	for start := 0; start < len(keys); start += maxBatchGet {
+		err := s.batchGetItems(ctx, keys[start:min(len(keys), start+maxBatchGet)], true, []string{"payTransactionId", "digest"}, func(item map[string]types.AttributeValue) error {
+			var h struct {
+				ID     string `dynamodbav:"payTransactionId"`
+				Digest string `dynamodbav:"digest"`
 			}
-			outp, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
-				s.tables.Payments: {
-					Keys:                     chunk,
-					ConsistentRead:           aws.Bool(true),
-					ProjectionExpression:     aws.String("#i, #d"),
-					ExpressionAttributeNames: map[string]string{"#i": "payTransactionId", "#d": "digest"},
-				},
-			}})
-			if err != nil {
-				return nil, fmt.Errorf("read payment heads: %w", err)
+			if err := attributevalue.UnmarshalMap(item, &h); err != nil {
+				return fmt.Errorf("decode payment head: %w", err)
 			}
-			for _, item := range outp.Responses[s.tables.Payments] {
-				var h struct {
-					ID     string `dynamodbav:"payTransactionId"`
-					Digest string `dynamodbav:"digest"`
-				}
-				if err := attributevalue.UnmarshalMap(item, &h); err != nil {
-					return nil, fmt.Errorf("decode payment head: %w", err)
-				}
-				out[h.ID] = h.Digest
-			}
-			chunk = outp.UnprocessedKeys[s.tables.Payments].Keys
-			if len(chunk) > 0 {
-				if err := clock.Sleep(ctx, time.Duration(attempt+1)*20*time.Millisecond); err != nil {
-					return nil, err
-				}
-			}
+			out[h.ID] = h.Digest
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read payment heads: %w", err)
 		}
 	}
 	return out, nil

@@ -19,7 +19,7 @@ import (
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // paymentsEnv is a store over fresh emulated tables, with the raw client
@@ -37,10 +37,10 @@ func newPaymentsEnv(tb testing.TB, retention time.Duration) paymentsEnv {
 	return paymentsEnv{store: dynamo.New(env.DynamoDB, tables, retention), db: env.DynamoDB, table: tables.Payments}
 }
 
-// fixture reads a payment of internal/records/testdata.
+// fixture reads a payment of records/testdata.
 func fixture(tb testing.TB, name string) records.Payment {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "records", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "records", "testdata", name))
 	if err != nil {
 		tb.Fatal(err)
 	}

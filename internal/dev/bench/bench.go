@@ -24,7 +24,7 @@ import (
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // CardRate is an E-Port card's signing rate, in signatures per minute.

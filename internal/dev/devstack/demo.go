@@ -9,7 +9,7 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // Demo orders seeded by the local stack: one payment for one order, and one

@@ -19,6 +19,24 @@ const MaxOrders = 49
 // TradingTimeLayout is the layout of tradingTime: yyyyMMddHHmmss.
 const TradingTimeLayout = "20060102150405"
 
+// Order is one entry of payExchangeInfoLists: an order the payment paid,
+// its goods and who received the money.
+type Order = ceb179.Order
+
+// Goods is one entry of an order's goodsInfo: a name and a link.
+type Goods = ceb179.Goods
+
+// Amount is the exact decimal text of totalAmount, such as "88.08" or
+// "5.0": never a floating-point number, and a JSON number on the wire.
+type Amount = ceb179.Amount
+
+// ValidationError is the error of Validate and Recorder.Record for a
+// payment that breaks field rules: it lists every violation.
+type ValidationError = ceb179.ValidationError
+
+// Violation is one broken field rule; it names the field, never its value.
+type Violation = ceb179.Violation
+
 // Payment is one payment as the platform recorded it: the fields of
 // payExchangeInfoHead except guid, which is chosen per upload, and the
 // orders it paid, in the order of the original payment request.
@@ -34,7 +52,7 @@ type Payment struct {
 	// PayTransactionID is the payment serial number; it identifies the payment.
 	PayTransactionID string
 	// TotalAmount is the paid amount as exact decimal text.
-	TotalAmount customs.Amount
+	TotalAmount Amount
 	// Currency is the customs currency code, such as "142" for CNY.
 	Currency string
 	// VerDept is "1" (UnionPay), "2" (NetsUnion) or "3" (other).
@@ -46,11 +64,11 @@ type Payment struct {
 	// Note is an optional remark.
 	Note string
 	// Orders are the orders the payment paid: payExchangeInfoLists.
-	Orders []customs.Order
+	Orders []Order
 }
 
-// Head returns the payExchangeInfoHead of p with the given guid.
-func (p Payment) Head(guid string) customs.Head {
+// head returns the payExchangeInfoHead of p with the given guid.
+func (p Payment) head(guid string) customs.Head {
 	return customs.Head{
 		GUID:             guid,
 		InitalRequest:    p.InitalRequest,
@@ -69,24 +87,24 @@ func (p Payment) Head(guid string) customs.Head {
 
 // Validate applies the field rules of the wire format, without the guid
 // rule (customs.ValidateRecord), and the limit of MaxOrders. It returns nil
-// or a *customs.ValidationError listing every violation; violations name
-// fields, never values.
+// or a *ValidationError listing every violation; violations name fields,
+// never values.
 func (p Payment) Validate() error {
-	err := customs.ValidateRecord(p.Head(""), p.Orders)
+	err := customs.ValidateRecord(p.head(""), p.Orders)
 	if len(p.Orders) <= MaxOrders {
 		return err
 	}
-	v := customs.Violation{
+	v := Violation{
 		Path:    customs.KeyLists,
 		Field:   customs.KeyLists,
 		Message: fmt.Sprintf("more than %d orders in one payment (%d)", MaxOrders, len(p.Orders)),
 	}
-	var ve *customs.ValidationError
+	var ve *ValidationError
 	if errors.As(err, &ve) {
 		ve.Violations = append(ve.Violations, v)
 		return ve
 	}
-	return &customs.ValidationError{Violations: []customs.Violation{v}}
+	return &ValidationError{Violations: []Violation{v}}
 }
 
 // TradedAt returns tradingTime as an instant (tradingTime is China time).
@@ -122,7 +140,7 @@ func (p Payment) OrderNos() []string {
 // payExchangeInfoLists as customs.MarshalLists writes it. ParsePayment
 // reads it back unchanged.
 func (p Payment) MarshalJSON() ([]byte, error) {
-	head, err := customs.MarshalHead(p.Head(""))
+	head, err := customs.MarshalHead(p.head(""))
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package customs
+package ceb179
 
 import (
 	"encoding/json"

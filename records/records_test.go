@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // readFixture returns a payment line from testdata.

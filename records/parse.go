@@ -148,12 +148,12 @@ func shortKey(k string) string {
 
 // Reasons returns the reasons of a refusal as short texts that name fields
 // but never repeat payment data: one per violation of a
-// *customs.ValidationError, otherwise the error's message.
+// *ValidationError, otherwise the error's message.
 func Reasons(err error) []string {
 	if err == nil {
 		return nil
 	}
-	var ve *customs.ValidationError
+	var ve *ValidationError
 	if errors.As(err, &ve) {
 		out := make([]string, len(ve.Violations))
 		for i, v := range ve.Violations {
