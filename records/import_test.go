@@ -119,4 +119,3 @@ func TestImportLongLine(t *testing.T) {
 		t.Errorf("summary %+v, refusals %+v", sum, refusals)
 	}
 }
-

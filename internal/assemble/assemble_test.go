@@ -24,8 +24,8 @@ import (
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/records"
 	"github.com/ceb179/ceb179/internal/upload"
+	"github.com/ceb179/ceb179/records"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
