@@ -184,6 +184,8 @@ type memStore struct {
 	heads  map[string]string // payTransactionId -> digest
 	owners map[string]string // orderNo -> payTransactionId
 	fail   error
+	// failIDs fails the payments named, as many times as each says.
+	failIDs map[string]int
 }
 
 func newMemStore() *memStore {
@@ -197,6 +199,11 @@ func (m *memStore) PutPayments(_ context.Context, ps []records.Payment) []error 
 	for i, p := range ps {
 		if m.fail != nil {
 			errs[i] = m.fail
+			continue
+		}
+		if m.failIDs[p.PayTransactionID] > 0 {
+			m.failIDs[p.PayTransactionID]--
+			errs[i] = errors.New("store down")
 			continue
 		}
 		d, _ := p.Digest()
