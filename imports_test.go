@@ -66,11 +66,13 @@ var (
 	// The adapters the logic may still import, for their result types: the
 	// customs HTTP client's Answer and Error (upload) and queue.Message
 	// (the dead-letter queues of the settler and of the operator tools).
+	// records/dynamostore is the public face of the DynamoDB adapter for
+	// the platform's services, which cannot import internal/dynamo.
 	adapterUses = map[string][]string{"internal/upload": {"internal/customsapi"}, "internal/settle": {"internal/queue"},
-		"internal/ops": {"internal/queue"}}
+		"internal/ops": {"internal/queue"}, "records/dynamostore": {"internal/dynamo"}}
 	// Where the DynamoDB store may be wired in: the mains of the functions
 	// (main.go only), the command and the development stack.
-	dynamoWirers = []string{"functions", "cmd", "internal/dev/devstack"}
+	dynamoWirers = []string{"functions", "cmd", "internal/dev/devstack", "records/dynamostore"}
 	// What the adapters and the logic must not depend on.
 	outer = []string{"functions", "cmd", "hsmbridge", "internal/dev"}
 	// The only packages that import an AWS SDK service package (awsService
@@ -90,6 +92,7 @@ var (
 		"hsmbridge/bridge": {[]string{"cloudwatch", "lambda"}, "the only caller of the upload function (LambdaUploader) and of " +
 			"PutMetricData (the heartbeat); the functions publish metrics as log lines"},
 		"internal/dev/awstest":    {[]string{"dynamodb", "lambda", "sqs"}, "hands tests the emulator's clients"},
+		"records/dynamostore":     {[]string{"dynamodb"}, "takes the platform's DynamoDB client, for the DynamoDB adapter"},
 		"internal/dev/lambdatest": {[]string{"lambda"}, "deploys and invokes the built functions in the emulator's Lambda"},
 	}
 )

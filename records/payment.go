@@ -170,3 +170,8 @@ func (p Payment) Digest() (string, error) {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
 }
+
+// FormatTradingTime writes t as tradingTime: China time, yyyyMMddHHmmss.
+func FormatTradingTime(t time.Time) string {
+	return t.In(ceb179.China).Format(TradingTimeLayout)
+}

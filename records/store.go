@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ceb179/ceb179"
 )
 
 // Errors of a Store, per payment. Test them with errors.Is; an order taken
@@ -22,6 +23,8 @@ var (
 	// tradingTime plus the retention lies in the past), so the table would
 	// delete it at once. It is refused rather than stored and lost.
 	ErrExpired = errors.New("payment is older than the retention period")
+	// ErrNotFound: no payment is recorded under the key asked for.
+	ErrNotFound error = ceb179.ErrNotFound
 )
 
 // OrderTakenError reports an order that already belongs to another payment.
@@ -57,7 +60,7 @@ type Store interface {
 // Finder finds the payment that paid an order.
 type Finder interface {
 	// PaymentByOrder returns the payment holding orderNo, with all its
-	// orders, or an error wrapping ceb179.ErrNotFound.
+	// orders, or an error wrapping ErrNotFound.
 	PaymentByOrder(ctx context.Context, orderNo string) (Payment, error)
 }
 
