@@ -133,6 +133,8 @@ func TestTemplateAlarms(t *testing.T) {
 			stat: "Sum", period: 60, evals: 5, dta: 5, threshold: 1, cmp: "LessThanThreshold", missing: "breaching", ok: true}},
 		{"ok requests stuck past their deadline for 5 minutes", "SettleStuckAlarm", want{ns: metrics.Namespace, metric: settle.MetricStuck, dims: "Component=settle",
 			stat: "Maximum", period: 60, evals: 5, dta: 5, threshold: 0, cmp: "GreaterThanThreshold", missing: "notBreaching", ok: true}},
+		{"ok declared orders without a payment record", "SettleMissingAlarm", want{ns: metrics.Namespace, metric: settle.MetricMissing, dims: "Component=settle",
+			stat: "Maximum", period: 60, evals: 1, threshold: 0, cmp: "GreaterThanThreshold", missing: "notBreaching", ok: true}},
 		{"ok no healthy signer for 5 minutes", "BridgeNoSignerAlarm", want{ns: bridgeNS, metric: bridge.HealthySignersMetric,
 			stat: "Maximum", period: 60, evals: 5, dta: 5, threshold: 1, cmp: "LessThanThreshold", missing: "notBreaching", ok: true}},
 	}

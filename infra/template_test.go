@@ -240,13 +240,14 @@ func TestTemplateEnvironment(t *testing.T) {
 		"AssembleFunction": {"ASSEMBLE_QUEUE_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_QUEUE_URL"},
 		"PaymentsFunction": {"PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS"},
 		"UploadFunction":   {"CUSTOMS_UPLOAD_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "UPLOAD_GIVE_UP_MINUTES"},
-		"SettleFunction":   {"ASSEMBLE_QUEUE_URL", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_DLQ_URL", "SIGN_QUEUE_URL", "UPLOAD_GIVE_UP_MINUTES"},
+		"SettleFunction": {"ASSEMBLE_QUEUE_URL", "MISSING_GRACE_MINUTES", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_DLQ_URL",
+			"SIGN_QUEUE_URL", "UPLOAD_GIVE_UP_MINUTES"},
 	}
 	targets := map[string]string{
 		"REQUESTS_TABLE": "RequestsTable", "PAYMENTS_TABLE": "PaymentsTable",
 		"ASSEMBLE_QUEUE_URL": "AssembleQueue", "SIGN_QUEUE_URL": "SignQueue", "SIGN_DLQ_URL": "SignDeadLetterQueue",
 		"CUSTOMS_UPLOAD_URL": "CustomsUploadUrl", "RETENTION_DAYS": "RetentionDays", "UPLOAD_GIVE_UP_MINUTES": "UploadGiveUpMinutes",
-		"CUSTOMS_SOURCE_CIDRS": "CustomsSourceCidrs", "ORDER_DAILY_CAP": "OrderDailyCap",
+		"CUSTOMS_SOURCE_CIDRS": "CustomsSourceCidrs", "ORDER_DAILY_CAP": "OrderDailyCap", "MISSING_GRACE_MINUTES": "MissingGraceMinutes",
 	}
 	for _, f := range fns {
 		var names []string

@@ -1,9 +1,11 @@
 // Command settle is the Lambda function the EventBridge schedule runs every
-// minute: it settles requests that would otherwise be stranded (package
+// minute: it settles requests that would otherwise be stranded, and counts
+// the declared orders still without a payment record (package
 // internal/settle).
 package main
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,8 +23,12 @@ func main() {
 		fn.Exit("start", err)
 	}
 	cfg, sqs := fn.Config, fn.AWS.SQS
-	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable}, cfg.Retention)
-	opts := []settle.Option{settle.WithLogger(fn.Log), settle.WithMetrics(fn.Metrics())}
+	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}, cfg.Retention)
+	rec := fn.Metrics()
+	opts := []settle.Option{settle.WithLogger(fn.Log), settle.WithMetrics(rec)}
+	if cfg.PaymentsTable != "" {
+		opts = append(opts, settle.WithMissing(settle.NewMissing(store, fn.Log, rec, settle.WithGrace(cmp.Or(cfg.MissingGrace, settle.DefaultMissingGrace)))))
+	}
 	if fn.Upload.GiveUpAfter > 0 {
 		opts = append(opts, settle.WithGiveUp(fn.Upload.GiveUpAfter))
 	}

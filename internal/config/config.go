@@ -29,6 +29,10 @@ const (
 	// EnvOrderDailyCap is how many requests per orderNo and China calendar
 	// day are signed; empty means ceb179.DefaultDailyCap.
 	EnvOrderDailyCap = "ORDER_DAILY_CAP"
+	// EnvMissingGraceMinutes is how long a declared order may wait for its
+	// payment record before the settler counts it missing; empty means the
+	// settler's default (60).
+	EnvMissingGraceMinutes = "MISSING_GRACE_MINUTES"
 )
 
 // Config is what a function knows about its surroundings.
@@ -48,6 +52,9 @@ type Config struct {
 	// OrderDailyCap is how many requests per orderNo and China calendar day
 	// are signed.
 	OrderDailyCap int
+	// MissingGrace is how long a declared order may wait for its payment
+	// record; zero means the settler's default.
+	MissingGrace time.Duration
 }
 
 // FromEnv reads the configuration from the environment through getenv
@@ -96,6 +103,13 @@ func FromEnv(getenv func(string) string, required ...string) (Config, error) {
 			return Config{}, fmt.Errorf("config: %s must be a whole number of at least 1, not %q", EnvOrderDailyCap, v)
 		}
 		c.OrderDailyCap = n
+	}
+	if v := strings.TrimSpace(getenv(EnvMissingGraceMinutes)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 7*24*60 {
+			return Config{}, fmt.Errorf("config: %s must be a whole number of minutes from 1 to 10080, not %q", EnvMissingGraceMinutes, v)
+		}
+		c.MissingGrace = time.Duration(n) * time.Minute
 	}
 	return c, nil
 }

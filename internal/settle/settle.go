@@ -109,6 +109,7 @@ type Settler struct {
 	stuckAfter     time.Duration
 	maxActions     int
 	maxDeadLetters int
+	missing        *Missing
 }
 
 // Option changes a Settler made by New.
@@ -144,6 +145,10 @@ func WithLimits(actions, deadLetters int) Option {
 	return func(s *Settler) { s.maxActions, s.maxDeadLetters = max(actions, 1), max(deadLetters, 0) }
 }
 
+// WithMissing runs the Missing pass m too, on every run, independent of
+// the other passes: neither's failure keeps the other from running.
+func WithMissing(m *Missing) Option { return func(s *Settler) { s.missing = m } }
+
 // DefaultGiveUp is the default give-up window, the upload function's
 // default: a day after the deadline.
 const DefaultGiveUp = 24 * time.Hour
@@ -176,6 +181,8 @@ type Report struct {
 	Stuck int `json:"stuck"`
 	// Truncated says the run stopped at its limit of actions.
 	Truncated bool `json:"truncated"`
+	// Missing is what the Missing pass found (nil without it).
+	Missing *MissingReport `json:"missing,omitempty"`
 }
 
 func (r Report) actions() int { return r.Queued + r.Resent + r.Dropped + r.Failed }
@@ -215,6 +222,11 @@ func (s *Settler) Run(ctx context.Context) (Report, error) {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	s.log.Log(ctx, level, "settle", attrs...)
+	if s.missing != nil {
+		m, merr := s.missing.Run(ctx)
+		rep.Missing = &m
+		err = errors.Join(err, merr)
+	}
 	return rep, err
 }
 
