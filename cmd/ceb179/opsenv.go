@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/settle"
 )
 
 // Environment variables of the operator commands besides config's.
@@ -99,7 +101,12 @@ func (t opsTarget) open(ctx context.Context) (*opsEnv, error) {
 	if e.assembleURL != "" {
 		assemble = queue.New(clients.SQS, e.assembleURL)
 	}
-	e.service = ops.New(e.store, assemble)
+	var opts []ops.Option
+	if tables.Payments != "" {
+		m := settle.NewMissing(e.store, nil, nil, settle.WithGrace(cmp.Or(cfg.MissingGrace, settle.DefaultMissingGrace)))
+		opts = append(opts, ops.WithMissing(m.Open))
+	}
+	e.service = ops.New(e.store, assemble, opts...)
 	return e, nil
 }
 

@@ -168,6 +168,7 @@ func printStatus(w io.Writer, st ops.Status, where string, maxFailures int) {
 		tw.Flush()
 	}
 
+	printMissing(w, st, maxFailures)
 	if len(d.Failures) == 0 {
 		fmt.Fprintln(w, "\nno failures")
 		return
@@ -189,4 +190,31 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// printMissing writes the declared orders still without a payment record.
+func printMissing(w io.Writer, st ops.Status, max int) {
+	m := st.Missing
+	switch {
+	case st.MissingError != "":
+		fmt.Fprintf(w, "\ndeclared orders without a payment record: unknown (%s)\n", st.MissingError)
+		return
+	case m == nil:
+		return
+	case m.Missing == 0:
+		fmt.Fprintf(w, "\ndeclared orders without a payment record after %s: none\n", m.Grace)
+		return
+	}
+	more := ""
+	if m.Truncated {
+		more = "+"
+	}
+	n := min(len(m.Orders), max)
+	fmt.Fprintf(w, "\ndeclared orders without a payment record after %s: %d%s (showing %d; customs asking for them gets NO_DATA: import their records)\n", m.Grace, m.Missing, more, n)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "declared\torderNo\t")
+	for _, o := range m.Orders[:n] {
+		fmt.Fprintf(tw, "%s\t%s\t\n", clockTime(o.DeclaredAt), o.OrderNo)
+	}
+	tw.Flush()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179"
+	"github.com/ceb179/ceb179/internal/settle"
 )
 
 // Store is what the operator views need of the requests table.
@@ -47,6 +48,7 @@ type Service struct {
 	assemble Sender
 	now      func() time.Time
 	window   time.Duration
+	missing  func(context.Context) (settle.MissingReport, error)
 }
 
 // Option changes a Service made by New.
@@ -57,6 +59,12 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // WithWindow sets how long a replay has to reach customs (default ceb179.Window).
 func WithWindow(d time.Duration) Option { return func(s *Service) { s.window = d } }
+
+// WithMissing makes Status report the declared orders still without a
+// payment record, as find (the settler's Missing pass) finds them.
+func WithMissing(find func(context.Context) (settle.MissingReport, error)) Option {
+	return func(s *Service) { s.missing = find }
+}
 
 // New returns a service over store; assemble (nil: replays refused) is the
 // assemble queue replays are sent to.

@@ -3,6 +3,7 @@ package ops
 import (
 	"cmp"
 	"context"
+	"github.com/ceb179/ceb179/internal/settle"
 	"slices"
 	"time"
 
@@ -262,6 +263,11 @@ type Status struct {
 	Days []DayCounts `json:"days"`
 	// Signer is hsmbridge's status, when asked for and reachable.
 	Signer *ceb179.SignerHealth `json:"signer,omitempty"`
+	// Missing are the declared orders still without a payment record
+	// after the grace, when the service knows where to look.
+	Missing *settle.MissingReport `json:"missing,omitempty"`
+	// MissingError says why Missing could not be read.
+	MissingError string `json:"missingError,omitempty"`
 }
 
 // DayCounts are the counts of one day.
@@ -284,6 +290,13 @@ func (s *Service) Status(ctx context.Context, day string, days int) (Status, err
 		return Status{}, err
 	}
 	st := Status{GeneratedAt: now}
+	if s.missing != nil {
+		if m, err := s.missing(ctx); err != nil {
+			st.MissingError = err.Error()
+		} else {
+			st.Missing = &m
+		}
+	}
 	if st.Today, err = s.DayDetail(ctx, day); err != nil {
 		return Status{}, err
 	}

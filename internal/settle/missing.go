@@ -126,6 +126,13 @@ func (m *Missing) Find(ctx context.Context) (MissingReport, []string, error) {
 	return rep, closed, nil
 }
 
+// Open is Find without the orders found paid, for `ceb179 status` and the
+// status page.
+func (m *Missing) Open(ctx context.Context) (MissingReport, error) {
+	rep, _, err := m.Find(ctx)
+	return rep, err
+}
+
 // Run finds the missing orders, closes the declared orders found paid,
 // records MetricMissing and logs the count (order numbers only when few).
 func (m *Missing) Run(ctx context.Context) (MissingReport, error) {
