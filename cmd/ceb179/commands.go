@@ -12,6 +12,7 @@ func commands() []command {
 		checkCommand,
 		certCommand,
 		importCommand,
+		coverageCommand,
 		localCommand,
 		customsSimCommand,
 		benchCommand,
