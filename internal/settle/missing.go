@@ -1,9 +1,11 @@
 package settle
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ceb179/ceb179/internal/metrics"
@@ -87,7 +89,7 @@ type MissingReport struct {
 	// Missing counts the declared orders without a payment record after
 	// the grace (at least that many when Truncated).
 	Missing int `json:"missing"`
-	// Orders are those orders, oldest declaration first.
+	// Orders are those orders, oldest declaration first (then by orderNo).
 	Orders []records.DeclaredOrder `json:"orders,omitempty"`
 	// Closed counts the declared orders found paid and closed.
 	Closed int `json:"closed"`
@@ -122,6 +124,9 @@ func (m *Missing) Find(ctx context.Context) (MissingReport, []string, error) {
 		}
 		rep.Orders = append(rep.Orders, o)
 	}
+	slices.SortStableFunc(rep.Orders, func(a, b records.DeclaredOrder) int {
+		return cmp.Or(a.DeclaredAt.Compare(b.DeclaredAt), cmp.Compare(a.OrderNo, b.OrderNo))
+	})
 	rep.Missing = len(rep.Orders)
 	return rep, closed, nil
 }

@@ -30,14 +30,18 @@ import (
 	"github.com/ceb179/ceb179/internal/dev/devcert"
 	"github.com/ceb179/ceb179/internal/dev/emulator"
 	"github.com/ceb179/ceb179/internal/dev/eventsource"
+	"github.com/ceb179/ceb179/internal/dev/localalarm"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ingest"
 	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/loopback"
 	"github.com/ceb179/ceb179/internal/ops"
+	"github.com/ceb179/ceb179/internal/paymentsapi"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/settle"
 	"github.com/ceb179/ceb179/internal/statuspage"
 	"github.com/ceb179/ceb179/internal/upload"
+	"github.com/ceb179/ceb179/records"
 )
 
 // DefaultListen is where the local stack serves platDataOpen.
@@ -101,6 +105,10 @@ type Options struct {
 	// SettleEvery is how often the settler runs (settle.DefaultInterval
 	// when zero; negative: never, tests call Settle themselves).
 	SettleEvery time.Duration
+	// MissingGrace is how long a declared order may wait for its payment
+	// record before the settler counts it missing
+	// (settle.DefaultMissingGrace when zero).
+	MissingGrace time.Duration
 	// SignVisibility is the bridge's visibility timeout and retry delay on
 	// the sign queue (60 s and 2 s when zero): how soon a job held by a
 	// stopped bridge, or handed back, comes again.
@@ -158,8 +166,11 @@ type Stack struct {
 	Metrics map[string]*metrics.Recorder
 	// Settler settles stranded requests (run every SettleEvery).
 	Settler *settle.Settler
+	// Missing is the settler's Missing pass over the declared orders.
+	Missing *settle.Missing
 
 	journey    *journey
+	alarms     map[string]*localalarm.Alarm
 	log        *slog.Logger
 	aws        *infra.Stack
 	tables     dynamo.Tables
@@ -221,6 +232,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := s.provision(pctx, conn, o, sg); err != nil {
 		return nil, err
 	}
+	if err := s.loadAlarms(); err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
 	s.startAssemble()
 	up, policy, err := s.newUpload(o)
 	if err != nil {
@@ -229,10 +243,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := s.startSigning(ctx, conn, sg, up); err != nil {
 		return nil, err
 	}
+	s.startSettler(conn, o, policy)
 	if err := s.serveFront(o); err != nil {
 		return nil, err
 	}
-	s.startSettler(conn, o, policy)
 	if err := s.publish(o); err != nil {
 		return nil, err
 	}
@@ -385,8 +399,12 @@ func (s *Stack) serveFront(o Options) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	statuspage.New(ops.New(s.Store, s.assembleQ), statuspage.WithSigner(s.BridgeStatus),
+	statuspage.New(ops.New(s.Store, s.assembleQ, ops.WithMissing(s.Missing.Open)), statuspage.WithSigner(s.BridgeStatus),
 		statuspage.WithLogger(s.log.With("component", "statuspage"))).Mount(mux)
+	// The payments API, without IAM in front of it: loopback callers only.
+	api := loopback.Only(paymentsapi.NewHandler(records.NewRecorder(s.Store), s.Store, s.log.With("component", "payments")))
+	mux.Handle(paymentsapi.PaymentsPath, api)
+	mux.Handle(paymentsapi.OrdersPath, api)
 	mux.Handle("/", ing) // its own 404/405 answers, in customs' format
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -405,12 +423,14 @@ func (s *Stack) serveFront(o Options) error {
 func (s *Stack) startSettler(conn *emulator.Conn, o Options, policy upload.Policy) {
 	window := cmp.Or(o.Window, ceb179.Window)
 	s.Metrics["settle"] = metrics.New("settle", nil)
+	log := s.log.With("component", "settle")
+	s.Missing = settle.NewMissing(s.Store, log, s.Metrics["settle"], settle.WithGrace(cmp.Or(o.MissingGrace, settle.DefaultMissingGrace)))
 	s.Settler = settle.New(s.Store, s.assembleQ, s.signQ, queue.New(conn.Clients.SQS, s.aws.Queues["SignDeadLetterQueue"]),
 		settle.WithGiveUp(policy.GiveUpAfter), settle.WithWindow(window),
 		settle.WithTimes(min(settle.DefaultGrace, window/4), min(settle.DefaultStuckAfter, window)),
-		settle.WithLogger(s.log.With("component", "settle")), settle.WithMetrics(s.Metrics["settle"]))
+		settle.WithLogger(log), settle.WithMetrics(s.Metrics["settle"]), settle.WithMissing(s.Missing))
 	if o.SettleEvery >= 0 {
-		s.run(s.runCtx, func(ctx context.Context) error { return s.Settler.Loop(ctx, o.SettleEvery) })
+		s.run(s.runCtx, func(ctx context.Context) error { return s.settleLoop(ctx, cmp.Or(o.SettleEvery, settle.DefaultInterval)) })
 	}
 }
 
@@ -423,6 +443,7 @@ func (s *Stack) publish(o Options) error {
 		Tables:          PublishedTables{Requests: s.tables.Requests, Payments: s.tables.Payments},
 		Queues:          PublishedQueues{Assemble: s.assembleQ.URL(), Sign: s.signQ.URL()},
 		PlatDataOpenURL: s.URL + ingest.Path,
+		PaymentsURL:     s.URL + paymentsapi.PaymentsPath,
 		PID:             os.Getpid(),
 		StartedAt:       time.Now(),
 	}
