@@ -33,8 +33,8 @@ import (
 	"github.com/ceb179/ceb179/internal/dev/localalarm"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/ingest"
-	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/loopback"
+	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/paymentsapi"
 	"github.com/ceb179/ceb179/internal/queue"
@@ -430,7 +430,9 @@ func (s *Stack) startSettler(conn *emulator.Conn, o Options, policy upload.Polic
 		settle.WithTimes(min(settle.DefaultGrace, window/4), min(settle.DefaultStuckAfter, window)),
 		settle.WithLogger(log), settle.WithMetrics(s.Metrics["settle"]), settle.WithMissing(s.Missing))
 	if o.SettleEvery >= 0 {
-		s.run(s.runCtx, func(ctx context.Context) error { return s.settleLoop(ctx, cmp.Or(o.SettleEvery, settle.DefaultInterval)) })
+		s.run(s.runCtx, func(ctx context.Context) error {
+			return s.settleLoop(ctx, cmp.Or(o.SettleEvery, settle.DefaultInterval))
+		})
 	}
 }
 
