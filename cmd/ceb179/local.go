@@ -41,7 +41,10 @@ signer, and the customs simulator as customs' realTimeDataUpload.
 On first run it makes a development SM2 key and self-signed certificate in
 the data folder and registers it for the demo ebpCode; demo payment records
 are seeded unless --no-demo. Each request's journey is printed as it
-happens, and a summary when it stops (Ctrl-C).
+happens, and a summary when it stops (Ctrl-C). POST /payments and POST
+/orders (the payments API, without IAM: loopback callers only) are served
+on --listen too; the settler counts declared orders still without a
+payment record after --missing-grace and the journey shows its alarm.
 
 --bridge-config signs with the signers of an hsmbridge configuration file
 (E-Port card, PKCS#11 cipher machine, key file, KMS) through the same code
@@ -59,13 +62,14 @@ endpoint and --bridge-config this is the joint test from one PC; that
 endpoint does not verify signatures, 'ceb179 customs-sim' does.`
 
 func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo]", localAbout)
+	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo] [--missing-grace D]", localAbout)
 	listen := fs.String("listen", devstack.DefaultListen, "address to serve platDataOpen and /healthz on")
 	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+devstack.DefaultDir+", state in memory)")
 	key := fs.String("signer-key", "", "sign with this key file (PEM) instead of the development key")
 	cert := fs.String("signer-cert", "", "the certificate of --signer-key")
 	ebp := fs.String("ebp-code", devstack.DemoEbpCode, "the ebpCode the signing certificate is registered for")
 	noDemo := fs.Bool("no-demo", false, "do not seed demo payment records")
+	missingGrace := fs.Duration("missing-grace", 0, "how long a declared order may wait for its payment record (default 1h)")
 	bridgeFile := fs.String("bridge-config", "", "sign with the signers of this hsmbridge configuration file (YAML)")
 	pos, code, ok := fs.parse(args, stdout, stderr)
 	if !ok {
@@ -127,6 +131,7 @@ func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		EbpCode:          *ebp,
 		BridgeConfig:     bridgeCfg,
 		NoDemo:           *noDemo,
+		MissingGrace:     *missingGrace,
 		CustomsUploadURL: os.Getenv("CUSTOMS_UPLOAD_URL"),
 		CustomsCAFile:    os.Getenv(config.EnvCustomsCAFile),
 		Journey:          stdout,

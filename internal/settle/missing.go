@@ -96,13 +96,15 @@ type MissingReport struct {
 	// Truncated says that more open orders wait than one run looks at.
 	Truncated bool `json:"truncated,omitempty"`
 	// Grace is the grace the run applied.
-	Grace time.Duration `json:"graceSeconds"`
+	Grace time.Duration `json:"-"`
+	// GraceSeconds is Grace in seconds, for JSON readers.
+	GraceSeconds int64 `json:"graceSeconds"`
 }
 
 // Find returns the declared orders still without a payment record after
 // the grace, without changing anything (for `ceb179 status`).
 func (m *Missing) Find(ctx context.Context) (MissingReport, []string, error) {
-	rep := MissingReport{Grace: m.grace}
+	rep := MissingReport{Grace: m.grace, GraceSeconds: int64(m.grace / time.Second)}
 	open, more, err := m.store.OpenOrders(ctx, m.now().Add(-m.grace), m.limit)
 	if err != nil {
 		return rep, nil, err
