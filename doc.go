@@ -3,7 +3,10 @@
 // and invoke payloads that carry it between the functions and hsmbridge
 // (SignJob, Invocation, SourceAnswer, UploadAnswer); upload attempts,
 // operators' views and replays, certificates and the bridge's health;
-// retention, customs' time zone and calendar day; the kinds of error the
+// retention, customs' time zone and calendar day; a payment's orders and
+// goods (Order, Goods), its exact amount (Amount) and the error listing
+// broken field rules (ValidationError), shared by the wire format and the
+// public package records; the kinds of error the
 // adapters return and the edges map to customs codes, HTTP statuses and
 // exit codes; and the deployment template (template.yaml, embedded so that
 // every tool creates exactly the template's tables and queues).
