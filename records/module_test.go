@@ -6,11 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 )
 
 // roundTrip is a program of another module: it records payments through
@@ -133,7 +133,7 @@ func externalModule(t *testing.T, mains map[string]string) (string, []string) {
 		}
 	}
 	env := append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin := lambdatest.GoTool()
 	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", dir + "/bin/", "./..."}} {
 		cmd := exec.Command(gobin, args...)
 		cmd.Dir, cmd.Env = dir, env
