@@ -85,10 +85,10 @@ func (p Payment) head(guid string) customs.Head {
 	}
 }
 
-// Validate applies the field rules of the wire format, without the guid
-// rule (customs.ValidateRecord), and the limit of MaxOrders. It returns nil
-// or a *ValidationError listing every violation; violations name fields,
-// never values.
+// Validate applies the customs field rules of payExchangeInfoHead (except
+// the guid, chosen per upload) and payExchangeInfoLists, and the limit of
+// MaxOrders. It returns nil or a *ValidationError listing every violation;
+// violations name fields, never values.
 func (p Payment) Validate() error {
 	err := customs.ValidateRecord(p.head(""), p.Orders)
 	if len(p.Orders) <= MaxOrders {
@@ -137,8 +137,8 @@ func (p Payment) OrderNos() []string {
 
 // MarshalJSON returns the canonical JSON line of p: compact, the head keys
 // in the order of the specification (without guid), then
-// payExchangeInfoLists as customs.MarshalLists writes it. ParsePayment
-// reads it back unchanged.
+// payExchangeInfoLists in customs' canonical form. ParsePayment reads it
+// back unchanged.
 func (p Payment) MarshalJSON() ([]byte, error) {
 	head, err := customs.MarshalHead(p.head(""))
 	if err != nil {

@@ -172,8 +172,9 @@ func printReady(stdout io.Writer, stack *devstack.Stack, bridgeFile string) {
   platDataOpen   %s/platDataOpen
   health         %s/healthz
   status page    %s/status
+  payments API   POST %s/payments, POST %s/orders (loopback only)
   customs        %s
-`, stack.URL, stack.URL, stack.URL, stack.CustomsUploadURL)
+`, stack.URL, stack.URL, stack.URL, stack.URL, stack.URL, stack.CustomsUploadURL)
 	if stack.CustomsUploadURL == customs.TestUploadURL {
 		fmt.Fprintln(stdout, "                 customs' joint-test endpoint: a 10000 there does not mean the signature verified")
 	}
