@@ -58,9 +58,13 @@ type BridgeTotals struct {
 	SignErrors   int64 `json:"signErrors"`
 	// AlreadyFinal counts jobs whose session needed no signature any more.
 	AlreadyFinal int64 `json:"alreadyFinal"`
-	// Alarms counts alarms raised; PINRefused the refused PINs among them.
+	// Alarms counts alarms raised. PINRefused counts the signers disabled
+	// for a blocked PIN among them, refused or struck; PINStruck counts
+	// the strikes among those (a call that carried the PIN and got no
+	// usable answer).
 	Alarms     int64 `json:"alarms"`
 	PINRefused int64 `json:"pinRefused"`
+	PINStruck  int64 `json:"pinStruck"`
 }
 
 // SignerStatus is the state of one signer of the bridge.

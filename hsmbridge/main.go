@@ -7,9 +7,10 @@
 //
 //	hsmbridge [-config file] [run]   run in the console, or as a service
 //	hsmbridge [-config file] check   validate the config and probe each signer
-//	hsmbridge [-config file] pin-reset NAME
-//	                                 clear the refused-PIN marker of signer NAME's
-//	                                 card (after fixing its PIN file)
+//	hsmbridge [-config file] pin-reset [NAME]
+//	                                 clear the PIN marker (refusal or strike) of
+//	                                 signer NAME's card, after fixing its PIN
+//	                                 file; without NAME, list the markers
 //
 // The configuration is described in docs/hsmbridge.md.
 package main
@@ -27,6 +28,7 @@ import (
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/signer"
 )
 
 // serviceName is the Windows service and systemd unit name.
@@ -93,33 +95,49 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// pinReset removes the refused-PIN markers of the card that signer name
-// (or the card with that certNo) used. The PIN is sent again at the next
-// start or check, so it is run only after the PIN file was fixed.
+// pinReset removes the PIN markers (refusals and strikes) of the card that
+// signer name (or the card with that identity) used. The PIN is sent again
+// at the next start or check, so it is run only after the PIN file was
+// fixed. Without a name it lists the markers.
 func pinReset(cfg bridge.Config, name string, stdout, stderr io.Writer) int {
+	guard, _, err := cfg.PINGuard()
+	if err != nil {
+		fmt.Fprintln(stderr, "hsmbridge: pin-reset:", err)
+		return 1
+	}
 	if name == "" {
-		fmt.Fprintln(stderr, "hsmbridge: pin-reset needs the signer's name (or the card's certNo)")
+		listMarkers(guard, stdout)
+		fmt.Fprintln(stderr, "hsmbridge: pin-reset needs the signer's name (or the card's identity)")
 		return 2
 	}
-	guard := cfg.PINGuard()
 	cleared, err := guard.Reset(name)
 	if err != nil {
 		fmt.Fprintln(stderr, "hsmbridge: pin-reset:", err)
 		return 1
 	}
 	if len(cleared) == 0 {
-		fmt.Fprintf(stdout, "no refused-PIN marker for %s in %s\n", name, guard.Dir())
-		rs, _ := guard.Refusals()
-		for _, r := range rs {
-			at, _ := r.Last()
-			fmt.Fprintf(stdout, "  marker: card %s, signers %v, refused at %s\n", r.Card, r.Signers, at.Format("2006-01-02 15:04:05Z07:00"))
-		}
+		fmt.Fprintf(stdout, "no PIN marker for %s\n", name)
+		listMarkers(guard, stdout)
 		return 1
 	}
 	for _, c := range cleared {
-		fmt.Fprintf(stdout, "cleared the refused-PIN marker of card %s; restart hsmbridge to use it again (the PIN is sent once more)\n", c)
+		fmt.Fprintf(stdout, "cleared the PIN marker of card %s; restart hsmbridge to use it again (the PIN is sent once more)\n", c)
 	}
 	return 0
+}
+
+// listMarkers prints the markers of the machine's state directory.
+func listMarkers(guard *signer.PINGuard, w io.Writer) {
+	rs, err := guard.Refusals()
+	if err != nil {
+		fmt.Fprintf(w, "PIN markers in %s: %v\n", guard.Dir(), err)
+		return
+	}
+	fmt.Fprintf(w, "PIN markers in %s: %d\n", guard.Dir(), len(rs))
+	for _, r := range rs {
+		m := r.Last()
+		fmt.Fprintf(w, "  card %s, signers %v: %s at %s\n", r.Card, r.Signers, m.Kind, m.At.Format("2006-01-02 15:04:05Z07:00"))
+	}
 }
 
 // serve builds the AWS clients and the bridge once and runs it.

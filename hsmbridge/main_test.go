@@ -12,6 +12,7 @@ import (
 )
 
 func TestCheckCommand(t *testing.T) {
+	t.Setenv(bridge.EnvStateDir, t.TempDir())
 	dir := t.TempDir()
 	key := eporttest.NewSM2Key(t, 0x03000000000cde6f)
 	ctl := eporttest.New(t, key.Signer, key.Cert, "88888888")
@@ -78,10 +79,13 @@ func TestAlarmLevel(t *testing.T) {
 func bridgeConfig() bridge.Config { return bridge.Config{LogLevel: "info"} }
 
 // TestPINResetCommand refuses a wrong PIN once through `check`, shows
-// that a second `check` sends no PIN and says why, then clears the marker
-// with `pin-reset` and checks again with the fixed PIN file. A PIN file
-// changed to another value is tried without pin-reset.
+// that a second `check`, also from a copy of the configuration in another
+// folder, sends no PIN and says why, then clears the marker with
+// `pin-reset` and checks again with the fixed PIN file. A PIN file changed
+// to another value is tried without pin-reset.
 func TestPINResetCommand(t *testing.T) {
+	stateDir := t.TempDir()
+	t.Setenv(bridge.EnvStateDir, stateDir)
 	dir := t.TempDir()
 	key := eporttest.NewSM2Key(t, 0x0a0b)
 	ctl := eporttest.New(t, key.Signer, key.Cert, "88888888")
@@ -98,7 +102,11 @@ func TestPINResetCommand(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := func(want int, args ...string) string {
+	copied := filepath.Join(t.TempDir(), "hsmbridge.yaml")
+	if err := os.WriteFile(copied, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmdAt := func(cfg string, want int, args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer
 		if code := run(append([]string{"-config", cfg}, args...), &out, &errOut); code != want {
@@ -106,16 +114,23 @@ func TestPINResetCommand(t *testing.T) {
 		}
 		return out.String() + errOut.String()
 	}
+	cmd := func(want int, args ...string) string { t.Helper(); return cmdAt(cfg, want, args...) }
 	setPIN("11111111")
 	cmd(1, "check")
 	if out := cmd(1, "check"); !strings.Contains(out, "no PIN sent") || !strings.Contains(out, "pin-reset card") {
 		t.Errorf("second check does not say why:\n%s", out)
 	}
-	if got := ctl.PINRequests(); got != 1 {
-		t.Fatalf("two checks sent %d PIN-bearing requests, want 1", got)
+	if out := cmdAt(copied, 1, "check"); !strings.Contains(out, "no PIN sent") {
+		t.Errorf("check from a copy in another folder does not say why:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "state", bridge.PINRefusedDir, ctl.CertNo()+".json")); err != nil {
-		t.Errorf("no marker next to the config: %v", err)
+	if got := ctl.PINRequests(); got != 1 {
+		t.Fatalf("three checks sent %d PIN-bearing requests, want 1", got)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, bridge.PINRefusedDir, ctl.CertNo()+".json")); err != nil {
+		t.Errorf("no marker in the state directory: %v", err)
+	}
+	if out := cmd(2, "pin-reset"); !strings.Contains(out, ctl.CertNo()) || !strings.Contains(out, "refused") {
+		t.Errorf("pin-reset without a name does not list the marker:\n%s", out)
 	}
 	cmd(1, "pin-reset", "someone-else")
 	if out := cmd(0, "pin-reset", "card"); !strings.Contains(out, ctl.CertNo()) {

@@ -53,7 +53,11 @@ endpoint. The file's queue and upload settings are replaced by the local
 stack's; its signers, timeouts and scheduling options are used as written.
 Each signer's certificate is read from the card or the certificate file
 and registered for its ebpCode, and the demo records are seeded for the
-first signer's ebpCode (or --ebp-code).
+first signer's ebpCode (or --ebp-code). A PIN blocked on a card (refused,
+or struck: sent without a usable answer) is remembered in the machine's
+state directory, the same one 'hsmbridge run', 'check' and 'pin-reset'
+use wherever their configuration file is (stateDir or HSMBRIDGE_STATE_DIR
+override it).
 
 Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
 built-in simulator (https with verified TLS, or http on loopback);
@@ -218,6 +222,9 @@ func writeSigners(w io.Writer, file string, stack *devstack.Stack) {
 	_ = tw.Flush()
 	if stack.BridgeStatusURL != "" {
 		fmt.Fprintf(w, "  hsmbridge      %s\n", stack.BridgeStatusURL)
+	}
+	if stack.PINMarkers != "" {
+		fmt.Fprintf(w, "  PIN markers    %s (this machine's, shared with hsmbridge run and check)\n", stack.PINMarkers)
 	}
 }
 

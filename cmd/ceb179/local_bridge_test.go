@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
@@ -103,9 +104,11 @@ func (r *localRun) stop() int {
 }
 
 // writeBridgeConfig writes an hsmbridge configuration with one signer
-// (the YAML lines of that signer) and a status endpoint on statusAddr.
+// (the YAML lines of that signer) and a status endpoint on statusAddr, and
+// points the machine's state directory at a temporary one for the test.
 func writeBridgeConfig(t *testing.T, statusAddr string, signerYAML ...string) string {
 	t.Helper()
+	t.Setenv(bridge.EnvStateDir, t.TempDir())
 	cfg := "statusAddr: " + statusAddr + "\nprobeInterval: 1s\nsignTimeout: 10s\nsigners:\n  - " + strings.Join(signerYAML, "\n    ") + "\n"
 	p := filepath.Join(t.TempDir(), "hsmbridge.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {

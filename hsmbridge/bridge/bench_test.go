@@ -250,7 +250,7 @@ func TestBenchScaledEPort(t *testing.T) {
 		o.cards, o.policy = n, p
 		var specs []bridge.SignerSpec
 		for i := range n {
-			s := eportSpec(fmt.Sprintf("card%d", i+1), cards[i], cardPIN)
+			s := eportSpec(t, fmt.Sprintf("card%d", i+1), cards[i], cardPIN)
 			specs = append(specs, s)
 		}
 		return overloadRun(t, o, specs)

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/ceb179/ceb179/internal/awsenv"
@@ -57,17 +60,23 @@ type Config struct {
 	// MaxAttempts is how many signer failures send a job back to the
 	// queue (default 3).
 	MaxAttempts int `yaml:"maxAttempts"`
-	// StateDir holds what must outlive the process, such as the markers
-	// of refused PINs (in its pin-refused folder). LoadConfig defaults it
-	// to "state" next to the configuration file; a relative path is taken
-	// from the configuration file's folder. Required for eport and pkcs11
-	// signers.
+	// StateDir holds what must outlive the process: the markers of
+	// blocked PINs (in its pin-refused folder), the machine's memory of
+	// its cards. Empty means the machine's (MachineStateDir), shared by
+	// every hsmbridge and `ceb179 local --bridge-config` on it, whatever
+	// folder their configuration is in; HSMBRIDGE_STATE_DIR overrides it.
+	// A relative path is taken from the configuration file's folder.
 	StateDir string `yaml:"stateDir"`
 	// Heartbeat is how often the bridge sends its heartbeat metric to
 	// CloudWatch: a duration from 10s to 1m (default 60s), or "off".
 	Heartbeat string `yaml:"heartbeat"`
 	// Signers are the signers; several per ebpCode make a pool.
 	Signers []SignerConfig `yaml:"signers"`
+
+	// legacyMarkers is where an older hsmbridge kept the markers of this
+	// configuration (state/pin-refused next to the file); any found there
+	// are imported into the state directory.
+	legacyMarkers string
 }
 
 // SignerConfig configures one signer. Type selects the backend and which
@@ -88,7 +97,9 @@ type SignerConfig struct {
 	// URL is the E-Port control's WebSocket (eport; default
 	// ws://127.0.0.1:61232).
 	URL string `yaml:"url"`
-	// CallTimeout bounds one call to the control (eport; default 10s).
+	// CallTimeout bounds one call to the control (eport), the login and
+	// the closing of sessions (pkcs11), or one call to KMS (kms); default
+	// 10s.
 	CallTimeout time.Duration `yaml:"callTimeout"`
 	// PINErrorMarkers replaces the fragments of a control error that mean
 	// the PIN was refused even next to a reader error code (eport). Any
@@ -142,27 +153,95 @@ func LoadConfig(path string, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	switch {
-	case c.StateDir == "":
-		c.StateDir = filepath.Join(filepath.Dir(path), "state")
-	case !filepath.IsAbs(c.StateDir):
+	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
 		c.StateDir = filepath.Join(filepath.Dir(path), c.StateDir)
 	}
+	c.legacyMarkers = filepath.Join(filepath.Dir(path), "state", PINRefusedDir)
 	return c, nil
 }
 
-// PINRefusedDir is the folder of refused-PIN markers in the state
-// directory.
+// PINRefusedDir is the folder of PIN markers (refusals and strikes) in
+// the state directory.
 const PINRefusedDir = "pin-refused"
 
-// PINGuard returns the guard of the configuration's PIN markers. Every
-// signer of one process must share one guard; SignerSpecs builds it.
-// Without a state directory the guard keeps its markers in memory only.
-func (c *Config) PINGuard() *signer.PINGuard {
-	if c.StateDir == "" {
-		return signer.NewPINGuard("")
+// EnvStateDir names the environment variable that overrides stateDir.
+const EnvStateDir = "HSMBRIDGE_STATE_DIR"
+
+// MachineStateDir returns the state directory of this machine, which every
+// hsmbridge and `ceb179 local --bridge-config` uses when neither stateDir
+// nor HSMBRIDGE_STATE_DIR names one: on Windows %ProgramData%\hsmbridge\state;
+// elsewhere /var/lib/hsmbridge for root or when it exists (installed for
+// the service), the XDG state home (~/.local/state/hsmbridge) otherwise.
+// A test binary gets an error instead: tests keep their state in
+// temporary directories.
+func MachineStateDir() (string, error) {
+	if testing.Testing() {
+		return "", fmt.Errorf("no machine state directory in a test: set %s or stateDir to a temporary directory", EnvStateDir)
 	}
-	return signer.NewPINGuard(filepath.Join(c.StateDir, PINRefusedDir))
+	exists := func(p string) bool { st, err := os.Stat(p); return err == nil && st.IsDir() }
+	return machineStateDir(runtime.GOOS, os.Getenv, os.Geteuid(), exists)
+}
+
+// machineStateDir is MachineStateDir for the given system, environment,
+// effective user id and file system.
+func machineStateDir(goos string, getenv func(string) string, euid int, exists func(string) bool) (string, error) {
+	if goos == "windows" {
+		base := strings.TrimRight(getenv("ProgramData"), `\`)
+		if base == "" {
+			base = `C:\ProgramData`
+		}
+		return base + `\hsmbridge\state`, nil
+	}
+	const system = "/var/lib/hsmbridge"
+	if euid == 0 || exists(system) {
+		return system, nil
+	}
+	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "hsmbridge"), nil
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "state", "hsmbridge"), nil
+	}
+	return "", fmt.Errorf("no state directory: set stateDir or %s", EnvStateDir)
+}
+
+// StateDirectory returns the state directory in use: StateDir, or the
+// machine's.
+func (c *Config) StateDirectory() (string, error) {
+	if c.StateDir != "" {
+		return c.StateDir, nil
+	}
+	return MachineStateDir()
+}
+
+// PINMarkersDir returns the folder of PIN markers in the state directory,
+// or "" when no signer of the configuration sends a PIN.
+func (c *Config) PINMarkersDir() (string, error) {
+	if !slices.ContainsFunc(c.Signers, SignerConfig.sendsPIN) {
+		return "", nil
+	}
+	dir, err := c.StateDirectory()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, PINRefusedDir), nil
+}
+
+// PINGuard returns the guard of the machine's PIN markers, in the state
+// directory. Every signer of one process must share one guard;
+// SignerSpecs builds it. Markers an older hsmbridge kept next to this
+// configuration file are imported into it first (imported says how
+// many).
+func (c *Config) PINGuard() (g *signer.PINGuard, imported int, err error) {
+	dir, err := c.StateDirectory()
+	if err != nil {
+		return nil, 0, err
+	}
+	if g, err = signer.NewPINGuard(filepath.Join(dir, PINRefusedDir)); err != nil {
+		return nil, 0, err
+	}
+	imported, err = g.ImportMarkers(c.legacyMarkers)
+	return g, imported, err
 }
 
 // ParseConfig is LoadConfig for the file's bytes.
@@ -354,18 +433,26 @@ func (c *Config) Options() Options {
 }
 
 // SignerSpecs turns the signer configurations into pool members. PINs are
-// read here, once; a missing PIN file is an error now rather than at the
-// first job. The signers share one PIN guard over the state directory,
-// which card and PKCS#11 signers require.
+// read here, once: a missing PIN file, or one that is not plainly the PIN,
+// is an error now rather than at the first job, and no PIN is sent. The
+// signers that send a PIN share one PIN guard over the machine's state
+// directory (see PINGuard).
 func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
 	specs := make([]SignerSpec, 0, len(c.Signers))
-	guard := c.PINGuard()
+	var guard *signer.PINGuard
 	for _, sc := range c.Signers {
 		if sc.Region == "" {
 			sc.Region = c.Region
 		}
-		if (sc.Type == "eport" || sc.Type == "pkcs11") && c.StateDir == "" {
-			return nil, fmt.Errorf("signer %s: stateDir is required to remember refused PINs", sc.Name)
+		if sc.sendsPIN() && guard == nil {
+			g, imported, err := c.PINGuard()
+			if err != nil {
+				return nil, fmt.Errorf("signer %s: PIN markers: %w", sc.Name, err)
+			}
+			if imported > 0 {
+				log.Info("imported PIN markers kept next to the configuration", "marks", imported, "into", g.Dir())
+			}
+			guard = g
 		}
 		spec, err := sc.SpecWithGuard(log, guard)
 		if err != nil {
@@ -376,20 +463,16 @@ func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
 	return specs, nil
 }
 
-// Spec returns the pool member for this signer with a private in-memory
-// PIN guard, which forgets refusals at exit; Config.SignerSpecs gives
-// every signer the configuration's shared, persistent guard.
-func (sc SignerConfig) Spec(log *slog.Logger) (SignerSpec, error) {
-	return sc.SpecWithGuard(log, nil)
-}
+// sendsPIN reports whether the signer sends a PIN to its device.
+func (sc SignerConfig) sendsPIN() bool { return sc.Type == "eport" || sc.Type == "pkcs11" }
 
 // SpecWithGuard returns the pool member for this signer. guard is the
-// process's PIN guard (see Config.PINGuard); nil gives the signer a
-// private in-memory one.
+// process's PIN guard (see Config.PINGuard); a signer that sends a PIN
+// without one is a configuration error.
 func (sc SignerConfig) SpecWithGuard(log *slog.Logger, guard *signer.PINGuard) (SignerSpec, error) {
 	spec := SignerSpec{Name: sc.Name, EbpCode: sc.EbpCode}
-	if guard == nil {
-		guard = signer.NewPINGuard("")
+	if sc.sendsPIN() && guard == nil {
+		return spec, fmt.Errorf("signer %s: no PIN guard: a %s signer needs the machine's PIN markers", sc.Name, sc.Type)
 	}
 	pin, err := signer.LoadPIN(sc.PINFile, sc.PINEnv)
 	if err != nil {
@@ -410,9 +493,9 @@ func (sc SignerConfig) SpecWithGuard(log *slog.Logger, guard *signer.PINGuard) (
 		cfg := signer.PKCS11Config{
 			Module: sc.Module, TokenLabel: sc.TokenLabel, Slot: sc.Slot, KeyLabel: sc.KeyLabel, KeyID: sc.KeyID,
 			CertFile: sc.CertFile, PIN: pin, Concurrency: sc.Concurrency, SM2Mechanism: mech, SM2Input: sc.SM2Input,
-			Guard: guard, Name: sc.Name,
+			CallTimeout: sc.CallTimeout, Guard: guard, Name: sc.Name,
 		}
-		spec.Open = func(context.Context) (signer.Signer, error) { return signer.OpenPKCS11(cfg) }
+		spec.Open = func(ctx context.Context) (signer.Signer, error) { return signer.OpenPKCS11(ctx, cfg) }
 	case "keyfile":
 		keyFile, certFile := sc.KeyFile, sc.CertFile
 		spec.Open = func(context.Context) (signer.Signer, error) { return signer.OpenKeyFile(keyFile, certFile) }

@@ -17,10 +17,21 @@ import (
 
 const cardPIN = "88888888"
 
-// eportSpec is a signer spec over the fake control ctl with its own
-// in-memory PIN guard.
-func eportSpec(name string, ctl *eporttest.Control, pin string) bridge.SignerSpec {
-	return guardedSpec(name, ctl, pin, signer.NewPINGuard(""))
+// eportSpec is a signer spec over the fake control ctl with its own PIN
+// guard on a temporary state directory.
+func eportSpec(t *testing.T, name string, ctl *eporttest.Control, pin string) bridge.SignerSpec {
+	return guardedSpec(name, ctl, pin, newGuard(t, t.TempDir()))
+}
+
+// newGuard returns a PIN guard on dir: one process's view of the state
+// directory.
+func newGuard(t *testing.T, dir string) *signer.PINGuard {
+	t.Helper()
+	g, err := signer.NewPINGuard(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 // guardedSpec is a signer spec over ctl whose PIN goes through guard, as
@@ -67,13 +78,14 @@ func TestEPortPool(t *testing.T) {
 		breakA    func(*eporttest.Control)
 		wantState string
 		wantAOnly int // sign requests card A may see after the break, at most
+		wrong     int // wrong PINs card A sees
 	}{
-		{"ok both cards sign", cardPIN, func(*eporttest.Control) {}, "healthy", -1},
-		{"ok failover on reader error 50070", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Reset50070) }, "unhealthy", 1},
-		{"ok failover on reader error 50200", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Open50200) }, "unhealthy", 1},
-		{"ok hang times out and the job goes to card B", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Hang) }, "unhealthy", 1},
-		{"ok PIN changed on the card disables without retry", cardPIN, func(c *eporttest.Control) { c.SetPIN("00000000") }, "disabled: PIN refused", 1},
-		{"ok wrong PIN at start disables without retry", "12345678", func(*eporttest.Control) {}, "disabled: PIN refused", 1},
+		{"ok both cards sign", cardPIN, func(*eporttest.Control) {}, "healthy", -1, 0},
+		{"ok failover on reader error 50070", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Reset50070) }, "unhealthy", 1, 0},
+		{"ok failover on reader error 50200", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Open50200) }, "unhealthy", 1, 0},
+		{"ok hang is a strike and the job goes to card B", cardPIN, func(c *eporttest.Control) { c.SetMode(eporttest.Hang) }, "disabled: PIN struck", 1, 0},
+		{"ok PIN changed on the card disables without retry", cardPIN, func(c *eporttest.Control) { c.SetPIN("00000000") }, "disabled: PIN refused", 1, 1},
+		{"ok wrong PIN at start disables without retry", "12345678", func(*eporttest.Control) {}, "disabled: PIN refused", 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ka, kb := eporttest.NewSM2Key(t, 0xA1), eporttest.NewSM2Key(t, 0xB2)
@@ -86,8 +98,8 @@ func TestEPortPool(t *testing.T) {
 			up.addCert(kb.Cert)
 			b, err := bridge.New(bridge.Options{
 				Queue: q, Uploader: up, Logger: quietLogger(),
-				SignTimeout: 300 * time.Millisecond, ProbeInterval: time.Hour,
-				Signers: []bridge.SignerSpec{eportSpec("A", ctlA, tc.pinA), eportSpec("B", ctlB, cardPIN)},
+				SignTimeout: 2 * time.Second, ProbeInterval: time.Hour,
+				Signers: []bridge.SignerSpec{eportSpec(t, "A", ctlA, tc.pinA), eportSpec(t, "B", ctlB, cardPIN)},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -125,10 +137,10 @@ func TestEPortPool(t *testing.T) {
 			if tc.wantAOnly >= 0 && after > tc.wantAOnly {
 				t.Errorf("card A saw %d sign requests after it broke, want at most %d", after, tc.wantAOnly)
 			}
+			if w := ctlA.WrongPINs(); w != tc.wrong {
+				t.Errorf("card A saw %d wrong PINs, want %d", w, tc.wrong)
+			}
 			if strings.HasPrefix(tc.wantState, "disabled") {
-				if w := ctlA.WrongPINs(); w != 1 {
-					t.Errorf("card A saw %d wrong PINs, want exactly 1", w)
-				}
 				if a := b.Status().Totals.Alarms; a != 1 {
 					t.Errorf("alarms = %d, want 1", a)
 				}
@@ -156,7 +168,7 @@ func TestEPortCardRate(t *testing.T) {
 	up.addCert(k.Cert)
 	b, err := bridge.New(bridge.Options{
 		Queue: q, Uploader: up, Logger: quietLogger(),
-		Signers: []bridge.SignerSpec{eportSpec("card", ctl, cardPIN)},
+		Signers: []bridge.SignerSpec{eportSpec(t, "card", ctl, cardPIN)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +200,7 @@ func TestEPortIdleHealth(t *testing.T) {
 	q, up := newFakeQueue(), newFakeUploader()
 	b, err := bridge.New(bridge.Options{
 		Queue: q, Uploader: up, Logger: quietLogger(), ProbeInterval: 100 * time.Millisecond,
-		Signers: []bridge.SignerSpec{eportSpec("card", ctl, cardPIN)},
+		Signers: []bridge.SignerSpec{eportSpec(t, "card", ctl, cardPIN)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -217,9 +229,10 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	ctlB := eporttest.New(t, kb.Signer, kb.Cert, cardPIN)
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	guard := newGuard(t, t.TempDir())
 	spec := func(name string, ctl *eporttest.Control, pin string) bridge.SignerSpec {
 		return bridge.SignerSpec{Name: name, EbpCode: "EBP1", Open: func(ctx context.Context) (signer.Signer, error) {
-			return signer.OpenEPort(ctx, signer.EPortConfig{URL: ctl.URL(), PIN: signer.NewPIN(pin), Logger: log})
+			return signer.OpenEPort(ctx, signer.EPortConfig{URL: ctl.URL(), PIN: signer.NewPIN(pin), Logger: log, Guard: guard, Name: name})
 		}}
 	}
 	q, up := newFakeQueue(), newFakeUploader()

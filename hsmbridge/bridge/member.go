@@ -19,9 +19,12 @@ var probeSource = []byte("hsmbridge probe: signer health check")
 // memberState is the health of one signer in the pool.
 type memberState string
 
-// ReasonPINRefused is the status reason of a signer disabled because its
-// card refused the PIN.
-const ReasonPINRefused = "PIN refused"
+// Status reasons of a signer disabled for a blocked PIN: the card refused
+// it, or a call that carried it got no usable answer (a strike).
+const (
+	ReasonPINRefused = "PIN refused"
+	ReasonPINStruck  = "PIN struck"
+)
 
 const (
 	stateStarting  memberState = "starting"
@@ -221,14 +224,25 @@ func (m *member) fail(err error) {
 	}
 	if errors.Is(err, signer.ErrPINRefused) {
 		// The guard wrote the marker before the error reached here.
+		struck := errors.Is(err, signer.ErrPINStruck)
+		reason, alarm := ReasonPINRefused, "pin_refused"
+		if struck {
+			reason, alarm = ReasonPINStruck, "pin_struck"
+		}
 		m.state = stateDisabled
-		m.reason = ReasonPINRefused
+		m.reason = reason
 		close(m.dead)
 		m.mu.Unlock()
-		m.b.count(func(c *ceb179.BridgeTotals) { c.Alarms++; c.PINRefused++ })
+		m.b.count(func(c *ceb179.BridgeTotals) {
+			c.Alarms++
+			c.PINRefused++
+			if struck {
+				c.PINStruck++
+			}
+		})
 		m.log.Log(context.Background(), LevelAlarm,
-			"PIN refused: signer disabled; no PIN goes to this card again until the PIN file changes or hsmbridge pin-reset "+m.spec.Name+" clears the marker",
-			"alarm", "pin_refused", "err", err)
+			reason+": signer disabled; no PIN goes to this card again until the PIN file changes or hsmbridge pin-reset "+m.spec.Name+" clears the marker",
+			"alarm", alarm, "err", err)
 		m.drop()
 		m.b.abandon(m.spec.EbpCode)
 	} else {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
-	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
 
@@ -55,15 +54,18 @@ func runBridge(t *testing.T, o bridge.Options) (*bridge.Bridge, func()) {
 }
 
 // TestPINRefusedOnce has a card answer a wrong PIN in each wording the
-// control might use (and one never seen), with two signer entries for
-// that card next to a good card B. Counted in the fake control, the card
-// sees exactly one PIN-bearing request across (a) a long run with a short
-// probe interval, (b) a restart of the bridge (a new process: a new guard
-// on the same state directory), (c) `hsmbridge check` after the refusal,
-// and (d) the second signer entry. The marker is on disk before the alarm
-// is logged, and the status says "disabled: PIN refused".
+// control might use (and one never seen), and in each rude manner (no
+// answer, a dropped connection, garbage, reader words, one letter), with
+// two signer entries for that card next to a good card B. Counted in the
+// fake control, the card sees exactly one PIN-bearing request across (a) a
+// long run with a short probe interval, (b) a restart of the bridge (a new
+// process: a new guard on the same state directory), (c) `hsmbridge check`
+// after the refusal, and (d) the second signer entry. The marker is on
+// disk before the alarm is logged, and the status says "disabled: PIN
+// refused" (or "disabled: PIN struck" when the answer did not name the
+// PIN).
 func TestPINRefusedOnce(t *testing.T) {
-	for _, a := range eporttest.WrongPINAnswers {
+	for _, a := range slices.Concat(eporttest.WrongPINAnswers, eporttest.RudeAnswers) {
 		t.Run("ok "+a.Name, func(t *testing.T) {
 			ka, kb := eporttest.NewSM2Key(t, 0x7A), eporttest.NewSM2Key(t, 0x7B)
 			ctlA := eporttest.New(t, ka.Signer, ka.Cert, cardPIN)
@@ -72,6 +74,10 @@ func TestPINRefusedOnce(t *testing.T) {
 			stateDir := t.TempDir()
 			markers := filepath.Join(stateDir, bridge.PINRefusedDir)
 			const wrong = "12345678"
+			disabled, struck := "disabled: "+bridge.ReasonPINRefused, int64(0)
+			if !a.Refusal {
+				disabled, struck = "disabled: "+bridge.ReasonPINStruck, 2
+			}
 			var alarms, missing atomic.Int32
 			log := slog.New(markerCheck{path: filepath.Join(markers, ctlA.CertNo()+".json"), alarms: &alarms, missing: &missing})
 			q, up := newFakeQueue(), newFakeUploader()
@@ -84,7 +90,7 @@ func TestPINRefusedOnce(t *testing.T) {
 				}
 			}
 			process := func() (*bridge.Bridge, func()) {
-				guard := signer.NewPINGuard(markers) // one per process, as SignerSpecs builds it
+				guard := newGuard(t, markers) // one per process, as SignerSpecs builds it
 				return runBridge(t, bridge.Options{
 					Queue: q, Uploader: up, Logger: log, ProbeInterval: 20 * time.Millisecond,
 					SignTimeout: time.Second, RetryDelay: 10 * time.Millisecond,
@@ -105,14 +111,14 @@ func TestPINRefusedOnce(t *testing.T) {
 				if jobs < 100 {
 					send(1)
 				}
-				return signerState(b, "A1") == "disabled: PIN refused" && signerState(b, "A2") == "disabled: PIN refused"
+				return signerState(b, "A1") == disabled && signerState(b, "A2") == disabled
 			})
 			waitFor(t, 20*time.Second, "first jobs uploaded", func() bool { return q.len() == 0 })
 			time.Sleep(time.Second) // 50 probe intervals
 			send(10)
 			waitFor(t, 20*time.Second, "more jobs uploaded", func() bool { return q.len() == 0 })
-			if st := b.Status().Totals; st.Alarms != 2 || st.PINRefused != 2 {
-				t.Errorf("alarms %d, pinRefused %d; want 2, 2 (one per entry)", st.Alarms, st.PINRefused)
+			if st := b.Status().Totals; st.Alarms != 2 || st.PINRefused != 2 || st.PINStruck != struck {
+				t.Errorf("alarms %d, pinRefused %d, pinStruck %d; want 2, 2, %d (one per entry)", st.Alarms, st.PINRefused, st.PINStruck, struck)
 			}
 			stop()
 			if got := ctlA.PINRequests(); got != 1 {
@@ -127,7 +133,7 @@ func TestPINRefusedOnce(t *testing.T) {
 			send(10)
 			waitFor(t, 20*time.Second, "jobs after restart uploaded", func() bool { return q.len() == 0 })
 			waitFor(t, 5*time.Second, "card A disabled after restart", func() bool {
-				return signerState(b, "A1") == "disabled: PIN refused" && signerState(b, "A2") == "disabled: PIN refused"
+				return signerState(b, "A1") == disabled && signerState(b, "A2") == disabled
 			})
 			time.Sleep(300 * time.Millisecond)
 			stop()
@@ -158,53 +164,19 @@ func TestPINRefusedOnce(t *testing.T) {
 	}
 }
 
-// pinOnlyAfterProbe checks the control's log: once a PIN-bearing request
-// failed (its answer went out), the next one arrives only after a PIN-free
-// request was answered successfully.
-func pinOnlyAfterProbe(t *testing.T, events []eporttest.Event) {
-	t.Helper()
-	type point struct {
-		seq    int
-		ev     eporttest.Event
-		answer bool
-	}
-	var points []point
-	for _, e := range events {
-		if e.WithPIN {
-			points = append(points, point{e.Arrived, e, false})
-		}
-		if e.Answered > 0 {
-			points = append(points, point{e.Answered, e, true})
-		}
-	}
-	slices.SortFunc(points, func(a, b point) int { return a.seq - b.seq })
-	suspect := false
-	for _, p := range points {
-		switch {
-		case !p.answer && suspect:
-			t.Errorf("request %d: PIN sent after a failed PIN-bearing call without a PIN-free check in between", p.seq)
-		case p.answer && p.ev.WithPIN:
-			suspect = !p.ev.OK
-		case p.answer && p.ev.OK:
-			suspect = false
-		}
-	}
-}
-
 // TestDeviceErrorRecovers breaks a card that has signed, in the ways a
-// reader or control fails (50070 on every call, as a pulled card;
-// "打开密码设备失败" on signatures), while jobs keep coming: no PIN goes
-// to the card until a PIN-free check succeeds, the card is never disabled,
-// and once it is back it signs again.
+// reader or control fails with a known code (50070 on every call, as a
+// pulled card; 50070 or 50200 on signatures), while jobs keep coming: no
+// PIN goes to the card until a PIN-free check succeeds, the card is never
+// disabled, and once it is back it signs again.
 func TestDeviceErrorRecovers(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		mode  eporttest.Mode
-		words bool // the device error is named in words only
+		name string
+		mode eporttest.Mode
 	}{
-		{"ok reader error 50070 on every call", eporttest.NoCard, false},
-		{"ok reader reset 50070 on signatures", eporttest.Reset50070, false},
-		{"ok crypto device wording on signatures", eporttest.CryptoDevice, true},
+		{"ok reader error 50070 on every call", eporttest.NoCard},
+		{"ok reader reset 50070 on signatures", eporttest.Reset50070},
+		{"ok reader open 50200 on signatures", eporttest.Open50200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ka, kb := eporttest.NewSM2Key(t, 0x8A), eporttest.NewSM2Key(t, 0x8B)
@@ -214,7 +186,7 @@ func TestDeviceErrorRecovers(t *testing.T) {
 			q, up := newFakeQueue(), newFakeUploader()
 			up.addCert(ka.Cert)
 			up.addCert(kb.Cert)
-			guard := signer.NewPINGuard(t.TempDir())
+			guard := newGuard(t, t.TempDir())
 			b, stop := runBridge(t, bridge.Options{
 				Queue: q, Uploader: up, Logger: quietLogger(), ProbeInterval: 30 * time.Millisecond,
 				SignTimeout: time.Second, RetryDelay: 10 * time.Millisecond,
@@ -235,13 +207,7 @@ func TestDeviceErrorRecovers(t *testing.T) {
 				}
 				return ctlA.Signs() > 0 && q.len() == 0
 			})
-			if tc.words {
-				// A longer run in words only is a refused PIN
-				// (TestEPortDeviceWordsRun).
-				ctlA.SetModeFor(tc.mode, signer.MaxDeviceWords-1)
-			} else {
-				ctlA.SetMode(tc.mode)
-			}
+			ctlA.SetMode(tc.mode)
 			for range 10 {
 				send(3)
 				time.Sleep(60 * time.Millisecond)
@@ -261,7 +227,9 @@ func TestDeviceErrorRecovers(t *testing.T) {
 				t.Fatalf("card A never signed again (state %s)", signerState(b, "A"))
 			}
 			waitFor(t, 20*time.Second, "all jobs uploaded", func() bool { return q.len() == 0 })
-			pinOnlyAfterProbe(t, ctlA.Events())
+			if bad := eporttest.UncheckedRetries(ctlA.Events()); len(bad) > 0 {
+				t.Errorf("PIN-bearing requests %v came after a failure without a PIN-free check", bad)
+			}
 			if ctlA.WrongPINs() != 0 || b.Status().Totals.Alarms != 0 {
 				t.Errorf("wrong PINs %d, alarms %d; want 0, 0", ctlA.WrongPINs(), b.Status().Totals.Alarms)
 			}

@@ -9,13 +9,17 @@
 // expose it as a crypto.Signer and share the signing rules of package
 // signature through KeySigner.
 //
-// A refused PIN is reported as an error wrapping ErrPINRefused. Callers must
-// stop using that signer at once: a card locks after a few wrong PINs.
-// Because the E-Port control's wording of a wrong PIN is not published, a
-// failed call that carried the PIN counts as refused unless it names a
-// known reader or control error. Every PIN goes to its device through a
-// PINGuard, which records refusals on disk by card (they outlive the
-// process), withholds the PIN from a card that has not answered a PIN-free
-// check since its last failure, and lets one PIN-bearing call reach a card
-// at a time. PINs are held in a PIN value that never prints itself.
+// A card locks after a few wrong PINs, so every PIN goes to its device
+// through PINGuard.Do, the one door: a backend makes its PIN-bearing call
+// inside it and says how the call ended (PINResult). A PIN the device
+// refused, or that a call carried without a usable answer (a strike: a
+// timeout, a dropped connection, garbage, words without a known code, a
+// process that stopped during the call), is blocked on that card: a
+// marker is written to the machine's state directory before anyone hears
+// of it, and the PIN is not sent again, by any process, until pin-reset
+// or another PIN. The error wraps ErrPINRefused (ErrPINStruck for a
+// strike); callers must stop using that signer. Only a known device error
+// named by its code leaves the PIN unchecked, and the card is then tried
+// again only after a check without the PIN. PINs are held in a PIN value
+// that never prints itself, and read from files strictly (LoadPIN).
 package signer

@@ -34,21 +34,19 @@ const (
 )
 
 // DefaultPINErrorMarkers are fragments of a control error message that
-// mean the card refused the PIN even when the message also names a reader
-// error. Matching is case-insensitive. They only ever move an answer
-// towards "refused": a failed PIN-bearing call is read as a refused PIN
-// anyway unless it is a known reader or control error (see classify).
+// mean the card refused the PIN, even when the message also names a reader
+// error. Matching is case-insensitive. They only ever decide between a
+// refusal and a strike, which block the PIN alike (see classify).
 var DefaultPINErrorMarkers = []string{"口令", "PIN", "passwd", "password", "剩余", "锁", "63C"}
 
-// Known reader and control errors: a failed call that names one of these
-// (and no PIN marker) left the PIN unchecked, so the card may be tried
-// again once it answers a PIN-free check. 50070: the reader could not be
-// reset (card pulled out, light out); 50200: the reader cannot be opened;
-// 60408: the control is not reachable.
-var (
-	deviceCodes    = regexp.MustCompile(`(?:^|\D)(50070|50200|60408)(?:\D|$)`)
-	deviceWordings = []string{"读卡器", "打开密码设备失败", "未检测到密码设备", "未插入", "未插卡", "reader"}
-)
+// deviceCodes are the known reader and control errors: a failed call that
+// names one by its code (and no PIN marker) left the PIN unchecked, so the
+// card may be tried again once it answers a PIN-free check. 50070: the
+// reader could not be reset (card pulled out, light out); 50200: the
+// reader cannot be opened; 60408: the control is not reachable. Words
+// alone ("读卡器", "打开密码设备失败") are not enough: a wrong PIN could be
+// worded the same way.
+var deviceCodes = regexp.MustCompile(`(?:^|\D)(50070|50200|60408)(?:\D|$)`)
 
 // EPortConfig configures an EPort signer.
 type EPortConfig struct {
@@ -61,7 +59,7 @@ type EPortConfig struct {
 	// PINErrorMarkers overrides DefaultPINErrorMarkers when not empty.
 	PINErrorMarkers []string
 	// Guard is the door the PIN goes through (one per process, shared by
-	// every signer); a private in-memory guard when nil.
+	// every signer). Required.
 	Guard *PINGuard
 	// Name is the signer entry's name, recorded on a refused-PIN marker.
 	Name string
@@ -103,16 +101,61 @@ type eportRequest struct {
 
 // eportReply is the control's answer to a call, or its _id 0 notice.
 type eportReply struct {
-	ID     json.RawMessage `json:"_id"`
-	Method string          `json:"_method"`
-	Status string          `json:"_status"`
-	Args   struct {
-		Result bool            `json:"Result"`
+	ID     json.RawMessage
+	Method string
+	Status string
+	Result bool
+	Data   []string
+	Error  []string
+
+	// malformed says why the reply is not the control's JSON (its _id
+	// was read, but _status, Result, Data or Error have the wrong shape);
+	// empty when it is.
+	malformed string
+}
+
+// decodeReply reads one message of the control. It fails only when the
+// message is not a JSON object; a reply of the wrong shape comes back
+// with malformed set, so that its caller hears of it at once.
+func decodeReply(msg []byte) (eportReply, error) {
+	var raw struct {
+		ID     json.RawMessage `json:"_id"`
+		Method json.RawMessage `json:"_method"`
+		Status json.RawMessage `json:"_status"`
+		Args   json.RawMessage `json:"_args"`
+	}
+	if err := json.Unmarshal(msg, &raw); err != nil {
+		return eportReply{}, err
+	}
+	r := eportReply{ID: raw.ID}
+	_ = json.Unmarshal(raw.Method, &r.Method)
+	var args struct {
+		Result json.RawMessage `json:"Result"`
 		Data   json.RawMessage `json:"Data"`
 		Error  json.RawMessage `json:"Error"`
-	} `json:"_args"`
+	}
+	switch {
+	case !strictJSON(raw.Status, &r.Status):
+		r.malformed = "_status is not a string"
+	case len(raw.Args) == 0 || json.Unmarshal(raw.Args, &args) != nil:
+		r.malformed = "_args is not an object"
+	case !strictJSON(args.Result, &r.Result):
+		r.malformed = "Result is not true or false"
+	case !strictJSON(args.Data, &r.Data):
+		r.malformed = "Data is not a list of strings"
+	case !strictJSON(args.Error, &r.Error):
+		r.malformed = "Error is not a list of strings"
+	}
+	return r, nil
+}
 
-	malformed bool // the reply's _id was read but not the rest
+// strictJSON decodes raw into v when it is present and not null, and
+// reports whether it had the right shape. Absent and null leave v alone.
+func strictJSON(raw json.RawMessage, v any) bool {
+	if len(raw) == 0 || string(raw) == "null" {
+		return true
+	}
+	return json.Unmarshal(raw, v) == nil
 }
 
 // EPortError is a failure the control reported (Result false). It wraps
@@ -146,7 +189,7 @@ func OpenEPort(ctx context.Context, cfg EPortConfig) (*EPort, error) {
 		cfg.PINErrorMarkers = DefaultPINErrorMarkers
 	}
 	if cfg.Guard == nil {
-		cfg.Guard = NewPINGuard("")
+		return nil, errors.New("e-port: no PIN guard (a card signer needs the machine's PIN guard)")
 	}
 	if err := CheckEPortURL(cfg.URL); err != nil {
 		return nil, err
@@ -189,7 +232,6 @@ func (e *EPort) loadCertificate(ctx context.Context) error {
 		return fmt.Errorf("%w: control reports certNo %s but its certificate has %s", ErrDevice, data[0], certNo)
 	}
 	e.cert, e.certNo = cert, certNo
-	e.cfg.Guard.Probed(certNo)
 	return nil
 }
 
@@ -226,40 +268,47 @@ func (e *EPort) Sign(ctx context.Context, source []byte) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 	defer func() { <-e.signSlot }()
-	done, err := e.cfg.Guard.Begin(ctx, e.certNo, e.cfg.Name, e.cfg.PIN)
+	var v string
+	err := e.cfg.Guard.Do(ctx, e.card(), e.cfg.PIN, func(ctx context.Context, pin PIN) (PINResult, error) {
+		var res PINResult
+		var err error
+		v, res, err = e.sign(ctx, source, pin)
+		return res, err
+	})
 	if err != nil {
 		return "", err
 	}
-	v, err := e.sign(ctx, source)
-	if werr := done(err); werr != nil {
-		err = fmt.Errorf("%w (%v)", err, werr)
-	}
-	return v, err
+	return v, nil
 }
 
-// sign makes the PIN-bearing call; Sign has let it through the guard.
-func (e *EPort) sign(ctx context.Context, source []byte) (string, error) {
-	data, err := e.call(ctx, MethodSign, map[string]string{
+// card is the card as the PIN guard knows it.
+func (e *EPort) card() Card {
+	return Card{ID: e.certNo, Signer: e.cfg.Name, Check: e.checkCard}
+}
+
+// sign makes the PIN-bearing call; the guard let pin through.
+func (e *EPort) sign(ctx context.Context, source []byte, pin PIN) (string, PINResult, error) {
+	data, res, err := e.call(ctx, MethodSign, map[string]string{
 		"inData": string(source),
-		"passwd": e.cfg.PIN.Reveal(),
+		"passwd": pin.Reveal(),
 	}, true)
 	if err != nil {
-		return "", err
+		return "", res, err
 	}
 	if len(data) == 0 {
-		return "", fmt.Errorf("%w: sign answer holds no signature", ErrDevice)
+		return "", PINAccepted, fmt.Errorf("%w: sign answer holds no signature", ErrDevice)
 	}
 	if len(data) > 1 && data[1] != "" && !strings.EqualFold(strings.TrimSpace(data[1]), e.certNo) {
-		return "", fmt.Errorf("%w: card signed with certNo %s, expected %s (card changed?)", ErrDevice, data[1], e.certNo)
+		return "", PINAccepted, fmt.Errorf("%w: card signed with certNo %s, expected %s (card changed?)", ErrDevice, data[1], e.certNo)
 	}
 	v, err := normaliseSignValue(data[0], e.cert)
 	if err != nil {
-		return "", err
+		return "", PINAccepted, err
 	}
 	if err := signature.Verify(e.cert, source, v); err != nil {
-		return "", fmt.Errorf("%w: card signature: %w", ErrDevice, err)
+		return "", PINAccepted, fmt.Errorf("%w: card signature: %w", ErrDevice, err)
 	}
-	return v, nil
+	return v, PINAccepted, nil
 }
 
 // normaliseSignValue turns the control's signature into a signValue: line
@@ -284,11 +333,18 @@ func normaliseSignValue(s string, cert *smx509.Certificate) (string, error) {
 }
 
 // Ping asks the control for the card's certNo (no PIN is sent) and checks
-// it is still the card EPort was opened with. A card that answers counts
-// as checked without the PIN (it may be sent the PIN once more); Ping then
-// returns the standing refusal, if this PIN was refused by the card
-// before.
+// it is still the card EPort was opened with; it then returns the standing
+// refusal or strike, if this PIN is blocked on the card.
 func (e *EPort) Ping(ctx context.Context) error {
+	if err := e.checkCard(ctx); err != nil {
+		return err
+	}
+	return e.cfg.Guard.Blocked(e.card(), e.cfg.PIN)
+}
+
+// checkCard asks the control for the card's certNo, without the PIN, and
+// checks it is the card EPort was opened with.
+func (e *EPort) checkCard(ctx context.Context) error {
 	data, err := e.Call(ctx, MethodCertNo, struct{}{})
 	if err != nil {
 		return err
@@ -296,8 +352,7 @@ func (e *EPort) Ping(ctx context.Context) error {
 	if len(data) == 0 || !strings.EqualFold(strings.TrimSpace(data[0]), e.certNo) {
 		return fmt.Errorf("%w: the control reports certNo %q, expected %s (card removed or changed?)", ErrDevice, strings.Join(data, ","), e.certNo)
 	}
-	e.cfg.Guard.Probed(e.certNo)
-	return e.cfg.Guard.Blocked(e.certNo, e.cfg.Name, e.cfg.PIN)
+	return nil
 }
 
 // Certificate returns the card's certificate; see Signer.
@@ -329,16 +384,19 @@ func (e *EPort) Call(ctx context.Context, method string, args any) ([]string, er
 	if a, ok := args.(map[string]string); ok && a["passwd"] != "" {
 		return nil, errors.New("e-port: the PIN goes through Sign only")
 	}
-	return e.call(ctx, method, args, false)
+	data, _, err := e.call(ctx, method, args, false)
+	return data, err
 }
 
-// call is Call; withPIN says the request carries the PIN.
-func (e *EPort) call(ctx context.Context, method string, args any, withPIN bool) ([]string, error) {
+// call is Call; withPIN says the request carries the PIN, and the
+// PINResult says how such a call ended (see PINResult): PINNotSent only
+// when the request was certainly not written.
+func (e *EPort) call(ctx context.Context, method string, args any, withPIN bool) ([]string, PINResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 	defer cancel()
 	conn, gone, err := e.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, PINNotSent, err
 	}
 	e.mu.Lock()
 	e.nextID++
@@ -357,34 +415,58 @@ func (e *EPort) call(ctx context.Context, method string, args any, withPIN bool)
 
 	msg, err := json.Marshal(eportRequest{Method: method, ID: id, Args: args})
 	if err != nil {
-		return nil, fmt.Errorf("e-port %s: encode: %w", method, err)
+		return nil, PINNotSent, fmt.Errorf("e-port %s: encode: %w", method, err)
 	}
-	if err := conn.Write(ctx, websocket.MessageText, msg); err != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, PINNotSent, fmt.Errorf("%w: e-port %s: %w", ErrUnavailable, method, err)
+	}
+	wait := ctx
+	if withPIN {
+		// From here on the PIN may be on its way: only the call timeout
+		// ends the wait, not the caller (a service stop), so that an
+		// answer on its way is heard instead of becoming a strike.
+		deadline, _ := ctx.Deadline()
+		var cancelWait context.CancelFunc
+		wait, cancelWait = context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		defer cancelWait()
+	}
+	if err := conn.Write(wait, websocket.MessageText, msg); err != nil {
 		e.drop(conn, "write failed")
-		return nil, fmt.Errorf("%w: e-port %s: send: %w", ErrUnavailable, method, err)
+		return nil, PINUnknown, fmt.Errorf("%w: e-port %s: send: %w", ErrUnavailable, method, err)
 	}
+	data, res, err := awaitReply(wait, ch, gone, method, withPIN, e.cfg.PINErrorMarkers)
+	if errors.Is(err, context.DeadlineExceeded) {
+		e.drop(conn, "call timed out")
+	}
+	return data, res, err
+}
+
+// awaitReply waits for the reply that ch delivers, until the connection
+// is gone or wait ends, and reads it. Once a request is written, no answer
+// is as unsure as a bad one: for a PIN-bearing call both are PINUnknown.
+func awaitReply(wait context.Context, ch <-chan eportReply, gone <-chan struct{}, method string, withPIN bool, markers []string) ([]string, PINResult, error) {
 	select {
 	case r := <-ch:
-		return r.result(method, withPIN, e.cfg.PINErrorMarkers)
+		return r.result(method, withPIN, markers)
 	case <-gone:
-		return nil, fmt.Errorf("%w: e-port %s: connection lost", ErrUnavailable, method)
-	case <-ctx.Done():
-		e.drop(conn, "call timed out")
-		return nil, fmt.Errorf("%w: e-port %s: no answer: %w", ErrUnavailable, method, ctx.Err())
+		return nil, PINUnknown, fmt.Errorf("%w: e-port %s: connection lost", ErrUnavailable, method)
+	case <-wait.Done():
+		return nil, PINUnknown, fmt.Errorf("%w: e-port %s: no answer: %w", ErrUnavailable, method, wait.Err())
 	}
 }
 
 // result interprets a reply. Error is read whatever _status says; a
 // reply with Result true but another _status, or an Error, is a failure.
-func (r eportReply) result(method string, withPIN bool, pinMarkers []string) ([]string, error) {
-	if r.malformed {
-		return nil, &EPortError{Method: method, Messages: []string{"malformed reply"}, kind: ErrDevice}
+// For a call that carried the PIN the PINResult says what the reply tells
+// of it (see classify); a reply of the wrong shape tells nothing.
+func (r eportReply) result(method string, withPIN bool, pinMarkers []string) ([]string, PINResult, error) {
+	if r.malformed != "" {
+		return nil, PINUnknown, &EPortError{Method: method, Messages: []string{"malformed reply: " + r.malformed}, kind: ErrDevice}
 	}
-	data := stringList(r.Args.Data)
-	msgs := stringList(r.Args.Error)
+	msgs := nonEmpty(r.Error)
 	okStatus := r.Status == "" || r.Status == "00"
-	if r.Args.Result && okStatus && len(nonEmpty(msgs)) == 0 {
-		return data, nil
+	if r.Result && okStatus && len(msgs) == 0 {
+		return r.Data, PINAccepted, nil
 	}
 	if !okStatus {
 		msgs = append(msgs, "status "+r.Status)
@@ -392,11 +474,11 @@ func (r eportReply) result(method string, withPIN bool, pinMarkers []string) ([]
 	if len(msgs) == 0 {
 		msgs = []string{"Result false without message"}
 	}
-	kind := ErrDevice
+	res, kind := PINUnknown, ErrDevice
 	if withPIN {
-		kind = classify(msgs, pinMarkers)
+		res, kind = classify(msgs, pinMarkers)
 	}
-	return nil, &EPortError{Method: method, Messages: msgs, kind: kind}
+	return nil, res, &EPortError{Method: method, Messages: msgs, kind: kind}
 }
 
 func nonEmpty(list []string) []string {
@@ -409,63 +491,26 @@ func nonEmpty(list []string) []string {
 	return out
 }
 
-// classify maps the error messages of a failed call that carried the PIN
-// to an error kind. The control's wording of a wrong PIN is not published,
-// so the reading is the safe one: the PIN was refused unless the messages
-// name a known reader or control error and no PIN marker.
-func classify(msgs []string, pinMarkers []string) error {
+// classify reads the error messages of a failed call that carried the
+// PIN. The control's wording of a wrong PIN is not published, so the
+// reading is the safe one: words that name the PIN are a refusal; a known
+// reader or control error named by its code (and no PIN words) left the
+// PIN unchecked; anything else (other words, reader words without a code,
+// a code never seen) may be a wrong PIN counted by the card: a strike.
+func classify(msgs []string, pinMarkers []string) (PINResult, error) {
 	all := strings.ToLower(strings.Join(msgs, "\n"))
 	for _, m := range pinMarkers {
 		if m != "" && strings.Contains(all, strings.ToLower(m)) {
-			return ErrPINRefused
+			return PINRefused, ErrPINRefused
 		}
 	}
 	if sub := deviceCodes.FindStringSubmatch(all); sub != nil {
 		if sub[1] == "60408" {
-			return ErrUnavailable
+			return PINDeviceCode, ErrUnavailable
 		}
-		return ErrDevice
+		return PINDeviceCode, ErrDevice
 	}
-	for _, w := range deviceWordings {
-		if strings.Contains(all, strings.ToLower(w)) {
-			return errDeviceWords
-		}
-	}
-	return ErrPINRefused
-}
-
-// errDeviceWords is a device error named in words only, with no known
-// code: the likeliest reading, but a wrong PIN could be worded the same
-// way. It wraps ErrDevice; PINGuard counts such answers to PIN-bearing
-// calls and takes a run of them as a refused PIN (see MaxDeviceWords).
-var errDeviceWords = fmt.Errorf("%w (in words only, no known code)", ErrDevice)
-
-// stringList decodes a JSON array of strings, or a single string, leniently.
-func stringList(raw json.RawMessage) []string {
-	if len(raw) == 0 {
-		return nil
-	}
-	var list []any
-	if err := json.Unmarshal(raw, &list); err != nil {
-		var s string
-		if json.Unmarshal(raw, &s) == nil && s != "" {
-			return []string{s}
-		}
-		return nil
-	}
-	out := make([]string, 0, len(list))
-	for _, v := range list {
-		switch v := v.(type) {
-		case string:
-			out = append(out, v)
-		case nil:
-			out = append(out, "")
-		default:
-			b, _ := json.Marshal(v)
-			out = append(out, string(b))
-		}
-	}
-	return out
+	return PINUnknown, ErrDevice
 }
 
 // replyID reads _id, a number or a numeric string.
@@ -523,18 +568,12 @@ func (e *EPort) readLoop(conn *websocket.Conn, gone chan struct{}) {
 			conn.CloseNow()
 			return
 		}
-		var r eportReply
-		if err := json.Unmarshal(msg, &r); err != nil {
-			// Read the _id alone, so that the caller hears of a malformed
-			// answer instead of waiting for its timeout.
-			var head struct {
-				ID json.RawMessage `json:"_id"`
-			}
-			if json.Unmarshal(msg, &head) != nil {
-				e.log.Warn("e-port message is not JSON", "bytes", len(msg))
-				continue
-			}
-			r = eportReply{ID: head.ID, malformed: true}
+		r, err := decodeReply(msg)
+		if err != nil {
+			// Nobody can be told: a caller waiting for a reply hears of
+			// it at its timeout.
+			e.log.Warn("e-port message is not JSON", "bytes", len(msg))
+			continue
 		}
 		id, ok := replyID(r.ID)
 		if !ok || id == 0 {

@@ -1,18 +1,18 @@
 package signer
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 )
 
 // FuzzEPortReply feeds the E-Port control's reply decoder what a control
-// (or anything else on its port) might send: the decoding the read loop
-// does, replyID and result never panic; a reply is a success only when the
-// control said Result true with status 00 (or none); every failure is an
-// *EPortError of one known kind, and one naming a PIN marker is a refused
-// PIN, never a retryable device error.
+// (or anything else on its port) might send: decodeReply, replyID and
+// result never panic; a reply is a success only when the control said
+// Result true with status 00 (or none) in the right shape; every failure
+// is an *EPortError of one known kind; for a PIN-bearing call one naming a
+// PIN marker is a refused PIN, one naming no known code a strike, and a
+// reply of the wrong shape a strike, never a retryable device error.
 func FuzzEPortReply(f *testing.F) {
 	for _, s := range []string{
 		`{"_id":7,"_method":"cus-sec_SpcSignDataAsPEM","_status":"00","_args":{"Result":true,"Data":["c2lnbmF0dXJl","03000000000cde6f"],"Error":[]}}`,
@@ -27,22 +27,22 @@ func FuzzEPortReply(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		var r eportReply
-		if json.Unmarshal(msg, &r) != nil {
+		r, err := decodeReply(msg)
+		if err != nil {
 			return
 		}
 		_, _ = replyID(r.ID)
-		ok := r.Args.Result && (r.Status == "" || r.Status == "00") && len(nonEmpty(stringList(r.Args.Error))) == 0
+		ok := r.malformed == "" && r.Result && (r.Status == "" || r.Status == "00") && len(nonEmpty(r.Error)) == 0
 		for _, withPIN := range []bool{false, true} {
-			_, err := r.result("cus-sec_SpcSignDataAsPEM", withPIN, DefaultPINErrorMarkers)
+			_, res, err := r.result("cus-sec_SpcSignDataAsPEM", withPIN, DefaultPINErrorMarkers)
 			if err == nil {
-				if !ok {
-					t.Fatalf("success without Result true, status 00 and no error: %s", msg)
+				if !ok || res != PINAccepted {
+					t.Fatalf("success (%v) without a well-formed Result true, status 00 and no error: %s", res, msg)
 				}
 				continue
 			}
-			if ok {
-				t.Fatalf("Result true with status 00 and no error failed: %v", err)
+			if ok || (withPIN && res == PINAccepted) {
+				t.Fatalf("a well-formed Result true with status 00 and no error failed (%v): %v", res, err)
 			}
 			var ee *EPortError
 			if !errors.As(err, &ee) || len(ee.Messages) == 0 {
@@ -64,13 +64,24 @@ func FuzzEPortReply(f *testing.F) {
 				}
 				continue
 			}
+			if r.malformed != "" && res != PINUnknown {
+				t.Fatalf("a malformed reply to a PIN-bearing call is %v, want a strike", res)
+			}
 			// A PIN-bearing call naming a PIN marker is refused, whatever
-			// _status says.
+			// _status says; one that names neither a marker nor a known
+			// code is a strike.
 			all := strings.ToLower(strings.Join(ee.Messages, "\n"))
+			named := false
 			for _, m := range DefaultPINErrorMarkers {
-				if strings.Contains(all, strings.ToLower(m)) && !errors.Is(err, ErrPINRefused) {
-					t.Fatalf("messages %q name %q but the error is %v", ee.Messages, m, err)
-				}
+				named = named || strings.Contains(all, strings.ToLower(m))
+			}
+			switch {
+			case r.malformed == "" && named && (res != PINRefused || !errors.Is(err, ErrPINRefused)):
+				t.Fatalf("messages %q name the PIN but the result is %v, %v", ee.Messages, res, err)
+			case res == PINDeviceCode && !deviceCodes.MatchString(all):
+				t.Fatalf("messages %q name no known code but leave the PIN unchecked", ee.Messages)
+			case res != PINRefused && res != PINDeviceCode && res != PINUnknown:
+				t.Fatalf("a failed PIN-bearing call is %v", res)
 			}
 		}
 	})

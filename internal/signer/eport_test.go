@@ -24,7 +24,7 @@ func openEPort(t *testing.T, ctl *eporttest.Control, pin string, timeout time.Du
 	t.Helper()
 	e, err := signer.OpenEPort(context.Background(), signer.EPortConfig{
 		URL: ctl.URL(), PIN: signer.NewPIN(pin), CallTimeout: timeout,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler), Guard: newGuard(t, t.TempDir()), Name: "card",
 	})
 	if err != nil {
 		t.Fatalf("OpenEPort: %v", err)
@@ -71,7 +71,7 @@ func TestEPortErrors(t *testing.T) {
 		{"fail reader reset 50070", eporttest.Reset50070, testPIN, signer.ErrDevice, signer.ErrPINRefused, 1},
 		{"fail reader open 50200", eporttest.Open50200, testPIN, signer.ErrDevice, signer.ErrPINRefused, 1},
 		{"fail wrong PIN", eporttest.Normal, "12345678", signer.ErrPINRefused, nil, 1},
-		{"fail hang times out", eporttest.Hang, testPIN, signer.ErrUnavailable, signer.ErrPINRefused, 1},
+		{"fail hang times out and strikes", eporttest.Hang, testPIN, signer.ErrPINStruck, nil, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := eporttest.NewSM2Key(t, 7)
@@ -99,35 +99,32 @@ func TestEPortErrors(t *testing.T) {
 	}
 }
 
+// TestEPortRecovers breaks the control in ways that leave the PIN
+// unchecked (a reader error with its code, a restart of the control
+// between calls): the signer signs again once the control is back, and a
+// PIN follows a failure only after a PIN-free check.
 func TestEPortRecovers(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		break_ func(*eporttest.Control)
+		fails  bool
 	}{
-		{"ok after hang", func(c *eporttest.Control) { c.SetMode(eporttest.Hang) }},
-		{"ok after control restart", func(c *eporttest.Control) { c.DropConnections() }},
+		{"ok after reader error 50070", func(c *eporttest.Control) { c.SetMode(eporttest.Reset50070) }, true},
+		{"ok after control restart", func(c *eporttest.Control) { c.DropConnections() }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := eporttest.NewSM2Key(t, 8)
 			ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
 			e := openEPort(t, ctl, testPIN, 300*time.Millisecond)
+			if _, err := e.Sign(context.Background(), source); err != nil {
+				t.Fatal(err)
+			}
 			tc.break_(ctl)
-			_, failed := e.Sign(context.Background(), source)
+			time.Sleep(50 * time.Millisecond)
+			if _, err := e.Sign(context.Background(), source); (err != nil) != tc.fails || errors.Is(err, signer.ErrPINRefused) {
+				t.Fatalf("Sign on the broken control = %v, want failed %v and not blocked", err, tc.fails)
+			}
 			ctl.SetMode(eporttest.Normal)
-			if failed != nil {
-				// A card whose PIN-bearing call failed gets no PIN until
-				// it answers a PIN-free check.
-				before := ctl.PINRequests()
-				if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrNotProven) {
-					t.Fatalf("Sign before a PIN-free check: %v, want ErrNotProven", err)
-				}
-				if got := ctl.PINRequests(); got != before {
-					t.Fatalf("the PIN reached the card %d times before a PIN-free check", got-before)
-				}
-			}
-			if err := e.Ping(context.Background()); err != nil {
-				t.Fatalf("Ping: %v", err)
-			}
 			v, err := e.Sign(context.Background(), source)
 			if err != nil {
 				t.Fatalf("Sign after recovery: %v", err)
@@ -135,7 +132,10 @@ func TestEPortRecovers(t *testing.T) {
 			if err := signature.Verify(k.Cert, source, v); err != nil {
 				t.Error(err)
 			}
-			if ctl.Connections() < 2 {
+			if bad := eporttest.UncheckedRetries(ctl.Events()); len(bad) > 0 {
+				t.Errorf("PIN-bearing requests %v came after a failure without a PIN-free check", bad)
+			}
+			if !tc.fails && ctl.Connections() < 2 {
 				t.Errorf("connections = %d, want a reconnect", ctl.Connections())
 			}
 		})
@@ -178,6 +178,7 @@ func TestEPortOutOfOrder(t *testing.T) {
 func TestEPortUnreachable(t *testing.T) {
 	_, err := signer.OpenEPort(context.Background(), signer.EPortConfig{
 		URL: "ws://127.0.0.1:1", CallTimeout: time.Second, Logger: slog.New(slog.DiscardHandler),
+		Guard: newGuard(t, t.TempDir()),
 	})
 	if !errors.Is(err, signer.ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)

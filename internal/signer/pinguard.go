@@ -7,132 +7,140 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// A card locks after a few wrong PINs, and the control's wording of a
-// wrong PIN is not published. PINGuard is the one door every PIN goes
-// through on its way to a device (an E-Port card's signature, a PKCS#11
-// login). It keeps three rules:
+// A card locks after a few wrong PINs, and a device's wording of a wrong
+// PIN is not published. PINGuard is the one door every PIN goes through
+// on its way to a device: Do. Inside it are a pure policy (pinpolicy.go:
+// the states of one card's PIN and what moves them) and a store
+// (pinstore.go: markers on disk, shared by every process on the machine).
+// Its rules:
 //
-//   - a refused PIN stays refused: a marker keyed by the card is written to
-//     disk before the caller hears of the refusal, and while it stands the
-//     same PIN is never sent to that card again, by this process or any
-//     other that shares the state directory;
-//   - a card that is not proven (it never signed, or its last PIN-bearing
-//     call failed) gets the PIN only after a PIN-free check of the card
-//     succeeded (Probed), and then once: it must sign before it gets a
-//     second try;
-//   - PIN-bearing calls to one card run one at a time, even from several
-//     signer entries pointing at it, so a refusal is recorded before the
-//     next call can start.
+//   - a PIN the card refused, or that a call carried without a usable
+//     answer (a strike), is blocked: a marker is written before anyone
+//     hears of it, and the PIN is never sent to that card again, by any
+//     process sharing the store, until pin-reset or another PIN;
+//   - a PIN the card has not accepted in this process since its last
+//     failure goes only after a PIN-free check of the card succeeded, and
+//     as a trial: exclusive across processes, and recorded before it
+//     leaves, so that a process that stops during the call leaves a
+//     strike behind;
+//   - PIN-bearing calls to one card run one at a time in a process.
 
-// pinHashIterations is the PBKDF2 work factor of a refused PIN's
-// fingerprint: an 8-digit PIN must not be cheap to find from a marker.
+// pinHashIterations is the PBKDF2 work factor of a PIN's fingerprint: an
+// 8-digit PIN must not be cheap to find from a marker.
 var pinHashIterations = 200_000
 
-// PINGuard decides when a PIN may be sent to a card and remembers refused
+// PINGuard decides when a PIN may be sent to a card and remembers blocked
 // PINs. One PINGuard serves every signer of a process; build it with
 // NewPINGuard. Its methods are safe for concurrent use.
 type PINGuard struct {
-	dir string
+	store pinStore
+	dir   string
+	key   [32]byte // keys this process's in-memory names of PINs
 
-	mu    sync.Mutex
-	cards map[string]*cardState
-	memo  map[string]bool   // salt|hash|pin -> the PIN matches
-	noted map[string]string // signer name -> card, as last written
+	mu     sync.Mutex
+	cards  map[string]*cardState
+	memo   map[string]bool    // salt|hash|pin key -> the PIN matches
+	prints map[string]PINMark // pin key -> this process's fingerprint of it
+	noted  map[string]string  // signer -> card, as last noted
 }
 
 // cardState is what the guard knows of one card in this process.
 type cardState struct {
-	turn    chan struct{} // one PIN-bearing call at a time
-	proven  bool          // the last PIN-bearing call succeeded
-	tickets int           // PIN-bearing tries left while not proven
-	words   int           // PIN-bearing calls in a row answered in device words only
-	refused []pinPrint    // refusals seen by this process (also on disk)
+	turn   chan struct{} // one PIN-bearing call at a time
+	proven string        // key of the PIN the card accepted at the last call
+	marks  []PINMark     // blocked here (also in the store)
 }
 
-// pinPrint is the salted fingerprint of a refused PIN.
-type pinPrint struct {
-	Salt   string    `json:"salt"`
-	Hash   string    `json:"hash"`
-	Signer string    `json:"signer"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason,omitempty"`
+// Card names the device whose PIN counter a call spends.
+type Card struct {
+	// ID identifies the device that counts wrong PINs: an E-Port card's
+	// certNo, a PKCS#11 token's module and token (not a key on it).
+	ID string
+	// Signer is the signer entry that uses the card: markers name it and
+	// pin-reset finds the card by it.
+	Signer string
+	// Check, when not nil, asks the device something without the PIN.
+	// Before a trial (a PIN the card has not accepted in this process
+	// since its last failure) the guard calls it, and sends the PIN only
+	// when it succeeds.
+	Check func(ctx context.Context) error
 }
 
-// PINRefusal is a refused-PIN marker: the card and the refusals recorded
-// for it. It holds no PIN, only salted PBKDF2 fingerprints.
-type PINRefusal struct {
-	// Card identifies the card: its certNo for an E-Port card.
-	Card string `json:"card"`
-	// Signers are the names of the signer entries that used this card.
-	Signers []string `json:"signers"`
-	// Refused are the refused PINs' fingerprints, oldest first.
-	Refused []pinPrint `json:"refused"`
-	// Path is the marker file (not stored in it).
-	Path string `json:"-"`
-}
+// PINCall makes one call that carries pin to a device and says how it
+// ended: see PINResult. It must use pin (the PIN the guard let through)
+// and nothing else. A nil error means the call succeeded and the device
+// accepted the PIN.
+type PINCall func(ctx context.Context, pin PIN) (PINResult, error)
 
-// Last returns when the PIN was last refused and the device's words.
-func (r PINRefusal) Last() (time.Time, string) {
-	if len(r.Refused) == 0 {
-		return time.Time{}, ""
-	}
-	p := r.Refused[len(r.Refused)-1]
-	return p.At, p.Reason
-}
+// ErrPINStruck means a call carried the PIN and got no usable answer: the
+// card may have counted a wrong PIN, so the PIN is blocked as if it had
+// been refused. It wraps ErrPINRefused.
+var ErrPINStruck = fmt.Errorf("%w: struck (no usable answer after the PIN was sent; the card may have counted a wrong PIN)", ErrPINRefused)
 
-// PINBlockedError is returned instead of sending a PIN that the card
-// already refused. It wraps ErrPINRefused.
+// PINBlockedError is returned instead of sending a PIN that is blocked on
+// the card. It wraps ErrPINRefused, and ErrPINStruck for a strike.
 type PINBlockedError struct {
 	// Card identifies the card.
 	Card string
-	// Signer is the signer entry that was refused first.
+	// Signer is the signer entry that sent the PIN when it was blocked.
 	Signer string
-	// At is when the PIN was refused.
+	// Kind says whether the card refused it or a call struck.
+	Kind MarkKind
+	// At is when the PIN was blocked.
 	At time.Time
-	// Path is the marker file, empty when the guard keeps no directory.
+	// Path is the marker file.
 	Path string
+	// Resetter is the signer name to give pin-reset.
+	Resetter string
 }
 
 // Error says why no PIN was sent and how to clear the marker.
 func (e *PINBlockedError) Error() string {
-	where := "in memory"
-	if e.Path != "" {
-		where = e.Path
+	what := "refused this PIN"
+	if e.Kind == MarkStruck {
+		what = "got this PIN in a call without a usable answer (a strike)"
 	}
-	return fmt.Sprintf("%v: card %s refused this PIN at %s (signer %s; marker %s); no PIN sent. Fix the PIN file (a changed PIN is tried once) or run hsmbridge pin-reset %s",
-		ErrPINRefused, e.Card, e.At.Format(time.RFC3339), e.Signer, where, e.Signer)
+	return fmt.Sprintf("%v: card %s %s at %s (signer %s; marker %s); no PIN sent. Fix the PIN file (another PIN is tried once) or run hsmbridge pin-reset %s",
+		ErrPINRefused, e.Card, what, e.At.Format(time.RFC3339), e.Signer, e.Path, e.Resetter)
 }
 
-// Unwrap returns ErrPINRefused.
-func (e *PINBlockedError) Unwrap() error { return ErrPINRefused }
-
-// ErrNotProven means the PIN was withheld because the card has not passed
-// a PIN-free check since its last failed PIN-bearing call. It wraps
-// ErrUnavailable: the signer rests and is checked again.
-var ErrNotProven = fmt.Errorf("%w: card not checked without the PIN since its last failure; PIN withheld", ErrUnavailable)
-
-// NewPINGuard returns a guard that keeps its markers in dir (created when
-// needed). An empty dir keeps them in memory only, for tests and for
-// signers that have no PIN.
-func NewPINGuard(dir string) *PINGuard {
-	return &PINGuard{dir: dir, cards: map[string]*cardState{}, memo: map[string]bool{}, noted: map[string]string{}}
+// Unwrap returns ErrPINStruck for a strike, ErrPINRefused otherwise.
+func (e *PINBlockedError) Unwrap() error {
+	if e.Kind == MarkStruck {
+		return ErrPINStruck
+	}
+	return ErrPINRefused
 }
 
-// Dir returns the marker directory, empty when markers live in memory.
+// NewPINGuard returns a guard that keeps its markers in dir, created when
+// needed. Every process that may send a PIN to the same card must use the
+// same dir: it is the machine's memory of that card.
+func NewPINGuard(dir string) (*PINGuard, error) {
+	if dir == "" {
+		return nil, errors.New("signer: the PIN guard needs a state directory")
+	}
+	return newGuard(diskStore{dir: dir}, dir), nil
+}
+
+func newGuard(s pinStore, dir string) *PINGuard {
+	g := &PINGuard{store: s, dir: dir, cards: map[string]*cardState{}, memo: map[string]bool{},
+		prints: map[string]PINMark{}, noted: map[string]string{}}
+	_, _ = rand.Read(g.key[:])
+	return g
+}
+
+// Dir returns the marker directory.
 func (g *PINGuard) Dir() string { return g.dir }
 
 func (g *PINGuard) card(id string) *cardState {
@@ -146,246 +154,254 @@ func (g *PINGuard) card(id string) *cardState {
 	return c
 }
 
-// Probed records that a PIN-free check of the card succeeded: a card that
-// is not proven may now be sent the PIN once.
-func (g *PINGuard) Probed(card string) {
-	c := g.card(card)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !c.proven {
-		c.tickets = 1
-	}
+// pinKey names pin in this process's memory without holding it.
+func (g *PINGuard) pinKey(pin PIN) string {
+	m := hmac.New(sha256.New, g.key[:])
+	m.Write([]byte(pin.Reveal()))
+	return string(m.Sum(nil))
 }
 
-// Blocked returns a *PINBlockedError when the card refused pin before
-// (in this process or, through the marker, any other), and nil otherwise.
-// It sends nothing to the card. signer, when not empty, is noted as a user
-// of the card, so that `pin-reset NAME` finds the card's marker.
-func (g *PINGuard) Blocked(card, signer string, pin PIN) error {
-	c := g.card(card)
-	g.mu.Lock()
-	mem := slices.Clone(c.refused)
-	g.mu.Unlock()
-	var path string
-	prints := mem
-	if g.dir != "" {
-		if signer != "" {
-			g.noteSigner(signer, card)
-		}
-		r, err := g.read(card)
-		switch {
-		case err != nil:
-			// A marker that cannot be read may be a refusal: the PIN is
-			// withheld until it can be read.
-			return fmt.Errorf("%w: cannot read the refused-PIN marker of card %s, PIN withheld: %w", ErrUnavailable, card, err)
-		case r != nil:
-			path = r.Path
-			prints = append(prints, r.Refused...)
-		}
+// Do is the one door through which a PIN reaches a device; backends
+// (E-Port signature, PKCS#11 login, a cipher machine's access password)
+// call nothing else to spend one. It makes call with pin on card, or
+// returns an error without calling it:
+//
+//   - a *PINBlockedError when the card refused pin before or a call that
+//     carried it struck (in this process or any other sharing the store);
+//   - the error of card.Check when pin is on trial (the card has not
+//     accepted it in this process since its last failure) and the card
+//     did not answer that PIN-free check; or an error wrapping
+//     ErrUnavailable when another process holds the card's trial lock
+//     until ctx ends, or the store cannot be read or written.
+//
+// After the call, call's PINResult decides: PINAccepted (or a nil error)
+// proves the PIN; PINRefused blocks it as refused; PINUnknown blocks it as
+// a strike (the error then wraps ErrPINStruck); PINNotSent changes
+// nothing; PINDeviceCode puts the PIN back on trial. A mark is written to
+// the store before Do returns, and Do returns call's error (a refusal
+// wrapping ErrPINRefused), with the store's error added when the mark
+// could not be written (the PIN stays blocked in this process, and the
+// trial record stays on disk, so other processes find a strike).
+//
+// A trial is recorded in the store before the PIN leaves; if the process
+// stops during the call the record stays, and the next process to try
+// the card blocks that PIN as a strike. A call that panics is treated the
+// same way.
+func (g *PINGuard) Do(ctx context.Context, card Card, pin PIN, call PINCall) error {
+	if g == nil {
+		return errors.New("signer: no PIN guard (a signer that sends a PIN needs one)")
 	}
-	for _, p := range prints {
-		if g.matches(p, pin) {
-			return &PINBlockedError{Card: card, Signer: p.Signer, At: p.At, Path: path}
-		}
+	if card.ID == "" {
+		return errors.New("signer: PIN guard: no card identity")
 	}
-	return nil
-}
-
-// Begin is called right before pin goes to the card. It waits for the
-// card's turn, and returns an error (sending nothing) when the PIN was
-// refused before (*PINBlockedError) or the card is not proven and has no
-// try left (ErrNotProven). Otherwise the caller sends the PIN and must
-// call done with the call's outcome: a refusal (an error wrapping
-// ErrPINRefused) is written to disk before done returns, and done returns
-// the error of that write, if any (the refusal still stands in memory).
-func (g *PINGuard) Begin(ctx context.Context, card, signer string, pin PIN) (done func(error) error, err error) {
-	c := g.card(card)
+	cs := g.card(card.ID)
 	select {
-	case c.turn <- struct{}{}:
+	case cs.turn <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: wait for the card: %w", ErrUnavailable, ctx.Err())
+		return fmt.Errorf("%w: wait for card %s: %w", ErrUnavailable, card.ID, ctx.Err())
 	}
-	release := func() { <-c.turn }
-	if err := g.Blocked(card, signer, pin); err != nil {
-		release()
-		return nil, err
-	}
-	g.mu.Lock()
-	trial := !c.proven
-	if trial {
-		if c.tickets == 0 {
-			g.mu.Unlock()
-			release()
-			return nil, ErrNotProven
-		}
-		c.tickets--
-	}
-	g.mu.Unlock()
-	unlock := func() {}
-	if trial && g.dir != "" {
-		// A try on a card that is not proven is exclusive across the
-		// processes sharing the state directory, so two of them starting
-		// together cannot both spend a try.
-		var err error
-		if unlock, err = g.lockTrial(card); err != nil {
-			release()
-			return nil, err
-		}
-	}
-	var once sync.Once
-	return func(callErr error) error {
-		var werr error
-		once.Do(func() {
-			defer release()
-			defer unlock()
-			g.mu.Lock()
-			c.proven = callErr == nil
-			c.tickets = 0
-			g.mu.Unlock()
-			switch {
-			case callErr == nil:
-				werr = g.clearWordStrikes(card)
-			case errors.Is(callErr, ErrPINRefused):
-				werr = g.refuse(card, signer, pin, callErr)
-			case errors.Is(callErr, errDeviceWords):
-				werr = g.wordStrike(card, signer, pin, callErr)
-			}
-		})
-		return werr
-	}, nil
-}
-
-// MaxDeviceWords is how many PIN-bearing calls in a row, with no
-// signature in between, a card may answer with a device error named in
-// words only (no known code) before the answers are taken as a refused
-// PIN. Such a wording is most likely a device fault, and one or two are
-// forgiven; but a wrong PIN could be worded the same way, and an endless
-// run of them would lock the card. Cards allow more wrong PINs than this.
-const MaxDeviceWords = 3
-
-// strikePath is the file that counts a card's run of device errors in
-// words only, so that a restart does not start the run afresh.
-func (g *PINGuard) strikePath(card string) string {
-	return filepath.Join(g.dir, strings.TrimSuffix(markerName(card), ".json")+".words")
-}
-
-// wordStrike counts one more answer in device words only to a PIN-bearing
-// call, and records a refusal when the run reaches MaxDeviceWords.
-func (g *PINGuard) wordStrike(card, signer string, pin PIN, why error) error {
-	c := g.card(card)
-	g.mu.Lock()
-	c.words++
-	n := c.words
-	g.mu.Unlock()
-	if g.dir != "" {
-		// The count on disk wins when it is higher (another process, or a
-		// run before a restart). An unreadable count is taken as full.
-		disk := 0
-		if b, err := os.ReadFile(g.strikePath(card)); err == nil {
-			if disk, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
-				disk = MaxDeviceWords
-			}
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			disk = MaxDeviceWords
-		}
-		n = max(n, disk+1)
-		g.mu.Lock()
-		c.words = n
-		g.mu.Unlock()
-		if n < MaxDeviceWords {
-			err := os.MkdirAll(g.dir, 0o700)
-			if err == nil {
-				err = os.WriteFile(g.strikePath(card), []byte(strconv.Itoa(n)), 0o600)
-			}
-			if err != nil {
-				return g.refuse(card, signer, pin, fmt.Errorf("%w: cannot count device errors of card %s (%v); taken as refused: %w", ErrPINRefused, card, err, why))
-			}
-		}
-	}
-	if n < MaxDeviceWords {
-		return nil
-	}
-	return g.refuse(card, signer, pin, fmt.Errorf("%w: %d PIN-bearing calls in a row answered in device words with no known code, taken as refused (last: %w)", ErrPINRefused, n, why))
-}
-
-// clearWordStrikes ends a card's run of device errors in words only: it
-// signed.
-func (g *PINGuard) clearWordStrikes(card string) error {
-	c := g.card(card)
-	g.mu.Lock()
-	had := c.words
-	c.words = 0
-	g.mu.Unlock()
-	if g.dir == "" {
-		return nil
-	}
-	if err := os.Remove(g.strikePath(card)); err != nil && !errors.Is(err, fs.ErrNotExist) && had > 0 {
+	defer func() { <-cs.turn }()
+	if err := g.Blocked(card, pin); err != nil {
 		return err
 	}
+	key := g.pinKey(pin)
+	g.mu.Lock()
+	state := pinFresh
+	if cs.proven == key {
+		state = pinProven
+	}
+	g.mu.Unlock()
+	_, trial := policy.admit(state)
+	recorded := false
+	if trial {
+		lk, err := g.startTrial(ctx, card, pin)
+		if err != nil {
+			return err
+		}
+		// Released with the record cleared only once the outcome is in
+		// the store; a panic in call leaves it, as a stopped process does.
+		defer func() { lk.release(recorded) }()
+	}
+	if err := ctx.Err(); err != nil {
+		recorded = true
+		return fmt.Errorf("%w: %w (PIN not sent)", ErrUnavailable, err)
+	}
+	res, callErr := call(ctx, pin)
+	if callErr == nil {
+		res = PINAccepted
+	} else if errors.Is(callErr, ErrPINRefused) && res != PINUnknown {
+		res = PINRefused // a backend's refusal is never read as less
+	}
+	next, mark := policy.after(state, res)
+	g.mu.Lock()
+	switch next {
+	case pinProven:
+		cs.proven = key
+	case pinFresh, pinBlocked:
+		if cs.proven == key {
+			cs.proven = ""
+		}
+	}
+	g.mu.Unlock()
+	var err error
+	switch mark {
+	case markNone:
+		recorded = true
+		return callErr
+	case MarkRefused:
+		err = callErr
+		if !errors.Is(err, ErrPINRefused) {
+			err = fmt.Errorf("%w: %v", ErrPINRefused, callErr)
+		}
+	case MarkStruck:
+		err = fmt.Errorf("%w: %v", ErrPINStruck, callErr)
+	}
+	m := g.print(pin)
+	m.Kind, m.Signer, m.At, m.Reason = mark, card.Signer, time.Now().UTC(), redact(callErr, pin)
+	if werr := g.block(card.ID, m); werr != nil {
+		return fmt.Errorf("%w (the marker could not be written: %v)", err, werr)
+	}
+	recorded = true
+	return err
+}
+
+// startTrial takes the card's trial lock, turns a record left by a holder
+// that stopped during its call into a strike, checks the PIN again
+// (another process may have blocked it meanwhile), runs the PIN-free
+// check and records the PIN before it leaves.
+func (g *PINGuard) startTrial(ctx context.Context, card Card, pin PIN) (trialLock, error) {
+	lk, err := g.store.lockTrial(ctx, card.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: card %s: %w; PIN withheld", ErrUnavailable, card.ID, err)
+	}
+	fail := func(err error) (trialLock, error) {
+		lk.release(false)
+		return nil, err
+	}
+	if left, ok := lk.leftover(); ok {
+		left.Kind = MarkStruck
+		left.At = time.Now().UTC()
+		left.Reason = "a process stopped during a PIN-bearing call to this card, with no answer recorded (" + left.Reason + ")"
+		if err := g.block(card.ID, left); err != nil {
+			return fail(fmt.Errorf("%w: card %s: record the strike a stopped process left: %w; PIN withheld", ErrUnavailable, card.ID, err))
+		}
+	}
+	if err := g.Blocked(card, pin); err != nil {
+		lk.release(true)
+		return nil, err
+	}
+	if card.Check != nil {
+		if err := card.Check(ctx); err != nil {
+			lk.release(true)
+			return nil, fmt.Errorf("check without the PIN before a PIN try (PIN withheld): %w", err)
+		}
+	}
+	m := g.print(pin)
+	m.Kind, m.Signer, m.At = MarkStruck, card.Signer, time.Now().UTC()
+	m.Reason = fmt.Sprintf("pid %d", os.Getpid())
+	if err := lk.intend(m); err != nil {
+		return fail(fmt.Errorf("%w: card %s: record the PIN try in the state directory: %w; PIN withheld", ErrUnavailable, card.ID, err))
+	}
+	return lk, nil
+}
+
+// block records m in the store, then in this process (whether or not the
+// store took it): nobody hears of the block before it is on disk.
+func (g *PINGuard) block(card string, m PINMark) error {
+	err := g.store.add(card, m)
+	cs := g.card(card)
+	g.mu.Lock()
+	cs.marks = append(cs.marks, m)
+	g.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("write the marker of card %s: %w", card, err)
+	}
 	return nil
 }
 
-// trialStale is how old a trial lock may be before it is taken as left
-// behind by a process that died during its call.
-const trialStale = 2 * time.Minute
-
-// lockTrial takes the card's trial lock file in the state directory, or
-// returns an error wrapping ErrUnavailable when another process holds it.
-func (g *PINGuard) lockTrial(card string) (func(), error) {
-	if err := os.MkdirAll(g.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("%w: state directory: %w", ErrUnavailable, err)
+// redact returns err's text without the PIN, cut to 300 characters.
+func redact(err error, pin PIN) string {
+	if err == nil {
+		return ""
 	}
-	path := filepath.Join(g.dir, strings.TrimSuffix(markerName(card), ".json")+".trial")
-	for range 2 {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err == nil {
-			fmt.Fprintf(f, "pid %d since %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))
-			f.Close()
-			return func() { os.Remove(path) }, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("%w: trial lock of card %s: %w", ErrUnavailable, card, err)
-		}
-		if st, serr := os.Stat(path); serr == nil && time.Since(st.ModTime()) > trialStale {
-			os.Remove(path)
-			continue
-		}
-		break
+	s := err.Error()
+	if !pin.Empty() {
+		s = strings.ReplaceAll(s, pin.Reveal(), "[PIN redacted]")
 	}
-	return nil, fmt.Errorf("%w: another process is trying the PIN on card %s (%s); PIN withheld", ErrUnavailable, card, path)
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300])
+	}
+	return s
 }
 
-// refuse records a refusal in memory and on disk.
-func (g *PINGuard) refuse(card, signer string, pin PIN, why error) error {
+// Blocked returns a *PINBlockedError when pin is blocked on the card (in
+// this process or, through the store, any other), and nil otherwise. It
+// sends nothing. A marker that cannot be read withholds every PIN (an
+// error wrapping ErrUnavailable). card.Signer is noted as a user of the
+// card, so that `pin-reset NAME` finds its marker.
+func (g *PINGuard) Blocked(card Card, pin PIN) error {
+	if g == nil {
+		return errors.New("signer: no PIN guard (a signer that sends a PIN needs one)")
+	}
+	cs := g.card(card.ID)
+	if card.Signer != "" {
+		g.note(card.Signer, card.ID)
+	}
+	g.mu.Lock()
+	marks := slices.Clone(cs.marks)
+	g.mu.Unlock()
+	path := g.store.where(card.ID)
+	r, err := g.store.load(card.ID)
+	if err != nil {
+		return fmt.Errorf("%w: cannot read the PIN marker of card %s, PIN withheld: %w", ErrUnavailable, card.ID, err)
+	}
+	if r != nil {
+		marks = append(marks, r.Refused...)
+	}
+	for _, m := range marks {
+		if g.matches(m, pin) {
+			return &PINBlockedError{Card: card.ID, Signer: m.Signer, Kind: m.Kind, At: m.At, Path: path,
+				Resetter: cmpString(card.Signer, m.Signer)}
+		}
+	}
+	return nil
+}
+
+func cmpString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (g *PINGuard) note(signer, card string) {
+	g.mu.Lock()
+	done := g.noted[signer] == card
+	g.noted[signer] = card
+	g.mu.Unlock()
+	if !done {
+		g.store.note(signer, card)
+	}
+}
+
+// print returns this process's fingerprint of pin (salted PBKDF2), made
+// once per PIN.
+func (g *PINGuard) print(pin PIN) PINMark {
+	key := g.pinKey(pin)
+	g.mu.Lock()
+	m, ok := g.prints[key]
+	g.mu.Unlock()
+	if ok {
+		return m
+	}
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
-	reason := why.Error()
-	if !pin.Empty() {
-		reason = strings.ReplaceAll(reason, pin.Reveal(), "[PIN redacted]")
-	}
-	if r := []rune(reason); len(r) > 300 {
-		reason = string(r[:300])
-	}
-	p := pinPrint{Salt: hex.EncodeToString(salt), Hash: hex.EncodeToString(pinHash(salt, pin)), Signer: signer, At: time.Now().UTC(), Reason: reason}
-	c := g.card(card)
+	m = PINMark{Salt: hex.EncodeToString(salt), Hash: hex.EncodeToString(pinHash(salt, pin))}
 	g.mu.Lock()
-	c.refused = append(c.refused, p)
+	g.prints[key] = m
+	g.memo[m.Salt+"|"+m.Hash+"|"+key] = true
 	g.mu.Unlock()
-	if g.dir == "" {
-		return nil
-	}
-	r, err := g.read(card)
-	if err != nil || r == nil {
-		r = &PINRefusal{Card: card}
-	}
-	if !slices.Contains(r.Signers, signer) {
-		r.Signers = append(r.Signers, signer)
-	}
-	r.Refused = append(r.Refused, p)
-	if err := g.write(r); err != nil {
-		return fmt.Errorf("write refused-PIN marker of card %s: %w", card, err)
-	}
-	return nil
+	return m
 }
 
 func pinHash(salt []byte, pin PIN) []byte {
@@ -396,20 +412,19 @@ func pinHash(salt []byte, pin PIN) []byte {
 	return k
 }
 
-// matches reports whether pin is the refused PIN p, memoised because the
-// fingerprint is deliberately slow.
-func (g *PINGuard) matches(p pinPrint, pin PIN) bool {
-	key := p.Salt + "|" + p.Hash + "|" + pin.Reveal()
+// matches reports whether pin is the PIN of mark m, memoised because the
+// fingerprint is deliberately slow. A fingerprint that cannot be read or
+// made matches every PIN: fail safe.
+func (g *PINGuard) matches(m PINMark, pin PIN) bool {
+	key := m.Salt + "|" + m.Hash + "|" + g.pinKey(pin)
 	g.mu.Lock()
 	v, ok := g.memo[key]
 	g.mu.Unlock()
 	if ok {
 		return v
 	}
-	salt, err1 := hex.DecodeString(p.Salt)
-	want, err2 := hex.DecodeString(p.Hash)
-	// A fingerprint that cannot be read or made matches every PIN: fail
-	// safe.
+	salt, err1 := hex.DecodeString(m.Salt)
+	want, err2 := hex.DecodeString(m.Hash)
 	got := pinHash(salt, pin)
 	v = err1 != nil || err2 != nil || len(want) == 0 || len(got) == 0 || hmac.Equal(got, want)
 	g.mu.Lock()
@@ -418,170 +433,99 @@ func (g *PINGuard) matches(p pinPrint, pin PIN) bool {
 	return v
 }
 
-// signerFile is where the card a signer entry last used is noted, so that
-// `pin-reset NAME` finds the card of an entry that was never refused
-// itself (a second entry for the card).
-func (g *PINGuard) signerFile(signer string) string {
-	return filepath.Join(g.dir, "signers", hex.EncodeToString([]byte(signer)))
-}
-
-// noteSigner records that signer uses card, in its own small file: the
-// markers themselves are only ever written on a refusal.
-func (g *PINGuard) noteSigner(signer, card string) {
-	g.mu.Lock()
-	done := g.noted[signer] == card
-	g.mu.Unlock()
-	if done {
-		return
-	}
-	path := g.signerFile(signer)
-	if b, err := os.ReadFile(path); err != nil || string(b) != card {
-		if os.MkdirAll(filepath.Dir(path), 0o700) != nil || os.WriteFile(path, []byte(card), 0o600) != nil {
-			return
-		}
-	}
-	g.mu.Lock()
-	g.noted[signer] = card
-	g.mu.Unlock()
-}
-
-// markerName is the file name of a card's marker: the certNo when it is
-// plain hex, a digest of the identity otherwise.
-func markerName(card string) string {
-	plain := card != "" && len(card) <= 64 && strings.Trim(strings.ToLower(card), "0123456789abcdef") == ""
-	if plain {
-		return strings.ToLower(card) + ".json"
-	}
-	sum := sha256.Sum256([]byte(card))
-	return "id-" + hex.EncodeToString(sum[:12]) + ".json"
-}
-
-func (g *PINGuard) read(card string) (*PINRefusal, error) {
-	return readMarker(filepath.Join(g.dir, markerName(card)))
-}
-
-// readMarker reads the marker at path; nil when there is none.
-func readMarker(path string) (*PINRefusal, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var r PINRefusal
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("marker %s: %w", path, err)
-	}
-	r.Path = path
-	return &r, nil
-}
-
-// write stores r atomically (a temporary file renamed over the marker).
-func (g *PINGuard) write(r *PINRefusal) error {
-	if err := os.MkdirAll(g.dir, 0o700); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(g.dir, markerName(r.Card))
-	f, err := os.CreateTemp(g.dir, ".marker-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	r.Path = path
-	return nil
-}
-
-// Refusals returns the markers on disk, ordered by card.
+// Refusals returns the markers of the store, ordered by card: every card
+// with a refused or struck PIN (PINMark.Kind tells which).
 func (g *PINGuard) Refusals() ([]PINRefusal, error) {
-	if g.dir == "" {
-		return nil, nil
-	}
-	entries, err := os.ReadDir(g.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []PINRefusal
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		r, err := readMarker(filepath.Join(g.dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		if r != nil {
-			out = append(out, *r)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Card < out[b].Card })
-	return out, nil
+	return g.store.all()
 }
 
 // Reset removes the markers of the cards that the signer entry named
-// nameOrCard used, or of the card with that identity, in memory and on
-// disk. It returns the cards cleared. Run it only after the PIN file was
-// fixed: the next call sends the PIN again.
+// nameOrCard used, or of the card with that identity, in this process and
+// in the store, with any trial record a stopped process left. It returns
+// the cards cleared. Run it only after the PIN file was fixed: the next
+// call sends the PIN again.
 func (g *PINGuard) Reset(nameOrCard string) ([]string, error) {
-	rs, err := g.Refusals()
+	rs, err := g.store.all()
 	if err != nil {
 		return nil, err
 	}
-	noted := ""
-	if b, err := os.ReadFile(g.signerFile(nameOrCard)); err == nil {
-		noted = string(b)
+	noted := g.store.noted(nameOrCard)
+	hit := func(card string, signers []string) bool {
+		return slices.Contains(signers, nameOrCard) || strings.EqualFold(card, nameOrCard) || card == noted
 	}
 	var cleared []string
 	for _, r := range rs {
-		if !slices.Contains(r.Signers, nameOrCard) && !strings.EqualFold(r.Card, nameOrCard) && r.Card != noted {
+		if !hit(r.Card, r.Signers) {
 			continue
 		}
-		if err := os.Remove(r.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return cleared, err
-		}
-		if err := os.Remove(g.strikePath(r.Card)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if _, err := g.store.remove(r.Card); err != nil {
 			return cleared, err
 		}
 		cleared = append(cleared, r.Card)
 	}
-	g.mu.Lock()
-	for id, c := range g.cards {
-		hit := strings.EqualFold(id, nameOrCard) || id == noted || slices.Contains(cleared, id)
-		for _, p := range c.refused {
-			hit = hit || p.Signer == nameOrCard
+	// A card with no marker yet may still hold the record of a process
+	// that stopped during its call.
+	for _, card := range []string{noted, nameOrCard} {
+		if card != "" && !slices.Contains(cleared, card) {
+			removed, err := g.store.remove(card)
+			if err != nil {
+				return cleared, err
+			}
+			if removed {
+				cleared = append(cleared, card)
+			}
 		}
-		if hit {
-			c.refused = nil
-			c.words = 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id, c := range g.cards {
+		signers := []string{}
+		for _, m := range c.marks {
+			signers = append(signers, m.Signer)
+		}
+		if hit(id, signers) || slices.Contains(cleared, id) {
+			c.marks = nil
 			if !slices.Contains(cleared, id) {
 				cleared = append(cleared, id)
 			}
 		}
 	}
-	g.mu.Unlock()
 	return cleared, nil
+}
+
+// ImportMarkers merges the markers kept in dir (where an older hsmbridge
+// kept them, next to its configuration file) into the guard's store, and
+// renames dir so that they are imported once (a later pin-reset stays
+// done). It returns how many marks it imported.
+func (g *PINGuard) ImportMarkers(dir string) (int, error) {
+	if dir == "" || filepath.Clean(dir) == filepath.Clean(g.dir) {
+		return 0, nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	old, err := diskStore{dir: dir}.all()
+	if err != nil {
+		return 0, fmt.Errorf("read the PIN markers in %s: %w", dir, err)
+	}
+	n := 0
+	for _, r := range old {
+		have, err := g.store.load(r.Card)
+		if err != nil {
+			return n, err
+		}
+		for _, m := range r.Refused {
+			if have != nil && slices.ContainsFunc(have.Refused, func(h PINMark) bool { return h.Salt == m.Salt && h.Hash == m.Hash }) {
+				continue
+			}
+			if err := g.store.add(r.Card, m); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	if err := os.Rename(dir, dir+".imported"); err != nil {
+		return n, fmt.Errorf("the PIN markers in %s were imported into %s, but the folder could not be renamed (they will be imported again): %w", dir, g.dir, err)
+	}
+	return n, nil
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,17 @@ import (
 	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
 )
+
+// newGuard returns a PIN guard on dir (a process's guard over the state
+// directory).
+func newGuard(t testing.TB, dir string) *signer.PINGuard {
+	t.Helper()
+	g, err := signer.NewPINGuard(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
 
 // openGuarded opens an E-Port signer on ctl behind guard.
 func openGuarded(t *testing.T, ctl *eporttest.Control, guard *signer.PINGuard, name, pin string) *signer.EPort {
@@ -30,50 +43,69 @@ func openGuarded(t *testing.T, ctl *eporttest.Control, guard *signer.PINGuard, n
 	return e
 }
 
-// TestEPortWrongPINWordings has the card answer a wrong PIN in every
-// wording of eporttest.WrongPINAnswers: each is a refused PIN, recorded on
-// disk, and no second PIN reaches the card, from the same signer, a new
-// signer on the same state directory (a restart), or a second signer
-// entry for the card. A changed PIN is tried once.
-func TestEPortWrongPINWordings(t *testing.T) {
-	for _, a := range eporttest.WrongPINAnswers {
+// readMarker reads the marker of certNo in dir.
+func readMarker(t *testing.T, dir, certNo string) signer.PINRefusal {
+	t.Helper()
+	rs, err := newGuard(t, dir).Refusals()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Card == certNo {
+			b, _ := os.ReadFile(r.Path)
+			if strings.Contains(string(b), "12345678") {
+				t.Error("the marker holds the PIN")
+			}
+			return r
+		}
+	}
+	t.Fatalf("no marker for card %s in %s", certNo, dir)
+	return signer.PINRefusal{}
+}
+
+// TestEPortWrongPINOnce has the card answer a wrong PIN in every wording
+// of eporttest.WrongPINAnswers and every rude manner of RudeAnswers (no
+// answer, a dropped connection, garbage, reader words, a single letter):
+// each blocks the PIN on disk, as a refusal when the words name the PIN
+// and as a strike otherwise, and no second PIN reaches the card from the
+// same signer (after a PIN-free check), a new signer on the same state
+// directory (a restart), or a second signer entry for the card. A changed
+// PIN is tried once. The fake control counts the PINs as they arrive.
+func TestEPortWrongPINOnce(t *testing.T) {
+	for _, a := range slices.Concat(eporttest.WrongPINAnswers, eporttest.RudeAnswers) {
 		t.Run("ok "+a.Name, func(t *testing.T) {
 			k := eporttest.NewSM2Key(t, 0x5A)
 			ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
 			ctl.SetWrongPINAnswer(a)
 			dir := t.TempDir()
-			e := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", "12345678")
+			e := openGuarded(t, ctl, newGuard(t, dir), "card", "12345678")
 			_, err := e.Sign(context.Background(), source)
-			if !errors.Is(err, signer.ErrPINRefused) {
-				t.Fatalf("Sign = %v, want ErrPINRefused", err)
+			if !errors.Is(err, signer.ErrPINRefused) || errors.Is(err, signer.ErrPINStruck) == a.Refusal {
+				t.Fatalf("Sign = %v, want blocked (struck: %v)", err, !a.Refusal)
 			}
-			if _, err := os.Stat(filepath.Join(dir, ctl.CertNo()+".json")); err != nil {
-				t.Fatalf("no marker after the refusal: %v", err)
-			}
-			b, _ := os.ReadFile(filepath.Join(dir, ctl.CertNo()+".json"))
-			if strings.Contains(string(b), "12345678") {
-				t.Error("the marker holds the PIN")
+			if m := readMarker(t, dir, ctl.CertNo()).Last(); m.Struck() == a.Refusal {
+				t.Errorf("marker kind %q, want struck %v", m.Kind, !a.Refusal)
 			}
 			// Again from the same signer, after a PIN-free check.
 			if err := e.Ping(context.Background()); !errors.Is(err, signer.ErrPINRefused) {
-				t.Errorf("Ping = %v, want the standing refusal", err)
+				t.Errorf("Ping = %v, want the standing block", err)
 			}
 			if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINRefused) {
-				t.Errorf("second Sign = %v, want ErrPINRefused", err)
+				t.Errorf("second Sign = %v, want blocked", err)
 			}
 			// A restart: a new guard on the same directory, and a second
 			// entry for the same card under another name.
 			for _, name := range []string{"card", "card-again"} {
-				e2 := openGuarded(t, ctl, signer.NewPINGuard(dir), name, "12345678")
+				e2 := openGuarded(t, ctl, newGuard(t, dir), name, "12345678")
 				if _, err := e2.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINRefused) {
-					t.Errorf("%s after restart: Sign = %v, want ErrPINRefused", name, err)
+					t.Errorf("%s after restart: Sign = %v, want blocked", name, err)
 				}
 			}
-			if got := ctl.PINRequests(); got != 1 {
-				t.Errorf("the card saw %d PIN-bearing requests, want exactly 1", got)
+			if got, w := ctl.PINRequests(), ctl.WrongPINs(); got != 1 || w != 1 {
+				t.Errorf("the card saw %d PIN-bearing requests, %d wrong PINs; want exactly 1", got, w)
 			}
 			// A changed PIN file is tried once, and signs.
-			e3 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
+			e3 := openGuarded(t, ctl, newGuard(t, dir), "card", testPIN)
 			if _, err := e3.Sign(context.Background(), source); err != nil {
 				t.Errorf("Sign with the changed PIN: %v", err)
 			}
@@ -84,90 +116,122 @@ func TestEPortWrongPINWordings(t *testing.T) {
 	}
 }
 
-// TestEPortDeviceErrors checks that known reader and control errors on a
-// signature leave the card usable: not refused, no marker, and the PIN
-// goes again only after a PIN-free check.
+// TestEPortDeviceErrors checks that reader and control errors named by a
+// known code leave the card usable: not blocked, no marker, and the PIN
+// goes again only after a PIN-free check succeeded (counted in the
+// control's own log of requests).
 func TestEPortDeviceErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		mode eporttest.Mode
-		want error
 	}{
-		{"ok reader reset 50070", eporttest.Reset50070, signer.ErrDevice},
-		{"ok reader open 50200", eporttest.Open50200, signer.ErrDevice},
-		{"ok crypto device wording", eporttest.CryptoDevice, signer.ErrDevice},
-		{"ok card pulled out", eporttest.NoCard, signer.ErrDevice},
-		{"ok hang", eporttest.Hang, signer.ErrUnavailable},
+		{"ok reader reset 50070", eporttest.Reset50070},
+		{"ok reader open 50200", eporttest.Open50200},
+		{"ok card pulled out", eporttest.NoCard},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := eporttest.NewSM2Key(t, 0x5B)
 			ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
 			dir := t.TempDir()
-			e := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
+			e := openGuarded(t, ctl, newGuard(t, dir), "card", testPIN)
 			ctl.SetMode(tc.mode)
-			_, err := e.Sign(context.Background(), source)
-			if !errors.Is(err, tc.want) || errors.Is(err, signer.ErrPINRefused) {
-				t.Fatalf("Sign = %v, want %v and not a refused PIN", err, tc.want)
+			for range 3 {
+				_, err := e.Sign(context.Background(), source)
+				if !errors.Is(err, signer.ErrDevice) || errors.Is(err, signer.ErrPINRefused) {
+					t.Fatalf("Sign = %v, want a device error and not a refused PIN", err)
+				}
 			}
-			if _, err := os.Stat(filepath.Join(dir, ctl.CertNo()+".json")); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("a device error left a refused-PIN marker (%v)", err)
+			if rs, _ := newGuard(t, dir).Refusals(); len(rs) != 0 {
+				t.Errorf("a device error left a PIN marker: %+v", rs)
 			}
 			ctl.SetMode(eporttest.Normal)
-			n := ctl.PINRequests()
-			if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrNotProven) {
-				t.Errorf("Sign before a PIN-free check = %v, want ErrNotProven", err)
-			}
-			if ctl.PINRequests() != n {
-				t.Error("the PIN went to the card before a PIN-free check")
-			}
-			if err := e.Ping(context.Background()); err != nil {
-				t.Fatalf("Ping: %v", err)
-			}
 			if _, err := e.Sign(context.Background(), source); err != nil {
 				t.Errorf("Sign after the card came back: %v", err)
+			}
+			if bad := eporttest.UncheckedRetries(ctl.Events()); len(bad) > 0 {
+				t.Errorf("PIN-bearing requests %v came after a failure without a PIN-free check", bad)
+			}
+		})
+	}
+}
+
+// TestEPortStrikeOnCorrectPIN has a correct PIN meet a control that hangs,
+// and one that answers in device words without a code: the card may have
+// counted it, so the PIN is struck and not sent again until pin-reset.
+func TestEPortStrikeOnCorrectPIN(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode eporttest.Mode
+	}{
+		{"ok hang", eporttest.Hang},
+		{"ok crypto device words without a code", eporttest.CryptoDevice},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := eporttest.NewSM2Key(t, 0x5F)
+			ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
+			dir := t.TempDir()
+			e := openGuarded(t, ctl, newGuard(t, dir), "card", testPIN)
+			ctl.SetMode(tc.mode)
+			if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINStruck) {
+				t.Fatalf("Sign = %v, want a strike", err)
+			}
+			ctl.SetMode(eporttest.Normal)
+			if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINStruck) {
+				t.Fatalf("second Sign = %v, want the strike standing", err)
+			}
+			if got := ctl.PINRequests(); got != 1 {
+				t.Errorf("%d PIN-bearing requests, want 1", got)
+			}
+			if _, err := newGuard(t, dir).Reset("card"); err != nil {
+				t.Fatal(err)
+			}
+			e2 := openGuarded(t, ctl, newGuard(t, dir), "card", testPIN)
+			if _, err := e2.Sign(context.Background(), source); err != nil {
+				t.Errorf("Sign after pin-reset: %v", err)
 			}
 		})
 	}
 }
 
 // TestPINResetClears checks that Reset by signer name (or certNo) lifts a
-// refusal on disk and in memory.
+// block on disk and in memory.
 func TestPINResetClears(t *testing.T) {
 	k := eporttest.NewSM2Key(t, 0x5C)
 	ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
 	dir := t.TempDir()
-	g := signer.NewPINGuard(dir)
+	g := newGuard(t, dir)
 	e := openGuarded(t, ctl, g, "card", "12345678")
 	if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINRefused) {
 		t.Fatalf("Sign = %v", err)
 	}
-	// A second entry for the card, in another process, meets the refusal.
-	e2 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card-2", "12345678")
+	// A second entry for the card, in another process, meets the block.
+	e2 := openGuarded(t, ctl, newGuard(t, dir), "card-2", "12345678")
 	if _, err := e2.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINRefused) {
 		t.Fatalf("second entry: Sign = %v", err)
 	}
-	if got, err := signer.NewPINGuard(dir).Reset("other"); err != nil || len(got) != 0 {
+	if got, err := newGuard(t, dir).Reset("other"); err != nil || len(got) != 0 {
 		t.Errorf("Reset(other) = %v, %v; want nothing cleared", got, err)
 	}
 	// The second entry's name finds the card's marker too.
-	if got, err := signer.NewPINGuard(dir).Reset("card-2"); err != nil || len(got) != 1 || got[0] != ctl.CertNo() {
+	if got, err := newGuard(t, dir).Reset("card-2"); err != nil || len(got) != 1 || got[0] != ctl.CertNo() {
 		t.Fatalf("Reset(card-2) = %v, %v", got, err)
 	}
 	if rs, _ := g.Refusals(); len(rs) != 0 {
 		t.Errorf("markers left: %+v", rs)
 	}
-	if err := signer.NewPINGuard(dir).Blocked(ctl.CertNo(), "card", signer.NewPIN("12345678")); err != nil {
+	card := signer.Card{ID: ctl.CertNo(), Signer: "card"}
+	if err := newGuard(t, dir).Blocked(card, signer.NewPIN("12345678")); err != nil {
 		t.Errorf("after pin-reset a restarted process is still blocked: %v", err)
 	}
 	// The process that saw the refusal keeps it until it restarts or is
 	// reset itself.
-	if err := g.Blocked(ctl.CertNo(), "card", signer.NewPIN("12345678")); !errors.Is(err, signer.ErrPINRefused) {
+	if err := g.Blocked(card, signer.NewPIN("12345678")); !errors.Is(err, signer.ErrPINRefused) {
 		t.Errorf("running process forgot the refusal: %v", err)
 	}
 	if _, err := g.Reset("card"); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Blocked(ctl.CertNo(), "card", signer.NewPIN("12345678")); err != nil {
+	if err := g.Blocked(card, signer.NewPIN("12345678")); err != nil {
 		t.Errorf("Reset did not clear the process's memory: %v", err)
 	}
 }
@@ -194,26 +258,37 @@ func TestCheckEPortURL(t *testing.T) {
 	}
 }
 
-// BenchmarkPINGuardBegin measures what the guard adds to each signature of
-// a proven card: the card's turn, a look for a marker on disk, and done.
-func BenchmarkPINGuardBegin(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		dir  string
-	}{{"memory", ""}, {"state dir", b.TempDir()}} {
-		b.Run(tc.name, func(b *testing.B) {
-			g := signer.NewPINGuard(tc.dir)
-			pin := signer.NewPIN(testPIN)
-			g.Probed("01")
-			for b.Loop() {
-				done, err := g.Begin(context.Background(), "01", "card", pin)
-				if err != nil {
-					b.Fatal(err)
-				}
-				done(nil)
+// BenchmarkPINGuardDo measures what the door adds to each call: for a
+// proven card the card's turn and a look for a marker on disk; for a
+// trial also the cross-process lock and the record written (and synced)
+// before the PIN leaves.
+func BenchmarkPINGuardDo(b *testing.B) {
+	accept := func(context.Context, signer.PIN) (signer.PINResult, error) { return signer.PINAccepted, nil }
+	pin := signer.NewPIN(testPIN)
+	b.Run("proven", func(b *testing.B) {
+		g := newGuard(b, b.TempDir())
+		card := signer.Card{ID: "01", Signer: "card"}
+		if err := g.Do(context.Background(), card, pin, accept); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if err := g.Do(context.Background(), card, pin, accept); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
+	b.Run("trial", func(b *testing.B) {
+		g := newGuard(b, b.TempDir())
+		card := signer.Card{ID: "02", Signer: "card"}
+		device := func(context.Context, signer.PIN) (signer.PINResult, error) {
+			return signer.PINDeviceCode, fmt.Errorf("%w: 50070", signer.ErrDevice)
+		}
+		for b.Loop() {
+			if err := g.Do(context.Background(), card, pin, device); !errors.Is(err, signer.ErrDevice) {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // TestPINMarkerUnreadable withholds the PIN while a marker cannot be read:
@@ -225,7 +300,7 @@ func TestPINMarkerUnreadable(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, ctl.CertNo()+".json"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	e := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
+	e := openGuarded(t, ctl, newGuard(t, dir), "card", testPIN)
 	if _, err := e.Sign(context.Background(), source); !errors.Is(err, signer.ErrUnavailable) || errors.Is(err, signer.ErrPINRefused) {
 		t.Errorf("Sign = %v, want unavailable", err)
 	}
@@ -234,15 +309,15 @@ func TestPINMarkerUnreadable(t *testing.T) {
 	}
 }
 
-// TestPINStateDirUnwritable withholds the PIN from a card that is not
-// proven when no refusal could be recorded: the card is unavailable.
+// TestPINStateDirUnwritable withholds the PIN when the try cannot be
+// recorded first: the card is unavailable.
 func TestPINStateDirUnwritable(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("uses /proc, where no directory can be made")
 	}
 	k := eporttest.NewSM2Key(t, 0x5D)
 	ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
-	e := openGuarded(t, ctl, signer.NewPINGuard("/proc/ceb179-no-such-dir/pin-refused"), "card", "12345678")
+	e := openGuarded(t, ctl, newGuard(t, "/proc/ceb179-no-such-dir/pin-refused"), "card", "12345678")
 	_, err := e.Sign(context.Background(), source)
 	if !errors.Is(err, signer.ErrUnavailable) || !strings.Contains(err.Error(), "state directory") {
 		t.Fatalf("Sign = %v, want the PIN withheld for the state directory", err)
@@ -253,116 +328,115 @@ func TestPINStateDirUnwritable(t *testing.T) {
 }
 
 // TestPINTrialAcrossProcesses has two processes (two guards on one state
-// directory) try a card that is not proven at the same time: only one may
-// send the PIN; once it was refused, the other meets the marker.
+// directory) try a card at the same time: the second waits while the
+// first one's PIN is out, and once it was refused, meets the marker it
+// re-reads after taking the lock.
 func TestPINTrialAcrossProcesses(t *testing.T) {
 	dir := t.TempDir()
-	p1, p2 := signer.NewPINGuard(dir), signer.NewPINGuard(dir)
+	p1, p2 := newGuard(t, dir), newGuard(t, dir)
 	pin := signer.NewPIN("12345678")
-	p1.Probed("0a")
-	p2.Probed("0a")
-	done, err := p1.Begin(context.Background(), "0a", "card", pin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p2.Begin(context.Background(), "0a", "card", pin); !errors.Is(err, signer.ErrUnavailable) {
+	card := signer.Card{ID: "0a", Signer: "card"}
+	inCall, answer := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- p1.Do(context.Background(), card, pin, func(context.Context, signer.PIN) (signer.PINResult, error) {
+			close(inCall)
+			<-answer
+			return signer.PINRefused, fmt.Errorf("%w: e-port: SW=63C7", signer.ErrPINRefused)
+		})
+	}()
+	<-inCall
+	sent := 0
+	count := func(context.Context, signer.PIN) (signer.PINResult, error) { sent++; return signer.PINAccepted, nil }
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := p2.Do(ctx, card, pin, count); !errors.Is(err, signer.ErrUnavailable) {
 		t.Fatalf("second process during the first one's try: %v, want the PIN withheld", err)
 	}
-	if err := done(fmt.Errorf("%w: e-port: SW=63C7", signer.ErrPINRefused)); err != nil {
+	second := make(chan error, 1)
+	go func() { second <- p2.Do(context.Background(), card, pin, count) }()
+	time.Sleep(50 * time.Millisecond)
+	close(answer)
+	if err := <-first; !errors.Is(err, signer.ErrPINRefused) {
 		t.Fatal(err)
 	}
-	p2.Probed("0a")
-	if _, err := p2.Begin(context.Background(), "0a", "card", pin); !errors.Is(err, signer.ErrPINRefused) {
+	var be *signer.PINBlockedError
+	if err := <-second; !errors.As(err, &be) {
 		t.Errorf("second process after the refusal: %v, want the marker", err)
 	}
-	// A trial lock left by a process that died long ago does not block.
-	stale := filepath.Join(dir, "0b.trial")
-	if err := os.WriteFile(stale, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(stale, old, old); err != nil {
-		t.Fatal(err)
-	}
-	p1.Probed("0b")
-	done, err = p1.Begin(context.Background(), "0b", "card", signer.NewPIN(testPIN))
-	if err != nil {
-		t.Fatalf("stale trial lock: %v", err)
-	}
-	done(nil)
-	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("trial lock left after the try: %v", err)
+	if sent != 0 {
+		t.Errorf("the second process sent the PIN %d times", sent)
 	}
 }
 
-// TestEPortDeviceWordsRun has the card answer every PIN-bearing call with a
-// device error named in words only (no known code), as a wrong PIN could
-// be worded: fewer than MaxDeviceWords in a row are forgiven, and a
-// signature ends the run; a longer run is a refused PIN, counted across a
-// restart, and no more PINs reach the card. The count is the fake
-// control's.
-func TestEPortDeviceWordsRun(t *testing.T) {
-	k := eporttest.NewSM2Key(t, 0x5C)
+// envKillHelper makes the test binary the process that is killed in
+// TestPINKilledMidCall: its value is "state dir|control URL".
+const envKillHelper = "CEB179_TEST_PIN_KILL_HELPER"
+
+// TestPINKilledMidCall kills a process (this test binary, run again) while
+// its PIN-bearing call is at the card: the control has counted the PIN
+// and never answers. The next process to try the card finds the trial
+// record the dead one left, blocks that PIN as a strike and sends
+// nothing; after pin-reset the PIN goes again.
+func TestPINKilledMidCall(t *testing.T) {
+	if v := os.Getenv(envKillHelper); v != "" {
+		dir, url, _ := strings.Cut(v, "|")
+		g := newGuard(t, dir)
+		e, err := signer.OpenEPort(context.Background(), signer.EPortConfig{
+			URL: url, PIN: signer.NewPIN("12345678"), CallTimeout: time.Hour,
+			Logger: slog.New(slog.DiscardHandler), Guard: g, Name: "card",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Sign(context.Background(), source)
+		t.Fatalf("the call returned (%v); it should have been killed", err)
+	}
+	k := eporttest.NewSM2Key(t, 0x5F)
 	ctl := eporttest.New(t, k.Signer, k.Cert, testPIN)
+	ctl.SetWrongPINAnswer(eporttest.Answer{Name: "hang", How: eporttest.NoAnswer})
 	dir := t.TempDir()
-	ctx := context.Background()
-	e := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
-	fail := func(e *signer.EPort) error {
-		t.Helper()
-		if err := e.Ping(ctx); err != nil {
-			return err
-		}
-		_, err := e.Sign(ctx, source)
-		return err
-	}
-
-	// A run one short of the limit, then a signature: the run is over.
-	ctl.SetMode(eporttest.CryptoDevice)
-	for i := range signer.MaxDeviceWords - 1 {
-		if err := fail(e); !errors.Is(err, signer.ErrDevice) || errors.Is(err, signer.ErrPINRefused) {
-			t.Fatalf("call %d: %v, want a device error", i+1, err)
-		}
-	}
-	ctl.SetMode(eporttest.Normal)
-	if err := fail(e); err != nil {
-		t.Fatalf("Sign after the card came back: %v", err)
-	}
-
-	// A new run, with a restart in the middle: the count goes on.
-	ctl.SetMode(eporttest.CryptoDevice)
-	before := ctl.PINRequests()
-	for i := range signer.MaxDeviceWords - 1 {
-		if err := fail(e); !errors.Is(err, signer.ErrDevice) {
-			t.Fatalf("call %d of the second run: %v, want a device error", i+1, err)
-		}
-	}
-	e2 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
-	if err := fail(e2); !errors.Is(err, signer.ErrDevice) {
-		t.Fatalf("last call of the run: %v, want a device error", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, ctl.CertNo()+".json")); err != nil {
-		t.Fatalf("no refused-PIN marker after %d device wordings in a row: %v", signer.MaxDeviceWords, err)
-	}
-	for range 5 {
-		if err := fail(e2); !errors.Is(err, signer.ErrPINRefused) {
-			t.Fatalf("after the run: %v, want ErrPINRefused", err)
-		}
-	}
-	e3 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
-	if err := fail(e3); !errors.Is(err, signer.ErrPINRefused) {
-		t.Fatalf("after a restart: %v, want ErrPINRefused", err)
-	}
-	if got := ctl.PINRequests() - before; got != signer.MaxDeviceWords {
-		t.Errorf("the card saw %d PIN-bearing requests in the run, want %d", got, signer.MaxDeviceWords)
-	}
-
-	// pin-reset ends it: the card signs again.
-	if _, err := signer.NewPINGuard(dir).Reset("card"); err != nil {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPINKilledMidCall$")
+	cmd.Env = append(os.Environ(), envKillHelper+"="+dir+"|"+ctl.URL())
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ctl.SetMode(eporttest.Normal)
-	e4 := openGuarded(t, ctl, signer.NewPINGuard(dir), "card", testPIN)
-	if err := fail(e4); err != nil {
-		t.Errorf("after pin-reset: %v", err)
+	for deadline := time.Now().Add(30 * time.Second); ctl.PINRequests() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the helper process never sent its PIN")
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	e := openGuarded(t, ctl, newGuard(t, dir), "card", "12345678")
+	_, err := e.Sign(context.Background(), source)
+	var be *signer.PINBlockedError
+	if !errors.As(err, &be) || !errors.Is(err, signer.ErrPINStruck) {
+		t.Fatalf("Sign after the kill = %v, want the PIN blocked as a strike", err)
+	}
+	if got := ctl.PINRequests(); got != 1 {
+		t.Errorf("the card saw %d PIN-bearing requests, want 1", got)
+	}
+	if m := readMarker(t, dir, ctl.CertNo()).Last(); !m.Struck() || !strings.Contains(m.Reason, "stopped during") {
+		t.Errorf("marker %+v, want the strike of a stopped process", m)
+	}
+	// Another PIN is not blocked by it, and pin-reset clears it.
+	if err := newGuard(t, dir).Blocked(signer.Card{ID: ctl.CertNo()}, signer.NewPIN(testPIN)); err != nil {
+		t.Errorf("another PIN: %v", err)
+	}
+	if _, err := newGuard(t, dir).Reset("card"); err != nil {
+		t.Fatal(err)
+	}
+	ctl.SetWrongPINAnswer(eporttest.Answer{})
+	e2 := openGuarded(t, ctl, newGuard(t, dir), "card", "12345678")
+	if _, err := e2.Sign(context.Background(), source); !errors.Is(err, signer.ErrPINRefused) || errors.Is(err, signer.ErrPINStruck) {
+		t.Errorf("Sign after pin-reset = %v, want the card's refusal", err)
+	}
+	if got := ctl.PINRequests(); got != 2 {
+		t.Errorf("the card saw %d PIN-bearing requests, want 2", got)
 	}
 }

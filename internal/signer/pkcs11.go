@@ -47,10 +47,13 @@ var _ p11API = (*pkcs11.Ctx)(nil)
 // modules shares one initialised module per library path: PKCS#11 is
 // initialised once per process, and finalising it under another signer's
 // feet would break that signer.
-var modules = struct {
+var modules = &moduleSet{m: map[string]*moduleRef{}}
+
+// moduleSet is the loaded modules by path.
+type moduleSet struct {
 	sync.Mutex
 	m map[string]*moduleRef
-}{m: map[string]*moduleRef{}}
+}
 
 type moduleRef struct {
 	api  p11API
@@ -74,6 +77,13 @@ func acquireModule(path string) (p11API, error) {
 	}
 	modules.m[path] = &moduleRef{api: ctx, refs: 1}
 	return ctx, nil
+}
+
+// has reports whether the module at path is loaded.
+func (m *moduleSet) has(path string) bool {
+	m.Lock()
+	defer m.Unlock()
+	return m.m[path] != nil
 }
 
 func releaseModule(path string) {
@@ -114,20 +124,25 @@ func classifyP11(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrDevice, op, err)
 }
 
-// classifyLogin maps a failed login, which carried the PIN. As for the
-// E-Port card the reading is the safe one: the PIN was refused unless the
-// error is a known device or session error.
-func classifyLogin(err error) error {
+// classifyLogin reads a failed login, which carried the PIN. As for the
+// E-Port card the reading is the safe one: the PIN codes are a refusal; a
+// known device or session error left the PIN unchecked; every other code
+// (CKR_FUNCTION_FAILED, CKR_GENERAL_ERROR, a vendor's own) may be a wrong
+// PIN the token counted: a strike.
+func classifyLogin(err error) (PINResult, error) {
 	var e pkcs11.Error
 	if errors.As(err, &e) {
 		switch uint(e) {
+		case pkcs11.CKR_PIN_INCORRECT, pkcs11.CKR_PIN_INVALID, pkcs11.CKR_PIN_LEN_RANGE,
+			pkcs11.CKR_PIN_EXPIRED, pkcs11.CKR_PIN_LOCKED:
+			return PINRefused, fmt.Errorf("%w: login: %w", ErrPINRefused, err)
 		case pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_DEVICE_ERROR,
 			pkcs11.CKR_DEVICE_MEMORY, pkcs11.CKR_HOST_MEMORY, pkcs11.CKR_SESSION_HANDLE_INVALID,
 			pkcs11.CKR_SESSION_CLOSED, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED:
-			return fmt.Errorf("%w: login: %w", ErrUnavailable, err)
+			return PINDeviceCode, fmt.Errorf("%w: login: %w", ErrUnavailable, err)
 		}
 	}
-	return fmt.Errorf("%w: login: %w", ErrPINRefused, err)
+	return PINUnknown, fmt.Errorf("%w: login: %w", ErrDevice, err)
 }
 
 // p11Key is a crypto.Signer over a private key object on a token, with a
@@ -145,46 +160,68 @@ type p11Key struct {
 
 // OpenPKCS11 logs in to the token and returns a Signer over the key. RSA
 // keys sign PKCS#1 v1.5 over SHA-1 (CKM_RSA_PKCS over the DigestInfo);
-// SM2 keys sign with cfg.SM2Mechanism. A refused PIN gives ErrPINRefused.
-func OpenPKCS11(cfg PKCS11Config) (*KeySigner, error) {
+// SM2 keys sign with cfg.SM2Mechanism. The PIN goes through cfg.Guard: a
+// refused PIN gives ErrPINRefused, a login without a usable answer
+// ErrPINStruck. Every call into the module is bounded: the PIN-free ones
+// by ctx, the login by cfg.CallTimeout (a stop does not cut it short, so
+// that an answer on its way is heard); a call that does not return in
+// time is abandoned to finish alone, and an abandoned login is a strike.
+func OpenPKCS11(ctx context.Context, cfg PKCS11Config) (*KeySigner, error) {
 	if cfg.Module == "" {
 		return nil, errors.New("pkcs11: no module path")
 	}
 	if cfg.KeyLabel == "" && cfg.KeyID == "" {
 		return nil, errors.New("pkcs11: set keyLabel or keyID")
 	}
-	if cfg.Concurrency < 1 {
-		cfg.Concurrency = 1
+	if cfg.Guard == nil {
+		return nil, errors.New("pkcs11: no PIN guard (a PKCS#11 signer needs the machine's PIN guard)")
 	}
-	api, err := acquireModule(cfg.Module)
+	cfg = cfg.withDefaults()
+	var inflight sync.WaitGroup
+	api, err := aside(ctx, &inflight, func() (p11API, error) { return acquireModule(cfg.Module) })
 	if err != nil {
+		go func() {
+			// A module that loads after all is let go once it has.
+			inflight.Wait()
+			if modules.has(cfg.Module) {
+				releaseModule(cfg.Module)
+			}
+		}()
 		return nil, err
 	}
-	k, cert, err := openToken(api, cfg)
+	k, cert, err := openToken(ctx, api, cfg, &inflight)
 	if err != nil {
-		releaseModule(cfg.Module)
+		go func() { inflight.Wait(); releaseModule(cfg.Module) }()
 		return nil, err
 	}
 	closer := func() error {
 		close(k.done)
-		// Take every session back, waiting a while for signatures in
-		// flight; a hung device's session is abandoned.
-		timeout := time.After(30 * time.Second)
-		first := true
-	collect:
-		for range k.n {
-			select {
-			case sh := <-k.sessions:
-				if first {
-					_ = api.Logout(sh)
-					first = false
+		// Take every session back, waiting for signatures in flight at
+		// most the call timeout; a hung device's session is abandoned,
+		// and the module then stays loaded.
+		finished := make(chan struct{})
+		go func() {
+			defer close(finished)
+			timeout := time.After(cfg.CallTimeout)
+			first := true
+			for range k.n {
+				select {
+				case sh := <-k.sessions:
+					if first {
+						_ = api.Logout(sh)
+						first = false
+					}
+					_ = api.CloseSession(sh)
+				case <-timeout:
+					return
 				}
-				_ = api.CloseSession(sh)
-			case <-timeout:
-				break collect
 			}
+			releaseModule(cfg.Module)
+		}()
+		select {
+		case <-finished:
+		case <-time.After(cfg.CallTimeout):
 		}
-		releaseModule(cfg.Module)
 		return nil
 	}
 	s, err := NewKeySigner(k, cert, cfg.Concurrency, closer)
@@ -195,52 +232,110 @@ func OpenPKCS11(cfg PKCS11Config) (*KeySigner, error) {
 	return s, nil
 }
 
-func openToken(api p11API, cfg PKCS11Config) (*p11Key, *smx509.Certificate, error) {
-	slot, err := findSlot(api, cfg)
-	if err != nil {
-		return nil, nil, err
+// aside runs f in a goroutine counted in inflight and waits for it until
+// ctx ends. A call still running then is abandoned: it finishes alone,
+// and inflight tells when.
+func aside[T any](ctx context.Context, inflight *sync.WaitGroup, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
 	}
+	ch := make(chan result, 1)
+	inflight.Go(func() {
+		v, err := f()
+		ch <- result{v, err}
+	})
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("%w: pkcs11: the module did not answer: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// openToken opens the sessions, logs in through the guard and finds the
+// key and its certificate. On an error it closes the sessions once the
+// calls in flight are done.
+func openToken(ctx context.Context, api p11API, cfg PKCS11Config, inflight *sync.WaitGroup) (*p11Key, *smx509.Certificate, error) {
 	k := &p11Key{
 		api: api, sessions: make(chan pkcs11.SessionHandle, cfg.Concurrency), done: make(chan struct{}),
 		sm2Mech: cfg.SM2Mechanism, sm2Input: cfg.SM2Input,
 	}
 	fail := func(err error) (*p11Key, *smx509.Certificate, error) {
-		for range k.n {
-			_ = api.CloseSession(<-k.sessions)
-		}
+		go func() {
+			inflight.Wait()
+			for range k.n {
+				_ = api.CloseSession(<-k.sessions)
+			}
+		}()
 		return nil, nil, err
 	}
-	for range cfg.Concurrency {
-		sh, err := api.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION)
-		if err != nil {
-			return fail(classifyP11("open session", err))
+	// The PIN-free part: the slot, the token and the sessions.
+	var slot uint
+	var info pkcs11.TokenInfo
+	_, err := aside(ctx, inflight, func() (struct{}, error) {
+		var err error
+		if slot, err = findSlot(api, cfg); err != nil {
+			return struct{}{}, err
 		}
-		k.sessions <- sh
-		k.n++
+		if info, err = api.GetTokenInfo(slot); err != nil {
+			return struct{}{}, classifyP11("token info", err)
+		}
+		for range cfg.Concurrency {
+			sh, err := api.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION)
+			if err != nil {
+				return struct{}{}, classifyP11("open session", err)
+			}
+			k.sessions <- sh
+			k.n++
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return fail(err)
 	}
 	sh := <-k.sessions
 	k.sessions <- sh
-	// The token answered without the PIN (its slot and sessions): it may
-	// be sent the PIN, once unless it was proven before.
+	card := Card{ID: cfg.tokenCard(info.SerialNumber, info.Label, slot), Signer: cfg.Name, Check: func(ctx context.Context) error {
+		_, err := aside(ctx, inflight, func() (pkcs11.TokenInfo, error) { return api.GetTokenInfo(slot) })
+		return err
+	}}
+	err = cfg.Guard.Do(ctx, card, cfg.PIN, func(ctx context.Context, pin PIN) (PINResult, error) {
+		// The PIN is on its way: only the call timeout ends the wait.
+		wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.CallTimeout)
+		defer cancel()
+		_, err := aside(wait, inflight, func() (struct{}, error) {
+			return struct{}{}, api.Login(sh, pkcs11.CKU_USER, pin.Reveal())
+		})
+		switch {
+		case wait.Err() != nil:
+			return PINUnknown, fmt.Errorf("%w: login: no answer within %s; the call was abandoned", ErrUnavailable, cfg.CallTimeout)
+		case err == nil || isCode(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN):
+			return PINAccepted, nil
+		}
+		return classifyLogin(err)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	// The key and its certificate.
 	var cert *smx509.Certificate
-	var certNo string
-	if cfg.CertFile != "" {
-		if cert, err = readCertFile(cfg.CertFile); err != nil {
-			return fail(err)
+	_, err = aside(ctx, inflight, func() (struct{}, error) {
+		var match []*pkcs11.Attribute
+		var err error
+		if k.key, match, err = findKey(api, sh, cfg); err != nil {
+			return struct{}{}, err
 		}
-		certNo = signature.CertNo(cert)
-	}
-	if err := login(api, sh, cfg, certNo); err != nil {
-		return fail(err)
-	}
-	var match []*pkcs11.Attribute
-	if k.key, match, err = findKey(api, sh, cfg); err != nil {
-		return fail(err)
-	}
-	if cert == nil {
-		if cert, err = tokenCert(api, sh, match); err != nil {
-			return fail(err)
+		if cfg.CertFile != "" {
+			cert, err = readCertFile(cfg.CertFile)
+		} else {
+			cert, err = tokenCert(api, sh, match)
 		}
+		return struct{}{}, err
+	})
+	if err != nil {
+		return fail(err)
 	}
 	k.pub = cert.PublicKey
 	if alg, _ := signature.AlgorithmOf(k.pub); alg == signature.SM2SM3 && k.sm2Mech == 0 {
@@ -256,32 +351,6 @@ func readCertFile(path string) (*smx509.Certificate, error) {
 		return nil, fmt.Errorf("pkcs11: read certificate: %w", err)
 	}
 	return signature.ParseCertificatePEM(pemBytes)
-}
-
-// login sends the PIN to the token over session sh, through the PIN guard:
-// the card (named by certNo when known) is sent a PIN at most once unless
-// that PIN was proven before, and a refused PIN is remembered.
-func login(api p11API, sh pkcs11.SessionHandle, cfg PKCS11Config, certNo string) error {
-	guard := cfg.Guard
-	if guard == nil {
-		guard = NewPINGuard("")
-	}
-	card := cfg.cardID(certNo)
-	guard.Probed(card)
-	done, err := guard.Begin(context.Background(), card, cfg.Name, cfg.PIN)
-	if err != nil {
-		return err
-	}
-	err = api.Login(sh, pkcs11.CKU_USER, cfg.PIN.Reveal())
-	if err != nil && !isCode(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
-		err = classifyLogin(err)
-		if werr := done(err); werr != nil {
-			err = fmt.Errorf("%w (%v)", err, werr)
-		}
-		return err
-	}
-	done(nil)
-	return nil
 }
 
 // findKey finds the one private key the configuration's label and id

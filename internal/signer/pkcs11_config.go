@@ -1,6 +1,11 @@
 package signer
 
-import "fmt"
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
 
 // PKCS11Config configures a PKCS#11 signer (cipher machine, HSM, or
 // SoftHSM2 in tests).
@@ -31,23 +36,37 @@ type PKCS11Config struct {
 	// or "digest" (hsmbridge computes e = SM3(Z||M) and the mechanism
 	// signs e). Default "message".
 	SM2Input string
+	// CallTimeout bounds the login (which carries the PIN) and the
+	// closing of the sessions; default 10s. A login that has not returned
+	// by then is abandoned and is a strike.
+	CallTimeout time.Duration
 	// Guard is the door the PIN goes through at login (one per process,
-	// shared by every signer); a private in-memory guard when nil.
+	// shared by every signer). Required.
 	Guard *PINGuard
-	// Name is the signer entry's name, recorded on a refused-PIN marker.
+	// Name is the signer entry's name, recorded on a PIN marker.
 	Name string
 }
 
-// cardID identifies the token for the PIN guard: the certificate's certNo
-// when a certificate file is configured, the module, token and key
-// otherwise.
-func (c PKCS11Config) cardID(certNo string) string {
-	if certNo != "" {
-		return certNo
+// withDefaults fills in the defaults of the fields left zero.
+func (c PKCS11Config) withDefaults() PKCS11Config {
+	if c.Concurrency < 1 {
+		c.Concurrency = 1
 	}
-	slot := "-"
-	if c.Slot != nil {
-		slot = fmt.Sprint(*c.Slot)
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
 	}
-	return fmt.Sprintf("pkcs11:%s|token=%s|slot=%s|key=%s|id=%s", c.Module, c.TokenLabel, slot, c.KeyLabel, c.KeyID)
+	return c
+}
+
+// tokenCard identifies the token for the PIN guard: the user PIN belongs
+// to the token, so every key on it shares one identity, made of the
+// module and the token's serial number and label (and the slot when the
+// token gives neither).
+func (c PKCS11Config) tokenCard(serial, label string, slot uint) string {
+	serial, label = strings.TrimSpace(serial), strings.TrimSpace(label)
+	id := fmt.Sprintf("pkcs11:%s|serial=%s|label=%s", filepath.Clean(c.Module), serial, label)
+	if serial == "" && label == "" {
+		id += fmt.Sprintf("|slot=%d", slot)
+	}
+	return id
 }

@@ -42,7 +42,8 @@ func TestPKCS11SoftHSM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Module, cfg.CertFile = module, certFile
-			s, err := signer.OpenPKCS11(cfg)
+			cfg.Guard, cfg.Name = newGuard(t, t.TempDir()), "hsm"
+			s, err := signer.OpenPKCS11(context.Background(), cfg)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)

@@ -5,9 +5,6 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
-	"strings"
 	"sync"
 
 	"github.com/ceb179/ceb179/internal/signature"
@@ -50,51 +47,6 @@ var (
 	// card removed, bad reply). The signer may work again later.
 	ErrDevice = errors.New("signer: device error")
 )
-
-// PIN is a device PIN. It never prints, logs or marshals its value.
-type PIN struct{ v string }
-
-// NewPIN returns a PIN holding s.
-func NewPIN(s string) PIN { return PIN{v: s} }
-
-// Reveal returns the PIN's value, to hand to the device and nowhere else.
-func (p PIN) Reveal() string { return p.v }
-
-// Empty reports whether no PIN is set.
-func (p PIN) Empty() bool { return p.v == "" }
-
-// String returns a placeholder, never the PIN.
-func (p PIN) String() string { return "[PIN redacted]" }
-
-// GoString returns a placeholder, never the PIN.
-func (p PIN) GoString() string { return "signer.PIN{[redacted]}" }
-
-// LogValue keeps the PIN out of slog output.
-func (p PIN) LogValue() slog.Value { return slog.StringValue("[PIN redacted]") }
-
-// MarshalText keeps the PIN out of JSON, YAML and other encodings.
-func (p PIN) MarshalText() ([]byte, error) { return []byte("[PIN redacted]"), nil }
-
-// LoadPIN reads a PIN from the file at path (trailing newline removed) or,
-// when path is empty, from the environment variable env. Neither set gives
-// an empty PIN. Errors never include the PIN.
-func LoadPIN(path, env string) (PIN, error) {
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return PIN{}, fmt.Errorf("read PIN file %s: %w", path, err)
-		}
-		return PIN{v: strings.TrimRight(string(b), "\r\n")}, nil
-	}
-	if env != "" {
-		v, ok := os.LookupEnv(env)
-		if !ok {
-			return PIN{}, fmt.Errorf("PIN variable %s is not set", env)
-		}
-		return PIN{v: v}, nil
-	}
-	return PIN{}, nil
-}
 
 // KeySigner is a Signer over a crypto.Signer that holds the key (a key
 // file, a PKCS#11 object). Signing follows package signature, and every

@@ -19,6 +19,7 @@ import (
 // configuration that signs with them using pin.
 func eportConfig(tb testing.TB, n, perMinute int, pin string) (*bridge.Config, []*eporttest.Control) {
 	tb.Helper()
+	tb.Setenv(bridge.EnvStateDir, tb.TempDir())
 	dir := tb.TempDir()
 	pinFile := filepath.Join(dir, "card.pin")
 	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {

@@ -158,6 +158,10 @@ type Stack struct {
 	Signers []SignerInfo
 	// BridgeStatusURL is hsmbridge's status endpoint, when it serves one.
 	BridgeStatusURL string
+	// PINMarkers is the folder of the PIN markers hsmbridge's signers
+	// share with every hsmbridge on this machine ("" when none of them
+	// sends a PIN).
+	PINMarkers string
 	// EbpCode is the platform code the certificate is registered for.
 	EbpCode string
 	// DemoOrders are the orders of the seeded demo records.
@@ -374,6 +378,7 @@ func (s *Stack) startSigning(ctx context.Context, conn *emulator.Conn, sg *signi
 		return err
 	}
 	var err error
+	s.PINMarkers = sg.pinMarkers
 	if s.Signers, s.BridgeStatusURL, err = sg.await(ctx, 2*cmp.Or(s.bridgeOpts.SignTimeout, 15*time.Second)+5*time.Second, s.bridgeDone); err != nil {
 		return fmt.Errorf("local: hsmbridge: %w", errors.Join(err, s.firstErr()))
 	}

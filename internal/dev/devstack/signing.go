@@ -87,6 +87,10 @@ type signing struct {
 	// registered before hsmbridge starts.
 	pair *devcert.Pair
 
+	// pinMarkers is the folder of the PIN markers, shared with every
+	// hsmbridge on the machine ("" when no signer sends a PIN).
+	pinMarkers string
+
 	mu       sync.Mutex
 	register func(ctx context.Context, ebpCode string, cert *smx509.Certificate) error
 	infos    []SignerInfo
@@ -137,9 +141,15 @@ func newSigning(o Options, log *slog.Logger) (*signing, error) {
 // configSigning returns the signers of an hsmbridge configuration with its
 // timeouts and scheduling options. The queue, the upload function and the
 // heartbeat are the local stack's business and are not taken from it; the
-// status endpoint is served where the file says.
+// status endpoint is served where the file says. The PIN markers are the
+// machine's, as for `hsmbridge run` and `hsmbridge check`: a PIN blocked
+// by one is blocked for all.
 func configSigning(c bridge.Config, log *slog.Logger) (*signing, error) {
 	specs, err := c.SignerSpecs(log)
+	if err != nil {
+		return nil, err
+	}
+	markers, err := c.PINMarkersDir()
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +157,7 @@ func configSigning(c bridge.Config, log *slog.Logger) (*signing, error) {
 	// The sign queue of template.yaml has its own maxReceiveCount.
 	base.MaxReceiveCount = 0
 	base.ReceiveWait = 2 * time.Second
-	g := &signing{base: base}
+	g := &signing{base: base, pinMarkers: markers}
 	for i, spec := range specs {
 		sc := c.Signers[i]
 		g.infos = append(g.infos, SignerInfo{Name: spec.Name, Type: sc.Type, EbpCode: spec.EbpCode, Err: "not opened yet"})

@@ -21,6 +21,7 @@ import (
 // ctl for ebpCode 3301964J31, its status endpoint on statusAddr.
 func cardConfig(t *testing.T, ctl *eporttest.Control, statusAddr string) *bridge.Config {
 	t.Helper()
+	t.Setenv(bridge.EnvStateDir, t.TempDir())
 	dir := t.TempDir()
 	pin := filepath.Join(dir, "card.pin")
 	if err := os.WriteFile(pin, []byte("88888888\n"), 0o600); err != nil {

@@ -3,8 +3,11 @@
 // (the _id 0 notice on connect, replies matched by _id and sent in any
 // order, Result/Data/Error), signs with a real key at a configurable card
 // rate, and can be told to fail like a real reader (50070, 50200, a
-// crypto-device wording), refuse the PIN in several wordings, or hang. It
-// counts the requests that carry a PIN where they arrive.
+// crypto-device wording) or hang. A wrong PIN is answered as rudely as
+// told: in any wording and status, or not at all (the control hangs),
+// by closing the connection, or with something that is not the
+// control's JSON. It counts the requests that carry a PIN, and the wrong
+// PINs, as they arrive, before it decides how to fail.
 package eporttest
 
 import (
@@ -14,6 +17,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,26 +52,59 @@ const (
 // reply.
 var WrongPINMessages = []string{"[卡操作]校验用户口令失败:口令错误", "Err:Custom30015"}
 
-// Answer is how the fake card answers a wrong PIN: the reply's _status
-// and its Error strings.
+// Manner is how the control answers.
+type Manner int
+
+const (
+	// Reply answers with a reply of the control's protocol.
+	Reply Manner = iota
+	// NoAnswer never answers: the control hangs.
+	NoAnswer
+	// Drop closes the connection.
+	Drop
+	// Garbage sends Answer.Raw: not JSON, or JSON of the wrong shape.
+	Garbage
+)
+
+// Answer is how the fake control answers a wrong PIN: with a reply (its
+// _status and Error strings), or not usably at all.
 type Answer struct {
-	// Name describes the wording in test names.
+	// Name describes the answer in test names.
 	Name string
+	// How is Reply (the default), NoAnswer, Drop or Garbage.
+	How Manner
 	// Status is the reply's _status ("00" when empty).
 	Status string
 	// Messages are the Error strings.
 	Messages []string
+	// Raw is what Garbage sends; "$ID" in it becomes the request's _id.
+	Raw string
+	// Refusal says whether the wording names the PIN, so that a client
+	// can tell it is a refusal; other answers leave it unsure (a strike).
+	Refusal bool
 }
 
 // WrongPINAnswers are wordings a control might use for a wrong PIN; the
 // real one is not published. The last was never seen anywhere.
 var WrongPINAnswers = []Answer{
-	{Name: "message with 口令", Messages: WrongPINMessages},
+	{Name: "message with 口令", Messages: WrongPINMessages, Refusal: true},
 	{Name: "code only", Messages: []string{"Err:Custom30015"}},
-	{Name: "remaining tries", Messages: []string{"校验失败,剩余重试次数:7"}},
-	{Name: "status word", Messages: []string{"SW=63C7"}},
-	{Name: "status 01", Status: "01", Messages: []string{"口令错误"}},
+	{Name: "remaining tries", Messages: []string{"校验失败,剩余重试次数:7"}, Refusal: true},
+	{Name: "status word", Messages: []string{"SW=63C7"}, Refusal: true},
+	{Name: "status 01", Status: "01", Messages: []string{"口令错误"}, Refusal: true},
 	{Name: "never seen", Messages: []string{"操作未完成(0x8010002E)"}},
+}
+
+// RudeAnswers are the ways a control may fail to answer a wrong PIN
+// usably: it hangs, drops the connection, answers something that is not
+// its JSON, or words it as a reader problem or a single letter.
+var RudeAnswers = []Answer{
+	{Name: "hang", How: NoAnswer},
+	{Name: "drop", How: Drop},
+	{Name: "garbage", How: Garbage, Raw: `{"_id":$ID,"_method":"cus-sec_SpcSignDataAsPEM","_status":"00","_args":{"Result":"false","Data":[],"Error":"操作失败"}}`},
+	{Name: "not JSON", How: Garbage, Raw: `"Result":"false"`},
+	{Name: "reader words", Messages: []string{"[读卡器底层库]操作失败"}},
+	{Name: "one letter", Messages: []string{"E"}},
 }
 
 // Event is one request the control received.
@@ -81,6 +118,45 @@ type Event struct {
 	// Arrived and Answered order the request's arrival and its answer
 	// among all arrivals and answers (Answered is 0 while unanswered).
 	Arrived, Answered int
+}
+
+// UncheckedRetries returns the PIN-bearing requests (by arrival) that came
+// after a PIN-bearing request that failed (was not answered OK) with no
+// PIN-free request answered OK in between: a PIN retried on a card that
+// had not been checked since its failure.
+func UncheckedRetries(events []Event) []int {
+	type point struct {
+		seq    int
+		ev     Event
+		answer bool
+	}
+	var points []point
+	for _, e := range events {
+		if e.WithPIN {
+			points = append(points, point{e.Arrived, e, false})
+		}
+		if e.Answered > 0 {
+			points = append(points, point{e.Answered, e, true})
+		}
+	}
+	slices.SortFunc(points, func(a, b point) int { return a.seq - b.seq })
+	var out []int
+	suspect := false
+	for _, p := range points {
+		switch {
+		case !p.answer && suspect:
+			out = append(out, p.seq)
+		case !p.answer:
+			// A PIN-bearing request that is never answered OK leaves the
+			// card suspect from its arrival.
+			suspect = true
+		case p.ev.WithPIN:
+			suspect = !p.ev.OK
+		case p.ev.OK:
+			suspect = false
+		}
+	}
+	return out
 }
 
 // LockAfter is how many wrong PINs lock the fake card, as on a real one.
@@ -304,8 +380,16 @@ func (c *Control) serve(w http.ResponseWriter, r *http.Request) {
 		// Each request is answered on its own, so a quick call overtakes
 		// a slow signature and replies go out of order.
 		go func() {
-			if rep, ok := c.answer(ctx, req); ok {
-				send(rep)
+			o := c.answer(ctx, req)
+			switch {
+			case o.drop:
+				conn.CloseNow()
+			case o.raw != "":
+				wmu.Lock()
+				defer wmu.Unlock()
+				_ = conn.Write(ctx, websocket.MessageText, []byte(strings.ReplaceAll(o.raw, "$ID", string(req.ID))))
+			case o.answered:
+				send(o.rep)
 			}
 		}()
 	}
@@ -315,7 +399,16 @@ func ok(data ...string) args { return args{Result: true, Data: data, Error: []st
 
 func fail(msgs ...string) args { return args{Result: false, Data: []string{}, Error: msgs} }
 
-func (c *Control) answer(ctx context.Context, req request) (reply, bool) {
+// outcome is what the control does about one request: send rep (when
+// answered), send raw bytes, or drop the connection.
+type outcome struct {
+	rep      reply
+	answered bool
+	raw      string
+	drop     bool
+}
+
+func (c *Control) answer(ctx context.Context, req request) outcome {
 	rep := reply{ID: req.ID, Method: req.Method, Status: "00"}
 	pin, _ := req.Args["passwd"].(string)
 	c.mu.Lock()
@@ -330,17 +423,19 @@ func (c *Control) answer(ctx context.Context, req request) (reply, bool) {
 	c.events = append(c.events, Event{Method: req.Method, WithPIN: pin != "", Arrived: c.seq})
 	ev := len(c.events) - 1
 	c.mu.Unlock()
-	record := func(rep reply, answer bool) (reply, bool) {
+	record := func(o outcome) outcome {
 		c.mu.Lock()
 		c.seq++
-		c.events[ev].OK = answer && rep.Args.Result && rep.Status == "00"
-		c.events[ev].Answered = c.seq
+		c.events[ev].OK = o.answered && o.rep.Args.Result && o.rep.Status == "00"
+		if o.answered || o.raw != "" {
+			c.events[ev].Answered = c.seq
+		}
 		c.mu.Unlock()
-		return rep, answer
+		return o
 	}
 	if noCard {
 		rep.Args = fail("[读卡器底层库]复位读卡器失败:错误码=50070", "Err:Custom50070")
-		return record(rep, true)
+		return record(outcome{rep: rep, answered: true})
 	}
 	switch req.Method {
 	case "cus-sec_SpcGetCertNo":
@@ -348,21 +443,32 @@ func (c *Control) answer(ctx context.Context, req request) (reply, bool) {
 	case "cus-sec_SpcGetSignCertAsPEM":
 		rep.Args = ok(c.certPE)
 	case "cus-sec_SpcSignDataAsPEM":
-		a, status, answer := c.sign(ctx, req.Args)
-		if !answer {
-			return record(rep, false)
+		a, w := c.sign(ctx, req.Args)
+		switch w.How {
+		case NoAnswer:
+			select {
+			case <-ctx.Done():
+			case <-c.stop:
+			}
+			return record(outcome{})
+		case Drop:
+			return record(outcome{drop: true})
+		case Garbage:
+			return record(outcome{raw: w.Raw})
 		}
 		rep.Args = a
-		if status != "" {
-			rep.Status = status
+		if w.Status != "" {
+			rep.Status = w.Status
 		}
 	default:
 		rep.Args = fail("unknown method " + req.Method)
 	}
-	return record(rep, true)
+	return record(outcome{rep: rep, answered: true})
 }
 
-func (c *Control) sign(ctx context.Context, a map[string]any) (args, string, bool) {
+// sign answers a sign request: the reply's args, or in w another manner
+// of answering (and the reply's status).
+func (c *Control) sign(ctx context.Context, a map[string]any) (args, Answer) {
 	in, _ := a["inData"].(string)
 	pin, _ := a["passwd"].(string)
 	c.mu.Lock()
@@ -374,34 +480,31 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, string, boo
 	}
 	if c.wrongPINs >= LockAfter {
 		c.mu.Unlock()
-		return fail("[卡操作]卡已锁死", "Err:Custom30016"), "", true
+		return fail("[卡操作]卡已锁死", "Err:Custom30016"), Answer{}
 	}
 	if pin != c.pin {
+		// Counted before the control decides how to fail.
 		c.wrongPINs++
 		w := c.wrongPIN
 		c.mu.Unlock()
-		if len(w.Messages) == 0 {
+		if w.How == Reply && len(w.Messages) == 0 {
 			w.Messages = WrongPINMessages
 		}
-		return fail(w.Messages...), w.Status, true
+		return fail(w.Messages...), w
 	}
 	switch mode {
 	case Reset50070:
 		c.mu.Unlock()
-		return fail("[读卡器底层库]复位读卡器失败:错误码=50070", "Err:Custom50070"), "", true
+		return fail("[读卡器底层库]复位读卡器失败:错误码=50070", "Err:Custom50070"), Answer{}
 	case Open50200:
 		c.mu.Unlock()
-		return fail("[读卡器底层库]打开读卡器失败:错误码=50200", "Err:Custom50200"), "", true
+		return fail("[读卡器底层库]打开读卡器失败:错误码=50200", "Err:Custom50200"), Answer{}
 	case CryptoDevice:
 		c.mu.Unlock()
-		return fail("打开密码设备失败"), "", true
+		return fail("打开密码设备失败"), Answer{}
 	case Hang:
 		c.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-c.stop:
-		}
-		return args{}, "", false
+		return args{}, Answer{How: NoAnswer}
 	}
 	// The card signs one source at a time at its rate; the time it takes
 	// to compute the signature is part of its interval.
@@ -415,15 +518,15 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, string, boo
 	c.mu.Unlock()
 	v, err := signature.Sign(c.key, []byte(in))
 	if err != nil {
-		return fail("sign: " + err.Error()), "", true
+		return fail("sign: " + err.Error()), Answer{}
 	}
 	select {
 	case <-time.After(time.Until(done)):
 	case <-ctx.Done():
-		return args{}, "", false
+		return args{}, Answer{How: NoAnswer}
 	}
 	c.mu.Lock()
 	c.signs++
 	c.mu.Unlock()
-	return ok(v, c.CertNo()), "", true
+	return ok(v, c.CertNo()), Answer{}
 }
