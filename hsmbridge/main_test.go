@@ -26,6 +26,7 @@ func TestCheckCommand(t *testing.T) {
 	}
 	keyFile, certFile := write("key.pem", key.KeyPEM), write("cert.pem", key.CertPEM)
 	goodPIN, badPIN := write("good.pin", []byte("88888888\n")), write("bad.pin", []byte("11111111\n"))
+	notepadPIN, spacePIN := write("notepad.pin", []byte("\xEF\xBB\xBF88888888\r\n")), write("space.pin", []byte("88888888 \r\n"))
 	base := "queueURL: http://127.0.0.1:1/q\nuploadFunction: upload\nsigners:\n"
 	for _, tc := range []struct {
 		name    string
@@ -35,7 +36,9 @@ func TestCheckCommand(t *testing.T) {
 	}{
 		{"ok key file", "  - {name: dev, ebpCode: E1, type: keyfile, keyFile: " + keyFile + ", certFile: " + certFile + "}\n", 0, "certNo 03000000000cde6f, key SM2-SM3"},
 		{"ok e-port card", "  - {name: card, ebpCode: E1, type: eport, url: " + ctl.URL() + ", pinFile: " + goodPIN + "}\n", 0, "OK   card"},
+		{"ok e-port PIN file from Notepad", "  - {name: card, ebpCode: E1, type: eport, url: " + ctl.URL() + ", pinFile: " + notepadPIN + "}\n", 0, "OK   card"},
 		{"fail e-port wrong PIN", "  - {name: card, ebpCode: E1, type: eport, url: " + ctl.URL() + ", pinFile: " + badPIN + "}\n", 1, "PIN refused"},
+		{"fail e-port PIN file with a trailing space", "  - {name: card, ebpCode: E1, type: eport, url: " + ctl.URL() + ", pinFile: " + spacePIN + "}\n", 1, "a space at character 9 of 9"},
 		{"fail bad config", "  - {name: x, type: magic}\n", 2, "type must be"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
