@@ -127,8 +127,15 @@ func writePIN(t *testing.T, pin string) string {
 	return p
 }
 
-// bridgeSigner reads the first signer of hsmbridge's status endpoint.
-func bridgeSigner(t *testing.T, statusAddr string) (state string, signs int64) {
+// bridgeSignerStatus is one signer on hsmbridge's status endpoint.
+type bridgeSignerStatus struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Signs int64  `json:"signs"`
+}
+
+// bridgeSigners reads the signers of hsmbridge's status endpoint.
+func bridgeSigners(t *testing.T, statusAddr string) []bridgeSignerStatus {
 	t.Helper()
 	resp, err := http.Get("http://" + statusAddr + "/status")
 	if err != nil {
@@ -136,15 +143,19 @@ func bridgeSigner(t *testing.T, statusAddr string) (state string, signs int64) {
 	}
 	defer resp.Body.Close()
 	var st struct {
-		Signers []struct {
-			State string `json:"state"`
-			Signs int64  `json:"signs"`
-		} `json:"signers"`
+		Signers []bridgeSignerStatus `json:"signers"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Signers) == 0 {
 		t.Fatalf("hsmbridge status: %v %+v", err, st)
 	}
-	return st.Signers[0].State, st.Signers[0].Signs
+	return st.Signers
+}
+
+// bridgeSigner reads the first signer of hsmbridge's status endpoint.
+func bridgeSigner(t *testing.T, statusAddr string) (state string, signs int64) {
+	t.Helper()
+	s := bridgeSigners(t, statusAddr)[0]
+	return s.State, s.Signs
 }
 
 // TestLocalBridgeConfigEPort runs `ceb179 local --bridge-config` with an

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,22 +34,8 @@ type rudeCard struct {
 // bridgeStates reads every signer's state from hsmbridge's status endpoint.
 func bridgeStates(t *testing.T, statusAddr string) map[string]string {
 	t.Helper()
-	resp, err := http.Get("http://" + statusAddr + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Signers []struct {
-			Name  string `json:"name"`
-			State string `json:"state"`
-		} `json:"signers"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, s := range st.Signers {
+	for _, s := range bridgeSigners(t, statusAddr) {
 		out[s.Name] = s.State
 	}
 	return out
