@@ -15,10 +15,10 @@ import (
 // Check opens every configured signer, reads its certificate, makes one
 // test signature (no buyer data) and verifies it locally, and writes one
 // line per signer to w. It does not touch the queue or the upload
-// function. A card is first checked without its PIN; a card that refused
-// this PIN before (a marker in the state directory, written by any
-// hsmbridge process) gets no PIN at all and the line says why. Otherwise
-// it gets one PIN attempt.
+// function. A card is first checked without its PIN; a card on which this
+// PIN is blocked (refused, or struck: a marker in the machine's state
+// directory, written by any hsmbridge or ceb179 local on it) gets no PIN at
+// all and the line says why. Otherwise it gets one PIN attempt.
 func Check(ctx context.Context, cfg Config, log *slog.Logger, w io.Writer) error {
 	specs, err := cfg.SignerSpecs(log)
 	if err != nil {
