@@ -47,13 +47,10 @@ var _ p11API = (*pkcs11.Ctx)(nil)
 // modules shares one initialised module per library path: PKCS#11 is
 // initialised once per process, and finalising it under another signer's
 // feet would break that signer.
-var modules = &moduleSet{m: map[string]*moduleRef{}}
-
-// moduleSet is the loaded modules by path.
-type moduleSet struct {
+var modules = struct {
 	sync.Mutex
 	m map[string]*moduleRef
-}
+}{m: map[string]*moduleRef{}}
 
 type moduleRef struct {
 	api  p11API
@@ -77,13 +74,6 @@ func acquireModule(path string) (p11API, error) {
 	}
 	modules.m[path] = &moduleRef{api: ctx, refs: 1}
 	return ctx, nil
-}
-
-// has reports whether the module at path is loaded.
-func (m *moduleSet) has(path string) bool {
-	m.Lock()
-	defer m.Unlock()
-	return m.m[path] != nil
 }
 
 func releaseModule(path string) {
@@ -178,20 +168,35 @@ func OpenPKCS11(ctx context.Context, cfg PKCS11Config) (*KeySigner, error) {
 	}
 	cfg = cfg.withDefaults()
 	var inflight sync.WaitGroup
-	api, err := aside(ctx, &inflight, func() (p11API, error) { return acquireModule(cfg.Module) })
+	var load sync.Mutex
+	gaveUp := false
+	api, err := aside(ctx, &inflight, func() (p11API, error) {
+		api, err := acquireModule(cfg.Module)
+		load.Lock()
+		defer load.Unlock()
+		if err == nil && gaveUp {
+			// Loaded after the caller gave up: let it go. (Loaded just
+			// as it gave up, it stays loaded, which does no harm.)
+			releaseModule(cfg.Module)
+		}
+		return api, err
+	})
 	if err != nil {
-		go func() {
-			// A module that loads after all is let go once it has.
-			inflight.Wait()
-			if modules.has(cfg.Module) {
-				releaseModule(cfg.Module)
-			}
-		}()
+		load.Lock()
+		gaveUp = true
+		load.Unlock()
 		return nil, err
 	}
 	k, cert, err := openToken(ctx, api, cfg, &inflight)
 	if err != nil {
-		go func() { inflight.Wait(); releaseModule(cfg.Module) }()
+		// Once the calls in flight are done (an abandoned one may still
+		// run in the module), its sessions are closed, then the module
+		// let go: never under a running call.
+		go func() {
+			inflight.Wait()
+			k.closeSessions()
+			releaseModule(cfg.Module)
+		}()
 		return nil, err
 	}
 	closer := func() error {
@@ -255,21 +260,16 @@ func aside[T any](ctx context.Context, inflight *sync.WaitGroup, f func() (T, er
 }
 
 // openToken opens the sessions, logs in through the guard and finds the
-// key and its certificate. On an error it closes the sessions once the
-// calls in flight are done.
+// key and its certificate. On an error it returns the key with the
+// sessions it opened, for the caller to close once the calls in flight
+// (inflight) are done.
 func openToken(ctx context.Context, api p11API, cfg PKCS11Config, inflight *sync.WaitGroup) (*p11Key, *smx509.Certificate, error) {
 	k := &p11Key{
 		api: api, sessions: make(chan pkcs11.SessionHandle, cfg.Concurrency), done: make(chan struct{}),
 		sm2Mech: cfg.SM2Mechanism, sm2Input: cfg.SM2Input,
 	}
 	fail := func(err error) (*p11Key, *smx509.Certificate, error) {
-		go func() {
-			inflight.Wait()
-			for range k.n {
-				_ = api.CloseSession(<-k.sessions)
-			}
-		}()
-		return nil, nil, err
+		return k, nil, err
 	}
 	// The PIN-free part: the slot, the token and the sessions.
 	var slot uint
@@ -342,6 +342,14 @@ func openToken(ctx context.Context, api p11API, cfg PKCS11Config, inflight *sync
 		return fail(errors.New("pkcs11: the key is SM2; set sm2Mechanism to the vendor's SM2 mechanism"))
 	}
 	return k, cert, nil
+}
+
+// closeSessions closes the sessions the key holds; the calls that used
+// them must be done.
+func (k *p11Key) closeSessions() {
+	for range k.n {
+		_ = k.api.CloseSession(<-k.sessions)
+	}
 }
 
 // readCertFile reads the PEM certificate at path.

@@ -87,7 +87,8 @@ func p11Config(t *testing.T, dir, label, pin string) PKCS11Config {
 
 func openFake(ctx context.Context, api p11API, cfg PKCS11Config) error {
 	var inflight sync.WaitGroup
-	_, _, err := openToken(ctx, api, cfg, &inflight)
+	k, _, err := openToken(ctx, api, cfg, &inflight)
+	go func() { inflight.Wait(); k.closeSessions() }()
 	return err
 }
 
