@@ -222,6 +222,7 @@ func TestBridgeConfigBadPINFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg := writeBridgeConfig(t, "off", "name: card-1", "type: eport", "ebpCode: 3301964J31", "url: "+ctl.URL(), "pinFile: "+pinFile)
+			t.Chdir(t.TempDir()) // where the local stack keeps its log
 			r := runCLI(t, nil, "local", "--listen", "127.0.0.1:0", "--bridge-config", cfg)
 			if r.code == exitOK || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, pinFile) {
 				t.Errorf("ceb179 local: exit %d, stderr %q; want a failure saying %q about %s", r.code, r.stderr, tc.want, pinFile)
