@@ -445,9 +445,6 @@ func findObjects(api p11API, sh pkcs11.SessionHandle, tmpl []*pkcs11.Attribute) 
 // Public returns the key's public key.
 func (k *p11Key) Public() crypto.PublicKey { return k.pub }
 
-// sha1DigestInfo is the DER prefix of a PKCS#1 v1.5 DigestInfo for SHA-1.
-var sha1DigestInfo = []byte{0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14}
-
 // Sign signs on the token. For RSA, digest is a SHA-1 digest (opts
 // crypto.SHA1). For SM2, opts must be an *sm2.SM2SignerOption with
 // ForceGMSign and digest is the message; the result is ASN.1 DER, as
