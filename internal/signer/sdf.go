@@ -86,10 +86,15 @@ type SDF struct {
 
 	idle      chan *sdfSession
 	slots     chan struct{}
-	done      chan struct{}
+	done      chan struct{} // closed by Close
 	closeOnce sync.Once
-	wg        sync.WaitGroup // sessions in use by Sign
+	mu        sync.Mutex
+	closed    bool
+	wg        sync.WaitGroup // Sign calls under way
 }
+
+// errSDFClosed is returned by Sign after Close.
+var errSDFClosed = fmt.Errorf("%w: sdf signer closed", ErrUnavailable)
 
 var _ Signer = (*SDF)(nil)
 
@@ -435,18 +440,22 @@ func (s *SDF) closeSession(sess *sdfSession) error {
 // answer) is replaced, once, by a new session before the error is
 // returned.
 func (s *SDF) Sign(ctx context.Context, source []byte) (string, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", errSDFClosed
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
 	select {
 	case s.slots <- struct{}{}:
 	case <-s.done:
-		return "", fmt.Errorf("%w: sdf signer closed", ErrUnavailable)
+		return "", errSDFClosed
 	case <-ctx.Done():
 		return "", fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
-	s.wg.Add(1)
-	defer func() {
-		s.wg.Done()
-		<-s.slots
-	}()
+	defer func() { <-s.slots }()
 	var sig []byte
 	var err error
 	for try := 0; ; try++ {
@@ -462,7 +471,7 @@ func (s *SDF) Sign(ctx context.Context, source []byte) (string, error) {
 		var keep bool
 		sig, keep, err = s.signOn(ctx, sess, source)
 		if keep {
-			s.idle <- sess
+			s.putBack(sess)
 		}
 		if err == nil || try == 1 || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
 			break
@@ -476,6 +485,19 @@ func (s *SDF) Sign(ctx context.Context, source []byte) (string, error) {
 		return "", fmt.Errorf("%w: sdf: the device's signature does not verify against certificate %s: %w", ErrDevice, s.certNo, err)
 	}
 	return v, nil
+}
+
+// putBack returns a session to the pool, or closes it when the signer
+// was closed meanwhile.
+func (s *SDF) putBack(sess *sdfSession) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		s.discard(sess)
+		return
+	}
+	s.idle <- sess
 }
 
 // signOn makes one signature on sess and says whether the session may be
@@ -572,6 +594,9 @@ func (s *SDF) Concurrency() int { return s.cfg.Sessions }
 // and so is the device.
 func (s *SDF) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		close(s.done)
 		clean := waitTimeout(&s.wg, s.cfg.CallTimeout)
 		var closing sync.WaitGroup

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceb179/ceb179/internal/signature"
 	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/signer/sdftest"
 )
@@ -124,4 +123,223 @@ func TestSDFWrongPassword(t *testing.T) {
 	}
 }
 
-var _ = signature.CertNo
+// TestSDFAccessRightFailures makes the access-right call fail after the
+// device checked the (right) password: whatever the failure, it counts as
+// a refused password, because the device may have counted it. Reopening
+// (a restart: a new guard over the same state directory) sends nothing.
+func TestSDFAccessRightFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		code uint32 // 0: hang
+	}{
+		{"fail SDR_COMMFAIL", sdftest.SDRCommFail},
+		{"fail SDR_HARDFAIL", sdftest.SDRHardFail},
+		{"fail SDR_KEYNOTEXIST", sdftest.SDRKeyNotExist},
+		{"fail unknown code", 0x0100ff00},
+		{"fail no answer", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := sdftest.New(t, 0x0b01, 0x0b02, sdftest.Options{})
+			cfg := sdfConfig(t, dev, false, sdftest.Password)
+			cfg.CallTimeout = 300 * time.Millisecond
+			if tc.code == 0 {
+				dev.Hang(t, "SDF_GetPrivateKeyAccessRight")
+			} else {
+				dev.Fail(t, "SDF_GetPrivateKeyAccessRight", tc.code, 1)
+			}
+			start := time.Now()
+			_, err := signer.OpenSDF(context.Background(), cfg)
+			if !errors.Is(err, signer.ErrPINRefused) {
+				t.Fatalf("err = %v, want ErrPINRefused", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("OpenSDF took %s with a 300ms call timeout", d)
+			}
+			dev.Release(t)
+			cfg.Guard = signer.NewPINGuard(cfg.Guard.Dir())
+			if _, err := signer.OpenSDF(context.Background(), cfg); !errors.Is(err, signer.ErrPINRefused) {
+				t.Fatalf("reopen: err = %v, want ErrPINRefused", err)
+			}
+			if calls, _ := dev.Counts(t); calls != 1 {
+				t.Fatalf("the device saw %d access-right calls, want 1", calls)
+			}
+		})
+	}
+}
+
+// TestSDFNoPasswordBeforeCheck fails the opening before the password
+// could go: the key at the index is not the certificate's, the library
+// writes ECC values in other fields than configured, the device or the
+// session cannot be opened, the key export hangs, the context ended.
+// The device sees no access-right call, and the error says what to fix.
+func TestSDFNoPasswordBeforeCheck(t *testing.T) {
+	other := sdftest.New(t, 0x0c03, 0x0c04, sdftest.Options{})
+	for _, tc := range []struct {
+		name  string
+		field int // the device's ECC field size
+		setup func(*sdftest.Device, *signer.SDFConfig)
+		kind  error
+		want  string
+	}{
+		{"fail another key's certificate", 64, func(_ *sdftest.Device, c *signer.SDFConfig) { c.CertFile = other.SM2Cert }, signer.ErrDevice, "is not the key of certificate"},
+		{"fail RSA certificate of another key", 64, func(_ *sdftest.Device, c *signer.SDFConfig) {
+			c.KeyIndex, c.CertFile = sdftest.RSAIndex, other.RSACert
+		}, signer.ErrDevice, "is not the key of certificate"},
+		{"fail no key at the index", 64, func(_ *sdftest.Device, c *signer.SDFConfig) { c.KeyIndex = 7 }, signer.ErrDevice, "SDR_KEYNOTEXIST"},
+		{"fail 32-byte fields configured as 64", 32, func(*sdftest.Device, *signer.SDFConfig) {}, signer.ErrDevice, "eccSignatureLayout: 32"},
+		{"fail 64-byte fields configured as 32", 64, func(_ *sdftest.Device, c *signer.SDFConfig) { c.ECCFieldSize = 32 }, signer.ErrDevice, "eccSignatureLayout: 64"},
+		{"fail no library", 64, func(_ *sdftest.Device, c *signer.SDFConfig) { c.Library += ".missing" }, signer.ErrUnavailable, "load SDF library"},
+		{"fail device cannot open", 64, func(d *sdftest.Device, _ *signer.SDFConfig) {
+			d.Fail(t, "SDF_OpenDevice", sdftest.SDRHardFail, 0)
+		}, signer.ErrUnavailable, "SDF_OpenDevice"},
+		{"fail session cannot open", 64, func(d *sdftest.Device, _ *signer.SDFConfig) {
+			d.Fail(t, "SDF_OpenSession", sdftest.SDRCommFail, 0)
+		}, signer.ErrUnavailable, "SDF_OpenSession"},
+		{"fail key export hangs", 64, func(d *sdftest.Device, _ *signer.SDFConfig) {
+			d.Hang(t, "SDF_ExportSignPublicKey_ECC")
+		}, signer.ErrUnavailable, "no answer in time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := sdftest.New(t, 0x0c01, 0x0c02, sdftest.Options{FieldSize: tc.field})
+			cfg := sdfConfig(t, dev, false, sdftest.Password)
+			cfg.CallTimeout = 300 * time.Millisecond
+			tc.setup(dev, &cfg)
+			_, err := signer.OpenSDF(context.Background(), cfg)
+			if !errors.Is(err, tc.kind) || errors.Is(err, signer.ErrPINRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %v saying %q", err, tc.kind, tc.want)
+			}
+			dev.Release(t)
+			if calls, _ := dev.Counts(t); calls != 0 {
+				t.Fatalf("the device saw %d access-right calls, want 0", calls)
+			}
+		})
+	}
+	t.Run("fail context ended", func(t *testing.T) {
+		dev := sdftest.New(t, 0x0c05, 0x0c06, sdftest.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := signer.OpenSDF(ctx, sdfConfig(t, dev, false, sdftest.Password))
+		if !errors.Is(err, signer.ErrUnavailable) || errors.Is(err, signer.ErrPINRefused) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+		if calls, _ := dev.Counts(t); calls != 0 {
+			t.Fatalf("the device saw %d access-right calls, want 0", calls)
+		}
+	})
+}
+
+// TestSDFSessionRecovery breaks sessions while signing. A device error
+// kills the session (the soft device answers SDR_OPENSESSION on it from
+// then on); the signer replaces it with a new session, which gets the
+// access right again, and the signature still comes. A second failure in
+// a row is returned; a call error is returned at once; a hung call is
+// abandoned within the context's bound and its session is never used
+// again.
+func TestSDFSessionRecovery(t *testing.T) {
+	sign := func(t *testing.T, s *signer.SDF, ctx context.Context) error {
+		t.Helper()
+		_, err := s.Sign(ctx, source)
+		return err
+	}
+	t.Run("ok one device error: a new session signs", func(t *testing.T) {
+		dev := sdftest.New(t, 0x0d01, 0x0d02, sdftest.Options{})
+		cfg := sdfConfig(t, dev, false, sdftest.Password)
+		cfg.Sessions = 1
+		s := openSDF(t, cfg)
+		dev.Fail(t, "SDF_InternalSign_ECC", sdftest.SDRCommFail, 1)
+		if err := sign(t, s, context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if calls, _ := dev.Counts(t); calls != 2 {
+			t.Fatalf("%d access-right calls, want 2 (the first session and its successor)", calls)
+		}
+	})
+	t.Run("fail two device errors in a row", func(t *testing.T) {
+		dev := sdftest.New(t, 0x0d03, 0x0d04, sdftest.Options{})
+		cfg := sdfConfig(t, dev, true, sdftest.Password)
+		cfg.Sessions = 1
+		s := openSDF(t, cfg)
+		dev.Fail(t, "SDF_InternalPrivateKeyOperation_RSA", sdftest.SDRHardFail, 2)
+		err := sign(t, s, context.Background())
+		if !errors.Is(err, signer.ErrUnavailable) || !strings.Contains(err.Error(), "SDR_HARDFAIL") {
+			t.Fatalf("err = %v, want ErrUnavailable naming SDR_HARDFAIL", err)
+		}
+		if err := sign(t, s, context.Background()); err != nil {
+			t.Fatalf("after the device recovered: %v", err)
+		}
+	})
+	t.Run("fail call error is not retried", func(t *testing.T) {
+		dev := sdftest.New(t, 0x0d05, 0x0d06, sdftest.Options{})
+		cfg := sdfConfig(t, dev, false, sdftest.Password)
+		cfg.Sessions = 1
+		s := openSDF(t, cfg)
+		dev.Fail(t, "SDF_InternalSign_ECC", 0x0100001D, 1) // SDR_INARGERR
+		if err := sign(t, s, context.Background()); !errors.Is(err, signer.ErrDevice) || !strings.Contains(err.Error(), "SDR_INARGERR") {
+			t.Fatalf("err = %v, want ErrDevice naming SDR_INARGERR", err)
+		}
+		if calls, _ := dev.Counts(t); calls != 1 {
+			t.Fatalf("%d access-right calls, want 1 (no second try)", calls)
+		}
+		if err := sign(t, s, context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("fail hung call abandoned at the context's bound", func(t *testing.T) {
+		dev := sdftest.New(t, 0x0d07, 0x0d08, sdftest.Options{})
+		cfg := sdfConfig(t, dev, false, sdftest.Password)
+		cfg.Sessions, cfg.CallTimeout = 1, time.Minute
+		s := openSDF(t, cfg)
+		dev.Hang(t, "SDF_InternalSign_ECC")
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := sign(t, s, ctx)
+		if !errors.Is(err, signer.ErrUnavailable) || !strings.Contains(err.Error(), "no answer in time") {
+			t.Fatalf("err = %v, want ErrUnavailable (no answer in time)", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("Sign returned after %s, its context ended after 300ms", d)
+		}
+		dev.Release(t)
+		if err := sign(t, s, context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if calls, _ := dev.Counts(t); calls != 2 {
+			t.Fatalf("%d access-right calls, want 2: the hung session must not sign again", calls)
+		}
+	})
+	t.Run("fail hung call abandoned at the call timeout", func(t *testing.T) {
+		dev := sdftest.New(t, 0x0d09, 0x0d0a, sdftest.Options{})
+		cfg := sdfConfig(t, dev, true, sdftest.Password)
+		cfg.Sessions, cfg.CallTimeout = 2, 300*time.Millisecond
+		s := openSDF(t, cfg)
+		dev.Hang(t, "SDF_InternalPrivateKeyOperation_RSA")
+		start := time.Now()
+		if err := sign(t, s, context.Background()); !errors.Is(err, signer.ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("Sign returned after %s with a 300ms call timeout", d)
+		}
+	})
+}
+
+// TestSDFClose closes the signer: it signs no more, and the device can be
+// opened again (the soft device refuses a second SDF_OpenDevice, so this
+// also shows the device was closed).
+func TestSDFClose(t *testing.T) {
+	dev := sdftest.New(t, 0x0e01, 0x0e02, sdftest.Options{})
+	cfg := sdfConfig(t, dev, false, sdftest.Password)
+	s, err := signer.OpenSDF(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := s.Sign(context.Background(), source); !errors.Is(err, signer.ErrUnavailable) {
+		t.Fatalf("Sign after Close: %v", err)
+	}
+	s2 := openSDF(t, cfg)
+	if _, err := s2.Sign(context.Background(), source); err != nil {
+		t.Fatal(err)
+	}
+}

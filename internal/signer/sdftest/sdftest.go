@@ -1,7 +1,8 @@
 // Package sdftest builds a soft cipher machine for the tests of the SDF
 // signer: a small GM/T 0018 SDF library in C over OpenSSL 3
-// (testdata/softsdf.c), compiled with gcc into a temporary folder and
-// loaded by path as a vendor's library is. It holds an SM2 and an RSA key
+// (testdata/softsdf.c), compiled with gcc once per test process, copied
+// into each test's temporary folder and loaded by path as a vendor's
+// library is. It holds an SM2 and an RSA key
 // made by the test, counts the access-right calls and the wrong passwords
 // it saw in a log beside it (so counts hold across processes and
 // restarts), and can be told to fail with device codes, hang, or sign at
@@ -93,7 +94,15 @@ func New(tb testing.TB, sm2Serial, rsaSerial int64, o Options) *Device {
 	Require(tb)
 	dir := tb.TempDir()
 	d := &Device{Dir: dir, Library: filepath.Join(dir, "libsoftsdf.so")}
-	build(tb, d.Library)
+	lib, err := built()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// A copy per device: a library loaded from another path is another
+	// device, with its own state, in this process.
+	if err := os.WriteFile(d.Library, lib, 0o700); err != nil {
+		tb.Fatal(err)
+	}
 	d.SM2 = eporttest.NewSM2Key(tb, sm2Serial)
 	d.RSA = eporttest.NewRSAKey(tb, rsaSerial)
 	write := func(name string, b []byte) string {
@@ -145,19 +154,25 @@ func Require(tb testing.TB) {
 	tb.Skip(why)
 }
 
-// build compiles the library to out.
-func build(tb testing.TB, out string) {
-	tb.Helper()
-	src := filepath.Join(filepath.Dir(out), "softsdf.c")
+// build compiles the library once per test process, in a temporary
+// folder, and returns its bytes.
+var built = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "ceb179-softsdf-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	src, out := filepath.Join(dir, "softsdf.c"), filepath.Join(dir, "libsoftsdf.so")
 	if err := os.WriteFile(src, source, 0o600); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command("gcc", "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror",
 		"-o", out, src, "-lcrypto", "-lpthread")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("build the soft SDF library: %v\n%s", err, b)
+		return nil, fmt.Errorf("build the soft SDF library: %v\n%s", err, b)
 	}
-}
+	return os.ReadFile(out)
+})
 
 // Access is one SDF_GetPrivateKeyAccessRight call the device saw.
 type Access struct {
