@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,20 +87,21 @@ type SignerConfig struct {
 	Name string `yaml:"name"`
 	// EbpCode is the platform code whose jobs it signs.
 	EbpCode string `yaml:"ebpCode"`
-	// Type is "eport", "pkcs11", "keyfile" or "kms".
+	// Type is "eport", "pkcs11", "sdf", "keyfile" or "kms".
 	Type string `yaml:"type"`
-	// PINFile is a file holding the PIN (eport, pkcs11).
+	// PINFile is a file holding the PIN (eport, pkcs11) or the private-key
+	// access password (sdf).
 	PINFile string `yaml:"pinFile"`
 	// PINEnv names an environment variable holding the PIN, used when
-	// PINFile is empty (eport, pkcs11).
+	// PINFile is empty (eport, pkcs11, sdf).
 	PINEnv string `yaml:"pinEnv"`
 
 	// URL is the E-Port control's WebSocket (eport; default
 	// ws://127.0.0.1:61232).
 	URL string `yaml:"url"`
 	// CallTimeout bounds one call to the control (eport), the login and
-	// the closing of sessions (pkcs11), or one call to KMS (kms); default
-	// 10s.
+	// the closing of sessions (pkcs11), one call into the SDF library
+	// (sdf), or one call to KMS (kms); default 10s.
 	CallTimeout time.Duration `yaml:"callTimeout"`
 	// PINErrorMarkers replaces the fragments of a control error that mean
 	// the PIN was refused even next to a reader error code (eport). Any
@@ -127,9 +129,24 @@ type SignerConfig struct {
 	// (pkcs11; default message).
 	SM2Input string `yaml:"sm2Input"`
 
+	// Library is the path of the cipher machine vendor's GM/T 0018 SDF
+	// library (sdf).
+	Library string `yaml:"library"`
+	// KeyIndex is the index of the signing key in the cipher machine
+	// (sdf).
+	KeyIndex *uint32 `yaml:"keyIndex"`
+	// Sessions is how many sessions sign in parallel (sdf; default 4).
+	Sessions int `yaml:"sessions"`
+	// ECCSignatureLayout is the size of the fields of the library's
+	// ECCSignature and ECCrefPublicKey, as its header sets
+	// ECCref_MAX_BITS: "64" (512, GM/T 0018-2012; the default) or "32"
+	// (256) (sdf).
+	ECCSignatureLayout string `yaml:"eccSignatureLayout"`
+
 	// KeyFile is the PEM private key (keyfile).
 	KeyFile string `yaml:"keyFile"`
-	// CertFile is the PEM certificate (keyfile, kms; optional for pkcs11).
+	// CertFile is the PEM certificate (keyfile, kms, sdf; optional for
+	// pkcs11).
 	CertFile string `yaml:"certFile"`
 
 	// KMSKeyID is the key id, ARN or alias of an AWS KMS SM2 key (kms).
@@ -380,6 +397,22 @@ func (s SignerConfig) problems(where string) []error {
 		if s.SM2Input != "" && s.SM2Input != "message" && s.SM2Input != "digest" {
 			bad("%s: sm2Input must be message or digest", where)
 		}
+	case "sdf":
+		if s.Library == "" || s.KeyIndex == nil || s.CertFile == "" {
+			bad("%s: library, keyIndex and certFile are required", where)
+		}
+		if s.PINFile == "" && s.PINEnv == "" {
+			bad("%s: the key's access password needs pinFile or pinEnv", where)
+		}
+		if s.Sessions < 0 || s.Sessions > 64 {
+			bad("%s: sessions must be between 1 and 64 (0: default 4)", where)
+		}
+		if s.CallTimeout < 0 {
+			bad("%s: callTimeout must not be negative", where)
+		}
+		if _, err := eccFieldSize(s.ECCSignatureLayout); err != nil {
+			bad("%s: %v", where, err)
+		}
 	case "keyfile":
 		if s.KeyFile == "" || s.CertFile == "" {
 			bad("%s: keyFile and certFile are required", where)
@@ -389,9 +422,20 @@ func (s SignerConfig) problems(where string) []error {
 			bad("%s: kmsKeyID and certFile are required", where)
 		}
 	default:
-		bad("%s: type must be eport, pkcs11, keyfile or kms", where)
+		bad("%s: type must be eport, pkcs11, sdf, keyfile or kms", where)
 	}
 	return errs
+}
+
+// eccFieldSize reads eccSignatureLayout: the field size in bytes.
+func eccFieldSize(layout string) (int, error) {
+	switch strings.TrimSpace(layout) {
+	case "", "64":
+		return 64, nil
+	case "32":
+		return 32, nil
+	}
+	return 0, fmt.Errorf("eccSignatureLayout %q: want 64 (r and s in 64-byte fields, GM/T 0018-2012) or 32", layout)
 }
 
 func parseMechanism(s string) (uint, error) {
@@ -464,7 +508,9 @@ func (c *Config) SignerSpecs(log *slog.Logger) ([]SignerSpec, error) {
 }
 
 // sendsPIN reports whether the signer sends a PIN to its device.
-func (sc SignerConfig) sendsPIN() bool { return sc.Type == "eport" || sc.Type == "pkcs11" }
+func (sc SignerConfig) sendsPIN() bool {
+	return sc.Type == "eport" || sc.Type == "pkcs11" || sc.Type == "sdf"
+}
 
 // SpecWithGuard returns the pool member for this signer. guard is the
 // process's PIN guard (see Config.PINGuard); a signer that sends a PIN
@@ -496,6 +542,16 @@ func (sc SignerConfig) SpecWithGuard(log *slog.Logger, guard *signer.PINGuard) (
 			CallTimeout: sc.CallTimeout, Guard: guard, Name: sc.Name,
 		}
 		spec.Open = func(ctx context.Context) (signer.Signer, error) { return signer.OpenPKCS11(ctx, cfg) }
+	case "sdf":
+		field, err := eccFieldSize(sc.ECCSignatureLayout)
+		if err != nil || sc.KeyIndex == nil {
+			return spec, fmt.Errorf("signer %s: sdf: %v", sc.Name, cmp.Or(err, errors.New("keyIndex is required")))
+		}
+		cfg := signer.SDFConfig{
+			Library: sc.Library, KeyIndex: *sc.KeyIndex, CertFile: sc.CertFile, PIN: pin,
+			Sessions: sc.Sessions, CallTimeout: sc.CallTimeout, ECCFieldSize: field, Guard: guard, Name: sc.Name,
+		}
+		spec.Open = func(ctx context.Context) (signer.Signer, error) { return signer.OpenSDF(ctx, cfg) }
 	case "keyfile":
 		keyFile, certFile := sc.KeyFile, sc.CertFile
 		spec.Open = func(context.Context) (signer.Signer, error) { return signer.OpenKeyFile(keyFile, certFile) }

@@ -64,6 +64,23 @@ func TestParseConfig(t *testing.T) {
 				}
 			}},
 		{"fail e-port url scheme", head + "signers:\n  - {name: c1, ebpCode: E1, type: eport, pinEnv: P, url: 'http://127.0.0.1:61232'}\n", nil, "ws://", nil},
+		{"ok sdf cipher machine", head + "stateDir: /tmp/x\nsigners:\n  - {name: m, ebpCode: E1, type: sdf, library: /opt/sw/libswsds.so, keyIndex: 1, certFile: c.pem, pinFile: /p, sessions: 8, callTimeout: 3s, eccSignatureLayout: 32}\n", nil, "",
+			func(t *testing.T, c bridge.Config) {
+				sc := c.Signers[0]
+				if sc.Library != "/opt/sw/libswsds.so" || sc.KeyIndex == nil || *sc.KeyIndex != 1 || sc.Sessions != 8 || sc.CallTimeout != 3*time.Second || sc.ECCSignatureLayout != "32" {
+					t.Errorf("signer = %+v", sc)
+				}
+			}},
+		{"ok sdf key index 0", head + "signers:\n  - {name: m, ebpCode: E1, type: sdf, library: /l.so, keyIndex: 0, certFile: c.pem, pinEnv: P}\n", nil, "",
+			func(t *testing.T, c bridge.Config) {
+				if _, err := c.SignerSpecs(quietLogger()); err == nil || !strings.Contains(err.Error(), "stateDir") {
+					t.Errorf("a cipher machine without a state directory: %v, want a stateDir error", err)
+				}
+			}},
+		{"fail sdf without key index", head + "signers:\n  - {name: m, ebpCode: E1, type: sdf, library: /l.so, certFile: c.pem, pinFile: /p}\n", nil, "library, keyIndex and certFile", nil},
+		{"fail sdf without password", head + "signers:\n  - {name: m, ebpCode: E1, type: sdf, library: /l.so, keyIndex: 1, certFile: c.pem}\n", nil, "access password needs pinFile or pinEnv", nil},
+		{"fail sdf layout", head + "signers:\n  - {name: m, ebpCode: E1, type: sdf, library: /l.so, keyIndex: 1, certFile: c.pem, pinFile: /p, eccSignatureLayout: 48}\n", nil, "eccSignatureLayout", nil},
+		{"fail sdf sessions", head + "signers:\n  - {name: m, ebpCode: E1, type: sdf, library: /l.so, keyIndex: 1, certFile: c.pem, pinFile: /p, sessions: -1}\n", nil, "sessions", nil},
 		{"fail bad backlog variable", head + "signers:\n  - {name: d, ebpCode: E1, type: keyfile, keyFile: k, certFile: c}\n", map[string]string{"HSMBRIDGE_MAX_BACKLOG": "lots"}, "HSMBRIDGE_MAX_BACKLOG", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
