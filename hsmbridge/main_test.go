@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/signer/eporttest"
+	"github.com/ceb179/ceb179/internal/signer/sdftest"
 )
 
 func TestCheckCommand(t *testing.T) {
@@ -148,5 +150,61 @@ func TestPINResetCommand(t *testing.T) {
 	cmd(0, "check")
 	if got, w := ctl.PINRequests(), ctl.WrongPINs(); got != 4 || w != 2 {
 		t.Errorf("PIN-bearing requests %d, wrong PINs %d; want 4, 2", got, w)
+	}
+}
+
+// TestCheckCommandSDF runs `hsmbridge check` on a cipher machine behind
+// its SDF library (the soft one, loaded by path): two signers on the
+// device's SM2 and RSA keys each make a test signature verified against
+// their certificate and print their certNo. A wrong access password is
+// then sent to the device once: the second check sends nothing and says
+// why.
+func TestCheckCommandSDF(t *testing.T) {
+	dev := sdftest.New(t, 0x0300000000000cdf, 0x01691f80, sdftest.Options{})
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, bad := write("good.pin", sdftest.Password+"\n"), write("bad.pin", "11223344\n")
+	signerYAML := func(name string, index int, cert, pin string) string {
+		return fmt.Sprintf("  - {name: %s, ebpCode: E1, type: sdf, library: %s, keyIndex: %d, certFile: %s, pinFile: %s, sessions: 2}\n",
+			name, dev.Library, index, cert, pin)
+	}
+	base := "queueURL: http://127.0.0.1:1/q\nuploadFunction: upload\nsigners:\n"
+	check := func(cfg string, want int) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run([]string{"-config", cfg, "check"}, &out, &errOut); code != want {
+			t.Fatalf("exit %d, want %d\n%s%s", code, want, out.String(), errOut.String())
+		}
+		all := out.String() + errOut.String()
+		if strings.Contains(all, sdftest.Password) || strings.Contains(all, "11223344") {
+			t.Fatalf("output holds a password:\n%s", all)
+		}
+		return all
+	}
+
+	ok := write("ok.yaml", base+signerYAML("sm2", sdftest.SM2Index, dev.SM2Cert, good)+signerYAML("rsa", sdftest.RSAIndex, dev.RSACert, good))
+	out := check(ok, 0)
+	for _, want := range []string{"OK   sm2 (ebpCode E1): certNo 0300000000000cdf, key SM2-SM3", "OK   rsa (ebpCode E1): certNo 01691f80, key RSA-SHA1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	wrong := write("wrong.yaml", base+signerYAML("sm2", sdftest.SM2Index, dev.SM2Cert, bad))
+	if out := check(wrong, 1); !strings.Contains(out, "PIN refused") || !strings.Contains(out, "SDR_PRKRERR") {
+		t.Errorf("first check with a wrong password:\n%s", out)
+	}
+	if out := check(wrong, 1); !strings.Contains(out, "no PIN sent") {
+		t.Errorf("second check does not say why:\n%s", out)
+	}
+	if calls, w := dev.Counts(t); calls != 5 || w != 1 {
+		t.Fatalf("the device saw %d access-right calls, %d wrong; want 5 (2+2 sessions, then one wrong), 1", calls, w)
 	}
 }

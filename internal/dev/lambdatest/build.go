@@ -27,6 +27,13 @@ func GoTool() string {
 // builds, so repeated runs are cheap.
 func Build(tb testing.TB, goos, goarch string, pkgs ...string) map[string]string {
 	tb.Helper()
+	return BuildTags(tb, goos, goarch, "", pkgs...)
+}
+
+// BuildTags is Build with the build tags tags (comma-separated; empty for
+// none).
+func BuildTags(tb testing.TB, goos, goarch, tags string, pkgs ...string) map[string]string {
+	tb.Helper()
 	root, err := infra.RepoRoot()
 	if err != nil {
 		tb.Fatal(err)
@@ -44,6 +51,9 @@ func Build(tb testing.TB, goos, goarch string, pkgs ...string) map[string]string
 	// their package names), then each moves to <name>/bootstrap, the name
 	// Lambda runs.
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
 	seen := map[string]bool{}
 	for _, p := range pkgs {
 		if seen[filepath.Base(p)] {
