@@ -116,6 +116,11 @@ type sdfSession struct {
 // password the device refused before is not sent, and a refused or
 // unanswered access-right call is remembered as a refusal.
 func OpenSDF(ctx context.Context, cfg SDFConfig) (*SDF, error) {
+	return openSDF(ctx, cfg, func(path string) (sdfLib, error) { return loadSDFLibrary(path) })
+}
+
+// openSDF is OpenSDF with the library loaded by load.
+func openSDF(ctx context.Context, cfg SDFConfig, load func(path string) (sdfLib, error)) (*SDF, error) {
 	if cfg.Library == "" || cfg.CertFile == "" {
 		return nil, errors.New("sdf: library and certFile are required")
 	}
@@ -152,7 +157,7 @@ func OpenSDF(ctx context.Context, cfg SDFConfig) (*SDF, error) {
 	if err := s.readCertificate(); err != nil {
 		return nil, err
 	}
-	l, err := loadSDFLibrary(cfg.Library)
+	l, err := load(cfg.Library)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
