@@ -343,3 +343,30 @@ func TestSDFClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSDFBadSignature has the device return signatures with a bit
+// flipped: the signer verifies every signature against the certificate
+// and returns none that does not verify.
+func TestSDFBadSignature(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rsa  bool
+		fn   string
+	}{
+		{"fail SM2", false, "SDF_InternalSign_ECC"},
+		{"fail RSA", true, "SDF_InternalPrivateKeyOperation_RSA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := sdftest.New(t, 0x0e03, 0x0e04, sdftest.Options{})
+			s := openSDF(t, sdfConfig(t, dev, tc.rsa, sdftest.Password))
+			dev.Corrupt(t, tc.fn, 1)
+			v, err := s.Sign(context.Background(), source)
+			if !errors.Is(err, signer.ErrDevice) || !strings.Contains(err.Error(), "does not verify") || v != "" {
+				t.Fatalf("Sign = %q, %v; want no signature and ErrDevice", v, err)
+			}
+			if _, err := s.Sign(context.Background(), source); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

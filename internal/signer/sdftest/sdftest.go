@@ -5,8 +5,8 @@
 // library is. It holds an SM2 and an RSA key
 // made by the test, counts the access-right calls and the wrong passwords
 // it saw in a log beside it (so counts hold across processes and
-// restarts), and can be told to fail with device codes, hang, or sign at
-// most so many times a second.
+// restarts), and can be told to fail with device codes, hang, spoil its
+// signatures, or sign at most so many times a second.
 //
 // Building needs gcc and the OpenSSL 3 headers (Debian: gcc, libssl-dev).
 // Without them the tests that need the library are skipped, unless
@@ -242,6 +242,17 @@ func (d *Device) Counts(tb testing.TB) (calls, wrong int) {
 func (d *Device) Fail(tb testing.TB, fn string, code uint32, count int) {
 	tb.Helper()
 	line := fmt.Sprintf("fail %s %#x", fn, code)
+	if count > 0 {
+		line += fmt.Sprintf(" %d", count)
+	}
+	d.control(tb, line)
+}
+
+// Corrupt makes the next count signatures of fn (all of them when count
+// is 0) come back with one bit flipped.
+func (d *Device) Corrupt(tb testing.TB, fn string, count int) {
+	tb.Helper()
+	line := "corrupt " + fn
 	if count > 0 {
 		line += fmt.Sprintf(" %d", count)
 	}

@@ -30,6 +30,8 @@
  *                                    password is checked and counted first
  *   hang <function>                  calls do their work, then block until
  *                                    the line is removed
+ *   corrupt <function> [count]       the next count signatures (all when
+ *                                    omitted) come back with a bit flipped
  *
  * A failure with SDR_COMMFAIL, SDR_HARDFAIL or SDR_OPENSESSION kills the
  * session: every later call on it answers SDR_OPENSESSION.
@@ -92,6 +94,7 @@ struct rule {
 	unsigned int code;
 	long remaining; /* -1: every call */
 	int hang;
+	int corrupt;
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -242,6 +245,10 @@ static void load_control(void)
 		if (strcmp(word, "hang") == 0) {
 			r->hang = 1;
 			n_rules++;
+		} else if (strcmp(word, "corrupt") == 0) {
+			r->corrupt = 1;
+			sscanf(line, "%*s %*s %ld", &r->remaining);
+			n_rules++;
 		} else if (strcmp(word, "fail") == 0 && sscanf(line, "%*s %*s %i %ld", (int *)&r->code, &r->remaining) >= 1) {
 			n_rules++;
 		}
@@ -257,13 +264,30 @@ static unsigned int fault(const char *fn)
 	load_control();
 	for (i = 0; i < n_rules; i++) {
 		struct rule *r = &rules[i];
-		if (r->hang || strcmp(r->fn, fn) != 0 || r->remaining == 0)
+		if (r->hang || r->corrupt || strcmp(r->fn, fn) != 0 || r->remaining == 0)
 			continue;
 		if (r->remaining > 0)
 			r->remaining--;
 		return r->code;
 	}
 	return SDR_OK;
+}
+
+/* corrupting says whether the output of this call of fn must be spoilt,
+ * consuming one use of a counted rule; mu is held. */
+static int corrupting(const char *fn)
+{
+	int i;
+	load_control();
+	for (i = 0; i < n_rules; i++) {
+		struct rule *r = &rules[i];
+		if (!r->corrupt || strcmp(r->fn, fn) != 0 || r->remaining == 0)
+			continue;
+		if (r->remaining > 0)
+			r->remaining--;
+		return 1;
+	}
+	return 0;
 }
 
 /* hanging says whether softsdf.ctl holds "hang fn"; mu is held. */
@@ -656,6 +680,8 @@ EXPORT int SDF_InternalSign_ECC(void *hSessionHandle, unsigned int uiISKIndex, u
 	EVP_PKEY_CTX_free(c);
 
 	pthread_mutex_lock(&mu);
+	if (code == SDR_OK && corrupting("SDF_InternalSign_ECC"))
+		sig[field - 1] ^= 1;
 	return finish("SDF_InternalSign_ECC", s, code);
 }
 
@@ -696,5 +722,7 @@ EXPORT int SDF_InternalPrivateKeyOperation_RSA(void *hSessionHandle, unsigned in
 	EVP_PKEY_CTX_free(c);
 
 	pthread_mutex_lock(&mu);
+	if (code == SDR_OK && corrupting("SDF_InternalPrivateKeyOperation_RSA"))
+		pucDataOutput[n - 1] ^= 1;
 	return finish("SDF_InternalPrivateKeyOperation_RSA", s, code);
 }
