@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"debug/elf"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/ceb179/ceb179/internal/dev/lambdatest"
-	"github.com/ceb179/ceb179/internal/signer/sdftest"
 )
 
 // TestCrossCompile builds the binaries hsmbridge ships as, without cgo, so
@@ -76,28 +73,9 @@ func signerFiles(t *testing.T, goos, goarch, tags string) string {
 }
 
 // checkSDF runs the built hsmbridge's `check` against the soft SDF
-// library: an SM2 and an RSA signer each verify a test signature, and a
-// wrong password reaches the device once over two processes.
+// library, one process a check; see checkSDFScenario.
 func checkSDF(t *testing.T, exe string) {
-	dev := sdftest.New(t, 0x0300000000000ce2, 0x01691f81, sdftest.Options{})
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	good, bad := write("good.pin", sdftest.Password+"\n"), write("bad.pin", "99999999\n")
-	config := func(name string, signers ...string) string {
-		return write(name, "queueURL: http://127.0.0.1:1/q\nuploadFunction: upload\nsigners:\n"+strings.Join(signers, ""))
-	}
-	entry := func(name string, index int, cert, pin string) string {
-		return fmt.Sprintf("  - {name: %s, ebpCode: E1, type: sdf, library: %s, keyIndex: %d, certFile: %s, pinFile: %s, sessions: 2}\n",
-			name, dev.Library, index, cert, pin)
-	}
-	check := func(cfg string, want int) string {
+	checkSDFScenario(t, func(t *testing.T, cfg string, want int) string {
 		t.Helper()
 		var out bytes.Buffer
 		cmd := exec.Command(exe, "-config", cfg, "check")
@@ -113,19 +91,5 @@ func checkSDF(t *testing.T, exe string) {
 			t.Fatalf("hsmbridge check: exit %d, want %d\n%s", code, want, out.String())
 		}
 		return out.String()
-	}
-	out := check(config("ok.yaml", entry("sm2", sdftest.SM2Index, dev.SM2Cert, good), entry("rsa", sdftest.RSAIndex, dev.RSACert, good)), 0)
-	for _, want := range []string{"certNo 0300000000000ce2, key SM2-SM3", "certNo 01691f81, key RSA-SHA1"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("hsmbridge check output lacks %q:\n%s", want, out)
-		}
-	}
-	wrong := config("wrong.yaml", entry("rsa", sdftest.RSAIndex, dev.RSACert, bad))
-	check(wrong, 1)
-	if out := check(wrong, 1); !strings.Contains(out, "no PIN sent") {
-		t.Errorf("second process does not say why it sent nothing:\n%s", out)
-	}
-	if calls, w := dev.Counts(t); calls != 5 || w != 1 {
-		t.Fatalf("the device saw %d access-right calls, %d wrong; want 5, 1", calls, w)
-	}
+	})
 }

@@ -153,13 +153,26 @@ func TestPINResetCommand(t *testing.T) {
 	}
 }
 
-// TestCheckCommandSDF runs `hsmbridge check` on a cipher machine behind
-// its SDF library (the soft one, loaded by path): two signers on the
+// TestCheckCommandSDF runs `hsmbridge check` (in this process) on a
+// cipher machine behind its SDF library; see checkSDFScenario.
+func TestCheckCommandSDF(t *testing.T) {
+	checkSDFScenario(t, func(t *testing.T, cfg string, want int) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run([]string{"-config", cfg, "check"}, &out, &errOut); code != want {
+			t.Fatalf("exit %d, want %d\n%s%s", code, want, out.String(), errOut.String())
+		}
+		return out.String() + errOut.String()
+	})
+}
+
+// checkSDFScenario runs `hsmbridge check` through check (which returns
+// its output) on the soft SDF library, loaded by path: two signers on the
 // device's SM2 and RSA keys each make a test signature verified against
 // their certificate and print their certNo. A wrong access password is
 // then sent to the device once: the second check sends nothing and says
-// why.
-func TestCheckCommandSDF(t *testing.T) {
+// why. The device counts the passwords it saw.
+func checkSDFScenario(t *testing.T, check func(t *testing.T, cfg string, want int) string) {
 	dev := sdftest.New(t, 0x0300000000000cdf, 0x01691f80, sdftest.Options{})
 	dir := t.TempDir()
 	write := func(name, s string) string {
@@ -176,21 +189,17 @@ func TestCheckCommandSDF(t *testing.T) {
 			name, dev.Library, index, cert, pin)
 	}
 	base := "queueURL: http://127.0.0.1:1/q\nuploadFunction: upload\nsigners:\n"
-	check := func(cfg string, want int) string {
+	checked := func(cfg string, want int) string {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := run([]string{"-config", cfg, "check"}, &out, &errOut); code != want {
-			t.Fatalf("exit %d, want %d\n%s%s", code, want, out.String(), errOut.String())
+		out := check(t, cfg, want)
+		if strings.Contains(out, sdftest.Password) || strings.Contains(out, "11223344") {
+			t.Fatalf("output holds a password:\n%s", out)
 		}
-		all := out.String() + errOut.String()
-		if strings.Contains(all, sdftest.Password) || strings.Contains(all, "11223344") {
-			t.Fatalf("output holds a password:\n%s", all)
-		}
-		return all
+		return out
 	}
 
 	ok := write("ok.yaml", base+signerYAML("sm2", sdftest.SM2Index, dev.SM2Cert, good)+signerYAML("rsa", sdftest.RSAIndex, dev.RSACert, good))
-	out := check(ok, 0)
+	out := checked(ok, 0)
 	for _, want := range []string{"OK   sm2 (ebpCode E1): certNo 0300000000000cdf, key SM2-SM3", "OK   rsa (ebpCode E1): certNo 01691f80, key RSA-SHA1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -198,10 +207,10 @@ func TestCheckCommandSDF(t *testing.T) {
 	}
 
 	wrong := write("wrong.yaml", base+signerYAML("sm2", sdftest.SM2Index, dev.SM2Cert, bad))
-	if out := check(wrong, 1); !strings.Contains(out, "PIN refused") || !strings.Contains(out, "SDR_PRKRERR") {
+	if out := checked(wrong, 1); !strings.Contains(out, "PIN refused") || !strings.Contains(out, "SDR_PRKRERR") {
 		t.Errorf("first check with a wrong password:\n%s", out)
 	}
-	if out := check(wrong, 1); !strings.Contains(out, "no PIN sent") {
+	if out := checked(wrong, 1); !strings.Contains(out, "no PIN sent") {
 		t.Errorf("second check does not say why:\n%s", out)
 	}
 	if calls, w := dev.Counts(t); calls != 5 || w != 1 {
