@@ -441,9 +441,10 @@ func (s *SDF) closeSession(sess *sdfSession) error {
 }
 
 // Sign signs source on one of the sessions; see Signer. A session whose
-// call failed on the device's side (a device or session error, or no
-// answer) is replaced, once, by a new session before the error is
-// returned.
+// call failed on the device's side (a device or session error) is
+// replaced by a new session, which is tried once before the error is
+// returned; a session whose call did not answer is abandoned, and the
+// error returned at once.
 func (s *SDF) Sign(ctx context.Context, source []byte) (string, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -478,7 +479,9 @@ func (s *SDF) Sign(ctx context.Context, source []byte) (string, error) {
 		if keep {
 			s.putBack(sess)
 		}
-		if err == nil || try == 1 || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+		// A device or session error is tried once more on a new session;
+		// a hung call is not: the device itself may be in trouble.
+		if err == nil || try == 1 || !errors.Is(err, ErrUnavailable) || errors.Is(err, errSDFTimeout) || ctx.Err() != nil {
 			break
 		}
 	}

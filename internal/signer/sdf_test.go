@@ -232,96 +232,69 @@ func TestSDFNoPasswordBeforeCheck(t *testing.T) {
 // kills the session (the soft device answers SDR_OPENSESSION on it from
 // then on); the signer replaces it with a new session, which gets the
 // access right again, and the signature still comes. A second failure in
-// a row is returned; a call error is returned at once; a hung call is
-// abandoned within the context's bound and its session is never used
-// again.
+// a row is returned; a call error is returned at once, not retried; a
+// hung call is abandoned within its context's bound or the call timeout.
+// In every case the failed session is never used again: the next
+// signature opens a new session.
 func TestSDFSessionRecovery(t *testing.T) {
-	sign := func(t *testing.T, s *signer.SDF, ctx context.Context) error {
-		t.Helper()
-		_, err := s.Sign(ctx, source)
-		return err
+	const inArgErr = 0x0100001D // SDR_INARGERR: the call was wrong, not the device
+	for _, tc := range []struct {
+		name        string
+		rsa         bool
+		fault       func(d *sdftest.Device, fn string)
+		callTimeout time.Duration
+		ctxTimeout  time.Duration
+		want        error // nil: the first signature comes anyway
+		text        string
+		calls       int // access-right calls after a second signature
+	}{
+		{"ok one device error: a new session signs", false,
+			func(d *sdftest.Device, fn string) { d.Fail(t, fn, sdftest.SDRCommFail, 1) }, 0, 0, nil, "", 2},
+		{"fail two device errors in a row", true,
+			func(d *sdftest.Device, fn string) { d.Fail(t, fn, sdftest.SDRHardFail, 2) }, 0, 0, signer.ErrUnavailable, "SDR_HARDFAIL", 3},
+		{"fail call error is not retried", false,
+			func(d *sdftest.Device, fn string) { d.Fail(t, fn, inArgErr, 1) }, 0, 0, signer.ErrDevice, "SDR_INARGERR", 2},
+		{"fail hung call abandoned at the context's bound", false,
+			func(d *sdftest.Device, fn string) { d.Hang(t, fn) }, time.Minute, 300 * time.Millisecond, signer.ErrUnavailable, "no answer in time", 2},
+		{"fail hung call abandoned at the call timeout", true,
+			func(d *sdftest.Device, fn string) { d.Hang(t, fn) }, 300 * time.Millisecond, 0, signer.ErrUnavailable, "no answer in time", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := sdftest.New(t, 0x0d01, 0x0d02, sdftest.Options{})
+			cfg := sdfConfig(t, dev, tc.rsa, sdftest.Password)
+			cfg.Sessions = 1
+			if tc.callTimeout > 0 {
+				cfg.CallTimeout = tc.callTimeout
+			}
+			s := openSDF(t, cfg)
+			fn := "SDF_InternalSign_ECC"
+			if tc.rsa {
+				fn = "SDF_InternalPrivateKeyOperation_RSA"
+			}
+			tc.fault(dev, fn)
+			ctx := context.Background()
+			if tc.ctxTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.ctxTimeout)
+				defer cancel()
+			}
+			start := time.Now()
+			_, err := s.Sign(ctx, source)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("Sign returned after %s; its bound was 300ms", d)
+			}
+			if tc.want == nil && err != nil || tc.want != nil && (!errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text)) {
+				t.Fatalf("err = %v, want %v naming %q", err, tc.want, tc.text)
+			}
+			dev.Release(t)
+			if _, err := s.Sign(context.Background(), source); err != nil {
+				t.Fatalf("after the device recovered: %v", err)
+			}
+			if calls, _ := dev.Counts(t); calls != tc.calls {
+				t.Fatalf("%d access-right calls, want %d: a failed session is replaced, never used again", calls, tc.calls)
+			}
+		})
 	}
-	t.Run("ok one device error: a new session signs", func(t *testing.T) {
-		dev := sdftest.New(t, 0x0d01, 0x0d02, sdftest.Options{})
-		cfg := sdfConfig(t, dev, false, sdftest.Password)
-		cfg.Sessions = 1
-		s := openSDF(t, cfg)
-		dev.Fail(t, "SDF_InternalSign_ECC", sdftest.SDRCommFail, 1)
-		if err := sign(t, s, context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if calls, _ := dev.Counts(t); calls != 2 {
-			t.Fatalf("%d access-right calls, want 2 (the first session and its successor)", calls)
-		}
-	})
-	t.Run("fail two device errors in a row", func(t *testing.T) {
-		dev := sdftest.New(t, 0x0d03, 0x0d04, sdftest.Options{})
-		cfg := sdfConfig(t, dev, true, sdftest.Password)
-		cfg.Sessions = 1
-		s := openSDF(t, cfg)
-		dev.Fail(t, "SDF_InternalPrivateKeyOperation_RSA", sdftest.SDRHardFail, 2)
-		err := sign(t, s, context.Background())
-		if !errors.Is(err, signer.ErrUnavailable) || !strings.Contains(err.Error(), "SDR_HARDFAIL") {
-			t.Fatalf("err = %v, want ErrUnavailable naming SDR_HARDFAIL", err)
-		}
-		if err := sign(t, s, context.Background()); err != nil {
-			t.Fatalf("after the device recovered: %v", err)
-		}
-	})
-	t.Run("fail call error is not retried", func(t *testing.T) {
-		dev := sdftest.New(t, 0x0d05, 0x0d06, sdftest.Options{})
-		cfg := sdfConfig(t, dev, false, sdftest.Password)
-		cfg.Sessions = 1
-		s := openSDF(t, cfg)
-		dev.Fail(t, "SDF_InternalSign_ECC", 0x0100001D, 1) // SDR_INARGERR
-		if err := sign(t, s, context.Background()); !errors.Is(err, signer.ErrDevice) || !strings.Contains(err.Error(), "SDR_INARGERR") {
-			t.Fatalf("err = %v, want ErrDevice naming SDR_INARGERR", err)
-		}
-		if calls, _ := dev.Counts(t); calls != 1 {
-			t.Fatalf("%d access-right calls, want 1 (no second try)", calls)
-		}
-		if err := sign(t, s, context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("fail hung call abandoned at the context's bound", func(t *testing.T) {
-		dev := sdftest.New(t, 0x0d07, 0x0d08, sdftest.Options{})
-		cfg := sdfConfig(t, dev, false, sdftest.Password)
-		cfg.Sessions, cfg.CallTimeout = 1, time.Minute
-		s := openSDF(t, cfg)
-		dev.Hang(t, "SDF_InternalSign_ECC")
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		start := time.Now()
-		err := sign(t, s, ctx)
-		if !errors.Is(err, signer.ErrUnavailable) || !strings.Contains(err.Error(), "no answer in time") {
-			t.Fatalf("err = %v, want ErrUnavailable (no answer in time)", err)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("Sign returned after %s, its context ended after 300ms", d)
-		}
-		dev.Release(t)
-		if err := sign(t, s, context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if calls, _ := dev.Counts(t); calls != 2 {
-			t.Fatalf("%d access-right calls, want 2: the hung session must not sign again", calls)
-		}
-	})
-	t.Run("fail hung call abandoned at the call timeout", func(t *testing.T) {
-		dev := sdftest.New(t, 0x0d09, 0x0d0a, sdftest.Options{})
-		cfg := sdfConfig(t, dev, true, sdftest.Password)
-		cfg.Sessions, cfg.CallTimeout = 2, 300*time.Millisecond
-		s := openSDF(t, cfg)
-		dev.Hang(t, "SDF_InternalPrivateKeyOperation_RSA")
-		start := time.Now()
-		if err := sign(t, s, context.Background()); !errors.Is(err, signer.ErrUnavailable) {
-			t.Fatalf("err = %v, want ErrUnavailable", err)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("Sign returned after %s with a 300ms call timeout", d)
-		}
-	})
 }
 
 // TestSDFClose closes the signer: it signs no more, and the device can be
