@@ -1,11 +1,13 @@
 package signer
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -317,11 +319,14 @@ func (s *SDF) checkKey(ctx context.Context, sess *sdfSession) error {
 // key, and says which field size the library uses when it is not the
 // configured one.
 func (s *SDF) matchECC(b []byte) error {
-	pub := s.cert.PublicKey.(*ecdsa.PublicKey)
+	point, err := uncompressedPoint(s.cert)
+	if err != nil {
+		return err
+	}
 	for _, size := range []int{s.cfg.ECCFieldSize, 96 - s.cfg.ECCFieldSize} {
 		x, okx := rightAligned(b[4:4+size], 32)
 		y, oky := rightAligned(b[4+size:4+2*size], 32)
-		if !okx || !oky || new(big.Int).SetBytes(x).Cmp(pub.X) != 0 || new(big.Int).SetBytes(y).Cmp(pub.Y) != 0 {
+		if !okx || !oky || !bytes.Equal(x, point[1:33]) || !bytes.Equal(y, point[33:65]) {
 			continue
 		}
 		if size == s.cfg.ECCFieldSize {
@@ -330,6 +335,19 @@ func (s *SDF) matchECC(b []byte) error {
 		return fmt.Errorf("%w: sdf: the library writes ECC values in %d-byte fields (its header sets ECCref_MAX_BITS %d); set eccSignatureLayout: %d", ErrDevice, size, size*8, size)
 	}
 	return fmt.Errorf("%w: sdf: the SM2 key at index %d is not the key of certificate %s (certNo %s); no password sent", ErrDevice, s.cfg.KeyIndex, s.cfg.CertFile, s.certNo)
+}
+
+// uncompressedPoint returns the SM2 public key of cert as 04||x||y, read
+// from the certificate's SubjectPublicKeyInfo.
+func uncompressedPoint(cert *smx509.Certificate) ([]byte, error) {
+	var spki struct {
+		Algorithm asn1.RawValue
+		Key       asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(cert.RawSubjectPublicKeyInfo, &spki); err != nil || len(spki.Key.Bytes) != 65 || spki.Key.Bytes[0] != 4 {
+		return nil, fmt.Errorf("sdf: the certificate's SM2 key is not an uncompressed point (%v)", err)
+	}
+	return spki.Key.Bytes, nil
 }
 
 // matchRSA compares an exported RSArefPublicKey with the certificate's

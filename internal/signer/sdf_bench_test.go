@@ -34,17 +34,20 @@ func newInstantDevice(tb testing.TB, key eporttest.Key, source []byte) *instantD
 	}
 	raw, _ := base64.StdEncoding.DecodeString(v)
 	d := &instantDevice{pub: make([]byte, sdfRSAPublicKeySize), sig: raw}
-	put := func(dst []byte, v *big.Int) { v.FillBytes(dst) }
 	switch pub := key.Signer.Public().(type) {
 	case *ecdsa.PublicKey:
-		put(d.pub[4+32:4+64], pub.X)
-		put(d.pub[4+64+32:4+128], pub.Y)
+		point, err := uncompressedPoint(key.Cert)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		copy(d.pub[4+32:4+64], point[1:33])
+		copy(d.pub[4+64+32:4+128], point[33:])
 		d.sig = make([]byte, sdfECCSignatureSize)
 		copy(d.sig[32:64], raw[:32])
 		copy(d.sig[96:128], raw[32:])
 	case *rsa.PublicKey:
-		put(d.pub[4:4+256], pub.N)
-		put(d.pub[4+256:4+512], big.NewInt(int64(pub.E)))
+		pub.N.FillBytes(d.pub[4 : 4+256])
+		big.NewInt(int64(pub.E)).FillBytes(d.pub[4+256 : 4+512])
 	}
 	return d
 }
