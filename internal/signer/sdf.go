@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ceb179/ceb179/internal/signature"
@@ -93,6 +94,7 @@ type SDF struct {
 	mu        sync.Mutex
 	closed    bool
 	wg        sync.WaitGroup // Sign calls under way
+	inCalls   atomic.Int64   // library calls not finished, abandoned ones included
 }
 
 // errSDFClosed is returned by Sign after Close.
@@ -380,19 +382,28 @@ func rightAligned(field []byte, n int) ([]byte, bool) {
 // still running then is abandoned (the error wraps errSDFTimeout); late,
 // if not nil, gets its code when it returns. A call whose ctx is done
 // before it starts is not made (the error wraps ErrUnavailable only).
+//
+// Close counts on it: calls are counted in inCalls from before they start
+// until the library returned and, for an abandoned call, late is done.
 func (s *SDF) call(ctx context.Context, fn func() uint32, late func(uint32)) (uint32, error) {
-	return boundedCall(ctx, s.cfg.CallTimeout, fn, late)
-}
-
-func boundedCall(ctx context.Context, timeout time.Duration, fn func() uint32, late func(uint32)) (uint32, error) {
 	if err := ctx.Err(); err != nil {
 		// Not called at all: nothing was abandoned.
 		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	s.inCalls.Add(1)
+	return boundedCall(ctx, s.cfg.CallTimeout, fn, late, func() { s.inCalls.Add(-1) })
+}
+
+// boundedCall runs fn on its own goroutine; see SDF.call. finished, if not
+// nil, runs when fn has returned and, for an abandoned call, late too.
+func boundedCall(ctx context.Context, timeout time.Duration, fn func() uint32, late func(uint32), finished func()) (uint32, error) {
 	ch := make(chan uint32, 1)
 	var mu sync.Mutex
 	abandoned := false
 	go func() {
+		if finished != nil {
+			defer finished()
+		}
 		code := fn()
 		mu.Lock()
 		if abandoned {
@@ -617,7 +628,8 @@ func (s *SDF) Concurrency() int { return s.cfg.Sessions }
 // Close releases the access right, closes the sessions and, when no other
 // signer uses the device, closes it. Signatures in flight are waited for
 // up to the call timeout; a session stuck in a hung call is left to it,
-// and so is the device.
+// and so is the device: it is not closed while any call of this signer
+// has not returned (it then stays open for the life of the process).
 func (s *SDF) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -643,6 +655,12 @@ func (s *SDF) Close() error {
 			}
 		}
 		closing.Wait()
+		for deadline := time.Now().Add(s.cfg.CallTimeout); s.inCalls.Load() > 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				clean = false
+				break
+			}
+		}
 		if s.dev != nil {
 			s.dev.release(clean)
 		}
@@ -692,11 +710,14 @@ func acquireSDFDevice(ctx context.Context, lib sdfLib, path string, timeout time
 		return d, nil
 	}
 	d := &sdfDevice{lib: lib, path: path, timeout: timeout}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: SDF_OpenDevice not called: %w", ErrUnavailable, err)
+	}
 	code, err := boundedCall(ctx, timeout, func() uint32 { return lib.OpenDevice(&d.h) }, func(code uint32) {
 		if code == 0 {
 			lib.CloseDevice(d.h)
 		}
-	})
+	}, nil)
 	if err != nil {
 		return nil, &SDFError{Func: "SDF_OpenDevice", Note: err.Error(), kind: ErrUnavailable}
 	}
@@ -724,5 +745,5 @@ func (d *sdfDevice) release(clean bool) {
 		return
 	}
 	delete(sdfDevices.m, d.path)
-	boundedCall(context.Background(), d.timeout, func() uint32 { return d.lib.CloseDevice(d.h) }, nil)
+	boundedCall(context.Background(), d.timeout, func() uint32 { return d.lib.CloseDevice(d.h) }, nil, nil)
 }

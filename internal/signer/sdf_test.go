@@ -343,3 +343,30 @@ func TestSDFBadSignature(t *testing.T) {
 		})
 	}
 }
+
+// TestSDFCloseWhileHung closes a signer whose call hangs in the library:
+// the device is not closed under the call (the soft device logs it if it
+// is), and a new signer on the library still works, before and after the
+// hung call returns.
+func TestSDFCloseWhileHung(t *testing.T) {
+	dev := sdftest.New(t, 0x0e05, 0x0e06, sdftest.Options{})
+	cfg := sdfConfig(t, dev, false, sdftest.Password)
+	cfg.Sessions, cfg.CallTimeout = 1, 200*time.Millisecond
+	s, err := signer.OpenSDF(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Hang(t, "SDF_InternalSign_ECC")
+	if _, err := s.Sign(context.Background(), source); !errors.Is(err, signer.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	s.Close()
+	if dev.ClosedUnderCall(t) {
+		t.Fatal("the device was closed while a call was inside the library")
+	}
+	dev.Release(t)
+	s2 := openSDF(t, cfg)
+	if _, err := s2.Sign(context.Background(), source); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -223,6 +223,18 @@ func (d *Device) Accesses(tb testing.TB) []Access {
 	return out
 }
 
+// ClosedUnderCall reports whether the device was closed while one of its
+// calls was still held by a hang, which a vendor's library might not
+// survive.
+func (d *Device) ClosedUnderCall(tb testing.TB) bool {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(d.Dir, "softsdf.log"))
+	if err != nil && !os.IsNotExist(err) {
+		tb.Fatal(err)
+	}
+	return strings.Contains(string(b), "close-device-under-a-call")
+}
+
 // Counts returns how many access-right calls the device saw and how many
 // of them carried a wrong password (locked keys included).
 func (d *Device) Counts(tb testing.TB) (calls, wrong int) {

@@ -34,7 +34,9 @@
  *                                    omitted) come back with a bit flipped
  *
  * A failure with SDR_COMMFAIL, SDR_HARDFAIL or SDR_OPENSESSION kills the
- * session: every later call on it answers SDR_OPENSESSION.
+ * session: every later call on it answers SDR_OPENSESSION. Closing the
+ * device while a call is held by a hang is logged
+ * ("close-device-under-a-call"): a vendor's library could crash.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -112,6 +114,7 @@ static int max_wrong = 3;
 static struct session sessions[MAX_SESSIONS];
 static char device_marker; /* the device handle points here */
 
+static int calls_held; /* calls blocked in hang() */
 static struct rule rules[MAX_RULES];
 static int n_rules;
 static struct stat ctl_stat;
@@ -305,11 +308,15 @@ static int hanging(const char *fn)
  * released while waiting. */
 static void hang(const char *fn)
 {
+	if (!hanging(fn))
+		return;
+	calls_held++;
 	while (hanging(fn)) {
 		pthread_mutex_unlock(&mu);
 		usleep(10000);
 		pthread_mutex_lock(&mu);
 	}
+	calls_held--;
 }
 
 /* finish ends a call on session s (may be NULL): the control file's fault
@@ -395,6 +402,19 @@ static void log_access(unsigned int index, const char *verdict, const unsigned c
 	fclose(f);
 }
 
+/* log_line appends a line to softsdf.log. */
+static void log_line(const char *line)
+{
+	char path[4200];
+	FILE *f;
+	path_of(path, sizeof path, "softsdf.log");
+	f = fopen(path, "a");
+	if (f == NULL)
+		return;
+	fprintf(f, "%s\n", line);
+	fclose(f);
+}
+
 static int read_tries(void)
 {
 	char path[4200];
@@ -456,6 +476,9 @@ EXPORT int SDF_CloseDevice(void *hDeviceHandle)
 		pthread_mutex_unlock(&mu);
 		return SDR_INARGERR;
 	}
+	/* A vendor library may crash here; this one says so in its log. */
+	if (calls_held > 0)
+		log_line("close-device-under-a-call");
 	opened = 0;
 	memset(sessions, 0, sizeof sessions);
 	free_keys();
