@@ -451,7 +451,12 @@ func (s *SDF) timeoutError(fn string, err error) error {
 // whose call was abandoned is left to that call: closeLate closes it when
 // the call returns.
 func (s *SDF) discard(sess *sdfSession) {
-	go s.closeSession(sess)
+	// Counted from now, so that Close waits for it.
+	s.inCalls.Add(1)
+	go func() {
+		defer s.inCalls.Add(-1)
+		s.closeSession(sess)
+	}()
 }
 
 // closeLate returns the late handler of a call on sess: the session is

@@ -133,3 +133,36 @@ func BenchmarkSigners(b *testing.B) {
 		s.Close()
 	}
 }
+
+// BenchmarkSDFThroughput signs from many goroutines at once on the soft
+// SDF library capped at 2,000 signatures a second, with eight sessions:
+// ns/op is the inverse of the throughput the signer sustains (500,000
+// ns/op is the cap). SM2 on the soft device is bounded by OpenSSL's SM2
+// speed on the machine's cores, RSA-1024 by the cap.
+func BenchmarkSDFThroughput(b *testing.B) {
+	source := []byte(`"sessionID":"bench"||"payExchangeInfoHead":"` + strings.Repeat("x", 2000) + `"`)
+	soft := sdftest.New(b, 0x0b05, 0x0b06, sdftest.Options{Rate: 2000})
+	for _, alg := range []string{"SM2", "RSA"} {
+		cfg := SDFConfig{Library: soft.Library, KeyIndex: sdftest.SM2Index, CertFile: soft.SM2Cert, PIN: NewPIN(sdftest.Password), Sessions: 8}
+		if alg == "RSA" {
+			cfg.KeyIndex, cfg.CertFile = sdftest.RSAIndex, soft.RSACert
+		}
+		s, err := OpenSDF(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(alg, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Sign(context.Background(), source); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		s.Close()
+	}
+}
