@@ -1,6 +1,8 @@
 // Package signer holds the signing backends of hsmbridge: the E-Port client
-// control (card or UKey reached over its local WebSocket), PKCS#11 cipher
-// machines and HSMs, and PEM key files for development and tests.
+// control (card or UKey reached over its local WebSocket), cipher machines
+// through their vendor's GM/T 0018 SDF library (loaded at run time,
+// without cgo), PKCS#11 cipher machines and HSMs, AWS KMS, and PEM key
+// files for development and tests.
 //
 // Every backend is a Signer: it signs a 179 sign source and returns the
 // signValue customs expects (base64 of a raw SM2 r||s, or of an RSA PKCS#1

@@ -26,7 +26,7 @@ import (
 type SignerInfo struct {
 	// Name is the signer's name.
 	Name string
-	// Type is eport, pkcs11, keyfile or kms.
+	// Type is eport, pkcs11, sdf, keyfile or kms.
 	Type string
 	// EbpCode is the platform code it signs for; its certificate is
 	// registered for that code.
