@@ -173,6 +173,7 @@ func TestCheckCommandSDF(t *testing.T) {
 // then sent to the device once: the second check sends nothing and says
 // why. The device counts the passwords it saw.
 func checkSDFScenario(t *testing.T, check func(t *testing.T, cfg string, want int) string) {
+	t.Setenv(bridge.EnvStateDir, t.TempDir())
 	dev := sdftest.New(t, 0x0300000000000cdf, 0x01691f80, sdftest.Options{})
 	dir := t.TempDir()
 	write := func(name, s string) string {

@@ -59,8 +59,8 @@ type SDFConfig struct {
 	// ECCref_MAX_BITS 512; the default when zero) or 32 (headers with
 	// ECCref_MAX_BITS 256). Values are right-aligned in their fields.
 	ECCFieldSize int
-	// Guard is the door the password goes through (one per process,
-	// shared by every signer); a private in-memory guard when nil.
+	// Guard is the door the password goes through: the machine's PIN
+	// guard, shared by every signer of the process. Required.
 	Guard *PINGuard
 	// Name is the signer entry's name, recorded on a refused-PIN marker.
 	Name string
@@ -145,7 +145,7 @@ func openSDF(ctx context.Context, cfg SDFConfig, load func(path string) (sdfLib,
 		return nil, fmt.Errorf("sdf: ECC field size %d: want 64 or 32", cfg.ECCFieldSize)
 	}
 	if cfg.Guard == nil {
-		cfg.Guard = NewPINGuard("")
+		return nil, errors.New("sdf: no PIN guard (a cipher machine's access password needs the machine's PIN guard)")
 	}
 	lib, err := filepath.Abs(cfg.Library)
 	if err != nil {
@@ -219,23 +219,14 @@ func sdfCardID(cert *smx509.Certificate) string {
 	return "sdf-key-" + hex.EncodeToString(sum[:16])
 }
 
-// withPIN sends the access password to the device: call hands it over.
-// The caller has just checked the device without the password. This is
-// the signer's one use of the PIN guard: the password goes only when the
-// guard lets it, and a refusal (any failure of call: see
-// sdfAccessRefusal) is recorded before withPIN returns.
-func (s *SDF) withPIN(ctx context.Context, call func() error) error {
-	g := s.cfg.Guard
-	g.Probed(s.card)
-	done, err := g.Begin(ctx, s.card, s.cfg.Name, s.cfg.PIN)
-	if err != nil {
-		return err
-	}
-	err = call()
-	if werr := done(err); werr != nil {
-		err = fmt.Errorf("%w (%v)", err, werr)
-	}
-	return err
+// withPIN sends the access password to the device through the PIN guard,
+// the signer's one use of it: check is the PIN-free check of the key the
+// guard runs before a trial, and call hands the password over and says
+// how that went. The guard sends nothing for a password the device
+// refused before or a call that struck, and records a refusal or a strike
+// before withPIN returns.
+func (s *SDF) withPIN(ctx context.Context, check func(context.Context) error, call PINCall) error {
+	return s.cfg.Guard.Do(ctx, Card{ID: s.card, Signer: s.cfg.Name, Check: check}, s.cfg.PIN, call)
 }
 
 // openSession opens a session, checks the key without the password, and
@@ -263,28 +254,41 @@ func (s *SDF) openSession(ctx context.Context) (*sdfSession, error) {
 		}
 		return nil, err
 	}
-	err = s.withPIN(ctx, func() error {
-		pw := []byte(s.cfg.PIN.Reveal())
-		code, err := s.call(ctx, func() uint32 { return s.lib.GetPrivateKeyAccessRight(sess.h, s.cfg.KeyIndex, pw) }, func(uint32) {
+	// The key is checked without the password on every new session; a
+	// trial (a password not yet accepted in this process) checks it again
+	// right before the password goes.
+	check := func(ctx context.Context) error { return s.checkKey(ctx, sess) }
+	abandoned := false
+	err = s.withPIN(ctx, check, func(ctx context.Context, pin PIN) (PINResult, error) {
+		pw := []byte(pin.Reveal())
+		// The password is on its way: only the call timeout ends the wait,
+		// not the caller's context, which would turn an answer still to
+		// come into a strike.
+		code, err := s.call(context.WithoutCancel(ctx), func() uint32 {
+			return s.lib.GetPrivateKeyAccessRight(sess.h, s.cfg.KeyIndex, pw)
+		}, func(uint32) {
 			clear(pw)
 			s.closeSession(sess)
 		})
 		if err != nil {
-			if !errors.Is(err, errSDFTimeout) {
-				// The password never left: ctx ended first.
-				s.discard(sess)
-				return fmt.Errorf("SDF_GetPrivateKeyAccessRight not called: %w", err)
-			}
-			return sdfAccessRefusal(0, err)
+			abandoned = true
+			return PINUnknown, sdfAccessRefusal(0, err)
 		}
 		clear(pw)
-		if code != 0 {
-			s.discard(sess)
-			return sdfAccessRefusal(code, nil)
+		if code == 0 {
+			return PINAccepted, nil
 		}
-		return nil
+		if sdfCodes[code].password {
+			return PINRefused, sdfAccessRefusal(code, nil)
+		}
+		return PINUnknown, sdfAccessRefusal(code, nil)
 	})
 	if err != nil {
+		// A session with a call still inside the library is closed by that
+		// call's late handler.
+		if !abandoned && !errors.Is(err, errSDFTimeout) {
+			s.discard(sess)
+		}
 		return nil, err
 	}
 	return sess, nil

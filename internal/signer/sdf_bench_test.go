@@ -87,6 +87,10 @@ func BenchmarkSigners(b *testing.B) {
 	source := []byte(`"sessionID":"bench"||"payExchangeInfoHead":"` + strings.Repeat("x", 2000) + `"`)
 	dir := b.TempDir()
 	keys := map[string]eporttest.Key{"SM2": eporttest.NewSM2Key(b, 0x0b01), "RSA": eporttest.NewRSAKey(b, 0x0b02)}
+	guard, err := NewPINGuard(filepath.Join(dir, "pin-refused"))
+	if err != nil {
+		b.Fatal(err)
+	}
 	var soft *sdftest.Device
 	for _, alg := range []string{"SM2", "RSA"} {
 		key := keys[alg]
@@ -110,7 +114,7 @@ func BenchmarkSigners(b *testing.B) {
 		}
 		run("keyfile", ks)
 
-		cfg := SDFConfig{Library: filepath.Join(dir, "instant-"+alg), CertFile: certFile, PIN: NewPIN("1"), Sessions: 1}
+		cfg := SDFConfig{Library: filepath.Join(dir, "instant-"+alg), CertFile: certFile, PIN: NewPIN("1"), Sessions: 1, Guard: guard}
 		dev := newInstantDevice(b, key, source)
 		s, err := openSDF(context.Background(), cfg, func(string) (sdfLib, error) { return dev, nil })
 		if err != nil {
@@ -122,7 +126,7 @@ func BenchmarkSigners(b *testing.B) {
 		if soft == nil {
 			soft = sdftest.New(b, 0x0b03, 0x0b04, sdftest.Options{})
 		}
-		cfg = SDFConfig{Library: soft.Library, KeyIndex: sdftest.SM2Index, CertFile: soft.SM2Cert, PIN: NewPIN(sdftest.Password), Sessions: 1}
+		cfg = SDFConfig{Library: soft.Library, KeyIndex: sdftest.SM2Index, CertFile: soft.SM2Cert, PIN: NewPIN(sdftest.Password), Sessions: 1, Guard: guard}
 		if alg == "RSA" {
 			cfg.KeyIndex, cfg.CertFile = sdftest.RSAIndex, soft.RSACert
 		}
@@ -142,8 +146,12 @@ func BenchmarkSigners(b *testing.B) {
 func BenchmarkSDFThroughput(b *testing.B) {
 	source := []byte(`"sessionID":"bench"||"payExchangeInfoHead":"` + strings.Repeat("x", 2000) + `"`)
 	soft := sdftest.New(b, 0x0b05, 0x0b06, sdftest.Options{Rate: 2000})
+	guard, err := NewPINGuard(filepath.Join(b.TempDir(), "pin-refused"))
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, alg := range []string{"SM2", "RSA"} {
-		cfg := SDFConfig{Library: soft.Library, KeyIndex: sdftest.SM2Index, CertFile: soft.SM2Cert, PIN: NewPIN(sdftest.Password), Sessions: 8}
+		cfg := SDFConfig{Library: soft.Library, KeyIndex: sdftest.SM2Index, CertFile: soft.SM2Cert, PIN: NewPIN(sdftest.Password), Sessions: 8, Guard: guard}
 		if alg == "RSA" {
 			cfg.KeyIndex, cfg.CertFile = sdftest.RSAIndex, soft.RSACert
 		}

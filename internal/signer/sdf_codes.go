@@ -136,18 +136,22 @@ var errSDFTimeout = errors.New("no answer in time")
 // sdfAccessRefusal is the error of a failed SDF_GetPrivateKeyAccessRight:
 // it answered code, or did not answer in time (timeout wraps
 // errSDFTimeout). The password had left the process, so every failure
-// counts as a refused password, named by its code when the code says so:
-// a device that answers with a device error, an unknown code or nothing
-// at all may still have counted a wrong try.
+// keeps it from being sent again: a code that names a refused password is
+// a refusal (the error wraps ErrPINRefused), and any other answer (a
+// device error, a code no header names) or none at all is a strike,
+// since the device may have counted a wrong password (the guard makes it
+// one; see PINUnknown).
 func sdfAccessRefusal(code uint32, timeout error) *SDFError {
 	e := &SDFError{Func: "SDF_GetPrivateKeyAccessRight", Code: code, kind: ErrPINRefused, cause: timeout}
 	switch {
 	case timeout != nil:
-		e.Note = timeout.Error() + " after the password was sent: the device may have counted a wrong password, so it counts as refused"
+		e.kind = ErrUnavailable
+		e.Note = timeout.Error() + " after the password was sent: the device may have counted a wrong password"
 	case sdfCodes[code].password:
 		e.Note = "the device refused the password"
 	default:
-		e.Note = "a failure after the password was sent: the device may have counted a wrong password, so it counts as refused"
+		e.kind = ErrDevice
+		e.Note = "a failure after the password was sent: the device may have counted a wrong password"
 	}
 	return e
 }

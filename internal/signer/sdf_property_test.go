@@ -31,10 +31,17 @@ func TestSDFPasswordProperty(t *testing.T) {
 			rt.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
-		guard := NewPINGuard(dir)
+		newGuard := func() *PINGuard {
+			g, err := NewPINGuard(dir)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			return g
+		}
+		guard := newGuard()
 		for range rapid.IntRange(1, 6).Draw(rt, "steps") {
 			if rapid.Bool().Draw(rt, "restart") {
-				guard = NewPINGuard(dir)
+				guard = newGuard()
 			}
 			pw := rapid.SampledFrom(passwords).Draw(rt, "password")
 			switch f := rapid.SampledFrom(faults).Draw(rt, "fault"); f {

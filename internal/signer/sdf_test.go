@@ -21,7 +21,7 @@ func sdfConfig(t *testing.T, dev *sdftest.Device, rsaKey bool, password string) 
 	cfg := signer.SDFConfig{
 		Library: dev.Library, KeyIndex: sdftest.SM2Index, CertFile: dev.SM2Cert,
 		PIN: signer.NewPIN(password), Sessions: 3, CallTimeout: 2 * time.Second,
-		Guard: signer.NewPINGuard(filepath.Join(t.TempDir(), "pin-refused")), Name: "sdf-1",
+		Guard: newGuard(t, filepath.Join(t.TempDir(), "pin-refused")), Name: "sdf-1",
 	}
 	if rsaKey {
 		cfg.KeyIndex, cfg.CertFile = sdftest.RSAIndex, dev.RSACert
@@ -110,7 +110,7 @@ func TestSDFWrongPassword(t *testing.T) {
 			if strings.Contains(err.Error(), "87654321") {
 				t.Fatalf("the error holds the password: %v", err)
 			}
-			cfg.Guard = signer.NewPINGuard(cfg.Guard.Dir())
+			cfg.Guard = newGuard(t, cfg.Guard.Dir())
 			_, err = signer.OpenSDF(context.Background(), cfg)
 			var blocked *signer.PINBlockedError
 			if !errors.As(err, &blocked) {
@@ -156,7 +156,7 @@ func TestSDFAccessRightFailures(t *testing.T) {
 				t.Errorf("OpenSDF took %s with a 300ms call timeout", d)
 			}
 			dev.Release(t)
-			cfg.Guard = signer.NewPINGuard(cfg.Guard.Dir())
+			cfg.Guard = newGuard(t, cfg.Guard.Dir())
 			if _, err := signer.OpenSDF(context.Background(), cfg); !errors.Is(err, signer.ErrPINRefused) {
 				t.Fatalf("reopen: err = %v, want ErrPINRefused", err)
 			}

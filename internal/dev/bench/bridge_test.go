@@ -188,6 +188,7 @@ func BenchmarkRealTimeSDF(b *testing.B) {
 	if testing.Short() {
 		b.Skip("real time: minutes")
 	}
+	b.Setenv(bridge.EnvStateDir, b.TempDir())
 	dev := sdftest.New(b, 0x0300000000002000, 0x01692000, sdftest.Options{Rate: 2000})
 	dir := b.TempDir()
 	pinFile := filepath.Join(dir, "machine.pin")
