@@ -370,3 +370,39 @@ func TestSDFCloseWhileHung(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSDFPasswordAnswerAwaited delays the device's answer to the access
+// password past the caller's deadline, within the call timeout: the
+// answer on its way is waited for, and the right password is accepted,
+// not turned into a strike.
+func TestSDFPasswordAnswerAwaited(t *testing.T) {
+	dev := sdftest.New(t, 0x0e07, 0x0e08, sdftest.Options{})
+	cfg := sdfConfig(t, dev, false, sdftest.Password)
+	cfg.Sessions, cfg.CallTimeout = 1, 10*time.Second
+	dev.Hang(t, "SDF_GetPrivateKeyAccessRight")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	type opened struct {
+		s   *signer.SDF
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := signer.OpenSDF(ctx, cfg)
+		ch <- opened{s, err}
+	}()
+	time.Sleep(time.Second) // the caller's deadline passes; the answer is held
+	dev.Release(t)
+	o := <-ch
+	if o.err != nil {
+		t.Fatalf("OpenSDF: %v", o.err)
+	}
+	s := o.s
+	defer s.Close()
+	if _, err := s.Sign(context.Background(), source); err != nil {
+		t.Fatal(err)
+	}
+	if calls, wrong := dev.Counts(t); calls != 1 || wrong != 0 {
+		t.Fatalf("the device saw %d access-right calls, %d wrong; want 1, 0", calls, wrong)
+	}
+}
