@@ -1,6 +1,9 @@
 package ceb179
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Window is how long the platform has, from receiving a customs request, to
 // upload the signed data. Operators report about two minutes.
@@ -27,24 +30,53 @@ const (
 	StateRejected State = "REJECTED"
 	// StateFailed: the upload could not be delivered within the retry budget.
 	StateFailed State = "FAILED"
-	// StateCapped: the order was already asked for DailyCap times this China
-	// calendar day; customs got 10000, nothing is signed or uploaded.
+	// StateCapped was recorded, final, by earlier versions for a request
+	// over its order's daily cap, which was then never signed. No request
+	// is recorded CAPPED any more (over the cap means PriorityLow); the
+	// state stays final so that such records read as they were.
 	StateCapped State = "CAPPED"
 )
 
-// DefaultDailyCap is how many requests for one orderNo are signed per China
-// calendar day unless configured otherwise. Customs' audit asks for an order
-// once or twice; the cap keeps a caller who repeats order numbers from
-// spending the card's signatures.
+// DefaultDailyCap is how many requests for one orderNo per China calendar
+// day are signed with PriorityNormal unless configured otherwise; the
+// others are signed too, with PriorityLow. Customs' audit asks for an
+// order once or twice; the cap keeps a caller who repeats order numbers
+// from delaying customs' other requests.
 const DefaultDailyCap = 5
+
+// Priority says which sign jobs a signer takes first: every waiting
+// PriorityNormal job before any PriorityLow one, earliest deadline first
+// within each. The zero value is PriorityNormal, so a message without a
+// priority (an older one) is signed as usual.
+type Priority int
+
+// The priorities of a customs request and its sign job.
+const (
+	// PriorityNormal: the request is within its order's daily cap, or
+	// came from an allowlisted source.
+	PriorityNormal Priority = 0
+	// PriorityLow: the request is over its order's daily cap. It is
+	// recorded, answered 10000, signed and uploaded like any other, after
+	// every PriorityNormal job waiting for the same signers.
+	PriorityLow Priority = 1
+)
+
+// String names the priority ("normal", "low").
+func (p Priority) String() string {
+	if p >= PriorityLow {
+		return "low"
+	}
+	return "normal"
+}
+
+// FinalStates are the states after which no further work happens for a
+// request. Every other state, an unknown one included, is open: the
+// settler keeps watching it.
+var FinalStates = []State{StateNoData, StateInvalid, StateAccepted, StateRejected, StateFailed, StateCapped}
 
 // Final reports whether no further work will happen for a request in state s.
 func (s State) Final() bool {
-	switch s {
-	case StateNoData, StateInvalid, StateAccepted, StateRejected, StateFailed, StateCapped:
-		return true
-	}
-	return false
+	return slices.Contains(FinalStates, s)
 }
 
 // Request is one call of customs to platDataOpen, as the platform recorded it.
@@ -67,6 +99,9 @@ type Request struct {
 	Enqueued bool
 	// Reason explains a final state that is not a success, for operators.
 	Reason string
+	// Priority is how its sign job is scheduled: PriorityLow when it is
+	// over its order's daily cap.
+	Priority Priority
 }
 
 // AssembleMessage is the body of a message on the assemble queue.
@@ -79,6 +114,8 @@ type AssembleMessage struct {
 	// session: assemble builds a new pending upload with this replay number
 	// and a new serviceTime, due by Deadline (the replay's own window).
 	Replay int `json:"replay,omitempty"`
+	// Priority is carried to the sign job (absent: PriorityNormal).
+	Priority Priority `json:"priority,omitempty"`
 }
 
 // NewAssembleMessage returns the assemble queue message for r.
@@ -88,6 +125,7 @@ func NewAssembleMessage(r Request) AssembleMessage {
 		OrderNo:    r.OrderNo,
 		ReceivedAt: r.ReceivedAt.UnixMilli(),
 		Deadline:   r.Deadline.UnixMilli(),
+		Priority:   r.Priority,
 	}
 }
 
@@ -98,6 +136,8 @@ type SignJob struct {
 	EbpCode   string `json:"ebpCode"`
 	Deadline  int64  `json:"deadline"`
 	Digest    string `json:"digest"`
+	// Priority orders the job at the signers (absent: PriorityNormal).
+	Priority Priority `json:"priority,omitempty"`
 }
 
 // Pending is an assembled upload waiting for its signature: the exact bytes

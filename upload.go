@@ -75,13 +75,30 @@ const (
 	// OutcomeDuplicate: customs answered that it already stored the
 	// sessionID (入库失败).
 	OutcomeDuplicate Outcome = "DUPLICATE"
-	// OutcomeUncertain: no readable answer (timeout, network error, HTTP
-	// 5xx, a body that is not customs' answer); customs may have stored it.
+	// OutcomeUncertain: the request may have reached customs but no
+	// verdict came back (timeout, a connection lost after the request was
+	// written, an HTTP error status, a body that is not customs' answer);
+	// customs may have stored it.
 	OutcomeUncertain Outcome = "UNCERTAIN"
+	// OutcomeNotDelivered: the request certainly never reached customs
+	// (name not resolved, connection refused, TLS handshake failed, the
+	// connection failed before the request was written). Retried like
+	// OutcomeUncertain, but customs cannot have stored it.
+	OutcomeNotDelivered Outcome = "NOT_DELIVERED"
 	// OutcomeRefused: the request could not be delivered and repeating it
-	// cannot help (untrusted TLS certificate, HTTP 4xx).
+	// cannot help (customs' TLS certificate is not trusted).
 	OutcomeRefused Outcome = "REFUSED"
 )
+
+// MayHaveStored reports whether customs may have stored the session after
+// an attempt with outcome o: it accepted it, or the request may have
+// reached customs without a verdict coming back. Only such an earlier
+// attempt makes customs' later 入库失败 (sessionID already stored) a
+// duplicate of our own upload; any other earlier attempt (rejected,
+// certainly not delivered, refused) leaves it customs' own refusal.
+func (o Outcome) MayHaveStored() bool {
+	return o == OutcomeAccepted || o == OutcomeUncertain
+}
 
 // Attempt is the record of one post of a signed upload to customs, kept as
 // long as the payment data. With the session's PENDING bytes, CertNo and

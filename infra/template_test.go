@@ -359,7 +359,7 @@ func TestTemplateTables(t *testing.T) {
 	}
 	// Keys and indexes as docs/architecture.md defines them.
 	want := map[string]string{
-		"RequestsTable": "key(sessionID,sk) [byDay(day,receivedAt;ALL[]) byOrder(orderNo,receivedAt;ALL[])]",
+		"RequestsTable": "key(sessionID,sk) [byDay(day,receivedAt;ALL[]) byOrder(orderNo,receivedAt;ALL[]) openByDeadline(openShard,deadline;ALL[])]",
 		"PaymentsTable": "key(pk,sk) [byOrder(orderNo,;KEYS_ONLY[]) byPaidDay(paidDay,orderNo;KEYS_ONLY[]) unpaid(unpaid,declaredAt;KEYS_ONLY[])]",
 	}
 	if len(tables) != len(want) {

@@ -168,74 +168,101 @@ func albEvent(t *testing.T, orderNo, sessionID, forwardedFor string) []byte {
 	return b
 }
 
-// TestGuardsThroughTheFrontDoor runs the built function with an allowlist
-// and a daily cap of 2, invoked with the load balancer's events: a caller
-// outside the allowlist is refused even when it forges X-Forwarded-For, and
-// the third request for an order on one day is answered 10000, recorded
-// CAPPED and not queued.
+// TestGuardsThroughTheFrontDoor runs the built function with a daily cap
+// of 2, invoked with the load balancer's events. With an allowlist, a
+// caller outside it is refused even when it forges X-Forwarded-For, and
+// the callers inside it are never capped. Without one, the third request
+// for an order on one day is answered 10000, recorded and queued with
+// ceb179.PriorityLow.
 func TestGuardsThroughTheFrontDoor(t *testing.T) {
-	env := awstest.New(t)
-	fn := lambdatest.StartBinary(t, env, "IngestFunction", lambdatest.WithEnv(map[string]string{
-		"CUSTOMS_SOURCE_CIDRS": "203.0.113.0/24", "ORDER_DAILY_CAP": "2"}))
-	store := dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable")}, 0)
-	assemble := queue.New(env.SQS, env.Queue("AssembleQueue"))
-
-	tests := []struct {
+	type step struct {
 		name       string
 		event      []byte
 		sessionID  string
 		wantStatus int
 		wantCode   string
-		wantState  ceb179.State // "" when nothing may be recorded
-	}{
-		{"ok customs inside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-1", "203.0.113.10"), "GUARD-1", 200, customs.CodeSuccess, ceb179.StateReceived},
-		{"fail outside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-OUT", "198.51.100.9"), "GUARD-OUT", 403, ingest.CodeSourceRefused, ""},
-		{"fail forged X-Forwarded-For before the real address", albEvent(t, "GUARD-ORDER", "GUARD-FORGED", "203.0.113.10, 198.51.100.9"), "GUARD-FORGED", 403, ingest.CodeSourceRefused, ""},
-		{"ok second request for the order", albEvent(t, "GUARD-ORDER", "GUARD-2", "203.0.113.11"), "GUARD-2", 200, customs.CodeSuccess, ceb179.StateReceived},
-		{"ok third request for the order is capped", albEvent(t, "GUARD-ORDER", "GUARD-3", "203.0.113.12"), "GUARD-3", 200, customs.CodeSuccess, ceb179.StateCapped},
+		wantQueued bool
+		wantPrio   ceb179.Priority
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res, err := fn.Invoke(context.Background(), tt.event)
-			if err != nil || res.FunctionError != "" {
-				t.Fatalf("invoke: %v %s\nlogs:\n%s", err, res.Payload, fn.Logs())
-			}
-			var resp events.ALBTargetGroupResponse
-			if err := json.Unmarshal(res.Payload, &resp); err != nil {
-				t.Fatalf("response %s: %v", res.Payload, err)
-			}
-			var ack customs.Ack
-			if err := json.Unmarshal([]byte(resp.Body), &ack); err != nil {
-				t.Fatalf("body %q: %v", resp.Body, err)
-			}
-			if resp.StatusCode != tt.wantStatus || ack.Code != tt.wantCode {
-				t.Fatalf("answer %d %+v, want %d %s", resp.StatusCode, ack, tt.wantStatus, tt.wantCode)
-			}
-			if ct := resp.MultiValueHeaders["Content-Type"]; len(ct) != 1 || ct[0] != customs.AckContentType {
-				t.Errorf("Content-Type %v, want %q", ct, customs.AckContentType)
-			}
-			req, err := store.GetRequest(context.Background(), tt.sessionID)
-			if tt.wantState == "" {
-				if err == nil {
-					t.Fatalf("refused caller's request recorded: %+v", req)
+	tests := []struct {
+		name    string
+		cidrs   string
+		steps   []step
+		metrics []string
+	}{
+		{"ok allowlist: refused outside, never capped inside", "203.0.113.0/24", []step{
+			{"ok customs inside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-1", "203.0.113.10"), "GUARD-1", 200, customs.CodeSuccess, true, ceb179.PriorityNormal},
+			{"fail outside the allowlist", albEvent(t, "GUARD-ORDER", "GUARD-OUT", "198.51.100.9"), "GUARD-OUT", 403, ingest.CodeSourceRefused, false, 0},
+			{"fail forged X-Forwarded-For before the real address", albEvent(t, "GUARD-ORDER", "GUARD-FORGED", "203.0.113.10, 198.51.100.9"), "GUARD-FORGED", 403, ingest.CodeSourceRefused, false, 0},
+			{"ok second request for the order", albEvent(t, "GUARD-ORDER", "GUARD-2", "203.0.113.11"), "GUARD-2", 200, customs.CodeSuccess, true, ceb179.PriorityNormal},
+			{"ok third request from the allowlist is not capped", albEvent(t, "GUARD-ORDER", "GUARD-3", "203.0.113.12"), "GUARD-3", 200, customs.CodeSuccess, true, ceb179.PriorityNormal},
+		}, []string{`"Refused"`}},
+		{"ok no allowlist: over the cap is signed last", "", []step{
+			{"ok first request", albEvent(t, "OPEN-ORDER", "OPEN-1", "198.51.100.20"), "OPEN-1", 200, customs.CodeSuccess, true, ceb179.PriorityNormal},
+			{"ok second request", albEvent(t, "OPEN-ORDER", "OPEN-2", "198.51.100.21"), "OPEN-2", 200, customs.CodeSuccess, true, ceb179.PriorityNormal},
+			{"ok third request is over the cap, recorded and queued low", albEvent(t, "OPEN-ORDER", "OPEN-3", "198.51.100.22"), "OPEN-3", 200, customs.CodeSuccess, true, ceb179.PriorityLow},
+		}, []string{`"Capped"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := awstest.New(t)
+			fn := lambdatest.StartBinary(t, env, "IngestFunction", lambdatest.WithEnv(map[string]string{
+				"CUSTOMS_SOURCE_CIDRS": tc.cidrs, "ORDER_DAILY_CAP": "2"}))
+			store := dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable")}, 0)
+			assemble := queue.New(env.SQS, env.Queue("AssembleQueue"))
+			queued := map[string]ceb179.Priority{}
+			for _, tt := range tc.steps {
+				res, err := fn.Invoke(context.Background(), tt.event)
+				if err != nil || res.FunctionError != "" {
+					t.Fatalf("%s: invoke: %v %s\nlogs:\n%s", tt.name, err, res.Payload, fn.Logs())
 				}
-				return
+				var resp events.ALBTargetGroupResponse
+				if err := json.Unmarshal(res.Payload, &resp); err != nil {
+					t.Fatalf("%s: response %s: %v", tt.name, res.Payload, err)
+				}
+				var ack customs.Ack
+				if err := json.Unmarshal([]byte(resp.Body), &ack); err != nil {
+					t.Fatalf("%s: body %q: %v", tt.name, resp.Body, err)
+				}
+				if resp.StatusCode != tt.wantStatus || ack.Code != tt.wantCode {
+					t.Fatalf("%s: answer %d %+v, want %d %s", tt.name, resp.StatusCode, ack, tt.wantStatus, tt.wantCode)
+				}
+				if ct := resp.MultiValueHeaders["Content-Type"]; len(ct) != 1 || ct[0] != customs.AckContentType {
+					t.Errorf("%s: Content-Type %v, want %q", tt.name, ct, customs.AckContentType)
+				}
+				req, err := store.GetRequest(context.Background(), tt.sessionID)
+				if !tt.wantQueued {
+					if err == nil {
+						t.Fatalf("%s: refused caller's request recorded: %+v", tt.name, req)
+					}
+					continue
+				}
+				if err != nil || req.State != ceb179.StateReceived || req.Priority != tt.wantPrio {
+					t.Fatalf("%s: recorded %+v, %v; want RECEIVED with priority %s", tt.name, req, err, tt.wantPrio)
+				}
+				queued[tt.sessionID] = tt.wantPrio
 			}
-			if err != nil || req.State != tt.wantState {
-				t.Fatalf("recorded %+v, %v; want state %s", req, err, tt.wantState)
+			msgs, err := assemble.Receive(context.Background(), 10, time.Second, 30*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != len(queued) {
+				t.Fatalf("assemble queue holds %d messages, want %d: every request answered 10000 is queued", len(msgs), len(queued))
+			}
+			for _, m := range msgs {
+				var am ceb179.AssembleMessage
+				if err := json.Unmarshal([]byte(m.Body), &am); err != nil {
+					t.Fatal(err)
+				}
+				if want, ok := queued[am.SessionID]; !ok || am.Priority != want {
+					t.Errorf("queued %s with priority %s, want %s", am.SessionID, am.Priority, want)
+				}
+			}
+			for _, want := range tc.metrics {
+				if !strings.Contains(fn.Logs(), want) {
+					t.Errorf("no %s metric in the function's output", want)
+				}
 			}
 		})
-	}
-	msgs, err := assemble.Receive(context.Background(), 10, time.Second, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) != 2 {
-		t.Fatalf("assemble queue holds %d messages, want 2 (the capped request must not be queued)", len(msgs))
-	}
-	for _, want := range []string{`"Refused"`, `"Capped"`} {
-		if !strings.Contains(fn.Logs(), want) {
-			t.Errorf("no %s metric in the function's output", want)
-		}
 	}
 }

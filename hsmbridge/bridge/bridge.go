@@ -120,6 +120,7 @@ type job struct {
 	ebpCode   string
 	digest    string
 	deadline  time.Time
+	priority  ceb179.Priority
 	received  time.Time
 	source    []byte
 	attempts  int
@@ -311,6 +312,7 @@ func (b *Bridge) accept(ctx context.Context, m queue.Message) {
 		ebpCode:   body.EbpCode,
 		digest:    body.Digest,
 		deadline:  time.UnixMilli(body.Deadline),
+		priority:  body.Priority,
 		received:  now,
 		receives:  m.ReceiveCount,
 		visibleAt: now.Add(b.o.Visibility),

@@ -13,10 +13,12 @@ type Policy int
 const (
 	// EDF serves feasible jobs earliest deadline first and hopeless jobs
 	// (those that can no longer make their deadline) only when no feasible
-	// job waits. It is the production policy.
+	// job waits. It is the production policy. Jobs of a lower priority
+	// (ceb179.PriorityLow: over their order's daily cap) come after every
+	// waiting job of a higher one, feasible or hopeless.
 	EDF Policy = iota
-	// FIFO serves jobs in the order they were received. It exists to
-	// measure EDF against.
+	// FIFO serves jobs in the order they were received, higher priority
+	// first. It exists to measure EDF against.
 	FIFO
 )
 
@@ -110,11 +112,17 @@ func (s *scheduler) popLocked(q *ebpQueue, need time.Duration) *job {
 	cutoff := s.now().Add(need)
 	for q.feasible.Len() > 0 {
 		j := heap.Pop(&q.feasible).(*job)
-		if !j.deadline.Before(cutoff) {
-			return j
+		if j.deadline.Before(cutoff) {
+			j.hopeless = true
+			heap.Push(&q.hopeless, j)
+			continue
 		}
-		j.hopeless = true
-		heap.Push(&q.hopeless, j)
+		if q.hopeless.Len() > 0 && q.hopeless.items[0].priority < j.priority {
+			// A late job of a higher priority goes before an over-cap one.
+			heap.Push(&q.feasible, j)
+			return heap.Pop(&q.hopeless).(*job)
+		}
+		return j
 	}
 	if q.hopeless.Len() > 0 {
 		return heap.Pop(&q.hopeless).(*job)
@@ -146,8 +154,8 @@ func (s *scheduler) drain() []*job {
 	return out
 }
 
-// jobHeap orders jobs by deadline (ties by arrival), or by arrival alone
-// when fifo is set.
+// jobHeap orders jobs by priority (ceb179.PriorityNormal first), then by
+// deadline (ties by arrival), or by arrival alone when fifo is set.
 type jobHeap struct {
 	items []*job
 	fifo  bool
@@ -157,6 +165,9 @@ func (h *jobHeap) Len() int { return len(h.items) }
 
 func (h *jobHeap) Less(a, b int) bool {
 	x, y := h.items[a], h.items[b]
+	if x.priority != y.priority {
+		return x.priority < y.priority
+	}
 	if !h.fifo && !x.deadline.Equal(y.deadline) {
 		return x.deadline.Before(y.deadline)
 	}

@@ -2,8 +2,14 @@ package bridge
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/ceb179/ceb179"
 )
 
 func TestSchedulerOrder(t *testing.T) {
@@ -85,4 +91,89 @@ func TestSchedulerWakesWaiter(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("waiter not woken")
 	}
+}
+
+func TestSchedulerPriority(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return base.Add(time.Duration(s) * time.Second) }
+	type pj struct {
+		deadline int
+		low      bool
+	}
+	for _, tc := range []struct {
+		name   string
+		policy Policy
+		now    int
+		jobs   []pj  // in push order
+		want   []int // deadlines in pop order
+	}{
+		{"ok over-cap job after the others despite its earlier deadline", EDF, 0, []pj{{10, true}, {30, false}, {20, false}}, []int{20, 30, 10}},
+		{"ok late in-cap job before a feasible over-cap one", EDF, 15, []pj{{30, true}, {14, false}, {20, false}}, []int{20, 14, 30}},
+		{"ok over-cap jobs among themselves earliest deadline first", EDF, 0, []pj{{40, true}, {20, true}, {30, false}}, []int{30, 20, 40}},
+		{"ok hopeless over-cap job last of all", EDF, 15, []pj{{12, true}, {40, true}, {14, false}}, []int{14, 40, 12}},
+		{"ok FIFO priority first, then arrival", FIFO, 0, []pj{{10, true}, {30, false}, {20, false}}, []int{30, 20, 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScheduler(tc.policy, func() time.Time { return at(tc.now) })
+			for _, p := range tc.jobs {
+				j := &job{ebpCode: "E", deadline: at(p.deadline)}
+				if p.low {
+					j.priority = ceb179.PriorityLow
+				}
+				s.push(j)
+			}
+			var got []int
+			for range tc.jobs {
+				j, err := s.next(context.Background(), "E", time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, int(j.deadline.Sub(base)/time.Second))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("pop order %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSchedulerPriorityProperty: whatever the jobs, their deadlines, the
+// time and the order they arrive in, interleaved with signing, no job is
+// handed to a signer while a job of a higher priority waits, and every
+// job is handed out exactly once.
+func TestSchedulerPriorityProperty(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rapid.Check(t, func(rt *rapid.T) {
+		now := base
+		policy := rapid.SampledFrom([]Policy{EDF, FIFO}).Draw(rt, "policy")
+		s := newScheduler(policy, func() time.Time { return now })
+		need := time.Duration(rapid.IntRange(0, 20).Draw(rt, "need")) * time.Second
+		waiting := map[*job]bool{}
+		pushed := 0
+		for step := range rapid.IntRange(1, 60).Draw(rt, "steps") {
+			if rapid.Bool().Draw(rt, fmt.Sprintf("push%d", step)) || len(waiting) == 0 {
+				j := &job{ebpCode: "E", sessionID: fmt.Sprint(pushed),
+					deadline: base.Add(time.Duration(rapid.IntRange(0, 120).Draw(rt, "deadline")) * time.Second),
+					priority: ceb179.Priority(rapid.IntRange(0, 1).Draw(rt, "priority"))}
+				pushed++
+				waiting[j] = true
+				s.push(j)
+				continue
+			}
+			now = now.Add(time.Duration(rapid.IntRange(0, 10).Draw(rt, "elapse")) * time.Second)
+			j, err := s.next(context.Background(), "E", need)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			if !waiting[j] {
+				rt.Fatalf("job %s handed out twice or never pushed", j.sessionID)
+			}
+			delete(waiting, j)
+			for w := range waiting {
+				if w.priority < j.priority {
+					rt.Fatalf("job %s of priority %s handed out while job %s of priority %s waits", j.sessionID, j.priority, w.sessionID, w.priority)
+				}
+			}
+		}
+	})
 }

@@ -386,7 +386,10 @@ func (h *Handler) sendJob(ctx context.Context, msg ceb179.AssembleMessage, req c
 		// Come back when the holder has finished, or its claim has lapsed.
 		return result{msg: msg, out: outClaimed, retryIn: SignJobLease, reason: "another delivery is sending the sign job"}
 	}
-	job := ceb179.SignJob{SessionID: stored.SessionID, EbpCode: stored.EbpCode, Deadline: stored.Deadline.UnixMilli(), Digest: stored.Digest}
+	// The message carries the request's priority (an operator's replay:
+	// the normal one).
+	job := ceb179.SignJob{SessionID: stored.SessionID, EbpCode: stored.EbpCode, Deadline: stored.Deadline.UnixMilli(), Digest: stored.Digest,
+		Priority: msg.Priority}
 	if err := h.sign.Send(ctx, job); err != nil {
 		if rerr := h.requests.ReleaseSignJob(ctx, req.SessionID, owner); rerr != nil {
 			err = errors.Join(err, rerr)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,9 +93,15 @@ func (b *bed) record(tb testing.TB, ps ...records.Payment) {
 // request does what ingest does: record the request and queue it.
 func (b *bed) request(tb testing.TB, sessionID, orderNo string) {
 	tb.Helper()
+	b.requestWith(tb, sessionID, orderNo, ceb179.PriorityNormal)
+}
+
+// requestWith is request with the priority ingest gave the request.
+func (b *bed) requestWith(tb testing.TB, sessionID, orderNo string, prio ceb179.Priority) {
+	tb.Helper()
 	ctx := context.Background()
 	r := ceb179.Request{SessionID: sessionID, OrderNo: orderNo, ServiceTime: received.UnixMilli() - 300,
-		ReceivedAt: received, Deadline: received.Add(ceb179.Window), State: ceb179.StateReceived}
+		ReceivedAt: received, Deadline: received.Add(ceb179.Window), State: ceb179.StateReceived, Priority: prio}
 	if _, created, err := b.store.CreateRequest(ctx, r); err != nil || !created {
 		tb.Fatalf("CreateRequest: %v %v", created, err)
 	}
@@ -256,6 +263,29 @@ func TestAssembleGolden(t *testing.T) {
 				t.Errorf("state %s", st)
 			}
 		})
+	}
+}
+
+// TestAssembleCarriesPriority: a request over its order's daily cap gets a
+// sign job of low priority; one within it, a job of normal priority.
+func TestAssembleCarriesPriority(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	b.record(t, fixture(t, "multi.json"))
+	b.requestWith(t, "prio-normal", "ord-A-0001", ceb179.PriorityNormal)
+	b.requestWith(t, "prio-low", "ord-C-0003", ceb179.PriorityLow)
+	for range 2 {
+		if failed := b.handle(t, b.deliver(t, time.Second)); len(failed) != 0 {
+			t.Fatalf("failed: %v", failed)
+		}
+	}
+	got := map[string]ceb179.Priority{}
+	for _, j := range b.jobs(t) {
+		got[j.SessionID] = j.Priority
+	}
+	want := map[string]ceb179.Priority{"prio-normal": ceb179.PriorityNormal, "prio-low": ceb179.PriorityLow}
+	if !maps.Equal(got, want) {
+		t.Fatalf("sign jobs' priorities %v, want %v", got, want)
 	}
 }
 

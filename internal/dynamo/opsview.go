@@ -172,7 +172,8 @@ func (s *Store) EbpCodes(ctx context.Context, sessionIDs []string) (map[string]s
 // BeginReplay resets the request of r.SessionID for a replay, in one
 // conditional write: state RECEIVED, any upload lease removed, the replay
 // counted (replays + 1) and recorded (lastReplayAt, lastReplayBy,
-// lastReplayWhy, and as reason). It refuses, with ceb179.ErrRefused wrapped,
+// lastReplayWhy, and as reason), and the request back in the open index,
+// where the settler finds it whatever day it was received. It refuses, with ceb179.ErrRefused wrapped,
 // an ACCEPTED session unless r.Force, and a session an upload invocation
 // holds right now (SIGNED with a live lease). It returns the request as
 // stored after the write, whose Replays is the new replay number, and the
@@ -194,11 +195,12 @@ func (s *Store) BeginReplay(ctx context.Context, r ceb179.Replay) (ceb179.Reques
 		cond += " AND #s <> :accepted"
 		values[":accepted"] = &types.AttributeValueMemberS{Value: string(ceb179.StateAccepted)}
 	}
+	open, _ := openClause(r.SessionID, ceb179.StateReceived, values)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.tables.Requests),
 		Key:       requestKey(r.SessionID),
 		UpdateExpression: aws.String("SET #s = :received, #r = :reason, replays = if_not_exists(replays, :zero) + :one, " +
-			"lastReplayAt = :at, lastReplayBy = :by, lastReplayWhy = :why REMOVE leaseOwner, leaseUntil"),
+			"lastReplayAt = :at, lastReplayBy = :by, lastReplayWhy = :why, " + open + " REMOVE leaseOwner, leaseUntil"),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            map[string]string{"#s": "state", "#r": "reason"},
 		ExpressionAttributeValues:           values,

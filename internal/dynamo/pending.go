@@ -150,7 +150,8 @@ func (s *Store) GetPending(ctx context.Context, sessionID string) (ceb179.Pendin
 
 // SetState moves the request of sessionID to state to, with an optional
 // reason (shown to operators), provided it is now in one of from (any state
-// when from is empty). It returns ceb179.ErrConflict, wrapped, when it is not.
+// when from is empty), keeping the open index right. It returns
+// ceb179.ErrConflict, wrapped, when it is not.
 func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error {
 	names := map[string]string{"#s": "state", "#r": "reason"}
 	values := map[string]types.AttributeValue{
@@ -161,10 +162,11 @@ func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State,
 	if len(from) > 0 {
 		cond += " AND " + stateIn(values, from)
 	}
+	set, remove := openClause(sessionID, to, values)
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.tables.Requests),
 		Key:                       requestKey(sessionID),
-		UpdateExpression:          aws.String("SET #s = :to, #r = :r"),
+		UpdateExpression:          aws.String(updateExpr([]string{"#s = :to, #r = :r", set}, []string{remove})),
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,7 +31,11 @@ type requestItem struct {
 	State       string `dynamodbav:"state"`
 	Enqueued    bool   `dynamodbav:"enqueued"`
 	Reason      string `dynamodbav:"reason,omitempty"`
+	Priority    int    `dynamodbav:"priority,omitempty"`
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
+	// OpenShard puts the item in the open index while the request is not
+	// final (see open.go).
+	OpenShard string `dynamodbav:"openShard,omitempty"`
 }
 
 func (it requestItem) request() ceb179.Request {
@@ -44,6 +49,7 @@ func (it requestItem) request() ceb179.Request {
 		State:       ceb179.State(it.State),
 		Enqueued:    it.Enqueued,
 		Reason:      it.Reason,
+		Priority:    ceb179.Priority(it.Priority),
 	}
 }
 
@@ -55,7 +61,8 @@ func requestKey(sessionID string) map[string]types.AttributeValue {
 }
 
 // CreateRequest records r unless a request with the same sessionID exists.
-// It returns the stored request (r, or the earlier one) and whether r was new.
+// It returns the stored request (r, or the earlier one) and whether r was
+// new. A request that is not final goes into the open index.
 func (s *Store) CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Request, bool, error) {
 	if r.State == "" {
 		r.State = ceb179.StateReceived
@@ -71,7 +78,9 @@ func (s *Store) CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Req
 		Day:         ceb179.Day(r.ReceivedAt),
 		State:       string(r.State),
 		Enqueued:    r.Enqueued,
+		Priority:    int(r.Priority),
 		ExpiresAt:   s.expiresAt(r.ReceivedAt),
+		OpenShard:   openShardFor(r.SessionID, r.State),
 	})
 	if err != nil {
 		return ceb179.Request{}, false, fmt.Errorf("encode request %s: %w", r.SessionID, err)
@@ -127,33 +136,59 @@ const (
 	orderDayKeep = 48 * time.Hour
 )
 
-// CountOrderRequest adds one to the number of new customs requests for
-// orderNo on the China calendar day of at and returns the new count. The
-// increment is atomic, so concurrent requests each see their own number.
-func (s *Store) CountOrderRequest(ctx context.Context, orderNo string, at time.Time) (int, error) {
+// CountOrderRequest counts the customs request sessionID for orderNo on
+// the China calendar day of at against a cap of limit, and reports whether
+// it is one of the first limit requests of that order and day.
+//
+// One conditional write on the order's counter item adds sessionID to the
+// set of requests within the cap (inCap) and one to their number
+// (requests), only while that number is below limit and the set does not
+// hold sessionID yet. Counting the same sessionID again (customs repeating
+// it, ingest retrying, or the SDK repeating a write whose answer was lost)
+// finds it in the set and changes nothing, so a request is counted once
+// and always gets the same answer. A request over the cap writes nothing.
+// The set holds at most limit sessionIDs.
+func (s *Store) CountOrderRequest(ctx context.Context, orderNo, sessionID string, at time.Time, limit int) (bool, error) {
 	day := ceb179.Day(at)
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.tables.Requests),
-		Key: map[string]types.AttributeValue{
-			"sessionID": &types.AttributeValueMemberS{Value: orderDayPrefix + day + "#" + orderNo},
-			"sk":        &types.AttributeValueMemberS{Value: skOrderDay},
-		},
-		UpdateExpression:         aws.String("ADD #n :one SET expiresAt = if_not_exists(expiresAt, :exp)"),
+	key := map[string]types.AttributeValue{
+		"sessionID": &types.AttributeValueMemberS{Value: orderDayPrefix + day + "#" + orderNo},
+		"sk":        &types.AttributeValueMemberS{Value: skOrderDay},
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.tables.Requests),
+		Key:                      key,
+		UpdateExpression:         aws.String("ADD #n :one, inCap :ids SET expiresAt = if_not_exists(expiresAt, :exp)"),
+		ConditionExpression:      aws.String("(attribute_not_exists(#n) OR #n < :cap) AND NOT contains(inCap, :id)"),
 		ExpressionAttributeNames: map[string]string{"#n": "requests"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":one": &types.AttributeValueMemberN{Value: "1"},
+			":ids": &types.AttributeValueMemberSS{Value: []string{sessionID}},
+			":id":  &types.AttributeValueMemberS{Value: sessionID},
+			":cap": &types.AttributeValueMemberN{Value: strconv.Itoa(limit)},
 			":exp": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(orderDayKeep).Unix(), 10)},
 		},
-		ReturnValues: types.ReturnValueUpdatedNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err != nil {
-		return 0, fmt.Errorf("count order %s on %s: %w", orderNo, day, err)
+	if err == nil {
+		return true, nil
+	}
+	ccf, ok := conditionFailed(err)
+	if !ok {
+		return false, fmt.Errorf("count order %s on %s: %w", orderNo, day, err)
+	}
+	// Either the cap is reached or sessionID was counted before: the set
+	// tells which.
+	item := ccf.Item
+	if len(item) == 0 {
+		if item, err = s.getItem(ctx, s.tables.Requests, key); err != nil {
+			return false, fmt.Errorf("count order %s on %s: %w", orderNo, day, err)
+		}
 	}
 	var got struct {
-		Requests int `dynamodbav:"requests"`
+		InCap []string `dynamodbav:"inCap,stringset"`
 	}
-	if err := attributevalue.UnmarshalMap(out.Attributes, &got); err != nil || got.Requests < 1 {
-		return 0, fmt.Errorf("count order %s on %s: unreadable count %v (%v)", orderNo, day, out.Attributes, err)
+	if err := attributevalue.UnmarshalMap(item, &got); err != nil {
+		return false, fmt.Errorf("count order %s on %s: %w", orderNo, day, err)
 	}
-	return got.Requests, nil
+	return slices.Contains(got.InCap, sessionID), nil
 }

@@ -104,35 +104,3 @@ func TestCreatePendingReplay(t *testing.T) {
 		})
 	}
 }
-
-func TestCountOrderRequestPerChinaDay(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	e := newPaymentsEnv(t, 0)
-	// 2026-11-27 23:59:59 and 2026-11-28 00:00:00 in China (UTC+8).
-	lastSecond := time.Date(2026, 11, 27, 15, 59, 59, 0, time.UTC)
-	nextDay := lastSecond.Add(time.Second)
-	tests := []struct {
-		name  string
-		order string
-		at    time.Time
-		want  int
-	}{
-		{"ok first request of the day", "O1", lastSecond, 1},
-		{"ok second request counts on", "O1", lastSecond, 2},
-		{"ok another order has its own count", "O2", lastSecond, 1},
-		{"ok a new China day starts again", "O1", nextDay, 1},
-		{"ok and counts on that day", "O1", nextDay, 2},
-	}
-	for _, tt := range tests {
-		got, err := e.store.CountOrderRequest(ctx, tt.order, tt.at)
-		if err != nil || got != tt.want {
-			t.Fatalf("%s: count = %d, %v; want %d", tt.name, got, err, tt.want)
-		}
-	}
-	// Counters stay out of the day's requests.
-	n := 0
-	if err := e.store.RequestsOfDay(ctx, ceb179.Day(lastSecond), func(ceb179.RequestView) error { n++; return nil }); err != nil || n != 0 {
-		t.Fatalf("requests of the day = %d, %v; counters must not appear", n, err)
-	}
-}

@@ -23,8 +23,9 @@ func (s *Store) NoteSettle(ctx context.Context, sessionID, why string, at time.T
 // SettleFailed makes a request FAILED with reason, as the settler does past
 // the give-up window, provided it is still in one of the states from and no
 // upload invocation holds a live lease on it (leaseUntil after at). It
-// records the action like NoteSettle and removes any lapsed lease. It
-// reports false when the condition did not hold.
+// records the action like NoteSettle, removes any lapsed lease and takes
+// the request out of the open index. It reports false when the condition
+// did not hold.
 func (s *Store) SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...ceb179.State) (bool, error) {
 	return s.settle(ctx, sessionID, ceb179.StateFailed, reason, at, from)
 }
@@ -41,17 +42,20 @@ func (s *Store) settle(ctx context.Context, sessionID string, to ceb179.State, w
 		":why":  &types.AttributeValueMemberS{Value: why},
 	}
 	cond := stateIn(values, from)
-	update := "SET settles = if_not_exists(settles, :zero) + :one, lastSettleAt = :at, lastSettleWhy = :why"
+	set := []string{"settles = if_not_exists(settles, :zero) + :one, lastSettleAt = :at, lastSettleWhy = :why"}
+	var remove []string
 	if to != "" {
 		names["#r"] = "reason"
 		values[":to"] = &types.AttributeValueMemberS{Value: string(to)}
-		update += ", #s = :to, #r = :why REMOVE leaseOwner, leaseUntil"
+		open, closed := openClause(sessionID, to, values)
+		set = append(set, "#s = :to, #r = :why", open)
+		remove = append(remove, "leaseOwner, leaseUntil", closed)
 		cond += " AND (attribute_not_exists(leaseUntil) OR leaseUntil <= :at)"
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.tables.Requests),
 		Key:                       requestKey(sessionID),
-		UpdateExpression:          aws.String(update),
+		UpdateExpression:          aws.String(updateExpr(set, remove)),
 		ConditionExpression:       aws.String("attribute_exists(sessionID) AND " + cond),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,

@@ -56,22 +56,24 @@ func millis(t time.Time) types.AttributeValue {
 // the item as found and an error wrapping ceb179.ErrClaimed (ceb179.ErrNotFound when
 // there is no such request).
 func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (ceb179.UploadClaim, error) {
+	values := map[string]types.AttributeValue{
+		":signed":    &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
+		":assembled": &types.AttributeValueMemberS{Value: string(ceb179.StateAssembled)},
+		":received":  &types.AttributeValueMemberS{Value: string(ceb179.StateReceived)},
+		":o":         &types.AttributeValueMemberS{Value: owner},
+		":u":         millis(leaseUntil),
+		":now":       millis(now),
+	}
+	open, _ := openClause(sessionID, ceb179.StateSigned, values)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.tables.Requests),
 		Key:              requestKey(sessionID),
-		UpdateExpression: aws.String("SET #s = :signed, leaseOwner = :o, leaseUntil = :u"),
+		UpdateExpression: aws.String(updateExpr([]string{"#s = :signed, leaseOwner = :o, leaseUntil = :u", open}, nil)),
 		ConditionExpression: aws.String("attribute_exists(sessionID) AND (#s = :assembled OR " +
 			"(#s = :received AND attribute_not_exists(replays)) OR " +
 			"(#s = :signed AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)))"),
-		ExpressionAttributeNames: map[string]string{"#s": "state"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":signed":    &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
-			":assembled": &types.AttributeValueMemberS{Value: string(ceb179.StateAssembled)},
-			":received":  &types.AttributeValueMemberS{Value: string(ceb179.StateReceived)},
-			":o":         &types.AttributeValueMemberS{Value: owner},
-			":u":         millis(leaseUntil),
-			":now":       millis(now),
-		},
+		ExpressionAttributeNames:            map[string]string{"#s": "state"},
+		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -107,9 +109,9 @@ func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, l
 	return c, nil
 }
 
-// FinishUpload moves a claimed session to the final state to with reason and
-// ends owner's lease, provided owner still holds it (ceb179.ErrLeaseLost
-// otherwise). lastAttempt, when not zero, is recorded as the time of the
+// FinishUpload moves a claimed session to the final state to with reason,
+// takes it out of the open index and ends owner's lease, provided owner
+// still holds it (ceb179.ErrLeaseLost otherwise). lastAttempt, when not zero, is recorded as the time of the
 // last post.
 func (s *Store) FinishUpload(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error {
 	return s.endLease(ctx, sessionID, owner, to, reason, lastAttempt)
@@ -123,25 +125,28 @@ func (s *Store) ReleaseUpload(ctx context.Context, sessionID, owner, reason stri
 }
 
 func (s *Store) endLease(ctx context.Context, sessionID, owner string, to ceb179.State, reason string, lastAttempt time.Time) error {
-	set := "#r = :r"
+	set := []string{"#r = :r"}
+	remove := []string{"leaseOwner, leaseUntil"}
 	values := map[string]types.AttributeValue{
 		":o": &types.AttributeValueMemberS{Value: owner},
 		":r": &types.AttributeValueMemberS{Value: reason},
 	}
 	names := map[string]string{"#r": "reason"}
 	if to != "" {
-		set += ", #s = :to"
 		names["#s"] = "state"
 		values[":to"] = &types.AttributeValueMemberS{Value: string(to)}
+		open, closed := openClause(sessionID, to, values)
+		set = append(set, "#s = :to", open)
+		remove = append(remove, closed)
 	}
 	if !lastAttempt.IsZero() {
-		set += ", lastAttemptAt = :la"
+		set = append(set, "lastAttemptAt = :la")
 		values[":la"] = millis(lastAttempt)
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.tables.Requests),
 		Key:                       requestKey(sessionID),
-		UpdateExpression:          aws.String("SET " + set + " REMOVE leaseOwner, leaseUntil"),
+		UpdateExpression:          aws.String(updateExpr(set, remove)),
 		ConditionExpression:       aws.String("leaseOwner = :o"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,

@@ -19,6 +19,9 @@ func openFor(orderNo, sessionID string) string {
 	return form(fmt.Sprintf(`{"orderNo":%q,"sessionID":%q,"serviceTime":1}`, orderNo, sessionID))
 }
 
+// TestDailyCap: past its order's daily cap a request is still recorded,
+// answered 10000 and queued, with the low priority its sign job carries;
+// it is counted once however often customs repeats it.
 func TestDailyCap(t *testing.T) {
 	const limit = 3
 	s := newStack(t)
@@ -28,52 +31,60 @@ func TestDailyCap(t *testing.T) {
 	s.serve(t, s.store, s.queue)
 	ctx := context.Background()
 
-	for i := 1; i <= limit; i++ {
-		status, ack, _ := s.post(t, formType, openFor("CAP-ORDER", fmt.Sprintf("CAP-%d", i)))
+	for i := 1; i <= limit+2; i++ {
+		status, ack, hdr := s.post(t, formType, openFor("CAP-ORDER", fmt.Sprintf("CAP-%d", i)))
 		if status != http.StatusOK || ack.Code != customs.CodeSuccess {
-			t.Fatalf("request %d: answer %d %+v", i, status, ack)
+			t.Fatalf("request %d: answer %d %+v, want 200 10000", i, status, ack)
+		}
+		if ct := hdr.Get("Content-Type"); ct != customs.AckContentType {
+			t.Errorf("Content-Type %q, want %q", ct, customs.AckContentType)
 		}
 	}
-	if msgs := s.drain(t); len(msgs) != limit {
-		t.Fatalf("queued %d requests under the cap, want %d", len(msgs), limit)
+	msgs := s.drain(t)
+	if len(msgs) != limit+2 {
+		t.Fatalf("queued %d requests, want all %d: over the cap is never dropped", len(msgs), limit+2)
+	}
+	for _, m := range msgs {
+		want := ceb179.PriorityNormal
+		if m.SessionID == "CAP-4" || m.SessionID == "CAP-5" {
+			want = ceb179.PriorityLow
+		}
+		if m.Priority != want {
+			t.Errorf("%s queued with priority %s, want %s", m.SessionID, m.Priority, want)
+		}
+		got, err := s.store.GetRequest(ctx, m.SessionID)
+		if err != nil || got.State != ceb179.StateReceived || !got.Enqueued || got.Priority != want {
+			t.Errorf("%s recorded %+v, %v; want RECEIVED, enqueued, priority %s", m.SessionID, got, err, want)
+		}
+	}
+	if n := s.metrics.Total(MetricCapped); n != 2 {
+		t.Errorf("Capped metric = %v, want 2", n)
 	}
 
-	// The (N+1)-th request of the day: answered 10000, recorded CAPPED,
-	// counted, not queued (so no sign job can follow).
-	status, ack, hdr := s.post(t, formType, openFor("CAP-ORDER", "CAP-OVER"))
-	if status != http.StatusOK || ack.Code != customs.CodeSuccess {
-		t.Fatalf("over the cap: answer %d %+v, want 200 10000", status, ack)
+	// Customs repeating a sessionID over the cap is answered and counted
+	// once: not queued again, and the cap does not move.
+	if status, ack, _ := s.post(t, formType, openFor("CAP-ORDER", "CAP-5")); status != 200 || ack.Code != customs.CodeSuccess {
+		t.Fatalf("repeated session: %d %+v", status, ack)
 	}
-	if ct := hdr.Get("Content-Type"); ct != customs.AckContentType {
-		t.Errorf("Content-Type %q, want %q", ct, customs.AckContentType)
-	}
-	got, err := s.store.GetRequest(ctx, "CAP-OVER")
-	if err != nil {
-		t.Fatalf("capped request not recorded: %v", err)
-	}
-	if got.State != ceb179.StateCapped || got.Enqueued || got.Reason == "" {
-		t.Fatalf("capped request recorded %+v, want CAPPED, not enqueued, with a reason", got)
+	// A sessionID within the cap, repeated, stays within.
+	if status, ack, _ := s.post(t, formType, openFor("CAP-ORDER", "CAP-2")); status != 200 || ack.Code != customs.CodeSuccess {
+		t.Fatalf("repeated session: %d %+v", status, ack)
 	}
 	if msgs := s.drain(t); len(msgs) != 0 {
-		t.Fatalf("queued %v for a request over the cap", msgs)
+		t.Fatalf("queued %v for repeated sessions", msgs)
 	}
-	if n := s.metrics.Total(MetricCapped); n != 1 {
-		t.Errorf("Capped metric = %v, want 1", n)
+	if within, err := s.store.CountOrderRequest(ctx, "CAP-ORDER", "CAP-2", s.now, limit); err != nil || !within {
+		t.Errorf("CAP-2 counted again: within %v, %v", within, err)
 	}
-
-	// Customs repeating the capped sessionID is answered and still not queued.
-	if status, ack, _ := s.post(t, formType, openFor("CAP-ORDER", "CAP-OVER")); status != 200 || ack.Code != customs.CodeSuccess {
-		t.Fatalf("repeated capped session: %d %+v", status, ack)
-	}
-	if msgs := s.drain(t); len(msgs) != 0 {
-		t.Fatalf("queued %v for a repeated capped session", msgs)
+	if n := s.metrics.Total(MetricCapped); n != 2 {
+		t.Errorf("Capped metric = %v after the repeats, want still 2", n)
 	}
 	// Another order is not affected.
 	if status, ack, _ := s.post(t, formType, openFor("OTHER-ORDER", "OTHER-1")); status != 200 || ack.Code != customs.CodeSuccess {
 		t.Fatalf("other order: %d %+v", status, ack)
 	}
-	if msgs := s.drain(t); len(msgs) != 1 {
-		t.Fatalf("queued %d for another order, want 1", len(msgs))
+	if msgs := s.drain(t); len(msgs) != 1 || msgs[0].Priority != ceb179.PriorityNormal {
+		t.Fatalf("another order queued %v, want one at normal priority", msgs)
 	}
 
 	// A new China calendar day starts the count again.
@@ -81,67 +92,68 @@ func TestDailyCap(t *testing.T) {
 	if status, ack, _ := s.post(t, formType, openFor("CAP-ORDER", "CAP-NEXT-DAY")); status != 200 || ack.Code != customs.CodeSuccess {
 		t.Fatalf("next day: %d %+v", status, ack)
 	}
-	if msgs := s.drain(t); len(msgs) != 1 || msgs[0].SessionID != "CAP-NEXT-DAY" {
-		t.Fatalf("next day queued %v, want CAP-NEXT-DAY", msgs)
-	}
-	if n := s.metrics.Total(MetricCapped); n != 1 {
-		t.Errorf("Capped metric = %v after the new day, want still 1", n)
+	if msgs := s.drain(t); len(msgs) != 1 || msgs[0].SessionID != "CAP-NEXT-DAY" || msgs[0].Priority != ceb179.PriorityNormal {
+		t.Fatalf("next day queued %v, want CAP-NEXT-DAY at normal priority", msgs)
 	}
 }
 
-// brokenCaps fails the count or the record of a capped request.
-type brokenCaps struct {
-	CapStore
-	failCount, failSet bool
-}
-
-func (b brokenCaps) CountOrderRequest(ctx context.Context, orderNo string, at time.Time) (int, error) {
-	if b.failCount {
-		return 0, errors.New("counter table unreachable")
+// TestDailyCapAllowlisted: a caller on the allowlist is never capped.
+func TestDailyCapAllowlisted(t *testing.T) {
+	s := newStack(t)
+	s.opts = []Option{WithDailyCap(s.store, 2), WithAllowlist([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})}
+	s.serve(t, s.store, s.queue)
+	for i := range 5 {
+		if status, ack, _ := s.post(t, formType, openFor("ALLOWED-ORDER", fmt.Sprintf("AL-%d", i))); status != 200 || ack.Code != customs.CodeSuccess {
+			t.Fatalf("request %d: %d %+v", i, status, ack)
+		}
 	}
-	return b.CapStore.CountOrderRequest(ctx, orderNo, at)
-}
-
-func (b brokenCaps) SetState(ctx context.Context, id string, to ceb179.State, reason string, from ...ceb179.State) error {
-	if b.failSet {
-		return errors.New("requests table unreachable")
+	msgs := s.drain(t)
+	if len(msgs) != 5 {
+		t.Fatalf("queued %d, want 5", len(msgs))
 	}
-	return b.CapStore.SetState(ctx, id, to, reason, from...)
+	for _, m := range msgs {
+		if m.Priority != ceb179.PriorityNormal {
+			t.Errorf("%s queued with priority %s: an allowlisted caller is never capped", m.SessionID, m.Priority)
+		}
+	}
+	if n := s.metrics.Total(MetricCapped); n != 0 {
+		t.Errorf("Capped metric = %v, want 0", n)
+	}
 }
 
-// TestDailyCapFailsOpen: when the cap cannot be checked or recorded, the
-// request is signed as usual: a lost customs request fails the audit, an
-// extra signature does not.
+// brokenCaps fails the count.
+type brokenCaps struct{ CapStore }
+
+func (brokenCaps) CountOrderRequest(context.Context, string, string, time.Time, int) (bool, error) {
+	return false, errors.New("counter table unreachable")
+}
+
+// TestDailyCapFailsOpen: when the cap cannot be checked, the request is
+// signed with the normal priority: a customs request held back might be
+// late, an extra normal signature costs little.
 func TestDailyCapFailsOpen(t *testing.T) {
-	tests := []struct {
-		name string
-		caps brokenCaps
-	}{
-		{"fail count unreachable", brokenCaps{failCount: true}},
-		{"fail capped state not recorded", brokenCaps{failSet: true}},
+	s := newStack(t)
+	s.opts = []Option{WithDailyCap(brokenCaps{s.store}, 1)}
+	s.serve(t, s.store, s.queue)
+	for i := range 2 {
+		if status, ack, _ := s.post(t, formType, openFor("ORDER", fmt.Sprintf("S-%d", i))); status != 200 || ack.Code != customs.CodeSuccess {
+			t.Fatalf("request %d: %d %+v", i, status, ack)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newStack(t)
-			caps := tt.caps
-			caps.CapStore = s.store
-			s.opts = []Option{WithDailyCap(caps, 1)}
-			s.serve(t, s.store, s.queue)
-			for i := range 2 {
-				if status, ack, _ := s.post(t, formType, openFor("ORDER", fmt.Sprintf("S-%d", i))); status != 200 || ack.Code != customs.CodeSuccess {
-					t.Fatalf("request %d: %d %+v", i, status, ack)
-				}
-			}
-			if msgs := s.drain(t); len(msgs) != 2 {
-				t.Fatalf("queued %d, want both requests queued", len(msgs))
-			}
-			if n := s.metrics.Total(MetricCapFailure); n < 1 {
-				t.Errorf("CapFailure metric = %v, want at least 1", n)
-			}
-			if n := s.metrics.Total(MetricCapped); n != 0 {
-				t.Errorf("Capped metric = %v, want 0", n)
-			}
-		})
+	msgs := s.drain(t)
+	if len(msgs) != 2 {
+		t.Fatalf("queued %d, want both requests queued", len(msgs))
+	}
+	for _, m := range msgs {
+		if m.Priority != ceb179.PriorityNormal {
+			t.Errorf("%s queued with priority %s, want normal", m.SessionID, m.Priority)
+		}
+	}
+	if n := s.metrics.Total(MetricCapFailure); n != 2 {
+		t.Errorf("CapFailure metric = %v, want 2", n)
+	}
+	if n := s.metrics.Total(MetricCapped); n != 0 {
+		t.Errorf("Capped metric = %v, want 0", n)
 	}
 }
 

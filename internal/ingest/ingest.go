@@ -7,7 +7,6 @@ package ingest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -50,11 +49,11 @@ const (
 	// MetricRefused counts callers refused because their address is not
 	// on the allowlist.
 	MetricRefused = "Refused"
-	// MetricCapped counts requests over their order's daily cap: answered
-	// 10000, recorded CAPPED, not signed.
+	// MetricCapped counts new requests over their order's daily cap:
+	// answered 10000, recorded and signed with ceb179.PriorityLow.
 	MetricCapped = "Capped"
-	// MetricCapFailure counts requests whose cap could not be checked or
-	// recorded; they are signed as if under the cap.
+	// MetricCapFailure counts requests whose cap could not be checked;
+	// they are signed with ceb179.PriorityNormal.
 	MetricCapFailure = "CapFailure"
 )
 
@@ -72,14 +71,12 @@ type Sender interface {
 	Send(ctx context.Context, v any) error
 }
 
-// CapStore counts the requests of each order per China calendar day and
-// records the requests over the cap.
+// CapStore counts the requests of each order per China calendar day.
 type CapStore interface {
-	// CountOrderRequest adds one to the requests for orderNo on the China
-	// day of at and returns the new count.
-	CountOrderRequest(ctx context.Context, orderNo string, at time.Time) (int, error)
-	// SetState moves a request to state to, provided it is in one of from.
-	SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error
+	// CountOrderRequest counts the request sessionID for orderNo on the
+	// China day of at, once however often it is asked, and reports whether
+	// it is one of the first limit requests of that order and day.
+	CountOrderRequest(ctx context.Context, orderNo, sessionID string, at time.Time, limit int) (bool, error)
 }
 
 // Handler answers customs' platDataOpen calls.
@@ -111,9 +108,11 @@ func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = 
 // ceb179.Window). Only tests and time-compressed benchmarks change it.
 func WithWindow(d time.Duration) Option { return func(h *Handler) { h.window = d } }
 
-// WithDailyCap signs at most n requests per orderNo and China calendar day,
-// counting them in caps. Further requests are answered 10000 and recorded
-// CAPPED without being queued. n <= 0 means no cap.
+// WithDailyCap signs the first n requests per orderNo and China calendar
+// day with ceb179.PriorityNormal, counting them in caps; the others are
+// recorded, answered 10000, queued and signed like them, with
+// ceb179.PriorityLow. Requests from an address on the allowlist are never
+// capped. n <= 0 means no cap.
 func WithDailyCap(caps CapStore, n int) Option {
 	return func(h *Handler) { h.caps, h.dailyCap = caps, n }
 }
@@ -206,14 +205,16 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 	}
 
 	ctx := r.Context()
+	source := sourceIP(r)
 	stored, created, err := h.store.CreateRequest(ctx, ceb179.Request{
 		SessionID:   open.SessionID,
 		OrderNo:     open.OrderNo,
 		ServiceTime: open.ServiceTime,
 		ReceivedAt:  now,
-		SourceIP:    sourceIP(r),
+		SourceIP:    source,
 		Deadline:    now.Add(h.window),
 		State:       ceb179.StateReceived,
+		Priority:    h.priority(ctx, open, source, now),
 	})
 	if err != nil {
 		h.metrics.Add(MetricStoreFailure, 1)
@@ -226,15 +227,17 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 			h.log.WarnContext(ctx, "repeated sessionID with another orderNo",
 				slog.String("sessionID", open.SessionID), slog.String("storedOrderNo", stored.OrderNo))
 		}
-		if stored.Enqueued || stored.State == ceb179.StateCapped {
+		if stored.Enqueued || stored.State.Final() {
 			return answerOK, open
 		}
 		// An earlier call recorded the request but could not queue it: queue
 		// it now, so customs' retry is not lost. Assembly is idempotent.
 	} else {
 		h.metrics.Add(MetricReceived, 1)
-		if h.overCap(ctx, stored) {
-			return answerOK, open
+		if stored.Priority != ceb179.PriorityNormal {
+			h.metrics.Add(MetricCapped, 1)
+			h.log.WarnContext(ctx, "order over its daily cap: answered, signed after the requests within it",
+				slog.String("sessionID", stored.SessionID), slog.String("orderNo", stored.OrderNo), slog.Int("cap", h.dailyCap))
 		}
 	}
 
@@ -255,10 +258,12 @@ func (h *Handler) serve(r *http.Request, now time.Time) (answer, customs.OpenReq
 // is no allowlist; otherwise only an address inside it. An address that
 // cannot be read is refused.
 func (h *Handler) allowed(r *http.Request) bool {
-	if len(h.allowlist) == 0 {
-		return true
-	}
-	addr, err := netip.ParseAddr(sourceIP(r))
+	return len(h.allowlist) == 0 || h.allowlisted(sourceIP(r))
+}
+
+// allowlisted reports whether source is inside the allowlist.
+func (h *Handler) allowlisted(source string) bool {
+	addr, err := netip.ParseAddr(source)
 	if err != nil {
 		return false
 	}
@@ -271,33 +276,27 @@ func (h *Handler) allowed(r *http.Request) bool {
 	return false
 }
 
-// overCap counts the new request r against its order's daily cap and, when
-// it is over, records it CAPPED and reports true: it must not be queued.
-// When the count or the record fails, the request goes on to be signed: an
-// extra signature costs little, a lost customs request fails the audit.
-func (h *Handler) overCap(ctx context.Context, r ceb179.Request) bool {
-	if h.caps == nil || h.dailyCap <= 0 {
-		return false
+// priority counts the request against its order's daily cap and returns
+// how its sign job is scheduled: ceb179.PriorityLow over the cap,
+// ceb179.PriorityNormal otherwise. A caller on the allowlist is never
+// capped. The count is idempotent per sessionID, so customs repeating a
+// request, or a retried write, gets the same answer. When the count fails
+// the request is signed as if under the cap: an extra normal signature
+// costs little, a customs request held back might be late.
+func (h *Handler) priority(ctx context.Context, open customs.OpenReq, source string, now time.Time) ceb179.Priority {
+	if h.caps == nil || h.dailyCap <= 0 || h.allowlisted(source) {
+		return ceb179.PriorityNormal
 	}
-	n, err := h.caps.CountOrderRequest(ctx, r.OrderNo, r.ReceivedAt)
+	within, err := h.caps.CountOrderRequest(ctx, open.OrderNo, open.SessionID, now, h.dailyCap)
 	if err != nil {
 		h.metrics.Add(MetricCapFailure, 1)
-		h.log.ErrorContext(ctx, "count order requests; signing without the cap", slog.String("sessionID", r.SessionID), slog.String("error", err.Error()))
-		return false
+		h.log.ErrorContext(ctx, "count order requests; signing without the cap", slog.String("sessionID", open.SessionID), slog.String("error", err.Error()))
+		return ceb179.PriorityNormal
 	}
-	if n <= h.dailyCap {
-		return false
+	if within {
+		return ceb179.PriorityNormal
 	}
-	reason := fmt.Sprintf("request %d for this order today; at most %d a day are signed", n, h.dailyCap)
-	if err := h.caps.SetState(ctx, r.SessionID, ceb179.StateCapped, reason, ceb179.StateReceived); err != nil {
-		h.metrics.Add(MetricCapFailure, 1)
-		h.log.ErrorContext(ctx, "record capped request; signing it", slog.String("sessionID", r.SessionID), slog.String("error", err.Error()))
-		return false
-	}
-	h.metrics.Add(MetricCapped, 1)
-	h.log.WarnContext(ctx, "order over its daily cap: answered, not signed",
-		slog.String("sessionID", r.SessionID), slog.String("orderNo", r.OrderNo), slog.Int("count", n), slog.Int("cap", h.dailyCap))
-	return true
+	return ceb179.PriorityLow
 }
 
 func (h *Handler) write(w http.ResponseWriter, a answer) {

@@ -18,13 +18,24 @@
 //     UPLOAD_GIVE_UP_MINUTES): it becomes FAILED with the reason, unless an
 //     upload invocation holds it right now.
 //
-// Every action is a conditional write, so a run repeated or run twice at
-// once does no harm; each is recorded on the request (settles,
-// lastSettleAt, lastSettleWhy) and shows in `ceb179 show`. A run does at
-// most MaxActions actions and reads at most MaxDeadLetters dead-lettered
-// jobs; the rest wait for the next run. Each run reports how many requests
-// are stuck past their deadline (metric StuckPastDeadline), which an alarm
-// watches.
+// It finds the requests that are not final in the requests table's open
+// index, which holds nothing else (a request leaves it with its final
+// write), oldest deadline first, in bounded pages: what one run reads
+// grows with what is open, never with the table's history, and a replayed
+// request is found the same way whatever day it was received.
+//
+// A run is a list of independent passes (the dead letters, the one-off
+// backfill of the open index, the open requests, and the Missing pass
+// when it is configured); a pass that fails is
+// logged and counted and the next one runs. Within a pass every action is
+// independent too: one that fails is logged, counted (metric
+// ActionFailed) and skipped. Every action is a conditional write, so a
+// run repeated or run twice at once does no harm; each is recorded on the
+// request (settles, lastSettleAt, lastSettleWhy) and shows in `ceb179
+// show`. A run does at most MaxActions actions, reads at most MaxReads
+// items of the open index and MaxDeadLetters dead-lettered jobs; the rest
+// wait for the next run. Each run reports how many requests are stuck past
+// their deadline (metric StuckPastDeadline), which an alarm watches.
 package settle
 
 import (
@@ -54,6 +65,12 @@ const (
 	// MetricStuck is, per run, the number of requests not final some
 	// minutes past their deadline.
 	MetricStuck = "StuckPastDeadline"
+	// MetricActionFailed counts actions and passes of the settler that
+	// failed (logged and skipped; the next run tries again).
+	MetricActionFailed = "ActionFailed"
+	// MetricBackfilled counts requests of an earlier version put into the
+	// open index by the backfill.
+	MetricBackfilled = "Backfilled"
 )
 
 // Defaults of a Settler.
@@ -70,11 +87,25 @@ const (
 	DefaultMaxActions = 200
 	// DefaultMaxDeadLetters bounds the dead-lettered jobs one run reads.
 	DefaultMaxDeadLetters = 100
+	// DefaultMaxReads bounds the items one run reads from the open index.
+	DefaultMaxReads = 20_000
+	// DefaultBackfillReads bounds the items one run of the open index
+	// backfill reads (the backfill runs until it is done, then reads one
+	// item a run).
+	DefaultBackfillReads = 10_000
 )
 
 // Store is what the settler needs of the requests table.
 type Store interface {
-	RequestsOfDay(ctx context.Context, day string, fn func(ceb179.RequestView) error) error
+	// OpenRequests calls fn with the requests not final whose deadline is
+	// after from and not after until, oldest first, reading at most limit
+	// items; it reports whether items were left.
+	OpenRequests(ctx context.Context, from, until time.Time, limit int, fn func(ceb179.RequestView) error) (bool, error)
+	// BackfillOpen puts the open requests of days first to last that an
+	// earlier version recorded without the open index into it, reading at
+	// most limit items a call; it reports whether it is done and how many
+	// it indexed in this call.
+	BackfillOpen(ctx context.Context, first, last string, limit int) (bool, int, error)
 	GetRequestView(ctx context.Context, sessionID string) (ceb179.RequestView, error)
 	GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error)
 	MarkEnqueued(ctx context.Context, sessionID string) error
@@ -109,6 +140,8 @@ type Settler struct {
 	stuckAfter     time.Duration
 	maxActions     int
 	maxDeadLetters int
+	maxReads       int
+	backfillReads  int
 	missing        *Missing
 }
 
@@ -145,6 +178,13 @@ func WithLimits(actions, deadLetters int) Option {
 	return func(s *Settler) { s.maxActions, s.maxDeadLetters = max(actions, 1), max(deadLetters, 0) }
 }
 
+// WithReads bounds the items one run reads from the open index and from
+// the byDay index for the backfill (defaults DefaultMaxReads and
+// DefaultBackfillReads).
+func WithReads(open, backfill int) Option {
+	return func(s *Settler) { s.maxReads, s.backfillReads = max(open, 1), max(backfill, 1) }
+}
+
 // WithMissing runs the Missing pass m too, on every run, independent of
 // the other passes: neither's failure keeps the other from running.
 func WithMissing(m *Missing) Option { return func(s *Settler) { s.missing = m } }
@@ -158,7 +198,8 @@ const DefaultGiveUp = 24 * time.Hour
 func New(store Store, assemble, sign Sender, dead DeadLetters, opts ...Option) *Settler {
 	s := &Settler{store: store, assemble: assemble, sign: sign, dead: dead, log: slog.Default(), now: time.Now,
 		window: ceb179.Window, giveUp: DefaultGiveUp, grace: DefaultGrace, stuckAfter: DefaultStuckAfter,
-		maxActions: DefaultMaxActions, maxDeadLetters: DefaultMaxDeadLetters}
+		maxActions: DefaultMaxActions, maxDeadLetters: DefaultMaxDeadLetters,
+		maxReads: DefaultMaxReads, backfillReads: DefaultBackfillReads}
 	for _, o := range opts {
 		o(s)
 	}
@@ -177,18 +218,20 @@ type Report struct {
 	Dropped int `json:"dropped"`
 	// Failed counts requests made FAILED past their give-up window.
 	Failed int `json:"failed"`
-	// Stuck counts requests not final past their deadline plus the stuck time.
+	// Stuck counts requests not final past their deadline plus the stuck
+	// time (of those read, when Truncated).
 	Stuck int `json:"stuck"`
-	// Truncated says the run stopped at its limit of actions.
+	// Errors counts the actions and passes that failed and were skipped.
+	Errors int `json:"errors"`
+	// Backfilled counts requests the open index backfill indexed in this run.
+	Backfilled int `json:"backfilled"`
+	// Truncated says the run stopped at one of its limits with work left.
 	Truncated bool `json:"truncated"`
 	// Missing is what the Missing pass found (nil without it).
 	Missing *MissingReport `json:"missing,omitempty"`
 }
 
 func (r Report) actions() int { return r.Queued + r.Resent + r.Dropped + r.Failed }
-
-// errLimit stops a scan at the run's limit of actions.
-var errLimit = errors.New("settle: limit of actions reached")
 
 // open are the states a request settles from.
 var open = []ceb179.State{ceb179.StateReceived, ceb179.StateAssembled, ceb179.StateSigned}
@@ -199,35 +242,72 @@ func (s *Settler) Handle(ctx context.Context, _ json.RawMessage) (Report, error)
 	return s.Run(ctx)
 }
 
-// Run settles what it finds: first the sign queue's dead letters, then the
-// requests not final of the days that can still hold some. An error stops
-// the run; what was done stays done.
+// pass is one independent part of a run.
+type pass struct {
+	name string
+	run  func(ctx context.Context, rep *Report) error
+}
+
+// passes are the parts of a run, in order. Each is independent: one that
+// fails does not keep the others from running.
+func (s *Settler) passes() []pass {
+	ps := []pass{
+		{"dead-lettered sign jobs", s.deadLetters},
+		{"open index backfill", s.backfill},
+		{"open requests", s.openRequests},
+	}
+	if s.missing != nil {
+		ps = append(ps, pass{"declared orders without a payment record", s.missingOrders})
+	}
+	return ps
+}
+
+// missingOrders runs the Missing pass.
+func (s *Settler) missingOrders(ctx context.Context, rep *Report) error {
+	m, err := s.missing.Run(ctx)
+	rep.Missing = &m
+	return err
+}
+
+// Run runs every pass once: the sign queue's dead letters, the open index
+// backfill, the requests not final, and the Missing pass when there is
+// one. A pass that fails is logged and counted and the next one runs; the
+// failures are returned together, once every pass ran. What was done
+// stays done.
 func (s *Settler) Run(ctx context.Context) (Report, error) {
 	var rep Report
-	err := s.deadLetters(ctx, &rep)
-	if err == nil {
-		err = s.scan(ctx, &rep)
+	var errs []error
+	for _, p := range s.passes() {
+		if err := p.run(ctx, &rep); err != nil {
+			s.failure(ctx, &rep, p.name, "", err)
+			errs = append(errs, fmt.Errorf("%s: %w", p.name, err))
+		}
 	}
-	if errors.Is(err, errLimit) {
-		rep.Truncated, err = true, nil
-	}
+	err := errors.Join(errs...)
 	s.metrics.Add(MetricStuck, float64(rep.Stuck))
 	level := slog.LevelInfo
-	if rep.Stuck > 0 || err != nil {
+	if rep.Stuck > 0 || rep.Errors > 0 {
 		level = slog.LevelWarn
 	}
 	attrs := []any{slog.Int("scanned", rep.Scanned), slog.Int("queued", rep.Queued), slog.Int("resent", rep.Resent),
-		slog.Int("dropped", rep.Dropped), slog.Int("failed", rep.Failed), slog.Int("stuck", rep.Stuck), slog.Bool("truncated", rep.Truncated)}
+		slog.Int("dropped", rep.Dropped), slog.Int("failed", rep.Failed), slog.Int("stuck", rep.Stuck),
+		slog.Int("errors", rep.Errors), slog.Int("backfilled", rep.Backfilled), slog.Bool("truncated", rep.Truncated)}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	s.log.Log(ctx, level, "settle", attrs...)
-	if s.missing != nil {
-		m, merr := s.missing.Run(ctx)
-		rep.Missing = &m
-		err = errors.Join(err, merr)
-	}
 	return rep, err
+}
+
+// failure logs and counts an action or pass that failed; the run goes on.
+func (s *Settler) failure(ctx context.Context, rep *Report, what, sessionID string, err error) {
+	rep.Errors++
+	s.metrics.Add(MetricActionFailed, 1)
+	attrs := []any{slog.String("what", what), slog.String("error", err.Error())}
+	if sessionID != "" {
+		attrs = append(attrs, slog.String("sessionID", sessionID))
+	}
+	s.log.WarnContext(ctx, "settle: failed, skipped until the next run", attrs...)
 }
 
 // Loop runs the settler every interval until ctx ends (for `ceb179 local`).
@@ -266,7 +346,8 @@ func (s *Settler) giveUpAt(v ceb179.RequestView) time.Time {
 	return s.deadline(v).Add(s.giveUp + min(2*time.Minute, s.window))
 }
 
-// deadLetters handles the sign queue's dead-lettered jobs.
+// deadLetters handles the sign queue's dead-lettered jobs. A job whose
+// handling fails is left in place for the next run.
 func (s *Settler) deadLetters(ctx context.Context, rep *Report) error {
 	if s.dead == nil {
 		return nil
@@ -280,6 +361,10 @@ func (s *Settler) deadLetters(ctx context.Context, rep *Report) error {
 		}
 	}()
 	for read := 0; read < s.maxDeadLetters; {
+		if rep.actions() >= s.maxActions {
+			rep.Truncated = true
+			return nil
+		}
 		msgs, err := s.dead.Receive(ctx, min(10, s.maxDeadLetters-read), 0, time.Minute)
 		if err != nil {
 			return fmt.Errorf("receive dead-lettered sign jobs: %w", err)
@@ -290,11 +375,13 @@ func (s *Settler) deadLetters(ctx context.Context, rep *Report) error {
 		read += len(msgs)
 		for _, m := range msgs {
 			if rep.actions() >= s.maxActions {
-				return errLimit
+				rep.Truncated = true
+				left = append(left, m.ReceiptHandle)
+				continue
 			}
 			done, err := s.deadLetter(ctx, m, rep)
 			if err != nil {
-				return err
+				s.failure(ctx, rep, "dead-lettered sign job "+m.ID, "", err)
 			}
 			if !done {
 				left = append(left, m.ReceiptHandle)
@@ -374,26 +461,52 @@ func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) 
 	return true, nil
 }
 
-// scan looks at the requests not final of every day that can hold one.
-func (s *Settler) scan(ctx context.Context, rep *Report) error {
+// openRequests looks at the requests not final, read from the open index
+// in two ranges of deadlines, each with half the run's reads: those past
+// their deadline by the stuck time (stuck: counted, queued again, given
+// up), and the later ones received at least the grace ago (only one never
+// queued needs anything), so that neither range starves the other.
+func (s *Settler) openRequests(ctx context.Context, rep *Report) error {
 	now := s.now()
-	first := now.Add(-(s.giveUp + s.window + 3*time.Minute))
-	seen := map[string]bool{}
-	for t := first; ; t = t.Add(24 * time.Hour) {
-		day := ceb179.Day(t)
-		if t.After(now) {
-			day = ceb179.Day(now)
+	stuckUntil := now.Add(-s.stuckAfter)
+	each := func(v ceb179.RequestView) error {
+		if err := s.request(ctx, v, now, rep); err != nil {
+			s.failure(ctx, rep, "request", v.SessionID, err)
 		}
-		if !seen[day] {
-			seen[day] = true
-			if err := s.store.RequestsOfDay(ctx, day, func(v ceb179.RequestView) error { return s.request(ctx, v, now, rep) }); err != nil {
-				return err
-			}
-		}
-		if !t.Before(now) {
-			return nil
-		}
+		return nil
 	}
+	truncated, err := s.store.OpenRequests(ctx, time.UnixMilli(0), stuckUntil, (s.maxReads+1)/2, each)
+	if err != nil {
+		return err
+	}
+	recent, err := s.store.OpenRequests(ctx, stuckUntil, now.Add(s.window-s.grace), s.maxReads/2, each)
+	if err != nil {
+		return err
+	}
+	rep.Truncated = rep.Truncated || truncated || recent
+	return nil
+}
+
+// backfill puts the open requests an earlier version recorded without the
+// open index into it, a bounded part per run, until it is done: the days
+// that can hold such a request are those a request not final can be
+// from (its deadline plus the give-up window).
+func (s *Settler) backfill(ctx context.Context, rep *Report) error {
+	now := s.now()
+	first := ceb179.Day(now.Add(-(s.giveUp + s.window + 3*time.Minute)))
+	done, n, err := s.store.BackfillOpen(ctx, first, ceb179.Day(now), s.backfillReads)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		rep.Backfilled += n
+		s.metrics.Add(MetricBackfilled, float64(n))
+		s.log.InfoContext(ctx, "settle: requests of an earlier version put into the open index", slog.Int("requests", n))
+	}
+	if !done {
+		rep.Truncated = true
+	}
+	return nil
 }
 
 func (s *Settler) request(ctx context.Context, v ceb179.RequestView, now time.Time, rep *Report) error {
@@ -405,22 +518,30 @@ func (s *Settler) request(ctx context.Context, v ceb179.RequestView, now time.Ti
 	if now.After(deadline.Add(s.stuckAfter)) {
 		rep.Stuck++
 	}
-	if rep.actions() >= s.maxActions {
-		return errLimit
-	}
+	var act func() error
 	switch {
 	case now.After(s.giveUpAt(v)):
-		return s.fail(ctx, v, now, rep)
+		act = func() error { return s.fail(ctx, v, now, rep) }
 	case v.State != ceb179.StateReceived:
 		// ASSEMBLED or SIGNED: its sign job is in the sign queue, held by
 		// the bridge, or dead-lettered (handled above).
 		return nil
 	case !v.Enqueued && now.Sub(v.ReceivedAt) >= s.grace:
-		return s.queue(ctx, v, deadline, now, "queued for assembly: ingest recorded the request but could not queue it", rep)
+		act = func() error {
+			return s.queue(ctx, v, deadline, now, "queued for assembly: ingest recorded the request but could not queue it", rep)
+		}
 	case v.Enqueued && now.After(deadline.Add(s.stuckAfter)) && now.Sub(v.LastSettleAt) >= s.stuckAfter:
-		return s.queue(ctx, v, deadline, now, "queued for assembly again: still RECEIVED past its deadline (its assemble message was lost)", rep)
+		act = func() error {
+			return s.queue(ctx, v, deadline, now, "queued for assembly again: still RECEIVED past its deadline (its assemble message was lost)", rep)
+		}
+	default:
+		return nil
 	}
-	return nil
+	if rep.actions() >= s.maxActions {
+		rep.Truncated = true
+		return nil
+	}
+	return act()
 }
 
 // queue sends the request's assemble message (with its replay number and

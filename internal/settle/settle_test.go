@@ -5,14 +5,20 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dynamo"
 	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/ops"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/settle"
 )
@@ -30,7 +36,12 @@ type bed struct {
 
 func newBed(t *testing.T) *bed {
 	t.Helper()
-	env := awstest.New(t)
+	return newBedOn(t, awstest.New(t))
+}
+
+// newBedOn is newBed over the tables and queues of env.
+func newBedOn(t *testing.T, env *awstest.Env) *bed {
+	t.Helper()
 	b := &bed{
 		store:    dynamo.New(env.DynamoDB, dynamo.Tables{Requests: env.Table("RequestsTable"), Payments: env.Table("PaymentsTable")}, 0),
 		assemble: queue.New(env.SQS, env.Queue("AssembleQueue")),
@@ -245,5 +256,97 @@ func TestSettleLimit(t *testing.T) {
 	}
 	if rep := b.run(t); rep.Queued != 1 || rep.Truncated {
 		t.Fatalf("report %+v, want the last one queued", rep)
+	}
+}
+
+// TestSettleBackfillsEarlierRequests: requests recorded by a version
+// without the open index lack its attribute. Until the backfill, the
+// status still counts such a request as stuck; the settler's first run
+// puts the open ones into the index and settles them, and leaves the final
+// ones out.
+func TestSettleBackfillsEarlierRequests(t *testing.T) {
+	t.Parallel()
+	env := awstest.New(t)
+	b := newBedOn(t, env)
+	ctx := context.Background()
+	table := env.Table("RequestsTable")
+	legacy := func(id string, st ceb179.State, received time.Time, enqueued bool) {
+		t.Helper()
+		ms := func(t time.Time) types.AttributeValue {
+			return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
+		}
+		_, err := env.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+			"sessionID": &types.AttributeValueMemberS{Value: id}, "sk": &types.AttributeValueMemberS{Value: "REQUEST"},
+			"orderNo": &types.AttributeValueMemberS{Value: "ORD-" + id}, "serviceTime": ms(received), "receivedAt": ms(received),
+			"sourceIP": &types.AttributeValueMemberS{Value: "203.0.113.9"}, "deadline": ms(received.Add(ceb179.Window)),
+			"day": &types.AttributeValueMemberS{Value: ceb179.Day(received)}, "state": &types.AttributeValueMemberS{Value: string(st)},
+			"enqueued": &types.AttributeValueMemberBOOL{Value: enqueued}, "expiresAt": &types.AttributeValueMemberN{Value: "4102444800"},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy("old-unqueued", ceb179.StateReceived, b.now.Add(-10*time.Minute), false)
+	legacy("old-assembled", ceb179.StateAssembled, b.now.Add(-2*time.Hour), true)
+	legacy("old-accepted", ceb179.StateAccepted, b.now.Add(-3*time.Minute), true)
+
+	// Before the backfill the status counts the open ones as stuck.
+	stuck := 0
+	for _, id := range []string{"old-unqueued", "old-assembled", "old-accepted"} {
+		if ops.OutcomeOf(b.view(t, id), b.now) == ops.OutcomeStuck {
+			stuck++
+		}
+	}
+	if stuck != 2 {
+		t.Fatalf("status counts %d of the earlier version's requests stuck, want the 2 open ones", stuck)
+	}
+
+	rep := b.run(t)
+	if rep.Backfilled != 2 || rep.Queued != 1 || rep.Failed != 1 || rep.Errors != 0 {
+		t.Fatalf("report %+v, want 2 backfilled, 1 queued and 1 FAILED", rep)
+	}
+	if v := b.view(t, "old-unqueued"); !v.Enqueued || v.Settles != 1 {
+		t.Errorf("old-unqueued: %+v", v)
+	}
+	if v := b.view(t, "old-assembled"); v.State != ceb179.StateFailed {
+		t.Errorf("old-assembled: %s, want FAILED past the give-up window", v.State)
+	}
+	if v := b.view(t, "old-accepted"); v.Settles != 0 {
+		t.Errorf("old-accepted settled %d times", v.Settles)
+	}
+	// The backfill is done: later runs read its marker only.
+	if rep := b.run(t); rep.Backfilled != 0 || rep.Truncated {
+		t.Errorf("second run %+v", rep)
+	}
+}
+
+// TestSettleFindsReplayOfAnyDay: an operator replays a request received
+// days ago, and its assemble message is lost. The settler finds it in the
+// open index like any other and queues it again once it is stuck past the
+// replay's own deadline, whatever day it was received.
+func TestSettleFindsReplayOfAnyDay(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	ctx := context.Background()
+	b.now = b.now.Add(-5 * 24 * time.Hour)
+	b.request(t, "old-replayed", ceb179.StateFailed, true)
+	b.now = b.now.Add(5 * 24 * time.Hour)
+	if _, err := b.store.BeginReplay(ctx, ceb179.Replay{SessionID: "old-replayed", By: "alice", Why: "customs asked again", At: b.now}); err != nil {
+		t.Fatal(err)
+	}
+	// The replay's message never arrives (lost); within its window the
+	// settler leaves it alone.
+	if rep := b.run(t); rep.Queued != 0 || rep.Stuck != 0 || rep.Scanned != 1 {
+		t.Fatalf("report %+v inside the replay's window, want it seen and left alone", rep)
+	}
+	b.now = b.now.Add(ceb179.Window + settle.DefaultStuckAfter + time.Second)
+	rep := b.run(t)
+	if rep.Queued != 1 || rep.Stuck != 1 {
+		t.Fatalf("report %+v, want the stuck replay queued again", rep)
+	}
+	msgs := drain(t, b.assemble)
+	var m ceb179.AssembleMessage
+	if len(msgs) != 1 || json.Unmarshal([]byte(msgs[0]), &m) != nil || m.SessionID != "old-replayed" || m.Replay != 1 {
+		t.Fatalf("assemble queue %v, want the replay (replay 1) again", msgs)
 	}
 }
