@@ -20,8 +20,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ceb179/ceb179/internal/customs"
@@ -62,13 +64,20 @@ type Answer struct {
 }
 
 // Error is a failed upload: no answer arrived, the answer was an HTTP
-// error, or its body was not a customs answer. Customs may or may not have
-// stored the data.
+// error, or its body was not a customs answer. Unless NotDelivered says
+// otherwise, customs may have stored the data.
 type Error struct {
 	// Kind says what went wrong.
 	Kind ErrorKind
 	// HTTPStatus is the response status, 0 when no response arrived.
 	HTTPStatus int
+	// NotDelivered says the request certainly never reached customs: no
+	// connection was made (the name did not resolve, the connection was
+	// refused, the TLS handshake failed), or the connection failed before
+	// the request was written. False means it may have reached customs:
+	// the unknown case is read the way that cannot turn customs' own
+	// refusal into an acceptance.
+	NotDelivered bool
 	// Err is the underlying error.
 	Err error
 }
@@ -103,15 +112,14 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Retryable reports whether sending the same data again may succeed: a
-// timeout, a network failure, an unreadable answer, HTTP 5xx, 408 or 429.
-// A TLS trust failure and other HTTP 4xx answers are not retryable: the
-// same request would meet the same refusal.
+// timeout, a network failure, an unreadable answer, any HTTP error status
+// (customs' gateway answers 403 or 404 during maintenance; customs' own
+// verdicts come as its JSON answer, which is not an Error). Only a TLS
+// trust failure is not: the same request would meet the same refusal.
 func (e *Error) Retryable() bool {
 	switch e.Kind {
-	case KindTimeout, KindNetwork, KindAnswer:
+	case KindTimeout, KindNetwork, KindAnswer, KindHTTP:
 		return true
-	case KindHTTP:
-		return e.HTTPStatus >= 500 || e.HTTPStatus == http.StatusRequestTimeout || e.HTTPStatus == http.StatusTooManyRequests
 	}
 	return false
 }
@@ -259,15 +267,21 @@ func loopback(host string) bool {
 
 // Upload posts payExInfoStr (the JSON document, not yet URL-encoded) as the
 // form field payExInfoStr and reads customs' answer. A nil error means
-// customs answered with a readable answer, whatever its code; otherwise the
-// error is an *Error and the Answer holds what is known (status, latency,
-// body digest). The payload never appears in an error.
+// customs answered with its own readable answer, whatever its code: HTTP
+// 2xx, or an HTTP 4xx whose body is customs' JSON answer with a code other
+// than 10000 (a verdict). Otherwise the error is an *Error and the Answer
+// holds what is known (status, latency, body digest). The payload never
+// appears in an error.
 func (c *Client) Upload(ctx context.Context, payExInfoStr []byte) (Answer, error) {
 	body := customs.EncodeUploadForm(payExInfoStr)
 	a := Answer{BodyDigest: sha256Hex(body)}
+	// Whether any of the request was written to a connection: until then
+	// customs certainly has none of it.
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return a, &Error{Kind: KindNetwork, Err: fmt.Errorf("build request: %w", err)}
+		return a, &Error{Kind: KindNetwork, NotDelivered: true, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Content-Type", customs.UploadContentType)
 	req.Header.Set("Accept", "application/json")
@@ -275,7 +289,9 @@ func (c *Client) Upload(ctx context.Context, payExInfoStr []byte) (Answer, error
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		a.Latency = time.Since(start)
-		return a, classify(err)
+		e := classify(err)
+		e.NotDelivered = !wrote.Load()
+		return a, e
 	}
 	defer resp.Body.Close()
 	a.HTTPStatus = resp.StatusCode
@@ -287,8 +303,13 @@ func (c *Client) Upload(ctx context.Context, payExInfoStr []byte) (Answer, error
 		return a, e
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// Customs' error pages are not answers; keep a parsed ack if there is one.
+		// Customs' error pages are not answers; keep a parsed ack if there
+		// is one. A 4xx carrying customs' own JSON answer with a code other
+		// than 10000 is its verdict on the upload, not a failure to deliver.
 		a.Ack, _ = customs.ParseUploadAck(raw)
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && a.Ack.Code != "" && !a.Ack.Accepted() {
+			return a, nil
+		}
 		return a, &Error{Kind: KindHTTP, HTTPStatus: resp.StatusCode, Err: errors.New(http.StatusText(resp.StatusCode))}
 	}
 	ack, err := customs.ParseUploadAck(raw)
@@ -299,8 +320,8 @@ func (c *Client) Upload(ctx context.Context, payExInfoStr []byte) (Answer, error
 	return a, nil
 }
 
-// classify turns a transport error into an *Error. The URL in a *url.Error
-// is kept, the request body never is.
+// classify turns a transport error into an *Error (Upload decides
+// NotDelivered). The URL in a *url.Error is kept, the request body never is.
 func classify(err error) *Error {
 	var (
 		unknownAuth x509.UnknownAuthorityError

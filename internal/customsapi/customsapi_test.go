@@ -3,6 +3,7 @@ package customsapi
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,10 +97,15 @@ func TestUploadAnswers(t *testing.T) {
 		{name: "ok accepted", reply: customssim.Accepted(), wantCode: "10000", wantMsg: "上传成功"},
 		{name: "ok rejected keeps message", reply: customssim.Rejected("certNo : certNo不为空;"), wantCode: "20000", wantMsg: "certNo : certNo不为空;"},
 		{name: "ok duplicate", reply: customssim.Duplicate(), wantCode: "20000", wantMsg: "入库失败"},
+		{name: "ok HTTP 400 with customs' own answer is its verdict", reply: customssim.Reply{Status: 400, Code: "20000", Message: "payExInfoStr : 格式错误;"},
+			wantCode: "20000", wantMsg: "payExInfoStr : 格式错误;"},
 		{name: "fail 502 is retryable", reply: customssim.Status(502), wantErr: KindHTTP, retryable: true},
 		{name: "fail 503 is retryable", reply: customssim.Status(503), wantErr: KindHTTP, retryable: true},
 		{name: "fail 429 is retryable", reply: customssim.Status(429), wantErr: KindHTTP, retryable: true},
-		{name: "fail 404 is not retryable", reply: customssim.Status(404), wantErr: KindHTTP},
+		{name: "fail 404 is retryable (maintenance)", reply: customssim.Status(404), wantErr: KindHTTP, retryable: true},
+		{name: "fail 403 is retryable (maintenance)", reply: customssim.Status(403), wantErr: KindHTTP, retryable: true},
+		{name: "fail 403 claiming 10000 is no verdict", reply: customssim.Reply{Status: 403, Code: "10000", Message: "上传成功"}, wantErr: KindHTTP, retryable: true},
+		{name: "fail 500 with customs' JSON is no verdict", reply: customssim.Reply{Status: 500, Code: "20000", Message: "系统异常"}, wantErr: KindHTTP, retryable: true},
 		{name: "fail html 200 is retryable", reply: customssim.Reply{Body: "<html>maintenance</html>"}, wantErr: KindAnswer, retryable: true},
 		{name: "fail hang times out", reply: customssim.Hang(), timeout: 200 * time.Millisecond, wantErr: KindTimeout, retryable: true},
 		{name: "fail dropped connection", reply: customssim.Drop(), wantErr: KindNetwork, retryable: true},
@@ -122,6 +128,10 @@ func TestUploadAnswers(t *testing.T) {
 				if e.Kind != tt.wantErr || e.Retryable() != tt.retryable {
 					t.Fatalf("err kind %s retryable %v, want %s %v (%v)", e.Kind, e.Retryable(), tt.wantErr, tt.retryable, err)
 				}
+				// The request reached the simulator: customs may have it.
+				if e.NotDelivered || srv.Posts() != 1 {
+					t.Errorf("NotDelivered %v with %d posts at customs, want a maybe-delivered attempt", e.NotDelivered, srv.Posts())
+				}
 				if strings.Contains(err.Error(), "中文") || strings.Contains(err.Error(), "sku") {
 					t.Errorf("error repeats the payload: %v", err)
 				}
@@ -135,6 +145,54 @@ func TestUploadAnswers(t *testing.T) {
 			}
 			if a.Latency <= 0 {
 				t.Errorf("latency = %v, want > 0", a.Latency)
+			}
+		})
+	}
+}
+
+// TestUploadNotDelivered: an attempt that never reached customs is told
+// from one that may have: only the latter can have been stored.
+func TestUploadNotDelivered(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + ln.Addr().String() + customssim.UploadPath
+	ln.Close()
+	tests := []struct {
+		name         string
+		url          func(*customssim.Server) string
+		reply        customssim.Reply
+		wantKind     ErrorKind
+		notDelivered bool
+	}{
+		{"ok connection refused is certainly not delivered", func(*customssim.Server) string { return closedURL }, customssim.Accepted(), KindNetwork, true},
+		{"ok TLS handshake refused is certainly not delivered", func(s *customssim.Server) string { return s.UploadURL() }, customssim.Accepted(), KindTLS, true},
+		{"ok connection dropped after the request may have delivered it", func(s *customssim.Server) string { return s.UploadURL() }, customssim.Drop(), KindNetwork, false},
+		{"ok timeout after the request may have delivered it", func(s *customssim.Server) string { return s.UploadURL() }, customssim.Hang(), KindTimeout, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := customssim.Serve(t)
+			if tt.wantKind == KindTLS {
+				srv = customssim.ServeTLS(t)
+			}
+			srv.Script(tt.reply)
+			c, err := New(tt.url(srv), WithTimeout(300*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Upload(context.Background(), []byte(awkwardPayload))
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != tt.wantKind {
+				t.Fatalf("err = %v, want kind %s", err, tt.wantKind)
+			}
+			if e.NotDelivered != tt.notDelivered {
+				t.Errorf("NotDelivered = %v, want %v (%v)", e.NotDelivered, tt.notDelivered, err)
+			}
+			// What customs saw agrees.
+			if posts := srv.Posts(); (posts == 0) != tt.notDelivered {
+				t.Errorf("customs counted %d posts", posts)
 			}
 		})
 	}
@@ -180,8 +238,8 @@ func TestTLS(t *testing.T) {
 			a, err := c.Upload(context.Background(), []byte(awkwardPayload))
 			if !tt.ok {
 				var e *Error
-				if !errors.As(err, &e) || e.Kind != KindTLS || e.Retryable() {
-					t.Fatalf("err = %v, want a non-retryable TLS error", err)
+				if !errors.As(err, &e) || e.Kind != KindTLS || e.Retryable() || !e.NotDelivered {
+					t.Fatalf("err = %v, want a non-retryable TLS error, certainly not delivered", err)
 				}
 				if srv.Posts() != before {
 					t.Errorf("server received the upload over an untrusted connection")

@@ -21,26 +21,37 @@
 // Outcomes of a post, and what follows:
 //
 //   - customs 10000: ACCEPTED.
-//   - customs 20000 (or any other code) with a message: REJECTED, the
-//     message kept; never retried.
+//   - customs 20000 (or any other code) with a message, in an HTTP 2xx
+//     answer or a 4xx one carrying customs' JSON answer: its verdict,
+//     REJECTED, the message kept; never retried.
 //   - customs 入库失败 (the sessionID is already stored) after an earlier
-//     attempt of ours went unanswered (timeout, network error, 5xx): the
-//     earlier attempt reached customs, so the session is ACCEPTED with the
-//     reason "duplicate after an unanswered attempt" and the attempt is
-//     recorded as DUPLICATE. Without such an earlier attempt it is REJECTED.
-//   - timeout, network error, HTTP 5xx/408/429, an unreadable answer: the
-//     outcome is uncertain. Before the deadline the invocation retries with
-//     exponential backoff and full jitter while the deadline and its own
-//     time allow. After the deadline it posts at most once per invocation
-//     and no more often than Policy.SlowInterval, answering RETRY so the
-//     bridge delivers the job again after the queue's visibility timeout
-//     (late data is better than none); the interval grows with the
-//     lateness. The session becomes FAILED Policy.GiveUpAfter past the
-//     deadline (or at once when no later post would fit in that window).
-//     The job's last delivery (Invocation.LastDelivery) does not end it:
-//     the job dead-letters and the settler sends it again.
-//   - an untrusted TLS certificate or another HTTP 4xx: repeating the same
-//     request cannot help; the session becomes FAILED at once.
+//     attempt of ours that may have left the session stored (one that may
+//     have reached customs without a verdict coming back, or an
+//     acceptance): the session is ACCEPTED with the reason "duplicate after
+//     an unanswered attempt" and the attempt is recorded as DUPLICATE.
+//     Without such an attempt it is customs' own storage failure (or
+//     another's copy): nothing of ours is stored, and it is retried like a
+//     post without a verdict, never read as an acceptance.
+//   - no verdict: a timeout, a connection lost after the request was
+//     written, any HTTP error status without customs' verdict (5xx, and
+//     4xx such as the 403 or 404 of customs' gateway during maintenance),
+//     an unreadable answer (UNCERTAIN: customs may have stored it); or a
+//     request that certainly never reached customs (name not resolved,
+//     connection refused, TLS handshake failed, the connection failed
+//     before the request was written: NOT_DELIVERED). Both are retried:
+//     before the deadline the invocation retries with exponential backoff
+//     and full jitter while the deadline and its own time allow. After the
+//     deadline it posts at most once per invocation and no more often than
+//     Policy.SlowInterval, answering RETRY so the bridge delivers the job
+//     again after the queue's visibility timeout (late data is better than
+//     none); the interval grows with the lateness. The session becomes
+//     FAILED Policy.GiveUpAfter past the deadline (or at once when no later
+//     post would fit in that window). The job's last delivery
+//     (Invocation.LastDelivery) does not end it: the job dead-letters and
+//     the settler sends it again. Only an UNCERTAIN attempt can make a
+//     later 入库失败 ours.
+//   - customs' TLS certificate not trusted: repeating the same request
+//     cannot help; the session becomes FAILED at once.
 //
 // Every post is recorded as an ATTEMPT item (time, HTTP status, customs'
 // answer, latency, digests of what was signed and sent, certNo and

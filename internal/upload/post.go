@@ -33,8 +33,10 @@ type run struct {
 	budgetEnd time.Time // when this invocation must stop posting
 	last      time.Time // the last post of any invocation, zero if none
 
-	// uncertain: an attempt went unanswered in this invocation, or an
-	// earlier invocation died holding the lease (perhaps after posting).
+	// uncertain: an attempt that may have reached customs went without a
+	// verdict in this invocation, or an earlier invocation died holding
+	// the lease (perhaps after posting). An attempt that certainly never
+	// reached customs does not count.
 	uncertain bool
 	// keepLease: an unanswered attempt could not be recorded. The lease is
 	// left to lapse instead of being released, so the next claim takes it
@@ -72,13 +74,29 @@ func (r *run) post(ctx context.Context) (ceb179.UploadAnswer, error) {
 		case ceb179.OutcomeRejected:
 			return r.finish(ctx, ceb179.StateRejected, fmt.Sprintf("customs %s: %s", ans.Ack.Code, ans.Ack.Message))
 		case ceb179.OutcomeDuplicate:
-			return r.duplicate(ctx, ans)
+			ours, derr := r.ownDuplicate(ctx)
+			if derr != nil {
+				// Unknown whether an earlier post of ours may have been
+				// stored: neither an acceptance nor customs' own failure;
+				// the job comes back.
+				r.uncertain = true
+				return r.release(ctx, "customs answered 入库失败 and the earlier attempts could not be read: "+derr.Error())
+			}
+			if ours {
+				return r.finish(ctx, ceb179.StateAccepted, "duplicate after an unanswered attempt: customs already stored this session ("+ans.Ack.Message+")")
+			}
+			// No attempt of ours can have been stored: customs' own
+			// storage failure (or another's copy). Retried like a post
+			// without a verdict; never read as an acceptance.
+			lastErr = fmt.Sprintf("customs %s: %s (not after an attempt of ours that may have been stored)", ans.Ack.Code, ans.Ack.Message)
 		case ceb179.OutcomeRefused:
 			return r.finish(ctx, ceb179.StateFailed, "not delivered, repeating cannot help: "+err.Error())
+		default:
+			// No verdict: customs may have the data (UNCERTAIN), or
+			// certainly does not (NOT_DELIVERED). Retried alike.
+			r.uncertain = r.uncertain || att.Outcome.MayHaveStored()
+			lastErr = err.Error()
 		}
-		// Uncertain: customs may or may not have the data.
-		r.uncertain = true
-		lastErr = err.Error()
 		now = h.now()
 		switch {
 		case now.Add(h.policy.slowInterval(now, r.deadline)).After(r.giveUpAt):
@@ -130,9 +148,13 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (ceb179
 		att.Outcome = ceb179.OutcomeRejected
 	case errors.As(err, &cerr):
 		att.Error = string(cerr.Kind)
-		att.Outcome = ceb179.OutcomeUncertain
-		if !cerr.Retryable() {
+		switch {
+		case !cerr.Retryable():
 			att.Outcome = ceb179.OutcomeRefused
+		case cerr.NotDelivered:
+			att.Outcome = ceb179.OutcomeNotDelivered
+		default:
+			att.Outcome = ceb179.OutcomeUncertain
 		}
 	default:
 		att.Error = "unknown"
@@ -155,41 +177,37 @@ func (r *run) attempt(ctx context.Context, n int, timeout time.Duration) (ceb179
 	}
 	r.log.Info("upload attempt", attrs...)
 	// The record must outlive a cancelled invocation, and is retried: a
-	// missing record of an unanswered post could turn a later 入库失败 of
-	// ours into a rejection.
+	// missing record of a post that may have reached customs could turn a
+	// later 入库失败 of ours into a rejection.
 	if perr := h.retryStore(ctx, func(ctx context.Context) error { return h.store.PutAttempt(ctx, att) }); perr != nil {
 		r.log.Error("record attempt", slog.Int("attempt", n), slog.String("error", perr.Error()))
-		if att.Outcome != ceb179.OutcomeAccepted {
+		if att.Outcome.MayHaveStored() && att.Outcome != ceb179.OutcomeAccepted {
 			r.keepLease = true
 		}
 	}
 	return att, ans, err
 }
 
-// duplicate decides on customs' "already stored" answer: it means
-// accepted when one of our earlier attempts went unanswered (it reached
-// customs), and rejected otherwise.
-func (r *run) duplicate(ctx context.Context, ans customsapi.Answer) (ceb179.UploadAnswer, error) {
-	earlier := r.uncertain
-	if !earlier {
-		atts, err := r.h.listAttempts(ctx, r.job.SessionID)
-		if err != nil {
-			// Unknown whether an earlier post of ours went unanswered:
-			// never call that a rejection; the job comes back.
-			r.uncertain = true
-			return r.release(ctx, "customs already stored the session and the earlier attempts could not be read: "+err.Error())
-		}
-		for _, a := range atts {
-			if a.Outcome == ceb179.OutcomeUncertain || a.Outcome == ceb179.OutcomeAccepted {
-				earlier = true
-				break
-			}
+// ownDuplicate decides whether customs' 入库失败 (the sessionID is already
+// stored) answers an earlier upload of ours: true when an earlier attempt
+// may have left the session stored at customs (it may have reached customs
+// without a verdict coming back, or customs accepted it), or an earlier
+// invocation died holding the lease. An earlier attempt that certainly
+// never reached customs stored nothing.
+func (r *run) ownDuplicate(ctx context.Context) (bool, error) {
+	if r.uncertain {
+		return true, nil
+	}
+	atts, err := r.h.listAttempts(ctx, r.job.SessionID)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range atts {
+		if a.Outcome.MayHaveStored() {
+			return true, nil
 		}
 	}
-	if earlier {
-		return r.finish(ctx, ceb179.StateAccepted, "duplicate after an unanswered attempt: customs already stored this session ("+ans.Ack.Message+")")
-	}
-	return r.finish(ctx, ceb179.StateRejected, fmt.Sprintf("customs %s: %s (sessionID already stored by customs, not by an attempt of ours)", ans.Ack.Code, ans.Ack.Message))
+	return false, nil
 }
 
 // finish records the final state and ends the lease. The write is retried
