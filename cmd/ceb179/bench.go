@@ -19,7 +19,7 @@ var benchCommand = command{
 }
 
 func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("bench", "[--scenarios a,b,c,d,e,f] [--compress K] [--scale F] | --bridge-config FILE [--load X] [--requests N] [--scale F]", `
+	fs := newFlagSet("bench", "[--scenarios a,b,c,d,e,f,g] [--compress K] [--scale F] | --bridge-config FILE [--load X] [--requests N] [--scale F]", `
 Runs the whole pipeline on this machine (the same local stack as
 'ceb179 local', everything on loopback) and prints one table: ack latency
 p50/p99, end-to-end p50/p99, uploads, on time, and for card-speed signers
@@ -30,7 +30,10 @@ requests a second for a minute with a key-file signer; (c) 1,500 requests
 over 120 s against one signer limited to an E-Port card's 250 signatures a
 minute; (d) the same with four such signers; (e) 1,000 requests at 50 a
 second, 30% of them for orders with no record, key-file signer; (f) 40
-requests for unknown orders at once, then 10 known ones. In (e) and (f) the
+requests for unknown orders at once, then 10 known ones; (g) a burst of
+10,000 requests of which 30% are over their orders' daily cap, no
+allowlist, key-file signer: every one must be uploaded, those within the
+cap on time (a second table splits them by the cap). In (e) and (f) the
 latencies and counts are of the known orders, which unknown ones must not
 hold up. --compress K runs (c) and (d)
 K times faster (every duration divided, every rate multiplied); the table
@@ -45,7 +48,7 @@ then --load times that rate arrives for 120 s (or --requests over 120 s),
 in real time: a card is a card. The table gives the uploads on time, the
 most the measured rates allow on time and what first-in-first-out signing
 would get, which tells how many cards an audit burst needs.`)
-	which := fs.String("scenarios", "a,b,c,d,e,f", "which scenarios to run")
+	which := fs.String("scenarios", "a,b,c,d,e,f,g", "which scenarios to run")
 	compress := fs.Float64("compress", 4, "time compression for the card-speed scenarios (1: real time)")
 	scale := fs.Float64("scale", 1, "fraction of the standard sizes to run (0..1]")
 	bridgeFile := fs.String("bridge-config", "", "run against the signers of this hsmbridge configuration file, in real time")
@@ -74,7 +77,7 @@ would get, which tells how many cards an audit burst needs.`)
 	for _, w := range strings.Split(*which, ",") {
 		w = strings.TrimSpace(w)
 		if len(w) != 1 || w[0] < 'a' || int(w[0]-'a') >= len(all) {
-			return fs.usageError(stderr, fmt.Sprintf("unknown scenario %q (want a to f)", w))
+			return fs.usageError(stderr, fmt.Sprintf("unknown scenario %q (want a to g)", w))
 		}
 		chosen = append(chosen, all[w[0]-'a'])
 	}

@@ -61,6 +61,12 @@ type Scenario struct {
 	// UnknownFirst requests for unknown orders are sent at once before the
 	// others (and counted in Requests).
 	UnknownFirst int
+	// OverCap is the fraction (0..1) of requests over their order's daily
+	// cap (ceb179.DefaultDailyCap): the requests go round-robin to as few
+	// orders as leave that share past the cap. The stack has no allowlist
+	// (as deployed by default), so they are capped: signed after the
+	// others, and uploaded too.
+	OverCap float64
 }
 
 // Result is what one scenario measured.
@@ -81,6 +87,9 @@ type Result struct {
 	// on time, and FIFO how many first-in-first-out signing would, for
 	// card-speed scenarios (zero otherwise).
 	PhysicalMax, FIFO int
+	// Cap splits the requests by their orders' daily cap, as the stack
+	// recorded them (a scenario with OverCap; zero otherwise).
+	Cap CapCounts
 	// Took is the scenario's wall-clock time.
 	Took time.Duration
 }
@@ -133,11 +142,16 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 		return Result{}, err
 	}
 	defer st.Close()
-	// The stack signs at most ceb179.DefaultDailyCap requests per order
-	// and day, as deployed: each order is asked for at most that often, so
-	// that the scenario measures the pipeline, not the cap. (No more orders
-	// than that: the emulator's Query reads every item of a table.)
-	orders, err := seed(ctx, st, 0, ordersFor(sc.Requests))
+	// The stack signs ceb179.DefaultDailyCap requests per order and day
+	// first, as deployed: each order is asked for at most that often, so
+	// that the scenario measures the pipeline, not the cap, unless the
+	// scenario asks for requests over it. (No more orders than that: the
+	// emulator's Query reads every item of a table.)
+	norders := ordersFor(sc.Requests)
+	if sc.OverCap > 0 {
+		norders = max(int(float64(sc.Requests)*(1-sc.OverCap)+0.5)/ceb179.DefaultDailyCap, 1)
+	}
+	orders, err := seed(ctx, st, 0, norders)
 	if err != nil {
 		return Result{}, err
 	}
@@ -146,8 +160,64 @@ func Run(ctx context.Context, sc Scenario, prefix string) (Result, error) {
 	if sc.SignRate > 0 {
 		res.PhysicalMax, res.FIFO = Capacity(run.Requests, run.Over, run.Window, run.Signers, run.SignRate)
 	}
+	started := time.Now()
 	offer(ctx, st, run, orders, "BENCH", &res)
+	if sc.OverCap > 0 {
+		if res.Cap, err = capCounts(ctx, st, started); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// CapCounts splits a scenario's requests by their orders' daily cap.
+type CapCounts struct {
+	// InCap counts the requests within the cap; InCapUploaded those
+	// accepted by customs, InCapOnTime those accepted by their deadline.
+	InCap, InCapUploaded, InCapOnTime int
+	// Over counts the requests over the cap (signed with the low
+	// priority); OverUploaded and OverOnTime as above.
+	Over, OverUploaded, OverOnTime int
+}
+
+// capCounts reads what the stack recorded of the requests received since
+// start: their priority, whether customs accepted them, and when.
+func capCounts(ctx context.Context, st *devstack.Stack, start time.Time) (CapCounts, error) {
+	var c CapCounts
+	days := []string{ceb179.Day(start)}
+	if d := ceb179.Day(time.Now()); d != days[0] {
+		days = append(days, d)
+	}
+	for _, day := range days {
+		err := st.Store.RequestsOfDay(ctx, day, func(v ceb179.RequestView) error {
+			if v.ReceivedAt.Before(start) {
+				return nil
+			}
+			uploaded := v.State == ceb179.StateAccepted
+			onTime := uploaded && !v.LastAttemptAt.After(v.Deadline)
+			if v.Priority == ceb179.PriorityNormal {
+				c.InCap++
+				c.InCapUploaded += b2i(uploaded)
+				c.InCapOnTime += b2i(onTime)
+			} else {
+				c.Over++
+				c.OverUploaded += b2i(uploaded)
+				c.OverOnTime += b2i(onTime)
+			}
+			return nil
+		})
+		if err != nil {
+			return c, fmt.Errorf("bench: read the requests of %s: %w", day, err)
+		}
+	}
+	return c, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // offer sends run's requests to the stack at its schedule, waits for their

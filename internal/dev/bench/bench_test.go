@@ -39,6 +39,7 @@ func TestRunSmall(t *testing.T) {
 		{Name: "burst", Requests: 20},
 		{Name: "card", Requests: 12, Over: 3 * time.Second, Window: 2 * time.Second, SignRate: 600, Drain: 10 * time.Second},
 		{Name: "unknown", Requests: 20, UnknownFirst: 8, Unknown: 0.3, Over: time.Second, Drain: 10 * time.Second},
+		{Name: "over cap", Requests: 20, OverCap: 0.5, Drain: 20 * time.Second},
 	}
 	var results []Result
 	for i, sc := range scenarios {
@@ -61,6 +62,10 @@ func TestRunSmall(t *testing.T) {
 	if results[0].Known != 20 || results[2].Known != 8 {
 		t.Errorf("known orders: %d of 20, %d of 20 with unknown ones", results[0].Known, results[2].Known)
 	}
+	// Two orders asked ten times each: five of each within the cap.
+	if c := results[3].Cap; c.InCap != 10 || c.Over != 10 || c.InCapUploaded != 10 || c.OverUploaded != 10 || c.InCapOnTime != 10 {
+		t.Errorf("cap counts %+v, want 10 within (uploaded, on time) and 10 over (uploaded)", c)
+	}
 	if results[1].PhysicalMax == 0 || results[0].PhysicalMax != 0 {
 		t.Errorf("capacity figures: %d / %d", results[0].PhysicalMax, results[1].PhysicalMax)
 	}
@@ -68,7 +73,7 @@ func TestRunSmall(t *testing.T) {
 	if err := WriteTable(&b, results); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"burst", "card", "real time", "max on time"} {
+	for _, want := range []string{"burst", "card", "real time", "max on time", "over cap"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -109,6 +110,9 @@ type Options struct {
 	// record before the settler counts it missing
 	// (settle.DefaultMissingGrace when zero).
 	MissingGrace time.Duration
+	// Allowlist, when set, answers platDataOpen only for callers inside it
+	// (CUSTOMS_SOURCE_CIDRS); they are never capped.
+	Allowlist []netip.Prefix
 	// SignVisibility is the bridge's visibility timeout and retry delay on
 	// the sign queue (60 s and 2 s when zero): how soon a job held by a
 	// stopped bridge, or handed back, comes again.
@@ -389,7 +393,7 @@ func (s *Stack) startSigning(ctx context.Context, conn *emulator.Conn, sg *signi
 // listen address.
 func (s *Stack) serveFront(o Options) error {
 	ingOpts := []ingest.Option{ingest.WithLogger(s.log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"]),
-		ingest.WithDailyCap(s.Store, ceb179.DefaultDailyCap)}
+		ingest.WithDailyCap(s.Store, ceb179.DefaultDailyCap), ingest.WithAllowlist(o.Allowlist)}
 	if o.Window > 0 {
 		ingOpts = append(ingOpts, ingest.WithWindow(o.Window))
 	}
