@@ -97,30 +97,6 @@ func TestDailyCap(t *testing.T) {
 	}
 }
 
-// TestDailyCapAllowlisted: a caller on the allowlist is never capped.
-func TestDailyCapAllowlisted(t *testing.T) {
-	s := newStack(t)
-	s.opts = []Option{WithDailyCap(s.store, 2), WithAllowlist([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})}
-	s.serve(t, s.store, s.queue)
-	for i := range 5 {
-		if status, ack, _ := s.post(t, formType, openFor("ALLOWED-ORDER", fmt.Sprintf("AL-%d", i))); status != 200 || ack.Code != customs.CodeSuccess {
-			t.Fatalf("request %d: %d %+v", i, status, ack)
-		}
-	}
-	msgs := s.drain(t)
-	if len(msgs) != 5 {
-		t.Fatalf("queued %d, want 5", len(msgs))
-	}
-	for _, m := range msgs {
-		if m.Priority != ceb179.PriorityNormal {
-			t.Errorf("%s queued with priority %s: an allowlisted caller is never capped", m.SessionID, m.Priority)
-		}
-	}
-	if n := s.metrics.Total(MetricCapped); n != 0 {
-		t.Errorf("Capped metric = %v, want 0", n)
-	}
-}
-
 // brokenCaps fails the count.
 type brokenCaps struct{ CapStore }
 
@@ -128,32 +104,49 @@ func (brokenCaps) CountOrderRequest(context.Context, string, string, time.Time, 
 	return false, errors.New("counter table unreachable")
 }
 
-// TestDailyCapFailsOpen: when the cap cannot be checked, the request is
-// signed with the normal priority: a customs request held back might be
-// late, an extra normal signature costs little.
-func TestDailyCapFailsOpen(t *testing.T) {
-	s := newStack(t)
-	s.opts = []Option{WithDailyCap(brokenCaps{s.store}, 1)}
-	s.serve(t, s.store, s.queue)
-	for i := range 2 {
-		if status, ack, _ := s.post(t, formType, openFor("ORDER", fmt.Sprintf("S-%d", i))); status != 200 || ack.Code != customs.CodeSuccess {
-			t.Fatalf("request %d: %d %+v", i, status, ack)
-		}
+// TestDailyCapNormalPriority: a caller on the allowlist is never capped;
+// and when the cap cannot be checked, the request is signed with the
+// normal priority (a customs request held back might be late, an extra
+// normal signature costs little).
+func TestDailyCapNormalPriority(t *testing.T) {
+	tests := []struct {
+		name        string
+		opts        func(s *stack) []Option
+		wantFailure float64
+	}{
+		{"ok a caller on the allowlist is never capped", func(s *stack) []Option {
+			return []Option{WithDailyCap(s.store, 2), WithAllowlist([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})}
+		}, 0},
+		{"ok a count that fails signs as under the cap", func(s *stack) []Option {
+			return []Option{WithDailyCap(brokenCaps{s.store}, 1)}
+		}, 5},
 	}
-	msgs := s.drain(t)
-	if len(msgs) != 2 {
-		t.Fatalf("queued %d, want both requests queued", len(msgs))
-	}
-	for _, m := range msgs {
-		if m.Priority != ceb179.PriorityNormal {
-			t.Errorf("%s queued with priority %s, want normal", m.SessionID, m.Priority)
-		}
-	}
-	if n := s.metrics.Total(MetricCapFailure); n != 2 {
-		t.Errorf("CapFailure metric = %v, want 2", n)
-	}
-	if n := s.metrics.Total(MetricCapped); n != 0 {
-		t.Errorf("Capped metric = %v, want 0", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t)
+			s.opts = tt.opts(s)
+			s.serve(t, s.store, s.queue)
+			for i := range 5 {
+				if status, ack, _ := s.post(t, formType, openFor("ORDER", fmt.Sprintf("S-%d", i))); status != 200 || ack.Code != customs.CodeSuccess {
+					t.Fatalf("request %d: %d %+v", i, status, ack)
+				}
+			}
+			msgs := s.drain(t)
+			if len(msgs) != 5 {
+				t.Fatalf("queued %d, want 5", len(msgs))
+			}
+			for _, m := range msgs {
+				if m.Priority != ceb179.PriorityNormal {
+					t.Errorf("%s queued with priority %s, want normal", m.SessionID, m.Priority)
+				}
+			}
+			if n := s.metrics.Total(MetricCapFailure); n != tt.wantFailure {
+				t.Errorf("CapFailure metric = %v, want %v", n, tt.wantFailure)
+			}
+			if n := s.metrics.Total(MetricCapped); n != 0 {
+				t.Errorf("Capped metric = %v, want 0", n)
+			}
+		})
 	}
 }
 

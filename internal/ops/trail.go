@@ -113,7 +113,11 @@ func (s *Service) trail(ctx context.Context, v ceb179.RequestView) (Trail, error
 			t.Events = append(t.Events, Event{At: at, What: fmt.Sprintf(format, args...)})
 		}
 	}
-	ev(v.ReceivedAt, "request received for order %s (customs serviceTime %d), due by %s", v.OrderNo, v.ServiceTime, clock(v.Deadline))
+	over := ""
+	if v.Priority != ceb179.PriorityNormal {
+		over = "; over its order's daily cap: signed after the requests within it"
+	}
+	ev(v.ReceivedAt, "request received for order %s (customs serviceTime %d), due by %s%s", v.OrderNo, v.ServiceTime, clock(v.Deadline), over)
 	earlier, err := s.store.EarlierPendings(ctx, v.SessionID)
 	if err != nil {
 		return Trail{}, err
