@@ -23,8 +23,10 @@ func runStatus(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs := newFlagSet("status", "[--local [--data DIR]] [--day YYYY-MM-DD] [--days N] [--bridge URL] [--failures N] [--check] [--json] [--serve ADDR]", `
 Shows how customs' requests of a day (today by default; days are China
 calendar days) were answered: requests, accepted on time, late, NO_DATA,
-INVALID, REJECTED, FAILED, CAPPED (over an order's daily cap: answered,
-not signed), stuck (not final past the deadline) and in
+INVALID, REJECTED, FAILED, CAPPED (recorded by earlier versions only:
+over an order's daily cap, never signed; a request over the cap is now
+signed after the others and counted like any other), stuck (not final
+past the deadline) and in
 progress, the on-time rate, end-to-end latency percentiles, the same per
 ebpCode, the counts of the days before, hsmbridge's signer health when
 --bridge names its status endpoint, and the requests that were not on time.

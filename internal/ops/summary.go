@@ -22,7 +22,9 @@ const (
 	OutcomeInvalid  Outcome = "INVALID"
 	OutcomeRejected Outcome = "REJECTED"
 	OutcomeFailed   Outcome = "FAILED"
-	// OutcomeCapped: over its order's daily cap, answered but not signed.
+	// OutcomeCapped: recorded CAPPED by an earlier version (over its
+	// order's daily cap, answered but never signed). A request over the
+	// cap is now signed with the low priority and ends like any other.
 	OutcomeCapped     Outcome = "CAPPED"
 	OutcomeInProgress Outcome = "IN_PROGRESS"
 	// OutcomeStuck: not final and past its deadline (and, when SIGNED,

@@ -3,6 +3,7 @@ package settle_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strconv"
@@ -348,5 +349,49 @@ func TestSettleFindsReplayOfAnyDay(t *testing.T) {
 	var m ceb179.AssembleMessage
 	if len(msgs) != 1 || json.Unmarshal([]byte(msgs[0]), &m) != nil || m.SessionID != "old-replayed" || m.Replay != 1 {
 		t.Fatalf("assemble queue %v, want the replay (replay 1) again", msgs)
+	}
+}
+
+// viewFails fails reading one session's request.
+type viewFails struct {
+	settle.Store
+	session string
+}
+
+func (v viewFails) GetRequestView(ctx context.Context, id string) (ceb179.RequestView, error) {
+	if id == v.session {
+		return ceb179.RequestView{}, errors.New("table throttled")
+	}
+	return v.Store.GetRequestView(ctx, id)
+}
+
+// TestSettleDeadLetterFailureIsSkipped: a dead-lettered job whose request
+// cannot be read is logged, counted and left for the next run; the other
+// jobs are handled.
+func TestSettleDeadLetterFailureIsSkipped(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	ctx := context.Background()
+	var jobs []ceb179.SignJob
+	for _, id := range []string{"dl-1", "dl-2", "dl-3"} {
+		jobs = append(jobs, b.pending(t, b.request(t, id, ceb179.StateAssembled, true)))
+	}
+	for _, j := range jobs {
+		if err := b.dead.Send(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.settler = settle.New(viewFails{Store: b.store, session: "dl-2"}, b.assemble, b.sign, b.dead,
+		settle.WithClock(func() time.Time { return b.now }), settle.WithMetrics(b.metrics),
+		settle.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	rep := b.run(t)
+	if rep.Resent != 2 || rep.Errors != 1 {
+		t.Fatalf("report %+v, want two resent and one error", rep)
+	}
+	if n := b.metrics.Total(settle.MetricActionFailed); n != 1 {
+		t.Errorf("ActionFailed %v, want 1", n)
+	}
+	if left := drain(t, b.dead); len(left) != 1 || !strings.Contains(left[0], `"dl-2"`) {
+		t.Errorf("dead letters left %v, want dl-2's job", left)
 	}
 }

@@ -403,7 +403,8 @@ func seed(ctx context.Context, st *devstack.Stack, from, n int) ([]string, error
 }
 
 // ordersFor is how many distinct orders n requests need so that none is
-// asked more than the daily cap allows (a capped request is not signed).
+// asked more than the daily cap allows (a request over it is signed after
+// the others).
 func ordersFor(n int) int {
 	return max((n+ceb179.DefaultDailyCap-1)/ceb179.DefaultDailyCap, 1)
 }
