@@ -178,6 +178,9 @@ type CapCounts struct {
 	// Over counts the requests over the cap (signed with the low
 	// priority); OverUploaded and OverOnTime as above.
 	Over, OverUploaded, OverOnTime int
+	// InCapEndToEnd and OverEndToEnd are the sorted times from receipt to
+	// the accepted post of the uploaded ones.
+	InCapEndToEnd, OverEndToEnd []time.Duration
 }
 
 // capCounts reads what the stack recorded of the requests received since
@@ -195,14 +198,21 @@ func capCounts(ctx context.Context, st *devstack.Stack, start time.Time) (CapCou
 			}
 			uploaded := v.State == ceb179.StateAccepted
 			onTime := uploaded && !v.LastAttemptAt.After(v.Deadline)
+			e2e := v.LastAttemptAt.Sub(v.ReceivedAt)
 			if v.Priority == ceb179.PriorityNormal {
 				c.InCap++
 				c.InCapUploaded += b2i(uploaded)
 				c.InCapOnTime += b2i(onTime)
+				if uploaded {
+					c.InCapEndToEnd = append(c.InCapEndToEnd, e2e)
+				}
 			} else {
 				c.Over++
 				c.OverUploaded += b2i(uploaded)
 				c.OverOnTime += b2i(onTime)
+				if uploaded {
+					c.OverEndToEnd = append(c.OverEndToEnd, e2e)
+				}
 			}
 			return nil
 		})
@@ -210,6 +220,8 @@ func capCounts(ctx context.Context, st *devstack.Stack, start time.Time) (CapCou
 			return c, fmt.Errorf("bench: read the requests of %s: %w", day, err)
 		}
 	}
+	slices.Sort(c.InCapEndToEnd)
+	slices.Sort(c.OverEndToEnd)
 	return c, nil
 }
 

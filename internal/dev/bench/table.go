@@ -63,14 +63,16 @@ func writeCap(w io.Writer, results []Result) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tin cap\tuploaded\ton time\ton-time %\tover cap\tuploaded\ton time\t")
+	fmt.Fprintln(tw, "scenario\tin cap\tuploaded\ton time\ton-time %\te2e p50\te2e p99\tover cap\tuploaded\ton time\te2e p50\te2e p99\t")
 	for _, r := range capped {
 		c := r.Cap
 		pct := 0.0
 		if c.InCap > 0 {
 			pct = 100 * float64(c.InCapOnTime) / float64(c.InCap)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%d\t%d\t%d\t\n", r.Scenario.Name, c.InCap, c.InCapUploaded, c.InCapOnTime, pct, c.Over, c.OverUploaded, c.OverOnTime)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", r.Scenario.Name,
+			c.InCap, c.InCapUploaded, c.InCapOnTime, pct, sec(Percentile(c.InCapEndToEnd, 0.5)), sec(Percentile(c.InCapEndToEnd, 0.99)),
+			c.Over, c.OverUploaded, c.OverOnTime, sec(Percentile(c.OverEndToEnd, 0.5)), sec(Percentile(c.OverEndToEnd, 0.99)))
 	}
 	return tw.Flush()
 }
