@@ -10,7 +10,7 @@ import (
 
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/internal/customs"
-	"github.com/ceb179/ceb179/internal/records"
+	"github.com/ceb179/ceb179/records"
 )
 
 // The daily cap on the local stack, through the real platDataOpen handler:
