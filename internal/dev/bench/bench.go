@@ -183,10 +183,13 @@ type CapCounts struct {
 	InCapEndToEnd, OverEndToEnd []time.Duration
 }
 
-// capCounts reads what the stack recorded of the requests received since
-// start: their priority, whether customs accepted them, and when.
+// capCounts splits the requests the stack received since start by the
+// priority it recorded, and counts when customs (the simulator, as for
+// the main table: the upload function records the outcome just after)
+// accepted each.
 func capCounts(ctx context.Context, st *devstack.Stack, start time.Time) (CapCounts, error) {
 	var c CapCounts
+	accepted := acceptedAt(st.Sim)
 	days := []string{ceb179.Day(start)}
 	if d := ceb179.Day(time.Now()); d != days[0] {
 		days = append(days, d)
@@ -196,9 +199,9 @@ func capCounts(ctx context.Context, st *devstack.Stack, start time.Time) (CapCou
 			if v.ReceivedAt.Before(start) {
 				return nil
 			}
-			uploaded := v.State == ceb179.StateAccepted
-			onTime := uploaded && !v.LastAttemptAt.After(v.Deadline)
-			e2e := v.LastAttemptAt.Sub(v.ReceivedAt)
+			at, uploaded := accepted[v.SessionID]
+			onTime := uploaded && !at.After(v.Deadline)
+			e2e := at.Sub(v.ReceivedAt)
 			if v.Priority == ceb179.PriorityNormal {
 				c.InCap++
 				c.InCapUploaded += b2i(uploaded)
