@@ -186,9 +186,11 @@ func TestReadmeExample(t *testing.T) {
 			t.Errorf("round trip printed\n%s\nwant a line %q", got, want)
 		}
 	}
-	first := run(t, dir, "readme", env)
-	again := run(t, dir, "readme", env)
-	if first != "recorded\n2019030422001434180520096410 88.08 1\n" || !strings.HasPrefix(again, "duplicate\n") {
-		t.Errorf("README example printed %q, then %q", first, again)
+	// The README's program stamps tradingTime with time.Now, so a second
+	// run a second later records different data (a conflict, rightly):
+	// it is run once, and the round trip above shows a repeat answered
+	// duplicate.
+	if got := run(t, dir, "readme", env); got != "recorded\n2019030422001434180520096410 88.08 1\n" {
+		t.Errorf("README example printed %q", got)
 	}
 }
