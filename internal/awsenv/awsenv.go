@@ -1,6 +1,7 @@
 // Package awsenv builds the AWS SDK configuration and the clients of every
-// AWS service ceb179 calls (DynamoDB, SQS, Lambda, and hsmbridge's KMS and
-// CloudWatch), from the process environment. The adapters call the
+// AWS service ceb179 calls (DynamoDB, SQS, Lambda, hsmbridge's KMS and
+// CloudWatch, and the notify function's Secrets Manager and SSM), from the
+// process environment. The adapters call the
 // services; only this package builds their clients.
 //
 // Build the clients once per process (a Lambda cold start, a daemon start)
@@ -24,7 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
 // EnvEmulator names the environment variable that, when set to "1", makes
@@ -149,6 +152,14 @@ func NewKMS(cfg aws.Config) *kms.Client { return kms.NewFromConfig(cfg) }
 
 // NewCloudWatch builds a CloudWatch client from cfg (hsmbridge's heartbeat).
 func NewCloudWatch(cfg aws.Config) *cloudwatch.Client { return cloudwatch.NewFromConfig(cfg) }
+
+// NewSecretsManager builds a Secrets Manager client from cfg (the notify
+// function's robot secret).
+func NewSecretsManager(cfg aws.Config) *secretsmanager.Client { return secretsmanager.NewFromConfig(cfg) }
+
+// NewSSM builds a Systems Manager client from cfg (the robot secret kept as
+// an SSM SecureString).
+func NewSSM(cfg aws.Config) *ssm.Client { return ssm.NewFromConfig(cfg) }
 
 // IsLoopbackEndpoint reports whether endpoint is a URL whose host is a
 // loopback address or "localhost".
