@@ -7,7 +7,7 @@ TEST_TAGS := $(if $(SOFTHSM2_MODULE),softhsm2,)
 
 # The Lambda functions, by the name template.yaml gives them (<Name>Function)
 # and built from functions/<name>.
-FUNCTIONS := Ingest Assemble Upload Payments Settle
+FUNCTIONS := Ingest Assemble Upload Payments Settle Notify
 
 .PHONY: run test lint vet fmt-check tidy-check build bench fuzz lambdas cfnspec \
 	$(FUNCTIONS:%=build-%Function)
@@ -61,7 +61,7 @@ bench:
 
 # Lambda bootstraps. `sam build` runs build-<LogicalId> (BuildMethod:
 # makefile in template.yaml) with ARTIFACTS_DIR set; `make lambdas` builds
-# all five into build/lambda/<name>/bootstrap and prints their sizes.
+# all six into build/lambda/<name>/bootstrap and prints their sizes.
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 LAMBDA_ENV := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 lower = $(shell echo $(1) | tr A-Z a-z)

@@ -75,6 +75,8 @@ type SignerStatus struct {
 	EbpCode string `json:"ebpCode"`
 	// CertNo is its certificate's certNo, once opened.
 	CertNo string `json:"certNo,omitempty"`
+	// CertNotAfter is when its certificate expires, once opened.
+	CertNotAfter time.Time `json:"certNotAfter,omitzero"`
 	// State is starting, healthy, unhealthy, or disabled followed by the
 	// reason when it is known: "disabled: PIN refused".
 	State string `json:"state"`

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awsenv"
@@ -160,10 +161,11 @@ func serve(ctx context.Context, cfg bridge.Config, log *slog.Logger) error {
 		return err
 	}
 	if every, _ := cfg.HeartbeatInterval(); every > 0 {
+		guard := cfg.PINGuard()
 		hb := &bridge.Heartbeat{
 			Sink:     &bridge.CloudWatchHeartbeat{Client: awsenv.NewCloudWatch(clients.Config)},
 			Interval: every,
-			Healthy:  func() int { return bridge.HealthySigners(b.Status()) },
+			Sample:   func() bridge.Beat { return bridge.BeatOf(b.Status(), guard, time.Now()) },
 			Logger:   log,
 		}
 		go func() { _ = hb.Run(ctx) }()

@@ -16,6 +16,7 @@ import (
 	"github.com/ceb179/ceb179/internal/assemble"
 	"github.com/ceb179/ceb179/internal/ingest"
 	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/notify"
 	"github.com/ceb179/ceb179/internal/settle"
 	"github.com/ceb179/ceb179/internal/upload"
 )
@@ -137,6 +138,14 @@ func TestTemplateAlarms(t *testing.T) {
 			stat: "Maximum", period: 60, evals: 1, threshold: 0, cmp: "GreaterThanThreshold", missing: "notBreaching", ok: true}},
 		{"ok no healthy signer for 5 minutes", "BridgeNoSignerAlarm", want{ns: bridgeNS, metric: bridge.HealthySignersMetric,
 			stat: "Maximum", period: 60, evals: 5, dta: 5, threshold: 1, cmp: "LessThanThreshold", missing: "notBreaching", ok: true}},
+		{"ok a card refused its PIN (or a strike), at once", "BridgePINRefusedAlarm", want{ns: bridgeNS, metric: bridge.PINRefusedMetric,
+			stat: "Maximum", period: 60, evals: 1, threshold: 0, cmp: "GreaterThanThreshold", missing: "ignore", ok: true}},
+		{"ok every signer down for a minute", "BridgeSignersDownAlarm", want{ns: bridgeNS, metric: bridge.AllSignersDownMetric,
+			stat: "Minimum", period: 60, evals: 1, threshold: 1, cmp: "GreaterThanOrEqualToThreshold", missing: "ignore", ok: true}},
+		{"ok a certificate expires within 30 days", "BridgeCertExpiryAlarm", want{ns: bridgeNS, metric: bridge.CertDaysLeftMetric,
+			stat: "Minimum", period: 60, evals: 1, threshold: 30, cmp: "LessThanThreshold", missing: "ignore", ok: true}},
+		{"ok a robot did not take an alarm message", "NotifyFailedAlarm", count(metrics.Namespace, notify.MetricFailed, "Component=notify")},
+		{"ok any message in the notify DLQ", "NotifyDeadLetterAlarm", dlq("NotifyDeadLetterQueue")},
 	}
 	fns, err := tpl.Functions()
 	if err != nil {

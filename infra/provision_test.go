@@ -17,6 +17,8 @@ import (
 var wantNotReported = map[string]bool{
 	"AssembleDeadLetterQueue.SqsManagedSseEnabled":   true,
 	"AssembleQueue.SqsManagedSseEnabled":             true,
+	"NotifyDeadLetterQueue.SqsManagedSseEnabled":     true,
+	"NotifyQueue.SqsManagedSseEnabled":               true,
 	"SignDeadLetterQueue.SqsManagedSseEnabled":       true,
 	"SignQueue.SqsManagedSseEnabled":                 true,
 	"PaymentsTable.PointInTimeRecoverySpecification": true,

@@ -29,7 +29,8 @@ type Statement struct {
 }
 
 // Statements returns every IAM policy statement of the template: the
-// inline policies of AWS::IAM::Role resources, AWS::IAM::ManagedPolicy
+// inline policies of AWS::IAM::Role resources and of AWS::IAM::RolePolicy
+// resources (owned by the role they name), AWS::IAM::ManagedPolicy
 // documents, and statements given inline in a SAM function's Policies.
 func (t *Template) Statements() ([]Statement, error) {
 	var out []Statement
@@ -82,6 +83,13 @@ func (t *Template) Statements() ([]Statement, error) {
 			}
 		case TypeManagedPolicy:
 			err = add(id, mapGet(r.Properties, "PolicyDocument"))
+		case TypeRolePolicy:
+			// Owned by the role it is attached to.
+			owner := id
+			if ref, ok := (Expr{mapGet(r.Properties, "RoleName")}).Ref(); ok {
+				owner = ref
+			}
+			err = add(owner, mapGet(r.Properties, "PolicyDocument"))
 		case TypeFunction:
 			for _, p := range listOf(mapGet(r.Properties, "Policies")) {
 				if mapGet(p, "Statement") != nil {

@@ -31,6 +31,9 @@ const (
 	TypeRole = "AWS::IAM::Role"
 	// TypeManagedPolicy is an IAM managed policy.
 	TypeManagedPolicy = "AWS::IAM::ManagedPolicy"
+	// TypeRolePolicy is an inline policy of a role, as a resource of its own
+	// (so that it can have a condition).
+	TypeRolePolicy = "AWS::IAM::RolePolicy"
 	// TypeLogGroup is a CloudWatch Logs log group.
 	TypeLogGroup = "AWS::Logs::LogGroup"
 	// TypeAlarm is a CloudWatch alarm (read for checks; not provisioned).

@@ -98,7 +98,7 @@ func TestTemplateFunctions(t *testing.T) {
 	for _, f := range fns {
 		ids = append(ids, f.LogicalID)
 	}
-	if want := []string{"AssembleFunction", "IngestFunction", "PaymentsFunction", "SettleFunction", "UploadFunction"}; !slices.Equal(ids, want) {
+	if want := []string{"AssembleFunction", "IngestFunction", "NotifyFunction", "PaymentsFunction", "SettleFunction", "UploadFunction"}; !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
 	root, err := infra.RepoRoot()
@@ -242,12 +242,14 @@ func TestTemplateEnvironment(t *testing.T) {
 		"UploadFunction":   {"CUSTOMS_UPLOAD_URL", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "UPLOAD_GIVE_UP_MINUTES"},
 		"SettleFunction": {"ASSEMBLE_QUEUE_URL", "MISSING_GRACE_MINUTES", "PAYMENTS_TABLE", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_DLQ_URL",
 			"SIGN_QUEUE_URL", "UPLOAD_GIVE_UP_MINUTES"},
+		"NotifyFunction": {"NOTIFY_DOCS_BASE_URL", "NOTIFY_SECRET_ARN", "REQUESTS_TABLE", "RETENTION_DAYS", "SIGN_DLQ_URL"},
 	}
 	targets := map[string]string{
 		"REQUESTS_TABLE": "RequestsTable", "PAYMENTS_TABLE": "PaymentsTable",
 		"ASSEMBLE_QUEUE_URL": "AssembleQueue", "SIGN_QUEUE_URL": "SignQueue", "SIGN_DLQ_URL": "SignDeadLetterQueue",
 		"CUSTOMS_UPLOAD_URL": "CustomsUploadUrl", "RETENTION_DAYS": "RetentionDays", "UPLOAD_GIVE_UP_MINUTES": "UploadGiveUpMinutes",
 		"CUSTOMS_SOURCE_CIDRS": "CustomsSourceCidrs", "ORDER_DAILY_CAP": "OrderDailyCap", "MISSING_GRACE_MINUTES": "MissingGraceMinutes",
+		"NOTIFY_SECRET_ARN": "NotifySecretArn", "NOTIFY_DOCS_BASE_URL": "NotifyDocsBaseUrl",
 	}
 	for _, f := range fns {
 		var names []string
@@ -322,8 +324,8 @@ func TestTemplateQueues(t *testing.T) {
 			t.Errorf("%s: its dead-letter queue must keep messages longer than it does", q.LogicalID)
 		}
 	}
-	if len(dlqs) != 2 || len(queues) != 4 {
-		t.Errorf("queues %d, dead-letter queues %d; want 2 work queues with one DLQ each", len(queues), len(dlqs))
+	if len(dlqs) != 3 || len(queues) != 6 {
+		t.Errorf("queues %d, dead-letter queues %d; want 3 work queues with one DLQ each", len(queues), len(dlqs))
 	}
 	// Lambda advises a visibility timeout of six times the function timeout
 	// for an SQS event source; hsmbridge signs and then invokes upload, so
@@ -331,6 +333,9 @@ func TestTemplateQueues(t *testing.T) {
 	// job back well inside customs' two-minute window.
 	if vt := attr(byID["AssembleQueue"], "VisibilityTimeout", 30); vt < 6*timeout["AssembleFunction"] {
 		t.Errorf("AssembleQueue VisibilityTimeout %d < 6 × assemble timeout %d", vt, timeout["AssembleFunction"])
+	}
+	if vt := attr(byID["NotifyQueue"], "VisibilityTimeout", 30); vt < 6*timeout["NotifyFunction"] {
+		t.Errorf("NotifyQueue VisibilityTimeout %d < 6 × notify timeout %d", vt, timeout["NotifyFunction"])
 	}
 	if vt := attr(byID["SignQueue"], "VisibilityTimeout", 30); vt < 2*timeout["UploadFunction"] || vt > 90 {
 		t.Errorf("SignQueue VisibilityTimeout %d, want between 2 × upload timeout %d and 90", vt, timeout["UploadFunction"])
@@ -343,7 +348,7 @@ func TestTemplateQueues(t *testing.T) {
 	} else if keep := time.Duration(attr(byID["SignQueue"], "MessageRetentionPeriod", 345600)) * time.Second; keep < time.Duration(*giveUp.MaxValue)*time.Minute+24*time.Hour {
 		t.Errorf("SignQueue keeps jobs %v, less than the longest give-up window (%v minutes) plus a day", keep, *giveUp.MaxValue)
 	}
-	for _, id := range []string{"AssembleQueue", "SignQueue"} {
+	for _, id := range []string{"AssembleQueue", "SignQueue", "NotifyQueue"} {
 		if attr(byID[id], "ReceiveMessageWaitTimeSeconds", 0) != 20 {
 			t.Errorf("%s: want long polling (ReceiveMessageWaitTimeSeconds 20)", id)
 		}
@@ -447,7 +452,7 @@ func TestTemplateIAM(t *testing.T) {
 			t.Errorf("HsmBridgePolicy/%s on %s", s.Sid, target)
 		}
 	}
-	for _, role := range []string{"IngestRole", "AssembleRole", "UploadRole", "PaymentsRole", "SettleRole"} {
+	for _, role := range []string{"IngestRole", "AssembleRole", "UploadRole", "PaymentsRole", "SettleRole", "NotifyRole"} {
 		if len(got[role]) == 0 {
 			t.Errorf("%s has no statements", role)
 		}

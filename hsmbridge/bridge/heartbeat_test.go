@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
+	"github.com/ceb179/ceb179/internal/signer"
 )
 
 func TestHeartbeatInterval(t *testing.T) {
@@ -59,14 +63,16 @@ type beats struct {
 	mu      sync.Mutex
 	at      []time.Time
 	healthy []int
+	beats   []bridge.Beat
 	failOn  map[int]bool // call number (from 1) → fail
 }
 
-func (b *beats) PutHeartbeat(_ context.Context, healthy int) error {
+func (b *beats) PutHeartbeat(_ context.Context, beat bridge.Beat) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.at = append(b.at, time.Now())
-	b.healthy = append(b.healthy, healthy)
+	b.healthy = append(b.healthy, beat.HealthySigners)
+	b.beats = append(b.beats, beat)
 	if b.failOn[len(b.at)] {
 		return errors.New("no route to CloudWatch")
 	}
@@ -95,7 +101,7 @@ func TestHeartbeatRun(t *testing.T) {
 			const interval = 200 * time.Millisecond
 			sink := &beats{failOn: tc.failOn}
 			var logs syncWriter
-			hb := &bridge.Heartbeat{Sink: sink, Interval: interval, Healthy: func() int { return 2 },
+			hb := &bridge.Heartbeat{Sink: sink, Interval: interval, Sample: func() bridge.Beat { return bridge.Beat{HealthySigners: 2} },
 				Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 			ctx, cancel := context.WithCancel(t.Context())
 			start := time.Now()
@@ -166,7 +172,8 @@ func TestCloudWatchHeartbeatEmulator(t *testing.T) {
 	sink := &bridge.CloudWatchHeartbeat{Client: client}
 	ctx := t.Context()
 	at := time.Now().Truncate(time.Second)
-	if err := sink.PutHeartbeat(ctx, 3); err != nil {
+	days := 12.5
+	if err := sink.PutHeartbeat(ctx, bridge.Beat{HealthySigners: 3, PINRefused: 1, AllSignersDown: true, CertDaysLeft: &days}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := client.ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String(bridge.HeartbeatNamespace)})
@@ -177,7 +184,7 @@ func TestCloudWatchHeartbeatEmulator(t *testing.T) {
 	for _, m := range list.Metrics {
 		names[aws.ToString(m.MetricName)] = len(m.Dimensions)
 	}
-	for _, want := range []string{bridge.HeartbeatMetric, bridge.HealthySignersMetric} {
+	for _, want := range []string{bridge.HeartbeatMetric, bridge.HealthySignersMetric, bridge.PINRefusedMetric, bridge.AllSignersDownMetric, bridge.CertDaysLeftMetric} {
 		if dims, ok := names[want]; !ok || dims != 0 {
 			t.Errorf("metric %s: listed %v with %d dimensions; want listed without dimensions (the alarm has none): %v", want, ok, dims, names)
 		}
@@ -190,6 +197,9 @@ func TestCloudWatchHeartbeatEmulator(t *testing.T) {
 	}{
 		{"ok one heartbeat", bridge.HeartbeatMetric, cwtypes.StatisticSum, 1},
 		{"ok healthy signers", bridge.HealthySignersMetric, cwtypes.StatisticMaximum, 3},
+		{"ok refused PINs", bridge.PINRefusedMetric, cwtypes.StatisticMaximum, 1},
+		{"ok all signers down", bridge.AllSignersDownMetric, cwtypes.StatisticMaximum, 1},
+		{"ok certificate days left", bridge.CertDaysLeftMetric, cwtypes.StatisticMaximum, 12.5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := client.GetMetricStatistics(ctx, &cloudwatch.GetMetricStatisticsInput{
@@ -232,4 +242,106 @@ func (w *syncWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+// TestHeartbeatUrgentAtOnce: a change of an urgent state is sent at once,
+// not at the next interval; a change that is not urgent waits.
+func TestHeartbeatUrgentAtOnce(t *testing.T) {
+	t.Parallel()
+	sink := &beats{}
+	var mu sync.Mutex
+	cur := bridge.Beat{HealthySigners: 1}
+	set := func(b bridge.Beat) {
+		mu.Lock()
+		cur = b
+		mu.Unlock()
+	}
+	hb := &bridge.Heartbeat{Sink: sink, Interval: time.Hour, Watch: 10 * time.Millisecond,
+		Sample: func() bridge.Beat { mu.Lock(); defer mu.Unlock(); return cur }}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = hb.Run(ctx) }()
+	waitBeats := func(n int) []bridge.Beat {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			sink.mu.Lock()
+			got := append([]bridge.Beat(nil), sink.beats...)
+			sink.mu.Unlock()
+			if len(got) >= n {
+				return got
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("fewer than %d heartbeats", n)
+		return nil
+	}
+	waitBeats(1)
+	set(bridge.Beat{HealthySigners: 2}) // not urgent: waits for the interval
+	time.Sleep(100 * time.Millisecond)
+	if got := waitBeats(1); len(got) != 1 {
+		t.Fatalf("a change of healthy signers only was sent at once: %+v", got)
+	}
+	set(bridge.Beat{HealthySigners: 0, PINRefused: 1, AllSignersDown: true})
+	got := waitBeats(2)
+	if got[1].PINRefused != 1 || !got[1].AllSignersDown {
+		t.Fatalf("urgent beat %+v, want the refused PIN and every signer down", got[1])
+	}
+	set(bridge.Beat{HealthySigners: 1}) // back to normal: also at once (the alarms' OK)
+	if got := waitBeats(3); got[2].PINRefused != 0 || got[2].AllSignersDown {
+		t.Fatalf("beat after recovery %+v", got[2])
+	}
+}
+
+func TestBeatOf(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	refused := signer.NewPINGuard(t.TempDir())
+	refused.Probed("0300000000000cde")
+	done, err := refused.Begin(t.Context(), "0300000000000cde", "card-1", signer.NewPIN("12345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := done(fmt.Errorf("%w: test", signer.ErrPINRefused)); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := filepath.Join(t.TempDir(), "markers")
+	if err := os.WriteFile(unreadable, []byte("not a folder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := func(states ...string) ceb179.SignerHealth {
+		var h ceb179.SignerHealth
+		for i, s := range states {
+			h.Signers = append(h.Signers, ceb179.SignerStatus{Name: fmt.Sprint(i), State: s})
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name    string
+		st      ceb179.SignerHealth
+		guard   *signer.PINGuard
+		refused int
+		down    bool
+		days    float64 // -1: none
+	}{
+		{"ok all healthy, no marker", st("healthy", "healthy"), signer.NewPINGuard(t.TempDir()), 0, false, -1},
+		{"ok one disabled, one healthy", st("disabled: PIN refused", "healthy"), refused, 1, false, -1},
+		{"ok every signer down", st("disabled: PIN refused", "unhealthy"), refused, 1, true, -1},
+		{"ok starting is not down", st("starting", "unhealthy"), nil, 0, false, -1},
+		{"fail unreadable markers count as one refused card", st("healthy"), signer.NewPINGuard(unreadable), 1, false, -1},
+		{"ok soonest certificate", ceb179.SignerHealth{Signers: []ceb179.SignerStatus{
+			{State: "healthy", CertNotAfter: now.Add(400 * 24 * time.Hour)}, {State: "healthy", CertNotAfter: now.Add(29*24*time.Hour + 12*time.Hour)}}},
+			nil, 0, false, 29.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := bridge.BeatOf(tc.st, tc.guard, now)
+			days := -1.0
+			if b.CertDaysLeft != nil {
+				days = *b.CertDaysLeft
+			}
+			if b.PINRefused != tc.refused || b.AllSignersDown != tc.down || days != tc.days {
+				t.Fatalf("BeatOf = %+v (days %v), want refused %d, down %v, days %v", b, days, tc.refused, tc.down, tc.days)
+			}
+		})
+	}
 }

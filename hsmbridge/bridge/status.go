@@ -37,6 +37,9 @@ func (b *Bridge) Status() ceb179.SignerHealth {
 		}
 		if m.s != nil {
 			ss.CertNo = m.s.CertNo()
+			if c := m.s.Certificate(); c != nil {
+				ss.CertNotAfter = c.NotAfter
+			}
 		}
 		for _, t := range m.recent {
 			if now.Sub(t) <= time.Minute {

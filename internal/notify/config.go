@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -128,3 +129,11 @@ func redactYAML(err error) error {
 	}
 	return errors.New(msg)
 }
+
+// NoRobots is the configuration source of a stack without robots: every
+// change is received and nothing is posted.
+var NoRobots ConfigSource = noRobots{}
+
+type noRobots struct{}
+
+func (noRobots) Read(context.Context) ([]byte, error) { return []byte(`{"robots":[]}`), nil }

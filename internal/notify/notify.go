@@ -53,7 +53,7 @@ type ConfigSource interface {
 // DeadLetters peeks at the sign dead-letter queue: the bodies of up to n
 // of its messages, left in the queue.
 type DeadLetters interface {
-	Peek(ctx context.Context, n int) ([]string, error)
+	PeekBodies(ctx context.Context, n int) ([]string, error)
 }
 
 // Notifier posts alarm changes to the configured robots.
@@ -279,7 +279,7 @@ func (n *Notifier) enrich(ctx context.Context, changes []Change) {
 			continue
 		}
 		if !done {
-			peeked, peekErr = n.signDLQ.Peek(ctx, 10)
+			peeked, peekErr = n.signDLQ.PeekBodies(ctx, 10)
 			done = true
 		}
 		if peekErr != nil {

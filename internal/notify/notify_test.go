@@ -159,7 +159,6 @@ func TestSignDLQAlarmThenOK(t *testing.T) {
 		}
 	}
 	// The jobs peeked at are still in the queue for the settler.
-	time.Sleep(1100 * time.Millisecond)
 	if left, err := dlq.Peek(ctx, 10); err != nil || len(left) != 2 {
 		t.Errorf("dead-letter queue after the peek holds %d jobs (%v), want 2", len(left), err)
 	}

@@ -148,3 +148,17 @@ func (d *DeadLetters) Redrive(ctx context.Context, max int, keep func(Message) b
 	}
 	return moved, dropped, nil
 }
+
+// PeekBodies returns the bodies of up to max messages of the queue, looked
+// at as Peek looks (left in the queue).
+func (q *Queue) PeekBodies(ctx context.Context, max int) ([]string, error) {
+	msgs, err := q.Peek(ctx, max)
+	if err != nil {
+		return nil, err
+	}
+	bodies := make([]string, len(msgs))
+	for i, m := range msgs {
+		bodies[i] = m.Body
+	}
+	return bodies, nil
+}

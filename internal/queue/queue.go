@@ -106,21 +106,6 @@ func (q *Queue) Receive(ctx context.Context, n int, wait, visibility time.Durati
 	return msgs, nil
 }
 
-// Peek returns the bodies of up to n (at most 10) messages without waiting
-// and without taking them: SQS cannot receive without hiding, so they are
-// hidden for one second only, and whoever holds a message keeps it.
-func (q *Queue) Peek(ctx context.Context, n int) ([]string, error) {
-	msgs, err := q.Receive(ctx, n, 0, time.Second)
-	if err != nil {
-		return nil, err
-	}
-	bodies := make([]string, len(msgs))
-	for i, m := range msgs {
-		bodies[i] = m.Body
-	}
-	return bodies, nil
-}
-
 // Delete removes a received message for good.
 func (q *Queue) Delete(ctx context.Context, receiptHandle string) error {
 	if _, err := q.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{
