@@ -114,10 +114,13 @@ func New(src ConfigSource, opts ...Option) *Notifier {
 }
 
 // Gap is the least time between two posts to one robot of kind made by one
-// invocation, so that MaxConcurrency invocations together stay within the
-// robot's limit per minute.
+// invocation (or one invocation and the next in its lane), so that
+// MaxConcurrency invocations together stay within the robot's limit per
+// minute: MaxConcurrency minutes divided by the limit, and 5% more.
 func (n *Notifier) Gap(kind Kind) time.Duration {
-	return time.Duration(MaxConcurrency) * n.minute / time.Duration(PerMinute(kind))
+	gap := time.Duration(MaxConcurrency) * n.minute / time.Duration(PerMinute(kind))
+	// 5% more: the robot counts posts as they arrive, and arrivals jitter.
+	return gap + gap/20
 }
 
 // Result is what happened to one robot's message.
