@@ -20,5 +20,6 @@ func commands() []command {
 		showCommand,
 		replayCommand,
 		dlqCommand,
+		notifyCommand,
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ceb179/ceb179/internal/customs"
 	"github.com/ceb179/ceb179/internal/dev/devstack"
 	"github.com/ceb179/ceb179/internal/dev/emulator"
+	"github.com/ceb179/ceb179/internal/notify"
 )
 
 var localCommand = command{
@@ -59,6 +60,12 @@ state directory, the same one 'hsmbridge run', 'check' and 'pin-reset'
 use wherever their configuration file is (stateDir or HSMBRIDGE_STATE_DIR
 override it).
 
+--notify-config FILE raises template.yaml's alarms on this machine and
+posts them to the group robots of FILE (the format of the NotifySecretArn
+secret, docs/operations.md) through the notify function's code: the
+alarms are evaluated every 10 s over the metrics the local functions and
+hsmbridge emit, and each change goes through the notify queue.
+
 Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
 built-in simulator (https with verified TLS, or http on loopback);
 CUSTOMS_CA_FILE adds CAs (PEM) to trust for it. With customs' joint-test
@@ -66,7 +73,7 @@ endpoint and --bridge-config this is the joint test from one PC; that
 endpoint does not verify signatures, 'ceb179 customs-sim' does.`
 
 func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo] [--missing-grace D]", localAbout)
+	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo] [--missing-grace D] [--notify-config FILE]", localAbout)
 	listen := fs.String("listen", devstack.DefaultListen, "address to serve platDataOpen and /healthz on")
 	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+devstack.DefaultDir+", state in memory)")
 	key := fs.String("signer-key", "", "sign with this key file (PEM) instead of the development key")
@@ -75,6 +82,7 @@ func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	noDemo := fs.Bool("no-demo", false, "do not seed demo payment records")
 	missingGrace := fs.Duration("missing-grace", 0, "how long a declared order may wait for its payment record (default 1h)")
 	bridgeFile := fs.String("bridge-config", "", "sign with the signers of this hsmbridge configuration file (YAML)")
+	notifyFile := fs.String("notify-config", "", "raise template.yaml's alarms locally and post them to the group robots of this file (JSON or YAML)")
 	pos, code, ok := fs.parse(args, stdout, stderr)
 	if !ok {
 		return code
@@ -98,6 +106,18 @@ func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		if !fs.isSet("ebp-code") {
 			*ebp = ""
 		}
+	}
+
+	var notifyCfg []byte
+	if *notifyFile != "" {
+		b, err := os.ReadFile(*notifyFile)
+		if err != nil {
+			return fail(stderr, fs.name, exitUsage, err)
+		}
+		if _, err := notify.ParseConfig(b); err != nil {
+			return fail(stderr, fs.name, exitUsage, fmt.Errorf("%s: %w", *notifyFile, err))
+		}
+		notifyCfg = b
 	}
 
 	dir := *dataDir
@@ -140,6 +160,7 @@ func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		CustomsCAFile:    os.Getenv(config.EnvCustomsCAFile),
 		Journey:          stdout,
 		Log:              logFile(dir, stderr),
+		Notify:           notifyCfg,
 	})
 	if err != nil {
 		return fail(stderr, fs.name, exitFail, err)
@@ -188,6 +209,10 @@ func printReady(stdout io.Writer, stack *devstack.Stack, bridgeFile string) {
 		writeSigners(stdout, bridgeFile, stack)
 	}
 	fmt.Fprintf(stdout, "  AWS emulator   %s\n", stack.Endpoint)
+	if stack.NotifySecretARN != "" {
+		fmt.Fprintf(stdout, "  alarms         %d of template.yaml's evaluated here, to the robots of --notify-config ('ceb179 notify test --local');\n", len(stack.Alarms))
+		fmt.Fprintf(stdout, "                 not evaluated (no local data): %s\n", strings.Join(stack.AlarmsSkipped, ", "))
+	}
 	if len(stack.DemoOrders) > 0 {
 		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  %s\n", stack.DemoOrders,
 			tryCurl(runtime.GOOS, stack.URL, stack.DemoOrders[0], fmt.Sprintf("demo-%d", time.Now().Unix()), time.Now().UnixMilli()))

@@ -1,8 +1,8 @@
 // Package awsenv builds the AWS SDK configuration and the clients of every
 // AWS service ceb179 calls (DynamoDB, SQS, Lambda, hsmbridge's KMS and
 // CloudWatch, and the notify function's Secrets Manager and SSM), from the
-// process environment. The adapters call the
-// services; only this package builds their clients.
+// process environment. The adapters call the services; only this package
+// builds their clients.
 //
 // Build the clients once per process (a Lambda cold start, a daemon start)
 // and share them; never per request. The endpoint comes from the standard SDK
@@ -155,7 +155,9 @@ func NewCloudWatch(cfg aws.Config) *cloudwatch.Client { return cloudwatch.NewFro
 
 // NewSecretsManager builds a Secrets Manager client from cfg (the notify
 // function's robot secret).
-func NewSecretsManager(cfg aws.Config) *secretsmanager.Client { return secretsmanager.NewFromConfig(cfg) }
+func NewSecretsManager(cfg aws.Config) *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(cfg)
+}
 
 // NewSSM builds a Systems Manager client from cfg (the robot secret kept as
 // an SSM SecureString).

@@ -65,6 +65,8 @@ type Notifier struct {
 	log      *slog.Logger
 	metrics  *metrics.Recorder
 	minute   time.Duration
+	attempts int
+	once     bool
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
 }
@@ -94,18 +96,24 @@ func WithMetrics(m *metrics.Recorder) Option { return func(n *Notifier) { n.metr
 // time-compressed tests and drills; never in production.
 func WithMinute(d time.Duration) Option { return func(n *Notifier) { n.minute = d } }
 
+// WithSingleAttempt makes each robot get one post and the call return as
+// soon as it answered, for a one-off command (`ceb179 notify test`) that
+// posts nothing after it; the function itself never uses it.
+func WithSingleAttempt() Option { return func(n *Notifier) { n.attempts, n.once = 1, true } }
+
 // WithNow sets the clock the signatures' timestamps are read from.
 func WithNow(now func() time.Time) Option { return func(n *Notifier) { n.now = now } }
 
 // New returns a Notifier reading its robots from src.
 func New(src ConfigSource, opts ...Option) *Notifier {
 	n := &Notifier{
-		src:    src,
-		client: &http.Client{Timeout: 10 * time.Second},
-		log:    slog.New(slog.DiscardHandler),
-		minute: time.Minute,
-		now:    time.Now,
-		sleep:  clock.Sleep,
+		src:      src,
+		client:   &http.Client{Timeout: 10 * time.Second},
+		log:      slog.New(slog.DiscardHandler),
+		minute:   time.Minute,
+		attempts: Attempts,
+		now:      time.Now,
+		sleep:    clock.Sleep,
 	}
 	for _, o := range opts {
 		o(n)
@@ -215,12 +223,12 @@ func (n *Notifier) deliver(ctx context.Context, r *robot, m Message) Result {
 	var last time.Time
 	defer func() {
 		// Also on the way out of a failure: the lane stays paced.
-		if !last.IsZero() {
+		if !last.IsZero() && !n.once {
 			_ = n.sleep(context.WithoutCancel(ctx), time.Until(last.Add(gap)))
 		}
 	}()
 	backoff := n.minute / 60
-	for attempt := 1; attempt <= Attempts; attempt++ {
+	for attempt := 1; attempt <= n.attempts; attempt++ {
 		if attempt > 1 {
 			wait := max(gap, backoff)
 			backoff *= 2

@@ -27,6 +27,7 @@ import (
 	"github.com/ceb179/ceb179/infra"
 	"github.com/ceb179/ceb179/internal/assemble"
 	"github.com/ceb179/ceb179/internal/customsapi"
+	"github.com/ceb179/ceb179/internal/dev/alarmeval"
 	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/dev/devcert"
 	"github.com/ceb179/ceb179/internal/dev/emulator"
@@ -40,6 +41,7 @@ import (
 	"github.com/ceb179/ceb179/internal/paymentsapi"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/settle"
+	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/statuspage"
 	"github.com/ceb179/ceb179/internal/upload"
 	"github.com/ceb179/ceb179/records"
@@ -119,6 +121,13 @@ type Options struct {
 	SignVisibility time.Duration
 	// Faults lets fault drills break components on purpose.
 	Faults Faults
+	// Notify, when set, is a robot configuration (as the NotifySecretArn
+	// secret holds it): the stack then raises template.yaml's alarms and
+	// posts them to those robots the way the notify function does.
+	Notify []byte
+	// AlarmEvery is how often the local alarms are evaluated (10 s when
+	// zero).
+	AlarmEvery time.Duration
 	// Journey, when set, receives one line per request event as it happens.
 	Journey io.Writer
 	// Log receives the components' JSON logs (discarded when nil).
@@ -176,6 +185,14 @@ type Stack struct {
 	Settler *settle.Settler
 	// Missing is the settler's Missing pass over the declared orders.
 	Missing *settle.Missing
+	// NotifySecretARN is the emulator's secret holding the robots (with
+	// Options.Notify).
+	NotifySecretARN string
+	// Alarms are the alarms evaluated locally, and AlarmsSkipped the
+	// logical IDs of those the local stack has no data for (with
+	// Options.Notify).
+	Alarms        []alarmeval.Alarm
+	AlarmsSkipped []string
 
 	journey    *journey
 	alarms     map[string]*localalarm.Alarm
@@ -196,6 +213,9 @@ type Stack struct {
 	errs       chan error
 	dataDir    string
 	closed     sync.Once
+
+	alarmMetrics *alarmeval.Metrics // nil without Options.Notify
+	pinGuard     *signer.PINGuard   // the bridge configuration's, for the heartbeat
 }
 
 // Start brings the whole pipeline up and returns once GET /healthz would
@@ -221,6 +241,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		dataDir:  o.DataDir,
 		log:      log,
 	}
+	if o.Notify != nil {
+		s.alarmMetrics = alarmeval.NewMetrics()
+	}
+	if o.BridgeConfig != nil {
+		s.pinGuard = o.BridgeConfig.PINGuard()
+	}
 	if sg.pair != nil {
 		s.CertNo = sg.pair.CertNo()
 	}
@@ -242,6 +268,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	if err := s.loadAlarms(); err != nil {
 		return nil, fmt.Errorf("local: %w", err)
+	}
+	if o.Notify != nil {
+		if err := s.startNotify(pctx, conn, o); err != nil {
+			return nil, err
+		}
 	}
 	s.startAssemble()
 	up, policy, err := s.newUpload(o)
@@ -327,7 +358,7 @@ func (s *Stack) provision(ctx context.Context, conn *emulator.Conn, o Options, s
 	}
 	s.journey = newJourney(o.Journey, s.Store, cmp.Or(o.Window, ceb179.Window))
 	for _, name := range []string{"ingest", "assemble", "upload", "customs"} {
-		s.Metrics[name] = metrics.New(name, nil)
+		s.Metrics[name] = metrics.New(name, s.metricsOut())
 	}
 	return nil
 }
@@ -431,7 +462,7 @@ func (s *Stack) serveFront(o Options) error {
 // AWS.
 func (s *Stack) startSettler(conn *emulator.Conn, o Options, policy upload.Policy) {
 	window := cmp.Or(o.Window, ceb179.Window)
-	s.Metrics["settle"] = metrics.New("settle", nil)
+	s.Metrics["settle"] = metrics.New("settle", s.metricsOut())
 	log := s.log.With("component", "settle")
 	s.Missing = settle.NewMissing(s.Store, log, s.Metrics["settle"], settle.WithGrace(cmp.Or(o.MissingGrace, settle.DefaultMissingGrace)))
 	s.Settler = settle.New(s.Store, s.assembleQ, s.signQ, queue.New(conn.Clients.SQS, s.aws.Queues["SignDeadLetterQueue"]),
@@ -457,6 +488,7 @@ func (s *Stack) publish(o Options) error {
 		PaymentsURL:     s.URL + paymentsapi.PaymentsPath,
 		PID:             os.Getpid(),
 		StartedAt:       time.Now(),
+		NotifySecretARN: s.NotifySecretARN,
 	}
 	if err := WriteState(o.DataDir, s.Published); err != nil {
 		return fmt.Errorf("local: publish stack: %w", err)
@@ -478,6 +510,7 @@ func (s *Stack) StartBridge() error {
 	ctx, stop := context.WithCancel(s.runCtx)
 	done := make(chan struct{})
 	s.bridgeStop, s.bridgeDone, s.bridge = stop, done, b
+	s.runHeartbeat(ctx, b)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -540,6 +573,15 @@ func (s *Stack) Close() error {
 		_ = RemoveState(s.dataDir)
 	})
 	return nil
+}
+
+// metricsOut is where the components write their metric lines: the local
+// alarms' store when the stack raises alarms, nowhere otherwise.
+func (s *Stack) metricsOut() io.Writer {
+	if s.alarmMetrics == nil {
+		return nil
+	}
+	return s.alarmMetrics
 }
 
 // run starts a component that runs until ctx ends.

@@ -53,6 +53,9 @@ type Published struct {
 	PID int `json:"pid"`
 	// StartedAt is when the stack came up.
 	StartedAt time.Time `json:"startedAt"`
+	// NotifySecretARN is the emulator's secret holding the robots of
+	// --notify-config, if any (`ceb179 notify test --local` reads it).
+	NotifySecretARN string `json:"notifySecretArn,omitempty"`
 }
 
 // PublishedTables names the local tables.

@@ -1,0 +1,118 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/awsenv"
+	"github.com/ceb179/ceb179/internal/dev/alarmeval"
+	"github.com/ceb179/ceb179/internal/dev/emulator"
+	"github.com/ceb179/ceb179/internal/dev/eventsource"
+	"github.com/ceb179/ceb179/internal/metrics"
+	"github.com/ceb179/ceb179/internal/notify"
+	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/secret"
+)
+
+// The local stack's alarms, with Options.Notify: template.yaml's alarms
+// are evaluated over the metrics the local components emit (package
+// alarmeval), each change is put on the notify queue as the alarm topic's
+// raw subscription would put it, and the notify function's code (package
+// notify) takes it from there, fed like Lambda's event source mapping with
+// the template's concurrency, reading the robots from a secret in the
+// emulator's Secrets Manager.
+
+// localHeartbeat is how often the local hsmbridge sends its heartbeat to
+// the local alarms.
+const localHeartbeat = 10 * time.Second
+
+// notifySecretName is the name of the local robots' secret.
+const notifySecretName = "notify-robots"
+
+// putNotifySecret stores the robot configuration in the emulator's Secrets
+// Manager (again, when the data folder kept it) and returns its ARN.
+func putNotifySecret(ctx context.Context, conn *emulator.Conn, prefix string, cfg []byte) (string, error) {
+	sm := awsenv.NewSecretsManager(conn.Config)
+	name := prefix + notifySecretName
+	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(cfg))})
+	if err == nil {
+		return aws.ToString(out.ARN), nil
+	}
+	var exists *smtypes.ResourceExistsException
+	if !errors.As(err, &exists) {
+		return "", fmt.Errorf("local: robot secret: %w", err)
+	}
+	put, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(string(cfg))})
+	if err != nil {
+		return "", fmt.Errorf("local: robot secret: %w", err)
+	}
+	return aws.ToString(put.ARN), nil
+}
+
+// startNotify stores the robots, starts the notify handler on the notify
+// queue and the evaluation of the template's alarms.
+func (s *Stack) startNotify(ctx context.Context, conn *emulator.Conn, o Options) error {
+	cfg, err := notify.ParseConfig(o.Notify)
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	arn, err := putNotifySecret(ctx, conn, o.Prefix, o.Notify)
+	if err != nil {
+		return err
+	}
+	s.NotifySecretARN = arn
+	src, err := secret.New(awsenv.NewSecretsManager(conn.Config), awsenv.NewSSM(conn.Config), arn, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	s.Metrics["notify"] = metrics.New("notify", s.alarmMetrics)
+	n := notify.New(src, notify.WithDocsBaseURL(cfg.DocsBaseURL), notify.WithMetrics(s.Metrics["notify"]),
+		notify.WithSignDeadLetters(queue.New(conn.Clients.SQS, s.aws.Queues["SignDeadLetterQueue"])),
+		notify.WithLogger(s.log.With("component", "notify")))
+	notifyQ := queue.New(conn.Clients.SQS, s.aws.Queues["NotifyQueue"])
+	s.run(s.runCtx, (&eventsource.Poller{
+		Queue: notifyQ, ARN: s.aws.QueueARNs["NotifyQueue"], Region: Region, Handler: n.Handle,
+		BatchSize: 10, ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: notify.MaxConcurrency, Timeout: time.Minute,
+		Logger: s.log.With("component", "notify-events"),
+	}).Run)
+
+	alarms, skipped, err := alarmeval.Load(s.aws)
+	if err != nil {
+		return fmt.Errorf("local: alarms: %w", err)
+	}
+	s.Alarms, s.AlarmsSkipped = alarms, skipped
+	queues := map[string]alarmeval.Depth{}
+	for id, url := range s.aws.Queues {
+		if name, err := s.aws.GetAtt(id, "QueueName"); err == nil {
+			queues[name] = queue.New(conn.Clients.SQS, url)
+		}
+	}
+	ev := &alarmeval.Evaluator{
+		Alarms: alarms, Metrics: s.alarmMetrics, Queues: queues, Every: o.AlarmEvery,
+		Raise: func(ctx context.Context, c notify.Change) error { return notifyQ.Send(ctx, notify.Payload(c)) },
+		Log:   s.log.With("component", "alarms"),
+	}
+	s.run(s.runCtx, ev.Run)
+	return nil
+}
+
+// runHeartbeat sends the local hsmbridge's heartbeat and urgent states to
+// the local alarms while it runs, as hsmbridge sends them to CloudWatch.
+func (s *Stack) runHeartbeat(ctx context.Context, b *bridge.Bridge) {
+	if s.alarmMetrics == nil {
+		return
+	}
+	hb := &bridge.Heartbeat{
+		Sink: s.alarmMetrics, Interval: localHeartbeat, Watch: time.Second,
+		Sample: func() bridge.Beat { return bridge.BeatOf(b.Status(), s.pinGuard, time.Now()) },
+		Logger: s.log.With("component", "hsmbridge"),
+	}
+	s.wg.Go(func() { _ = hb.Run(ctx) })
+}
