@@ -56,13 +56,13 @@ var (
 	// The pipeline's logic and the operator tools: they declare the
 	// interfaces they consume and never see an adapter's types.
 	logic = []string{"internal/assemble", "internal/ingest", "internal/upload", "internal/settle",
-		"records", "internal/paymentsapi", "internal/ops", "internal/statuspage"}
+		"records", "internal/paymentsapi", "internal/ops", "internal/statuspage", "internal/notify"}
 	// The consumers of the adapters among them (records holds the payment
 	// an adapter stores).
 	consumers = []string{"internal/assemble", "internal/ingest", "internal/upload", "internal/settle",
-		"internal/ops", "internal/statuspage"}
+		"internal/ops", "internal/statuspage", "internal/notify"}
 	// The adapters, one per dependency.
-	adapters = []string{"internal/dynamo", "internal/queue", "internal/customsapi", "internal/signer"}
+	adapters = []string{"internal/dynamo", "internal/queue", "internal/customsapi", "internal/signer", "internal/secret"}
 	// The adapters the logic may still import, for their result types: the
 	// customs HTTP client's Answer and Error (upload) and queue.Message
 	// (the dead-letter queues of the settler and of the operator tools).
@@ -87,7 +87,8 @@ var (
 		"internal/dynamo": {[]string{"dynamodb"}, "the DynamoDB adapter"},
 		"internal/queue":  {[]string{"sqs"}, "the SQS adapter: messages, visibility, depth, dead-letter queues"},
 		"internal/signer": {[]string{"kms"}, "the KMS key backend"},
-		"internal/awsenv": {[]string{"cloudwatch", "dynamodb", "kms", "lambda", "sqs"}, "builds every client, once, from the environment"},
+		"internal/secret": {[]string{"secretsmanager", "ssm"}, "the secrets adapter: the notify function's robot secret"},
+		"internal/awsenv": {[]string{"cloudwatch", "dynamodb", "kms", "lambda", "secretsmanager", "sqs", "ssm"}, "builds every client, once, from the environment"},
 		"infra":           {[]string{"dynamodb", "sqs"}, "the template's control plane: creates and verifies its tables and queues"},
 		"hsmbridge/bridge": {[]string{"cloudwatch", "lambda"}, "the only caller of the upload function (LambdaUploader) and of " +
 			"PutMetricData (the heartbeat); the functions publish metrics as log lines"},

@@ -161,7 +161,14 @@ func serve(ctx context.Context, cfg bridge.Config, log *slog.Logger) error {
 		return err
 	}
 	if every, _ := cfg.HeartbeatInterval(); every > 0 {
-		guard := cfg.PINGuard()
+		// The markers SignerSpecs opened: it failed above if they could
+		// not be, so a guard is at hand whenever a signer sends a PIN.
+		var guard *signer.PINGuard
+		if cfg.SendsPINs() {
+			if guard, _, err = cfg.PINGuard(); err != nil {
+				return err
+			}
+		}
 		hb := &bridge.Heartbeat{
 			Sink:     &bridge.CloudWatchHeartbeat{Client: awsenv.NewCloudWatch(clients.Config)},
 			Interval: every,

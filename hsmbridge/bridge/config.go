@@ -512,6 +512,17 @@ func (sc SignerConfig) sendsPIN() bool {
 	return sc.Type == "eport" || sc.Type == "pkcs11" || sc.Type == "sdf"
 }
 
+// SendsPINs reports whether a signer of the configuration sends a PIN
+// (and so has its PIN markers in the state directory).
+func (c *Config) SendsPINs() bool {
+	for _, sc := range c.Signers {
+		if sc.sendsPIN() {
+			return true
+		}
+	}
+	return false
+}
+
 // SpecWithGuard returns the pool member for this signer. guard is the
 // process's PIN guard (see Config.PINGuard); a signer that sends a PIN
 // without one is a configuration error.

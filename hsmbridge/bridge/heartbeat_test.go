@@ -296,14 +296,26 @@ func TestHeartbeatUrgentAtOnce(t *testing.T) {
 func TestBeatOf(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	refused := signer.NewPINGuard(t.TempDir())
-	refused.Probed("0300000000000cde")
-	done, err := refused.Begin(t.Context(), "0300000000000cde", "card-1", signer.NewPIN("12345678"))
-	if err != nil {
-		t.Fatal(err)
+	guard := func(dir string) *signer.PINGuard {
+		t.Helper()
+		g, err := signer.NewPINGuard(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
 	}
-	if err := done(fmt.Errorf("%w: test", signer.ErrPINRefused)); err != nil {
-		t.Fatal(err)
+	// One card refused its PIN, another struck (no usable answer): the
+	// guard's listing holds both, and both count.
+	refused := guard(t.TempDir())
+	for _, c := range []struct {
+		card   string
+		result signer.PINResult
+	}{{"0300000000000cde", signer.PINRefused}, {"0300000000000cdf", signer.PINUnknown}} {
+		err := refused.Do(t.Context(), signer.Card{ID: c.card, Signer: "card-" + c.card}, signer.NewPIN("12345678"),
+			func(context.Context, signer.PIN) (signer.PINResult, error) { return c.result, errors.New("test") })
+		if !errors.Is(err, signer.ErrPINRefused) {
+			t.Fatalf("Do = %v, want a refusal or a strike", err)
+		}
 	}
 	unreadable := filepath.Join(t.TempDir(), "markers")
 	if err := os.WriteFile(unreadable, []byte("not a folder"), 0o600); err != nil {
@@ -324,11 +336,11 @@ func TestBeatOf(t *testing.T) {
 		down    bool
 		days    float64 // -1: none
 	}{
-		{"ok all healthy, no marker", st("healthy", "healthy"), signer.NewPINGuard(t.TempDir()), 0, false, -1},
-		{"ok one disabled, one healthy", st("disabled: PIN refused", "healthy"), refused, 1, false, -1},
-		{"ok every signer down", st("disabled: PIN refused", "unhealthy"), refused, 1, true, -1},
+		{"ok all healthy, no marker", st("healthy", "healthy"), guard(t.TempDir()), 0, false, -1},
+		{"ok one disabled, one healthy: a refusal and a strike", st("disabled: PIN refused", "healthy"), refused, 2, false, -1},
+		{"ok every signer down", st("disabled: PIN refused", "unhealthy"), refused, 2, true, -1},
 		{"ok starting is not down", st("starting", "unhealthy"), nil, 0, false, -1},
-		{"fail unreadable markers count as one refused card", st("healthy"), signer.NewPINGuard(unreadable), 1, false, -1},
+		{"fail unreadable markers count as one refused card", st("healthy"), guard(unreadable), 1, false, -1},
 		{"ok soonest certificate", ceb179.SignerHealth{Signers: []ceb179.SignerStatus{
 			{State: "healthy", CertNotAfter: now.Add(400 * 24 * time.Hour)}, {State: "healthy", CertNotAfter: now.Add(29*24*time.Hour + 12*time.Hour)}}},
 			nil, 0, false, 29.5},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -152,4 +153,23 @@ func (r *Reader) fetch(ctx context.Context) ([]byte, error) {
 		}
 		return []byte(*out.Parameter.Value), nil
 	}
+}
+
+// Put stores value as the Secrets Manager secret name, creating it or
+// adding a new version, and returns its ARN. The local stack keeps the
+// robots of --notify-config this way.
+func Put(ctx context.Context, sm *secretsmanager.Client, name string, value []byte) (string, error) {
+	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(value))})
+	if err == nil {
+		return aws.ToString(out.ARN), nil
+	}
+	var exists *smtypes.ResourceExistsException
+	if !errors.As(err, &exists) {
+		return "", fmt.Errorf("create secret %s: %w", name, err)
+	}
+	put, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(string(value))})
+	if err != nil {
+		return "", fmt.Errorf("update secret %s: %w", name, err)
+	}
+	return aws.ToString(put.ARN), nil
 }

@@ -196,14 +196,14 @@ func (m *Metrics) PutHeartbeat(_ context.Context, b bridge.Beat) error {
 	return nil
 }
 
-// stat returns the statistic of the points of a metric in [from, to), and
+// stat returns the statistic of the points of a metric in (from, to], and
 // false when there are none.
 func (m *Metrics) stat(a Alarm, from, to time.Time) (float64, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var vs []float64
 	for _, p := range m.points[metricKey(a.Namespace, a.Metric, a.Dimensions)] {
-		if !p.at.Before(from) && p.at.Before(to) {
+		if p.at.After(from) && !p.at.After(to) {
 			vs = append(vs, p.v)
 		}
 	}

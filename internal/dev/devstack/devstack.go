@@ -244,8 +244,14 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Notify != nil {
 		s.alarmMetrics = alarmeval.NewMetrics()
 	}
-	if o.BridgeConfig != nil {
-		s.pinGuard = o.BridgeConfig.PINGuard()
+	if o.BridgeConfig != nil && o.BridgeConfig.SendsPINs() {
+		// The guard the signers use (over the machine's PIN markers): the
+		// heartbeat counts its refused and struck PINs.
+		g, _, err := o.BridgeConfig.PINGuard()
+		if err != nil {
+			return nil, fmt.Errorf("local: PIN markers: %w", err)
+		}
+		s.pinGuard = g
 	}
 	if sg.pair != nil {
 		s.CertNo = sg.pair.CertNo()

@@ -2,13 +2,8 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awsenv"
@@ -36,26 +31,6 @@ const localHeartbeat = 10 * time.Second
 // notifySecretName is the name of the local robots' secret.
 const notifySecretName = "notify-robots"
 
-// putNotifySecret stores the robot configuration in the emulator's Secrets
-// Manager (again, when the data folder kept it) and returns its ARN.
-func putNotifySecret(ctx context.Context, conn *emulator.Conn, prefix string, cfg []byte) (string, error) {
-	sm := awsenv.NewSecretsManager(conn.Config)
-	name := prefix + notifySecretName
-	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(cfg))})
-	if err == nil {
-		return aws.ToString(out.ARN), nil
-	}
-	var exists *smtypes.ResourceExistsException
-	if !errors.As(err, &exists) {
-		return "", fmt.Errorf("local: robot secret: %w", err)
-	}
-	put, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(string(cfg))})
-	if err != nil {
-		return "", fmt.Errorf("local: robot secret: %w", err)
-	}
-	return aws.ToString(put.ARN), nil
-}
-
 // startNotify stores the robots, starts the notify handler on the notify
 // queue and the evaluation of the template's alarms.
 func (s *Stack) startNotify(ctx context.Context, conn *emulator.Conn, o Options) error {
@@ -63,9 +38,9 @@ func (s *Stack) startNotify(ctx context.Context, conn *emulator.Conn, o Options)
 	if err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
-	arn, err := putNotifySecret(ctx, conn, o.Prefix, o.Notify)
+	arn, err := secret.Put(ctx, awsenv.NewSecretsManager(conn.Config), o.Prefix+notifySecretName, o.Notify)
 	if err != nil {
-		return err
+		return fmt.Errorf("local: robot secret: %w", err)
 	}
 	s.NotifySecretARN = arn
 	src, err := secret.New(awsenv.NewSecretsManager(conn.Config), awsenv.NewSSM(conn.Config), arn, 10*time.Second)
