@@ -206,3 +206,25 @@ func TestSignatures(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreachableRobot: a robot that cannot be reached is tried, counted
+// and logged by name, and neither its error nor the log holds its token.
+func TestUnreachableRobot(t *testing.T) {
+	t.Parallel()
+	const token = "access_token=SECRETTOKEN42"
+	var logs syncBuffer
+	rec := metrics.New("notify", nil)
+	n := notify.New(configOf(t, notify.RobotConfig{Name: "gone", Type: notify.DingTalk, Webhook: "http://127.0.0.1:9/robot/send?" + token}),
+		notify.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))), notify.WithMetrics(rec), notify.WithMinute(60*time.Millisecond))
+	res := n.Send(t.Context(), notify.Config{Robots: []notify.RobotConfig{{Name: "gone", Type: notify.DingTalk, Webhook: "http://127.0.0.1:9/robot/send?" + token}}},
+		[]notify.Change{signDLQChange(notify.StateAlarm, notify.StateOK, time.Now())})
+	if len(res) != 1 || res[0].Err == nil || strings.Contains(res[0].Err.Error(), "SECRETTOKEN42") {
+		t.Fatalf("result %+v", res)
+	}
+	if rec.Total(notify.MetricAttemptFailed) != notify.Attempts || rec.Total(notify.MetricFailed) != 1 {
+		t.Errorf("AttemptFailed %v Failed %v", rec.Total(notify.MetricAttemptFailed), rec.Total(notify.MetricFailed))
+	}
+	if out := logs.String(); strings.Contains(out, "SECRETTOKEN42") || !strings.Contains(out, `"robot":"gone"`) {
+		t.Errorf("log:\n%s", out)
+	}
+}
