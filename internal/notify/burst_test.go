@@ -42,7 +42,8 @@ func burstChange(i int, at time.Time) notify.Change {
 }
 
 // TestBurstMergedWithinRate: 50 alarm changes within "10 s" reach a
-// DingTalk robot as at most 20 messages in any "minute", none lost. It runs
+// DingTalk robot within that "minute", as at most 20 messages in any
+// "minute", none lost. It runs
 // the real mechanism on a compressed clock (a minute of 6 s, both at the
 // robot and in the notifier): the changes go through the notify queue of
 // the template on the emulator, an event source feeds them to Handle with
@@ -103,10 +104,15 @@ func TestBurstMergedWithinRate(t *testing.T) {
 	if most := ding.MaxInWindow(minute); most > 20 {
 		t.Errorf("%d posts within one minute, want at most 20", most)
 	}
+	if last := posts[len(posts)-1].At; last.Sub(start) > minute {
+		t.Errorf("the last change reached the robot %v after the first was raised, want within that minute (%v): the burst was not merged",
+			last.Sub(start).Round(time.Millisecond), minute)
+	}
 	if got := rec.Total(notify.MetricChanges); got != changes {
 		t.Errorf("%s = %v, want %d (no change handled twice)", notify.MetricChanges, got, changes)
 	}
-	t.Logf("50 changes in %v became %d messages; at most %d in a minute (%v here)", posts[0].At.Sub(start).Round(time.Millisecond), len(posts), ding.MaxInWindow(minute), minute)
+	t.Logf("50 changes became %d messages, the last %v after the first change; at most %d in a minute (%v here)",
+		len(posts), posts[len(posts)-1].At.Sub(start).Round(time.Millisecond), ding.MaxInWindow(minute), minute)
 }
 
 // TestPacingProperty: whatever the lanes (up to notify.MaxConcurrency
