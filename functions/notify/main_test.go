@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/ceb179/ceb179"
+	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/dev/awstest"
 	"github.com/ceb179/ceb179/internal/dev/lambdatest"
 	"github.com/ceb179/ceb179/internal/notify"
@@ -51,7 +52,7 @@ func TestEntryPoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec, err := env.Clients.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(env.Prefix + "robots"), SecretString: aws.String(string(cfg))})
+	sec, err := awsenv.NewSecretsManager(env.Config).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(env.Prefix + "robots"), SecretString: aws.String(string(cfg))})
 	if err != nil {
 		t.Fatal(err)
 	}
