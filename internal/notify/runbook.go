@@ -14,9 +14,11 @@ type Runbook struct {
 // template.yaml names to what its messages say. A test keeps it, the
 // template and the document in step.
 var Runbooks = map[string]Runbook{
-	"assemble-dlq":     {"组装消息进入死信队列：有请求无法组装", []string{"ceb179 dlq list --queue assemble", "ceb179 show SESSION"}},
-	"sign-dlq":         {"签名任务进入死信队列：约 5 分钟内未完成签名上传", []string{"ceb179 dlq list --queue sign", "ceb179 status"}},
-	"settle-stuck":     {"有请求在截止 5 分钟后仍未终态", []string{"ceb179 status", "ceb179 show SESSION"}},
+	"assemble-dlq": {"组装消息进入死信队列：有请求无法组装", []string{"ceb179 dlq list --queue assemble", "ceb179 show SESSION"}},
+	"sign-dlq":     {"签名任务进入死信队列：约 5 分钟内未完成签名上传", []string{"ceb179 dlq list --queue sign", "ceb179 status"}},
+	"settle-stuck": {"有请求在截止 5 分钟后仍未终态", []string{"ceb179 status", "ceb179 show SESSION"}},
+	"settle-missing": {"已申报的订单超过宽限时间仍没有支付记录：海关调取时只能得到 NO_DATA",
+		[]string{"ceb179 status", "ceb179 coverage --since DAY declared.txt"}},
 	"upload-late":      {"海关接受了迟到的上传（晚于收到请求后 120 秒）", []string{"ceb179 status"}},
 	"upload-failed":    {"上传失败（FAILED）：海关没有收到数据", []string{"ceb179 status", "ceb179 show SESSION"}},
 	"upload-rejected":  {"海关拒绝了上传", []string{"ceb179 status", "ceb179 show SESSION"}},
