@@ -264,7 +264,8 @@ func TestBenchBridgeConfig(t *testing.T) {
 		want     []string
 	}{
 		{"ok short run", []string{"--bridge-config", cfg, "--scale", "0.025"}, exitOK,
-			[]string{"card-1 (ebpCode 3301964J31):", "signatures a minute measured", "real time", "max on time", "FIFO on time", "of the most possible"}},
+			[]string{"steady rate (warm-up)", "card-1  3301964J31", "/min ±", "back-to-back", "real time", "max on time", "FIFO on time",
+				"of the most possible", "how many signers:", "offering"}},
 		{"fail with --compress", []string{"--bridge-config", cfg, "--compress", "4"}, exitUsage, []string{"real time"}},
 		{"fail missing file", []string{"--bridge-config", filepath.Join(t.TempDir(), "none.yaml")}, exitUsage, []string{"hsmbridge config"}},
 	}

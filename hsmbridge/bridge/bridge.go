@@ -127,6 +127,7 @@ type job struct {
 	seq       uint64
 	hopeless  bool
 	receives  int
+	ready     time.Time // when it was last put in the schedule
 
 	visibleAt time.Time // when the queue would show the message again; guarded by Bridge.mu
 }
@@ -370,24 +371,28 @@ func (b *Bridge) prepare(ctx context.Context, j *job) {
 	b.sched.push(j)
 }
 
-// signWith signs j on m and starts its upload.
-func (b *Bridge) signWith(ctx context.Context, m *member, s signer.Signer, j *job) {
+// signWith signs j on m and starts its upload. after is the slot's
+// previous signature when j follows it back-to-back (zero otherwise). It
+// returns when the signature was made, or zero when it failed.
+func (b *Bridge) signWith(ctx context.Context, m *member, s signer.Signer, j *job, after time.Time) time.Time {
 	sctx, cancel := context.WithTimeout(ctx, b.o.SignTimeout)
 	start := time.Now()
 	v, err := s.Sign(sctx, j.source)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
-			return // shutting down: Run gives the job back
+			return time.Time{} // shutting down: Run gives the job back
 		}
 		b.count(func(c *ceb179.BridgeTotals) { c.SignErrors++ })
 		m.fail(err)
 		b.retry(j, true)
-		return
+		return time.Time{}
 	}
-	m.observe(time.Since(start))
+	done := time.Now()
+	m.observe(done, done.Sub(start), after)
 	certNo := s.CertNo()
 	b.uploadWG.Go(func() { b.upload(ctx, m.spec.Name, j, certNo, v) })
+	return done
 }
 
 // retry puts a job whose signer failed back in the schedule, or gives it

@@ -51,6 +51,7 @@ type member struct {
 	signs    int64
 	failures int64
 	recent   []time.Time // completions in the last minute
+	sigs     []Signature // the latest signatures, up to 2×SignatureLogSize
 	slots    int
 }
 
@@ -259,8 +260,11 @@ func (m *member) fail(err error) {
 	}
 }
 
-// slot signs jobs one after the other while the signer is healthy.
+// slot signs jobs one after the other while the signer is healthy. It
+// remembers when it last signed, so that a signature made straight after
+// the previous one (a job was already waiting) is logged as back-to-back.
 func (m *member) slot(ctx context.Context) {
+	var last time.Time // this slot's last signature; zero after a failure
 	for {
 		m.mu.Lock()
 		up, est := m.up, m.est
@@ -272,6 +276,7 @@ func (m *member) slot(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		asked := time.Now()
 		j, err := m.b.sched.next(ctx, m.spec.EbpCode, est+m.b.uploadEstimate())
 		if err != nil {
 			return
@@ -282,18 +287,32 @@ func (m *member) slot(ctx context.Context) {
 		m.mu.Unlock()
 		if !ok {
 			m.b.retry(j, false)
+			last = time.Time{}
 			continue
 		}
-		m.b.signWith(ctx, m, s, j)
+		var after time.Time
+		if !j.ready.After(asked) {
+			after = last
+		}
+		last = m.b.signWith(ctx, m, s, j, after)
 	}
 }
 
-// observe records a successful signature that took d.
-func (m *member) observe(d time.Duration) {
-	now := time.Now()
+// observe records a successful signature made at now that took d. after
+// is the same slot's previous signature when this one followed it
+// back-to-back, zero otherwise.
+func (m *member) observe(now time.Time, d time.Duration, after time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.signs++
+	sig := Signature{Seq: m.signs, At: now, Took: d}
+	if !after.IsZero() {
+		sig.Steady = now.Sub(after)
+	}
+	m.sigs = append(m.sigs, sig)
+	if len(m.sigs) >= 2*SignatureLogSize {
+		m.sigs = append(m.sigs[:0], m.sigs[len(m.sigs)-SignatureLogSize:]...)
+	}
 	if m.est == 0 {
 		// The first signature sets the estimate: a card is probed without
 		// its PIN, so no test signature measured it.

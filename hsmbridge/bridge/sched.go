@@ -73,6 +73,8 @@ func (s *scheduler) push(j *job) {
 		s.seq++
 		j.seq = s.seq
 	}
+	// Wall-clock time, as the signer slots compare it with theirs.
+	j.ready = time.Now()
 	q := s.queue(j.ebpCode)
 	heap.Push(&q.feasible, j)
 	close(q.changed)

@@ -557,6 +557,19 @@ func (s *Stack) BridgeStatus(context.Context) (*ceb179.SignerHealth, error) {
 	return &st, nil
 }
 
+// BridgeSignatures returns the signatures hsmbridge's signer name made
+// after the one numbered after (bridge.Bridge.Signatures), or nil while
+// hsmbridge is stopped.
+func (s *Stack) BridgeSignatures(name string, after int64) []bridge.Signature {
+	s.bridgeMu.Lock()
+	b := s.bridge
+	s.bridgeMu.Unlock()
+	if b == nil {
+		return nil
+	}
+	return b.Signatures(name, after)
+}
+
 // Err returns a channel that receives the first failure of a component.
 func (s *Stack) Err() <-chan error { return s.errs }
 

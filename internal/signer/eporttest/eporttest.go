@@ -2,7 +2,9 @@
 // WebSocket server on loopback that speaks the control's JSON protocol
 // (the _id 0 notice on connect, replies matched by _id and sent in any
 // order, Result/Data/Error), signs with a real key at a configurable card
-// rate, and can be told to fail like a real reader (50070, 50200, a
+// rate, at its own pace whatever the client does (optionally with the free
+// first signature after an idle spell that real cards show, SetBurst), and
+// can be told to fail like a real reader (50070, 50200, a
 // crypto-device wording) or hang. A wrong PIN is answered as rudely as
 // told: in any wording and status, or not at all (the control hangs),
 // by closing the connection, or with something that is not the
@@ -178,7 +180,9 @@ type Control struct {
 	seq          int
 	pinRequests  int
 	interval     time.Duration
-	nextFree     time.Time
+	burst        int
+	tat          time.Time // when the card is next ready, were it never idle
+	signedAt     []time.Time
 	signs        int
 	signRequests int
 	wrongPINs    int
@@ -266,6 +270,26 @@ func (c *Control) SetRate(perMinute int) {
 		return
 	}
 	c.interval = time.Minute / time.Duration(perMinute)
+}
+
+// SetBurst makes the card keep up to n signatures' credit while it is idle,
+// a token bucket of n refilled at the card's rate: after an idle spell its
+// first n signatures cost no wait, and back-to-back signatures come one
+// interval apart whatever the client does. 1 is the free first signature
+// after idle that real cards show; 0 (the default) makes every signature
+// take a full interval.
+func (c *Control) SetBurst(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.burst = max(n, 0)
+}
+
+// SignedAt returns when the card made each signature, in order: the
+// card's own log, to check a rate measured elsewhere against.
+func (c *Control) SignedAt() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Time(nil), c.signedAt...)
 }
 
 // Signs returns how many signatures the card made.
@@ -506,15 +530,10 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, Answer) {
 		c.mu.Unlock()
 		return args{}, Answer{How: NoAnswer}
 	}
-	// The card signs one source at a time at its rate; the time it takes
-	// to compute the signature is part of its interval.
-	now := time.Now()
-	start := c.nextFree
-	if start.Before(now) {
-		start = now
-	}
-	done := start.Add(c.interval)
-	c.nextFree = done
+	// The card signs one source at a time at its own pace, whatever the
+	// client does: the time it takes to compute the signature is part of
+	// its interval, and a signature the client gave up on still used it.
+	done := c.slotLocked(time.Now())
 	c.mu.Unlock()
 	v, err := signature.Sign(c.key, []byte(in))
 	if err != nil {
@@ -527,6 +546,32 @@ func (c *Control) sign(ctx context.Context, a map[string]any) (args, Answer) {
 	}
 	c.mu.Lock()
 	c.signs++
+	c.signedAt = append(c.signedAt, time.Now())
 	c.mu.Unlock()
 	return ok(v, c.CertNo()), Answer{}
+}
+
+// slotLocked books the card for a signature asked for at now and returns
+// when it is done. Without a burst each signature takes a full interval
+// after the previous one (or after now, when idle). With a burst of n the
+// card is a token bucket (the generic cell rate algorithm): a signature
+// is done at once while credit is left, otherwise one interval after the
+// previous one. c.mu is held.
+func (c *Control) slotLocked(now time.Time) time.Time {
+	if c.burst == 0 {
+		done := later(c.tat, now).Add(c.interval)
+		c.tat = done
+		return done
+	}
+	done := later(c.tat.Add(-time.Duration(c.burst-1)*c.interval), now)
+	c.tat = later(done, c.tat).Add(c.interval)
+	return done
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -1,0 +1,122 @@
+package bench
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ceb179/ceb179/hsmbridge/bridge"
+	"github.com/ceb179/ceb179/internal/dev/devstack"
+)
+
+// DriftTolerance is how far, as a fraction, a signer's rate during the run
+// may differ from its warm-up rate (and by more than both their spreads)
+// before the run counts it as drifted.
+const DriftTolerance = 0.02
+
+// minDriftSamples is how many back-to-back signatures the run needs
+// before its rate is compared with the warm-up's.
+const minDriftSamples = 10
+
+// Rate is a signer's steady rate, measured from its back-to-back
+// signatures (bridge.Signature.Steady): each one's time since the same
+// slot's previous signature, while a job was waiting. The first signature
+// after an idle spell, which may cost a card no wait, never counts.
+type Rate struct {
+	// PerMinute is the signatures a minute, all the signer's slots
+	// together (0 when nothing was measured).
+	PerMinute float64
+	// Spread is the half-width of the 95% confidence interval of
+	// PerMinute: the rate is PerMinute ± Spread.
+	Spread float64
+	// Samples counts the back-to-back signatures measured.
+	Samples int
+	// Over is the time they span.
+	Over time.Duration
+}
+
+// steadyRate measures the rate of a signer of slots slots from its
+// signatures.
+func steadyRate(sigs []bridge.Signature, slots int) Rate {
+	var (
+		n           int
+		sum, sumSq  float64
+		first, last time.Time
+	)
+	for _, s := range sigs {
+		if s.Steady <= 0 {
+			continue
+		}
+		d := s.Steady.Seconds()
+		n++
+		sum += d
+		sumSq += d * d
+		if from := s.At.Add(-s.Steady); first.IsZero() || from.Before(first) {
+			first = from
+		}
+		if s.At.After(last) {
+			last = s.At
+		}
+	}
+	if n == 0 {
+		return Rate{}
+	}
+	mean := sum / float64(n)
+	r := Rate{PerMinute: float64(max(slots, 1)) * 60 / mean, Samples: n, Over: last.Sub(first)}
+	if n > 1 {
+		sd := math.Sqrt(max(0, (sumSq-float64(n)*mean*mean)/float64(n-1)))
+		r.Spread = r.PerMinute * 1.96 * sd / (mean * math.Sqrt(float64(n)))
+	}
+	return r
+}
+
+// drifted reports whether run, a signer's rate during the run, differs from
+// warm, its warm-up rate, by more than DriftTolerance and by more than
+// their spreads together.
+func drifted(warm, run Rate) bool {
+	if warm.Samples == 0 || run.Samples < minDriftSamples {
+		return false
+	}
+	diff := math.Abs(run.PerMinute - warm.PerMinute)
+	return diff > DriftTolerance*warm.PerMinute && diff > warm.Spread+run.Spread
+}
+
+// signatureLog follows the signatures hsmbridge records for some signers of
+// a stack, so that rates can be measured over any stretch of a run.
+type signatureLog struct {
+	st *devstack.Stack
+
+	mu   sync.Mutex
+	seen map[string]int64
+	sigs map[string][]bridge.Signature
+}
+
+func newSignatureLog(st *devstack.Stack) *signatureLog {
+	return &signatureLog{st: st, seen: map[string]int64{}, sigs: map[string][]bridge.Signature{}}
+}
+
+// poll reads what the signers named signed since the last poll.
+func (l *signatureLog) poll(names []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, name := range names {
+		fresh := l.st.BridgeSignatures(name, l.seen[name])
+		if len(fresh) > 0 {
+			l.sigs[name] = append(l.sigs[name], fresh...)
+			l.seen[name] = fresh[len(fresh)-1].Seq
+		}
+	}
+}
+
+// between returns name's signatures made in [from, to).
+func (l *signatureLog) between(name string, from, to time.Time) []bridge.Signature {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []bridge.Signature
+	for _, s := range l.sigs[name] {
+		if !s.At.Before(from) && s.At.Before(to) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
