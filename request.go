@@ -165,3 +165,8 @@ type Pending struct {
 	// Replay counts how many times an operator replayed the session (0 for the first assembly).
 	Replay int
 }
+
+// SignJob returns the sign-queue message of p, scheduled with priority.
+func (p Pending) SignJob(priority Priority) SignJob {
+	return SignJob{SessionID: p.SessionID, EbpCode: p.EbpCode, Deadline: p.Deadline.UnixMilli(), Digest: p.Digest, Priority: priority}
+}

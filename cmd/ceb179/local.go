@@ -66,6 +66,18 @@ secret, docs/operations.md) through the notify function's code: the
 alarms are evaluated every 10 s over the metrics the local functions and
 hsmbridge emit, and each change goes through the notify queue.
 
+--data DIR keeps the emulator's tables and queues (DIR/aws), the
+development key pair and the log across restarts, for development and
+rehearsals: in AWS, durability is DynamoDB's and SQS's. A graceful stop
+(Ctrl-C, SIGTERM) loses nothing. A crash, kill -9 or power loss may lose
+the last second or so, as the emulator writes its state about once a
+second (and without fsync): a request answered 10000 but not yet written
+is gone, never uploaded; an upload posted but not yet recorded is posted
+again after the restart, which customs answers 入库失败 and upload reads as
+its own duplicate (or as REJECTED when the first post's record was lost
+too). The emulator keeps no message in flight across a restart, so each
+start with --data queues again the work of every request not final.
+
 Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
 built-in simulator (https with verified TLS, or http on loopback);
 CUSTOMS_CA_FILE adds CAs (PEM) to trust for it. With customs' joint-test
@@ -75,7 +87,7 @@ endpoint does not verify signatures, 'ceb179 customs-sim' does.`
 func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("local", "[--listen ADDR] [--data DIR] [--signer-key KEY.pem --signer-cert CERT.pem | --bridge-config FILE] [--ebp-code CODE] [--no-demo] [--missing-grace D] [--notify-config FILE]", localAbout)
 	listen := fs.String("listen", devstack.DefaultListen, "address to serve platDataOpen and /healthz on")
-	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts (default: the development key pair in "+devstack.DefaultDir+", state in memory)")
+	dataDir := fs.String("data", "", "keep the emulator's state in DIR across restarts; a crash may lose the last second (default: the development key pair in "+devstack.DefaultDir+", state in memory)")
 	key := fs.String("signer-key", "", "sign with this key file (PEM) instead of the development key")
 	cert := fs.String("signer-cert", "", "the certificate of --signer-key")
 	ebp := fs.String("ebp-code", devstack.DemoEbpCode, "the ebpCode the signing certificate is registered for")
@@ -156,6 +168,7 @@ func runLocal(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		BridgeConfig:     bridgeCfg,
 		NoDemo:           *noDemo,
 		MissingGrace:     *missingGrace,
+		KeptState:        dir != "",
 		CustomsUploadURL: os.Getenv("CUSTOMS_UPLOAD_URL"),
 		CustomsCAFile:    os.Getenv(config.EnvCustomsCAFile),
 		Journey:          stdout,
@@ -212,6 +225,9 @@ func printReady(stdout io.Writer, stack *devstack.Stack, bridgeFile string) {
 	if stack.NotifySecretARN != "" {
 		fmt.Fprintf(stdout, "  alarms         %d of template.yaml's evaluated here, to the robots of --notify-config ('ceb179 notify test --local');\n", len(stack.Alarms))
 		fmt.Fprintf(stdout, "                 not evaluated (no local data): %s\n", strings.Join(stack.AlarmsSkipped, ", "))
+	}
+	if stack.Requeued > 0 {
+		fmt.Fprintf(stdout, "  resumed        %d requests not final queued again (the emulator forgets messages in flight)\n", stack.Requeued)
 	}
 	if len(stack.DemoOrders) > 0 {
 		fmt.Fprintf(stdout, "  demo orders    %v\n\nTry:\n  %s\n", stack.DemoOrders,

@@ -388,9 +388,7 @@ func (h *Handler) sendJob(ctx context.Context, msg ceb179.AssembleMessage, req c
 	}
 	// The message carries the request's priority (an operator's replay:
 	// the normal one).
-	job := ceb179.SignJob{SessionID: stored.SessionID, EbpCode: stored.EbpCode, Deadline: stored.Deadline.UnixMilli(), Digest: stored.Digest,
-		Priority: msg.Priority}
-	if err := h.sign.Send(ctx, job); err != nil {
+	if err := h.sign.Send(ctx, stored.SignJob(msg.Priority)); err != nil {
 		if rerr := h.requests.ReleaseSignJob(ctx, req.SessionID, owner); rerr != nil {
 			err = errors.Join(err, rerr)
 		}

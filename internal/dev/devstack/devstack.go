@@ -119,6 +119,11 @@ type Options struct {
 	// the sign queue (60 s and 2 s when zero): how soon a job held by a
 	// stopped bridge, or handed back, comes again.
 	SignVisibility time.Duration
+	// KeptState says the emulator keeps its state across restarts
+	// (`ceb179 local --data`): on start the stack queues again the work of
+	// every request not final, whose messages in flight the emulator
+	// forgot (Stack.Requeued).
+	KeptState bool
 	// Faults lets fault drills break components on purpose.
 	Faults Faults
 	// Notify, when set, is a robot configuration (as the NotifySecretArn
@@ -193,6 +198,9 @@ type Stack struct {
 	// Options.Notify).
 	Alarms        []alarmeval.Alarm
 	AlarmsSkipped []string
+	// Requeued counts the requests not final queued again at start
+	// (Options.KeptState).
+	Requeued int
 
 	journey    *journey
 	alarms     map[string]*localalarm.Alarm
@@ -284,6 +292,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	up, policy, err := s.newUpload(o)
 	if err != nil {
 		return nil, err
+	}
+	if o.KeptState {
+		if s.Requeued, err = s.requeueOpen(ctx, cmp.Or(o.Window, ceb179.Window), policy.GiveUpAfter); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.startSigning(ctx, conn, sg, up); err != nil {
 		return nil, err
@@ -379,7 +392,7 @@ func (s *Stack) startAssemble() {
 	s.run(s.runCtx, (&eventsource.Poller{
 		Queue: s.assembleQ, ARN: s.aws.QueueARNs["AssembleQueue"], Region: Region, Handler: asm.Handle,
 		ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: eventsource.DefaultConcurrency, Timeout: 60 * time.Second,
-		Logger: s.log.With("component", "assemble-events"),
+		Logger: s.log.With("component", "assemble-events"), Finish: true,
 	}).Run)
 }
 

@@ -67,6 +67,14 @@ type Poller struct {
 	Concurrency int
 	// Logger receives errors; slog.Default() when nil.
 	Logger *slog.Logger
+	// Finish makes a stop graceful, as Lambda lets an invocation run to
+	// its end: a batch received before ctx ends is still handed to the
+	// handler, with a context that is not cancelled (bounded by Timeout),
+	// and what it processed is deleted. Without it a stop cancels the
+	// invocation and leaves the batch in flight, to come back after its
+	// visibility timeout; an emulator that does not keep messages in
+	// flight across a restart (ceb179 local --data) would lose it.
+	Finish bool
 }
 
 // Run polls until ctx ends. It returns nil when ctx ends.
@@ -105,7 +113,11 @@ func (p *Poller) Run(ctx context.Context) error {
 					continue
 				}
 				if len(msgs) > 0 {
-					p.deliver(ctx, msgs, log)
+					dctx := ctx
+					if p.Finish {
+						dctx = context.WithoutCancel(ctx)
+					}
+					p.deliver(dctx, msgs, log)
 				}
 			}
 		}()

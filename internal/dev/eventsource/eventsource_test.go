@@ -174,3 +174,62 @@ func TestPollerDefaultConcurrency(t *testing.T) {
 		t.Errorf("at most %d batches at once, want %d", most, DefaultConcurrency)
 	}
 }
+
+// TestPollerFinish stops a poller while its handler works on a batch. With
+// Finish the invocation runs to its end on a context that is not
+// cancelled and its message is deleted: nothing is left in flight for an
+// emulator to forget. Without it the invocation is cancelled and the
+// message comes back after its visibility timeout.
+func TestPollerFinish(t *testing.T) {
+	tests := []struct {
+		name      string
+		finish    bool
+		wantAgain int
+	}{
+		{"ok finish: the batch is processed and deleted", true, 0},
+		{"ok no finish: the batch stays and comes back", false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := awstest.New(t)
+			q := queue.New(env.SQS, env.Queue("AssembleQueue"))
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			started, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			p := &Poller{Queue: q, BatchSize: 1, Wait: time.Second, Timeout: 10 * time.Second, Visibility: time.Second,
+				Concurrency: 1, Finish: tt.finish, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				Handler: func(hctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+					once.Do(func() { close(started) })
+					select {
+					case <-release:
+						return events.SQSEventResponse{}, nil
+					case <-hctx.Done():
+						return events.SQSEventResponse{}, hctx.Err()
+					}
+				}}
+			done := make(chan struct{})
+			go func() { defer close(done); _ = p.Run(ctx) }()
+			if err := q.Send(ctx, "m"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-started:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the handler never got the message")
+			}
+			stop()
+			time.Sleep(100 * time.Millisecond) // the stop reaches the handler first
+			close(release)
+			<-done
+			time.Sleep(1500 * time.Millisecond) // past the visibility timeout
+			again, err := q.Receive(context.Background(), 10, 0, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(again) != tt.wantAgain {
+				t.Errorf("%d messages in the queue after the stop, want %d", len(again), tt.wantAgain)
+			}
+		})
+	}
+}
