@@ -1,0 +1,396 @@
+//go:build !windows
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ceb179/ceb179/internal/customs"
+	"github.com/ceb179/ceb179/internal/dev/customssim"
+	"github.com/ceb179/ceb179/internal/dev/devcert"
+)
+
+// Bounds of the crash drill: a burst of drillRate requests a second for
+// drillBurst, stopped by a signal drillStopAfter into it; after the
+// restart, uploads are awaited until drillQuiet passes without a new post,
+// at most drillWait.
+const (
+	drillRate      = 50
+	drillBurst     = 5 * time.Second
+	drillStopAfter = 3 * time.Second
+	drillQuiet     = 10 * time.Second
+	drillWait      = 60 * time.Second
+	// drillLossWindow is how long before the stop a request lost or
+	// posted twice may have been answered: the emulator writes its state
+	// about once a second, and what a component held in flight at the
+	// kill was answered shortly before.
+	drillLossWindow = 3 * time.Second
+)
+
+// TestLocalCrashDrill runs the built `ceb179 local --data DIR` as a
+// process, uploading to a customs simulator outside it, bursts customs
+// requests at it, stops it in the middle of the burst, starts it again on
+// the same folder and counts, at the customs simulator, what was uploaded
+// of the requests it answered 10000. Killed with SIGKILL, the emulator's
+// last second or so of writes may be lost: a request answered but never
+// uploaded, or an upload posted again (customs then answers 入库失败,
+// read as our own duplicate). Stopped with SIGINT (Ctrl-C), nothing may
+// be lost and nothing posted twice. docs/operations.md reports the
+// figures.
+func TestLocalCrashDrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs the local stack four times")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not on PATH")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ceb179")
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	card, err := devcert.Generate(devcert.SM2, "crash drill signer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, certFile := filepath.Join(dir, "signer.key"), filepath.Join(dir, "signer.crt")
+	for f, b := range map[string][]byte{keyFile: card.KeyPEM, certFile: card.CertPEM} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ebp := importFixture(t).EbpCode
+	payments, orders := writeDrillPayments(t, dir, 100)
+
+	for _, tc := range []struct {
+		name   string
+		signal syscall.Signal
+	}{
+		{"SIGKILL", syscall.SIGKILL},
+		{"SIGINT", syscall.SIGINT},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := customssim.Serve(t, customssim.WithFallback(customssim.Judge()))
+			sim.Register(ebp, card.Cert)
+			data := filepath.Join(dir, tc.name)
+			args := []string{"--data", data, "--no-demo", "--signer-key", keyFile, "--signer-cert", certFile, "--ebp-code", ebp}
+
+			first := startDrillStack(t, bin, dir, sim.UploadURL(), "first", args)
+			if out, err := exec.Command(bin, "import", "--local", "--data", data, payments).CombinedOutput(); err != nil {
+				t.Fatalf("import: %v\n%s", err, out)
+			}
+			// The records are older than the emulator's last write.
+			time.Sleep(2 * time.Second)
+
+			sent := burst(t, first.url, orders, func() {
+				if err := first.cmd.Process.Signal(tc.signal); err != nil {
+					t.Error(err)
+				}
+			})
+			first.wait(t, tc.signal)
+			stoppedAt := time.Now()
+
+			second := startDrillStack(t, bin, dir, sim.UploadURL(), "second", args)
+			upAfter := time.Since(stoppedAt)
+			awaitUploads(sim, sent)
+			d := countDrill(sim, sent)
+			// What the restarted stack knows of each one not posted or
+			// posted twice: "not recorded" is lost for good; a state not
+			// final is still worked on (a lease of the killed process
+			// lapses first).
+			state := map[string]string{}
+			for _, r := range append(d.lost, d.twice...) {
+				state[r.sid] = drillState(bin, data, r.sid)
+			}
+			second.stop(t)
+
+			var gone, working, misread []*drillRequest
+			for _, r := range d.lost {
+				if state[r.sid] == "not recorded" {
+					gone = append(gone, r)
+				} else {
+					working = append(working, r)
+				}
+			}
+			for _, r := range d.twice {
+				if !strings.HasPrefix(state[r.sid], "ACCEPTED") {
+					misread = append(misread, r)
+				}
+			}
+			t.Logf("%s %v into a %d/s burst: sent %d, answered 10000 %d, uploaded %d; not posted %d (not recorded, lost for good: %d; recorded, still in progress: %d); posted twice %d (recorded as other than ACCEPTED: %d); posted without an answer %d; up again %v after the stop",
+				tc.name, drillStopAfter, drillRate, len(sent), d.answered, d.uploaded, len(d.lost), len(gone), len(working),
+				len(d.twice), len(misread), d.unanswered, upAfter.Round(100*time.Millisecond))
+			for _, r := range append(d.lost, d.twice...) {
+				t.Logf("  %s answered %v before the stop, posted %d times; now %s", r.sid, r.stopAt.Sub(r.answered).Round(time.Millisecond), sim.PostsFor(r.sid), state[r.sid])
+			}
+			if d.answered == 0 {
+				t.Fatalf("no request answered before the stop")
+			}
+			switch tc.signal {
+			case syscall.SIGINT:
+				if len(d.lost) > 0 || len(d.twice) > 0 {
+					t.Errorf("a graceful stop left %d answered requests not posted and posted %d twice", len(d.lost), len(d.twice))
+				}
+			case syscall.SIGKILL:
+				for _, r := range append(d.lost, d.twice...) {
+					if ago := r.stopAt.Sub(r.answered); ago > drillLossWindow {
+						t.Errorf("%s was answered %v before the kill and still not posted or posted twice: more than the emulator's last second", r.sid, ago)
+					}
+				}
+			}
+		})
+	}
+}
+
+// drillState returns the state `ceb179 show` gives a session on the
+// local stack of data ("ACCEPTED (ON_TIME)"), or "not recorded".
+func drillState(bin, data, sid string) string {
+	out, err := exec.Command(bin, "show", "--local", "--data", data, sid).Output()
+	if err != nil {
+		return "not recorded"
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	// session SID  order ORDER  STATE (OUTCOME)
+	if _, after, ok := strings.Cut(first, "order "); ok {
+		if _, st, ok := strings.Cut(strings.TrimSpace(after), "  "); ok {
+			return strings.TrimSpace(st)
+		}
+	}
+	return first
+}
+
+// writeDrillPayments writes n single-order payments of the import fixture
+// as JSON Lines and returns the file and the orders.
+func writeDrillPayments(t *testing.T, dir string, n int) (string, []string) {
+	t.Helper()
+	base := importFixture(t)
+	var b strings.Builder
+	orders := make([]string, n)
+	for i := range n {
+		p := base
+		p.PayTransactionID = fmt.Sprintf("42000003012026%010d", i)
+		o := base.Orders[0]
+		o.OrderNo = fmt.Sprintf("DRILL-%04d", i)
+		p.Orders = []customs.Order{o}
+		line, err := p.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(append(line, '\n'))
+		orders[i] = o.OrderNo
+	}
+	path := filepath.Join(dir, "drill.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, orders
+}
+
+// localProcess is a running `ceb179 local`.
+type localProcess struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan error
+}
+
+// startDrillStack starts `ceb179 local` with args on a free port, its output in
+// dir/local-<name>-*.out, and waits until it answers /healthz.
+func startDrillStack(t *testing.T, bin, dir, customsURL, name string, args []string) *localProcess {
+	t.Helper()
+	addr := freeAddr(t)
+	out, err := os.Create(filepath.Join(dir, fmt.Sprintf("local-%s-%s.out", strings.ReplaceAll(t.Name(), "/", "-"), name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	cmd := exec.Command(bin, append([]string{"local", "--listen", addr}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CUSTOMS_UPLOAD_URL="+customsURL)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &localProcess{cmd: cmd, url: "http://" + addr, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(p.url + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("%s run exited before it was up: %v\n%s", name, err, readFile(t, out.Name()))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s run not up in 90 s\n%s", name, readFile(t, out.Name()))
+		}
+	}
+}
+
+// wait waits for the process to end after sig: killed by SIGKILL, or
+// exiting 0 after SIGINT.
+func (p *localProcess) wait(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if sig == syscall.SIGINT && err != nil {
+			t.Fatalf("stopped with SIGINT: %v", err)
+		}
+		if sig == syscall.SIGKILL {
+			if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("not killed by SIGKILL: %v", err)
+			}
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30 s after %v", sig)
+	}
+}
+
+// stop stops the process with Ctrl-C and waits for it.
+func (p *localProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, syscall.SIGINT)
+}
+
+// drillRequest is one customs request of the burst.
+type drillRequest struct {
+	sid      string
+	answered time.Time // when 10000 came back; zero when it did not
+	stopAt   time.Time // when the stack was told to stop
+}
+
+// burst calls platDataOpen drillRate times a second for drillBurst, each
+// with a new sessionID and one of orders in turn (no order more often than
+// the daily cap allows), and calls stop drillStopAfter into it. It returns
+// every request, answered or not.
+func burst(t *testing.T, base string, orders []string, stop func()) []*drillRequest {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	n := int(drillBurst.Seconds() * drillRate)
+	if n > len(orders)*5 {
+		t.Fatalf("%d requests for %d orders: over the daily cap", n, len(orders))
+	}
+	reqs := make([]*drillRequest, n)
+	start := time.Now()
+	var stopAt time.Time
+	stopped := false
+	var wg sync.WaitGroup
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Second / drillRate)
+		time.Sleep(time.Until(at))
+		if !stopped && time.Since(start) >= drillStopAfter {
+			stopAt, stopped = time.Now(), true
+			stop()
+		}
+		r := &drillRequest{sid: fmt.Sprintf("drill-%d-%04d", start.UnixNano(), i)}
+		reqs[i] = r
+		wg.Go(func() {
+			open, _ := json.Marshal(customs.OpenReq{OrderNo: orders[i%len(orders)], SessionID: r.sid, ServiceTime: time.Now().UnixMilli()})
+			resp, err := client.PostForm(base+"/platDataOpen", url.Values{"openReq": {string(open)}})
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			var ack customs.Ack
+			if json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&ack) == nil && ack.Code == customs.CodeSuccess {
+				r.answered = time.Now()
+			}
+		})
+	}
+	wg.Wait()
+	for _, r := range reqs {
+		r.stopAt = stopAt
+	}
+	return reqs
+}
+
+// awaitUploads waits until every answered request was posted to customs,
+// or no new post came for drillQuiet, at most drillWait.
+func awaitUploads(sim *customssim.Server, reqs []*drillRequest) {
+	end := time.Now().Add(drillWait)
+	last, lastPosts := time.Now(), sim.Posts()
+	for time.Now().Before(end) && time.Since(last) < drillQuiet {
+		missing := 0
+		for _, r := range reqs {
+			if !r.answered.IsZero() && sim.PostsFor(r.sid) == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+		if p := sim.Posts(); p != lastPosts {
+			last, lastPosts = time.Now(), p
+		}
+	}
+}
+
+// drillCount is what the customs simulator saw of a burst.
+type drillCount struct {
+	answered, uploaded, unanswered int
+	lost, twice                    []*drillRequest
+}
+
+// countDrill counts, at the customs simulator, the burst's answered
+// requests that were uploaded (accepted by customs), never posted, or
+// posted more than once, and the posts of requests not answered 10000.
+func countDrill(sim *customssim.Server, reqs []*drillRequest) drillCount {
+	accepted := map[string]bool{}
+	for _, u := range sim.Uploads() {
+		if u.Accepted() {
+			accepted[u.SessionID] = true
+		}
+	}
+	var d drillCount
+	for _, r := range reqs {
+		posts := sim.PostsFor(r.sid)
+		if r.answered.IsZero() {
+			if posts > 0 {
+				d.unanswered++
+			}
+			continue
+		}
+		d.answered++
+		if accepted[r.sid] {
+			d.uploaded++
+		}
+		if posts == 0 {
+			d.lost = append(d.lost, r)
+		}
+		if posts > 1 {
+			d.twice = append(d.twice, r)
+		}
+	}
+	byAnswer := func(a, b *drillRequest) int { return a.answered.Compare(b.answered) }
+	slices.SortFunc(d.lost, byAnswer)
+	slices.SortFunc(d.twice, byAnswer)
+	return d
+}
