@@ -36,11 +36,13 @@ const (
 	// than half the burst.
 	drillCardRate = 1200
 	drillWait     = 60 * time.Second
-	// drillLossWindow is how far back a kill reaches: the emulator writes
-	// its state about once a second, so a request lost for good was
-	// answered, and one posted twice first posted, at most about that
-	// long before the kill (plus the write itself, on a busy machine).
-	drillLossWindow = 2500 * time.Millisecond
+	// drillWriteGap bounds the time from the emulator's last write of
+	// its state to a kill: it writes about once a second (more on a busy
+	// machine).
+	drillWriteGap = 3 * time.Second
+	// drillWriteSlack is how long before its file's time a write may have
+	// read the state.
+	drillWriteSlack = 250 * time.Millisecond
 )
 
 // TestLocalCrashDrill runs the built `ceb179 local --data DIR
@@ -105,8 +107,9 @@ func TestLocalCrashDrill(t *testing.T) {
 				}
 			})
 			first.wait(t, tc.signal)
-			stoppedAt := time.Now()
-			t.Logf("%s: the emulator's state was last written: %s the stop", tc.name, stateAge(t, data, sent[0].stopAt))
+			stoppedAt, stopAt := time.Now(), sent[0].stopAt
+			written := lastWrite(data)
+			t.Logf("%s: the emulator's state was last written %s", tc.name, relative(written, stopAt, "the stop"))
 
 			second := startDrillStack(t, bin, dir, sim.UploadURL(), "second", args)
 			upAfter := time.Since(stoppedAt)
@@ -121,18 +124,18 @@ func TestLocalCrashDrill(t *testing.T) {
 				state[r.sid] = drillState(bin, data, r.sid)
 			}
 			recorded := drillRecorded(t, bin, data)
-			// The requests answered just before the kill could reach: the
-			// restarted stack must know every one of them.
-			var edge []*drillRequest
+			// What was answered before the last write is kept: the
+			// restarted stack knows the latest ten of those requests.
+			var before []*drillRequest
 			for _, r := range sent {
-				if !r.answered.IsZero() && r.stopAt.Sub(r.answered) > drillLossWindow {
-					edge = append(edge, r)
+				if !r.answered.IsZero() && r.answered.Before(written.Add(-drillWriteSlack)) {
+					before = append(before, r)
 				}
 			}
-			slices.SortFunc(edge, func(a, b *drillRequest) int { return b.answered.Compare(a.answered) })
-			for _, r := range edge[:min(10, len(edge))] {
+			slices.SortFunc(before, func(a, b *drillRequest) int { return b.answered.Compare(a.answered) })
+			for _, r := range before[:min(10, len(before))] {
 				if st := drillState(bin, data, r.sid); st == "not recorded" {
-					t.Errorf("%s, answered %v before the stop, is not in the restarted stack's table", r.sid, r.stopAt.Sub(r.answered).Round(time.Millisecond))
+					t.Errorf("%s, answered %s, is not in the restarted stack's table", r.sid, relative(r.answered, written, "the last write"))
 				}
 			}
 			second.stop(t)
@@ -162,32 +165,34 @@ func TestLocalCrashDrill(t *testing.T) {
 			for _, r := range append(d.lost, d.twice...) {
 				posted := "never posted"
 				if at, ok := firstPost[r.sid]; ok {
-					posted = fmt.Sprintf("first posted %v before it", r.stopAt.Sub(at).Round(time.Millisecond))
+					posted = "first posted " + relative(at, stopAt, "the stop")
 				}
-				t.Logf("  %s answered %v before the stop, %s, posted %d times; now %s",
-					r.sid, r.stopAt.Sub(r.answered).Round(time.Millisecond), posted, sim.PostsFor(r.sid), state[r.sid])
+				t.Logf("  %s answered %s, %s, posted %d times; now %s",
+					r.sid, relative(r.answered, stopAt, "the stop"), posted, sim.PostsFor(r.sid), state[r.sid])
 			}
 			if d.answered == 0 {
 				t.Fatalf("no request answered before the stop")
 			}
 			switch tc.signal {
 			case syscall.SIGINT:
+				if !written.After(stopAt) {
+					t.Errorf("a graceful stop did not write the state: last written %s", relative(written, stopAt, "the stop"))
+				}
 				if len(d.lost) > 0 || len(d.twice) > 0 || recorded < d.answered {
 					t.Errorf("a graceful stop left %d answered requests not posted, posted %d twice, and %d of %d answered in the table",
 						len(d.lost), len(d.twice), recorded, d.answered)
 				}
 			case syscall.SIGKILL:
-				// Lost for good or posted twice: only what the last second
-				// or so wrote. (A request recorded but still in progress
-				// is not lost: the restarted stack works on it.)
-				for _, r := range gone {
-					if ago := r.stopAt.Sub(r.answered); ago > drillLossWindow {
-						t.Errorf("%s, answered %v before the kill, is lost: more than the emulator's last second", r.sid, ago)
-					}
+				// Only the last second or so is lost: the state was written
+				// shortly before the kill, and a request lost for good was
+				// answered after that write. (One recorded but still in
+				// progress is not lost: the restarted stack works on it.)
+				if written.IsZero() || stopAt.Sub(written) > drillWriteGap {
+					t.Errorf("the emulator's state was last written %s; want within %v", relative(written, stopAt, "the kill"), drillWriteGap)
 				}
-				for _, r := range d.twice {
-					if ago := r.stopAt.Sub(firstPost[r.sid]); ago > drillLossWindow {
-						t.Errorf("%s, first posted %v before the kill, was posted again: more than the emulator's last second", r.sid, ago)
+				for _, r := range gone {
+					if r.answered.Before(written.Add(-drillWriteSlack)) {
+						t.Errorf("%s, answered %s, is lost", r.sid, relative(r.answered, written, "the last write"))
 					}
 				}
 			}
@@ -214,26 +219,27 @@ func drillRecorded(t *testing.T, bin, data string) int {
 	return st.Today.Requests
 }
 
-// stateAge says when, next to stop, the emulator's state files in
-// data/aws were last written.
-func stateAge(t *testing.T, data string, stop time.Time) string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(data, "aws", "*.json"))
-	var ages []string
-	for _, f := range files {
-		if fi, err := os.Stat(f); err == nil {
-			ago := stop.Sub(fi.ModTime()).Round(time.Millisecond)
-			when := fmt.Sprintf("%v before", ago)
-			if ago < 0 {
-				when = fmt.Sprintf("%v after", -ago)
-			}
-			ages = append(ages, filepath.Base(f)+" "+when)
-		}
+// lastWrite returns when the emulator last wrote its tables in data
+// (zero when it never did).
+func lastWrite(data string) time.Time {
+	fi, err := os.Stat(filepath.Join(data, "aws", "dynamodb.json"))
+	if err != nil {
+		return time.Time{}
 	}
-	if len(ages) == 0 {
+	return fi.ModTime()
+}
+
+// relative says when t was next to ref, named what: "340ms before the
+// stop", "1.2s after the stop", "never".
+func relative(t, ref time.Time, what string) string {
+	if t.IsZero() {
 		return "never"
 	}
-	return strings.Join(ages, ", ")
+	d := ref.Sub(t).Round(time.Millisecond)
+	if d < 0 {
+		return fmt.Sprintf("%v after %s", -d, what)
+	}
+	return fmt.Sprintf("%v before %s", d, what)
 }
 
 // drillState returns the state `ceb179 show` gives a session on the

@@ -73,10 +73,11 @@ rehearsals: in AWS, durability is DynamoDB's and SQS's. A graceful stop
 the last second or so, as the emulator writes its state about once a
 second (and without fsync): a request answered 10000 but not yet written
 is gone, never uploaded; an upload posted but not yet recorded is posted
-again after the restart, which customs answers 入库失败 and upload reads as
-its own duplicate (or as REJECTED when the first post's record was lost
-too). The emulator keeps no message in flight across a restart, so each
-start with --data queues again the work of every request not final.
+again after the restart, which customs answers 入库失败: the session is
+then recorded REJECTED although customs holds the data (or ACCEPTED, as
+our own duplicate, when the first post's record survived). The emulator
+keeps no message in flight across a restart, so each start with --data
+queues again the work of every request not final.
 
 Environment: CUSTOMS_UPLOAD_URL sends uploads there instead of to the
 built-in simulator (https with verified TLS, or http on loopback);
