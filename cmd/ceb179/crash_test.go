@@ -58,18 +58,7 @@ const (
 // lost and nothing posted twice, though hsmbridge held jobs at the stop.
 // docs/operations.md reports the figures.
 func TestLocalCrashDrill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs the local stack four times")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not on PATH")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "ceb179")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin, dir := builtCommand(t), t.TempDir()
 	// An E-Port card slower than the burst, so that hsmbridge holds jobs
 	// when the stack stops.
 	card := eporttest.NewSM2Key(t, 0x0300000000000d71)

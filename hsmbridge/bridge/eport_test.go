@@ -45,6 +45,29 @@ func guardedSpec(name string, ctl *eporttest.Control, pin string, guard *signer.
 	}}
 }
 
+// runCardBridge runs a bridge with one signer, "card", over the fake
+// control ctl of key k (probed every probe; 0: the default), until the
+// test ends, and returns it with its queue and upload function once the
+// card is in the pool.
+func runCardBridge(t *testing.T, k eporttest.Key, ctl *eporttest.Control, probe time.Duration) (*bridge.Bridge, *fakeQueue, *fakeUploader) {
+	t.Helper()
+	q, up := newFakeQueue(), newFakeUploader()
+	up.addCert(k.Cert)
+	b, err := bridge.New(bridge.Options{
+		Queue: q, Uploader: up, Logger: quietLogger(), ProbeInterval: probe,
+		Signers: []bridge.SignerSpec{eportSpec(t, "card", ctl, cardPIN)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, 5*time.Second, "card in the pool", func() bool { return signerState(b, "card") == "healthy" })
+	return b, q, up
+}
+
 // waitFor polls cond every 10 ms for at most d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -164,20 +187,7 @@ func TestEPortCardRate(t *testing.T) {
 	k := eporttest.NewSM2Key(t, 0xC3)
 	ctl := eporttest.New(t, k.Signer, k.Cert, cardPIN)
 	ctl.SetRate(250)
-	q, up := newFakeQueue(), newFakeUploader()
-	up.addCert(k.Cert)
-	b, err := bridge.New(bridge.Options{
-		Queue: q, Uploader: up, Logger: quietLogger(),
-		Signers: []bridge.SignerSpec{eportSpec(t, "card", ctl, cardPIN)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, 5*time.Second, "card in the pool", func() bool { return signerState(b, "card") == "healthy" })
+	b, q, _ := runCardBridge(t, k, ctl, 0)
 	start := time.Now()
 	for i := range 10 {
 		q.sendJob(fmt.Sprintf("R%02d", i), "EBP1", time.Now().Add(2*time.Minute))
@@ -197,19 +207,7 @@ func TestEPortCardRate(t *testing.T) {
 func TestEPortIdleHealth(t *testing.T) {
 	k := eporttest.NewSM2Key(t, 0xD4)
 	ctl := eporttest.New(t, k.Signer, k.Cert, cardPIN)
-	q, up := newFakeQueue(), newFakeUploader()
-	b, err := bridge.New(bridge.Options{
-		Queue: q, Uploader: up, Logger: quietLogger(), ProbeInterval: 100 * time.Millisecond,
-		Signers: []bridge.SignerSpec{eportSpec(t, "card", ctl, cardPIN)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, 5*time.Second, "card in the pool", func() bool { return signerState(b, "card") == "healthy" })
+	b, _, _ := runCardBridge(t, k, ctl, 100*time.Millisecond)
 	signs := ctl.SignRequests()
 	ctl.SetMode(eporttest.NoCard)
 	waitFor(t, 5*time.Second, "idle card out of the pool", func() bool { return signerState(b, "card") == "unhealthy" })

@@ -1,7 +1,6 @@
 package bridge_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -22,20 +21,7 @@ func TestSignatureLog(t *testing.T) {
 	ctl := eporttest.New(t, k.Signer, k.Cert, cardPIN)
 	ctl.SetRate(1200)
 	ctl.SetBurst(1)
-	q, up := newFakeQueue(), newFakeUploader()
-	up.addCert(k.Cert)
-	b, err := bridge.New(bridge.Options{
-		Queue: q, Uploader: up, Logger: quietLogger(),
-		Signers: []bridge.SignerSpec{eportSpec("card", ctl, cardPIN)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, 5*time.Second, "card in the pool", func() bool { return signerState(b, "card") == "healthy" })
+	b, q, up := runCardBridge(t, k, ctl, 0)
 
 	const n = 12
 	var idleFrom time.Time
