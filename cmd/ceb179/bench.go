@@ -46,9 +46,10 @@ look.
 configuration file instead: the platform's own cards or cipher machine,
 through the same code as 'ceb179 local --bridge-config'. A warm-up keeps
 the signers of the first signer's ebpCode busy and measures each one's
-steady rate from back-to-back signatures (at least 30, over at least 15 s;
-the first signature after an idle spell, which costs a card no wait, is
-not counted), printed with its spread (95% confidence). Then --load times
+steady rate from back-to-back signatures (at least 30, over at least 15 s,
+or 15 s times --scale; the first signature after an idle spell, which
+costs a card no wait, is not counted), printed with its spread (95%
+confidence). Then --load times
 that rate arrives for 120 s (or --requests over 120 s), in real time: a
 card is a card. The rate is measured again from the signatures made
 during the run; if it drifted (a card slowing down), the table says so

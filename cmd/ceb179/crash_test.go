@@ -29,9 +29,9 @@ import (
 // until drillQuiet passes without a new post, at most drillWait.
 const (
 	drillRate      = 50
-	drillBurst     = 5 * time.Second
+	drillBurst     = 4 * time.Second
 	drillStopAfter = 3 * time.Second
-	drillQuiet     = 10 * time.Second
+	drillQuiet     = 5 * time.Second
 	// drillCardRate is the card's signatures a minute: 20 a second, less
 	// than half the burst.
 	drillCardRate = 1200
@@ -59,15 +59,7 @@ const (
 // docs/operations.md reports the figures.
 func TestLocalCrashDrill(t *testing.T) {
 	bin, dir := builtCommand(t), t.TempDir()
-	// An E-Port card slower than the burst, so that hsmbridge holds jobs
-	// when the stack stops.
-	card := eporttest.NewSM2Key(t, 0x0300000000000d71)
-	ctl := eporttest.New(t, card.Signer, card.Cert, "88888888")
-	ctl.SetRate(drillCardRate)
-	ctl.SetBurst(1)
 	ebp := importFixture(t).EbpCode
-	cfg := writeBridgeConfig(t, "off",
-		"name: card-1", "type: eport", "ebpCode: "+ebp, "url: "+ctl.URL(), "pinFile: "+writePIN(t, "88888888"))
 	payments, orders := writeDrillPayments(t, dir, 100)
 
 	for _, tc := range []struct {
@@ -78,6 +70,15 @@ func TestLocalCrashDrill(t *testing.T) {
 		{"SIGINT", syscall.SIGINT},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// An E-Port card slower than the burst, so that hsmbridge
+			// holds jobs when the stack stops.
+			card := eporttest.NewSM2Key(t, 0x0300000000000d71)
+			ctl := eporttest.New(t, card.Signer, card.Cert, "88888888")
+			ctl.SetRate(drillCardRate)
+			ctl.SetBurst(1)
+			cfg := writeBridgeConfig(t, "off",
+				"name: card-1", "type: eport", "ebpCode: "+ebp, "url: "+ctl.URL(), "pinFile: "+writePIN(t, "88888888"))
 			sim := customssim.Serve(t, customssim.WithFallback(customssim.Judge()))
 			sim.Register(ebp, card.Cert)
 			data := filepath.Join(dir, tc.name)

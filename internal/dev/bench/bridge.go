@@ -37,7 +37,9 @@ type BridgeRun struct {
 	// warm-up measures at least (default 30).
 	MinSteady int
 	// MinSpan is how long each signer's back-to-back signatures span at
-	// least in the warm-up (default 15 s), unless MaxWarmup is reached.
+	// least in the warm-up, unless MaxWarmup is reached (default 15 s
+	// times Scale: a quick look measures for less time, never on fewer
+	// than MinSteady signatures).
 	MinSpan time.Duration
 	// MaxWarmup bounds the warm-up's requests (default 2,000): a signer as
 	// fast as a key file is measured on that many.
@@ -216,7 +218,7 @@ func (r BridgeRun) withDefaults() BridgeRun {
 		r.MinSteady = 30
 	}
 	if r.MinSpan <= 0 {
-		r.MinSpan = 15 * time.Second
+		r.MinSpan = time.Duration(float64(15*time.Second) * r.Scale)
 	}
 	if r.MaxWarmup <= 0 {
 		r.MaxWarmup = 2000
