@@ -77,8 +77,14 @@ func TestLocalCrashDrill(t *testing.T) {
 			ctl := eporttest.New(t, card.Signer, card.Cert, "88888888")
 			ctl.SetRate(drillCardRate)
 			ctl.SetBurst(1)
-			cfg := writeBridgeConfig(t, "off",
-				"name: card-1", "type: eport", "ebpCode: "+ebp, "url: "+ctl.URL(), "pinFile: "+writePIN(t, "88888888"))
+			// The machine's PIN memory in a folder of this subtest's (no
+			// t.Setenv in a parallel test).
+			cfg := filepath.Join(t.TempDir(), "hsmbridge.yaml")
+			yaml := fmt.Sprintf("statusAddr: \"off\"\nprobeInterval: 1s\nsignTimeout: 10s\nstateDir: %q\nsigners:\n"+
+				"  - {name: card-1, type: eport, ebpCode: %s, url: %q, pinFile: %q}\n", t.TempDir(), ebp, ctl.URL(), writePIN(t, "88888888"))
+			if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			sim := customssim.Serve(t, customssim.WithFallback(customssim.Judge()))
 			sim.Register(ebp, card.Cert)
 			data := filepath.Join(dir, tc.name)
