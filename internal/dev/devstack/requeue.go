@@ -12,45 +12,37 @@ import (
 // requeueWhy is the note a requeued request carries (ceb179 show).
 const requeueWhy = "queued again when the local stack started on its kept state: the emulator forgets messages in flight"
 
+// requeueLimit bounds the requests requeueOpen reads.
+const requeueLimit = 100000
+
 // requeueOpen puts back on the queues the work of every request not final
-// received since its give-up window could have begun, when the stack
-// starts on the state `ceb179 local --data` kept. The emulator keeps no
-// message in flight across a restart: one received and not yet deleted,
-// or handed back with a visibility timeout (the bridge's jobs at a stop,
-// an unknown order's retries), is forgotten, where SQS would deliver it
-// again after its visibility timeout. A request still RECEIVED is queued
-// for assembly again; one ASSEMBLED or SIGNED gets its sign job again.
-// Both are idempotent, so a message that did survive is delivered twice
-// to no harm: assembly does nothing past RECEIVED, the bridge drops a job
-// whose session is final, and upload posts a session once. Each request
-// queued again is noted on it, as the settler notes its actions. It
-// returns how many it queued.
+// whose deadline is inside its give-up window, when the stack starts on
+// the state `ceb179 local --data` kept. The emulator keeps no message in
+// flight across a restart: one received and not yet deleted, or handed
+// back with a visibility timeout (the bridge's jobs at a stop, an unknown
+// order's retries), is forgotten, where SQS would deliver it again after
+// its visibility timeout. A request still RECEIVED is queued for assembly
+// again; one ASSEMBLED or SIGNED gets its sign job again. Both are
+// idempotent, so a message that did survive is delivered twice to no
+// harm: assembly does nothing past RECEIVED, the bridge drops a job whose
+// session is final, and upload posts a session once. Each request queued
+// again is noted on it, as the settler notes its actions. The requests
+// are read from the open index, as the settler reads them. It returns
+// how many it queued.
 func (s *Stack) requeueOpen(ctx context.Context, window, giveUp time.Duration) (int, error) {
 	now := time.Now()
 	queued := 0
-	seen := map[string]bool{}
-	for t := now.Add(-(giveUp + 2*window)); ; t = t.Add(24 * time.Hour) {
-		day := ceb179.Day(t)
-		if t.After(now) {
-			day = ceb179.Day(now)
+	_, err := s.Store.OpenRequests(ctx, now.Add(-(giveUp + window)), now.Add(2*window), requeueLimit, func(v ceb179.RequestView) error {
+		ok, err := s.requeue(ctx, v, window, now)
+		if ok {
+			queued++
 		}
-		if !seen[day] {
-			seen[day] = true
-			err := s.Store.RequestsOfDay(ctx, day, func(v ceb179.RequestView) error {
-				ok, err := s.requeue(ctx, v, window, now)
-				if ok {
-					queued++
-				}
-				return err
-			})
-			if err != nil {
-				return queued, fmt.Errorf("local: queue requests not final again: %w", err)
-			}
-		}
-		if !t.Before(now) {
-			return queued, nil
-		}
+		return err
+	})
+	if err != nil {
+		return queued, fmt.Errorf("local: queue requests not final again: %w", err)
 	}
+	return queued, nil
 }
 
 // requeue queues v's work again when it is not final, and reports whether
