@@ -116,7 +116,7 @@ func benchBridge(ctx context.Context, file string, r bench.BridgeRun, stdout, st
 	r.Config = cfg
 	r.OnRun = func(sc bench.Scenario, rates []bench.SignerRate) {
 		for _, s := range rates {
-			fmt.Fprintf(stderr, "  %s: %.1f/min ±%.1f from %d back-to-back signatures\n", s.Name, s.Warmup.PerMinute, s.Warmup.Spread, s.Warmup.Samples)
+			fmt.Fprintf(stderr, "  %s: %s from %d signatures\n", s.Name, s.Warmup, s.Warmup.Samples)
 		}
 		fmt.Fprintf(stderr, "offering %d requests over %s, in real time ...\n", sc.Requests, sc.Over)
 	}

@@ -329,7 +329,7 @@ func warmUp(ctx context.Context, st *devstack.Stack, r BridgeRun, window time.Du
 	for _, name := range signers {
 		rate := steadyRate(log.between(name, start, time.Now()), slots[name])
 		if rate.Samples == 0 {
-			return warmed{}, fmt.Errorf("bench: warm-up: signer %s made no back-to-back signature in %d requests", name, f.sent)
+			return warmed{}, fmt.Errorf("bench: warm-up: signer %s made no signature in %d requests", name, f.sent)
 		}
 		w.rates = append(w.rates, SignerRate{Name: name, PerMinute: rate.PerMinute, Slots: slots[name], Warmup: rate})
 	}

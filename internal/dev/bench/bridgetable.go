@@ -89,16 +89,28 @@ func bridgeLines(r BridgeResult) []string {
 	return lines
 }
 
-// rateText is a rate with its spread: "250.0/min ±0.4".
+// String is the rate with its spread: "250.0/min ±0.4", or "≥ ..." when
+// it comes from call times.
+func (r Rate) String() string { return rateText(r) }
+
+// rateText is a rate with its spread: "250.0/min ±0.4", or "≥ ..." when
+// it comes from call times.
 func rateText(r Rate) string {
 	if r.Samples == 0 {
 		return "-"
 	}
+	if r.FromCalls {
+		return fmt.Sprintf("≥ %.1f/min (call times)", r.PerMinute)
+	}
 	return fmt.Sprintf("%.1f/min ±%.1f", r.PerMinute, r.Spread)
 }
 
-// samplesText says what a rate was measured on: "62 over 14.9 s".
+// samplesText says what a rate was measured on: "62 over 14.9 s", or
+// "none" when no signature was back-to-back.
 func samplesText(r Rate) string {
+	if r.FromCalls {
+		return "none: the pipeline never kept it busy"
+	}
 	return fmt.Sprintf("%d over %.1f s", r.Samples, r.Over.Seconds())
 }
 
@@ -107,7 +119,7 @@ func driftText(s SignerRate) string {
 	switch {
 	case s.Drifted:
 		return fmt.Sprintf("%+.1f%%: bound from the run's rate", 100*(s.Run.PerMinute-s.Warmup.PerMinute)/s.Warmup.PerMinute)
-	case s.Run.Samples < minDriftSamples:
+	case s.Warmup.FromCalls || s.Run.FromCalls || s.Run.Samples < minDriftSamples:
 		return "too few to tell"
 	default:
 		return "none"

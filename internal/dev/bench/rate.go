@@ -21,7 +21,10 @@ const minDriftSamples = 10
 // Rate is a signer's steady rate, measured from its back-to-back
 // signatures (bridge.Signature.Steady): each one's time since the same
 // slot's previous signature, while a job was waiting. The first signature
-// after an idle spell, which may cost a card no wait, never counts.
+// after an idle spell, which may cost a card no wait, never counts. A
+// signer faster than the pipeline that feeds it (a key file, a cipher
+// machine) makes no back-to-back signature: its rate is then measured
+// from the time its calls took, and is at least what it delivered.
 type Rate struct {
 	// PerMinute is the signatures a minute, all the signer's slots
 	// together (0 when nothing was measured).
@@ -29,43 +32,67 @@ type Rate struct {
 	// Spread is the half-width of the 95% confidence interval of
 	// PerMinute: the rate is PerMinute ± Spread.
 	Spread float64
-	// Samples counts the back-to-back signatures measured.
+	// Samples counts the signatures measured: back-to-back ones, or with
+	// FromCalls every one.
 	Samples int
 	// Over is the time they span.
 	Over time.Duration
+	// FromCalls says no signature was back-to-back: the pipeline never
+	// kept the signer busy, and the rate comes from its calls' times.
+	FromCalls bool
 }
 
 // steadyRate measures the rate of a signer of slots slots from its
-// signatures.
+// signatures: from the back-to-back ones, or from the calls' times when
+// there is none.
 func steadyRate(sigs []bridge.Signature, slots int) Rate {
-	var (
-		n           int
-		sum, sumSq  float64
-		first, last time.Time
-	)
+	var steady, calls meanOf
 	for _, s := range sigs {
-		if s.Steady <= 0 {
-			continue
-		}
-		d := s.Steady.Seconds()
-		n++
-		sum += d
-		sumSq += d * d
-		if from := s.At.Add(-s.Steady); first.IsZero() || from.Before(first) {
-			first = from
-		}
-		if s.At.After(last) {
-			last = s.At
+		calls.add(s.Took, s.At.Add(-s.Took), s.At)
+		if s.Steady > 0 {
+			steady.add(s.Steady, s.At.Add(-s.Steady), s.At)
 		}
 	}
-	if n == 0 {
+	if steady.n > 0 {
+		return steady.rate(slots)
+	}
+	r := calls.rate(slots)
+	r.FromCalls = r.Samples > 0
+	return r
+}
+
+// meanOf gathers durations for a mean and its spread, and the time they
+// span.
+type meanOf struct {
+	n           int
+	sum, sumSq  float64
+	first, last time.Time
+}
+
+func (m *meanOf) add(d time.Duration, from, to time.Time) {
+	v := max(d.Seconds(), 1e-9)
+	m.n++
+	m.sum += v
+	m.sumSq += v * v
+	if m.first.IsZero() || from.Before(m.first) {
+		m.first = from
+	}
+	if to.After(m.last) {
+		m.last = to
+	}
+}
+
+// rate is slots signatures per mean duration, with the 95% confidence
+// half-width of that mean carried over to the rate.
+func (m meanOf) rate(slots int) Rate {
+	if m.n == 0 {
 		return Rate{}
 	}
-	mean := sum / float64(n)
-	r := Rate{PerMinute: float64(max(slots, 1)) * 60 / mean, Samples: n, Over: last.Sub(first)}
-	if n > 1 {
-		sd := math.Sqrt(max(0, (sumSq-float64(n)*mean*mean)/float64(n-1)))
-		r.Spread = r.PerMinute * 1.96 * sd / (mean * math.Sqrt(float64(n)))
+	mean := m.sum / float64(m.n)
+	r := Rate{PerMinute: float64(max(slots, 1)) * 60 / mean, Samples: m.n, Over: m.last.Sub(m.first)}
+	if m.n > 1 {
+		sd := math.Sqrt(max(0, (m.sumSq-float64(m.n)*mean*mean)/float64(m.n-1)))
+		r.Spread = r.PerMinute * 1.96 * sd / (mean * math.Sqrt(float64(m.n)))
 	}
 	return r
 }
@@ -74,7 +101,7 @@ func steadyRate(sigs []bridge.Signature, slots int) Rate {
 // warm, its warm-up rate, by more than DriftTolerance and by more than
 // their spreads together.
 func drifted(warm, run Rate) bool {
-	if warm.Samples == 0 || run.Samples < minDriftSamples {
+	if warm.Samples == 0 || warm.FromCalls || run.FromCalls || run.Samples < minDriftSamples {
 		return false
 	}
 	diff := math.Abs(run.PerMinute - warm.PerMinute)
