@@ -53,7 +53,7 @@ func steadyRate(sigs []bridge.Signature, slots int) Rate {
 			steady.add(s.Steady, s.At.Add(-s.Steady), s.At)
 		}
 	}
-	if steady.n > 0 {
+	if len(steady.vs) > 0 {
 		return steady.rate(slots)
 	}
 	r := calls.rate(slots)
@@ -61,19 +61,15 @@ func steadyRate(sigs []bridge.Signature, slots int) Rate {
 	return r
 }
 
-// meanOf gathers durations for a mean and its spread, and the time they
-// span.
+// meanOf gathers durations, in order, for a mean and its spread, and the
+// time they span.
 type meanOf struct {
-	n           int
-	sum, sumSq  float64
+	vs          []float64 // seconds
 	first, last time.Time
 }
 
 func (m *meanOf) add(d time.Duration, from, to time.Time) {
-	v := max(d.Seconds(), 1e-9)
-	m.n++
-	m.sum += v
-	m.sumSq += v * v
+	m.vs = append(m.vs, max(d.Seconds(), 1e-9))
 	if m.first.IsZero() || from.Before(m.first) {
 		m.first = from
 	}
@@ -82,19 +78,56 @@ func (m *meanOf) add(d time.Duration, from, to time.Time) {
 	}
 }
 
+// batches is how many consecutive batches the spread is estimated from.
+const batches = 8
+
 // rate is slots signatures per mean duration, with the 95% confidence
-// half-width of that mean carried over to the rate.
+// half-width of that rate. Back-to-back intervals are not independent (a
+// reply that arrives late makes one interval longer and the next
+// shorter), so the spread comes from the rates of consecutive batches
+// (the method of batch means); with too few samples for batches, from
+// the single durations.
 func (m meanOf) rate(slots int) Rate {
-	if m.n == 0 {
+	n := len(m.vs)
+	if n == 0 {
 		return Rate{}
 	}
-	mean := m.sum / float64(m.n)
-	r := Rate{PerMinute: float64(max(slots, 1)) * 60 / mean, Samples: m.n, Over: m.last.Sub(m.first)}
-	if m.n > 1 {
-		sd := math.Sqrt(max(0, (m.sumSq-float64(m.n)*mean*mean)/float64(m.n-1)))
-		r.Spread = r.PerMinute * 1.96 * sd / (mean * math.Sqrt(float64(m.n)))
+	per := float64(max(slots, 1)) * 60
+	r := Rate{PerMinute: per * float64(n) / sum(m.vs), Samples: n, Over: m.last.Sub(m.first)}
+	groups := [][]float64{}
+	if k := min(batches, n/4); k >= 3 {
+		for i := range k {
+			groups = append(groups, m.vs[i*n/k:(i+1)*n/k])
+		}
+	} else {
+		for i := range m.vs {
+			groups = append(groups, m.vs[i:i+1])
+		}
 	}
+	if len(groups) < 2 {
+		return r
+	}
+	rates := make([]float64, len(groups))
+	mean := 0.0
+	for i, g := range groups {
+		rates[i] = per * float64(len(g)) / sum(g)
+		mean += rates[i]
+	}
+	mean /= float64(len(rates))
+	ss := 0.0
+	for _, v := range rates {
+		ss += (v - mean) * (v - mean)
+	}
+	r.Spread = 1.96 * math.Sqrt(ss/float64(len(rates)-1)) / math.Sqrt(float64(len(rates)))
 	return r
+}
+
+func sum(vs []float64) float64 {
+	t := 0.0
+	for _, v := range vs {
+		t += v
+	}
+	return t
 }
 
 // drifted reports whether run, a signer's rate during the run, differs from

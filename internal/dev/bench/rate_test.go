@@ -10,12 +10,13 @@ import (
 
 // cardLog is the bridge's record of a card that makes its first
 // signature at once (it was idle) and then n back-to-back ones every
-// interval, a millisecond early or late in turn.
-func cardLog(n int, interval time.Duration) []bridge.Signature {
+// interval, each reply jitter late or early in turn (a late reply makes
+// one interval longer and the next shorter).
+func cardLog(n int, interval, jitter time.Duration) []bridge.Signature {
 	at := time.Unix(1_800_000_000, 0)
 	sigs := []bridge.Signature{{Seq: 1, At: at, Took: 2 * time.Millisecond}}
 	for i := range n {
-		d := interval + time.Duration(1-2*(i%2))*time.Millisecond
+		d := interval + time.Duration(1-2*(i%2))*jitter
 		at = at.Add(d)
 		sigs = append(sigs, bridge.Signature{Seq: int64(i + 2), At: at, Took: d - time.Millisecond, Steady: d})
 	}
@@ -37,8 +38,9 @@ func TestSteadyRate(t *testing.T) {
 		samples   int
 		fromCalls bool
 	}{
-		{"ok a card: the free first signature does not count", cardLog(60, 240*time.Millisecond), 1, 250, 60, false},
-		{"ok two slots each back-to-back every 480 ms", cardLog(40, 480*time.Millisecond), 2, 250, 40, false},
+		{"ok a card: the free first signature does not count", cardLog(60, 240*time.Millisecond, time.Millisecond), 1, 250, 60, false},
+		{"ok late replies: the spread stays small", cardLog(60, 240*time.Millisecond, 20*time.Millisecond), 1, 250, 60, false},
+		{"ok two slots each back-to-back every 480 ms", cardLog(40, 480*time.Millisecond, time.Millisecond), 2, 250, 40, false},
 		{"ok never busy: the rate of its calls", fast, 4, 24000, 20, true},
 		{"fail no signature", nil, 1, 0, 0, false},
 	}
