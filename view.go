@@ -33,8 +33,12 @@ type Replay struct {
 	By, Why string
 	// At is when the replay was asked for.
 	At time.Time
-	// Force allows replaying a session that customs accepted.
+	// Force allows replaying a session that customs accepted, or one
+	// still in progress (Replayable).
 	Force bool
+	// Window is the time customs allows for an upload, which sets the due
+	// time after an earlier replay (Window when zero).
+	Window time.Duration
 }
 
 // UploadClaim is the upload function's view of a request: who holds the

@@ -91,7 +91,7 @@ type Requests interface {
 	// returns the stored one (p or the earlier one) and whether p was written.
 	CreatePending(ctx context.Context, p ceb179.Pending) (ceb179.Pending, bool, error)
 	// SetState moves the request to state to if it is in one of from.
-	SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error
+	SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, t ceb179.Transition) error
 	// ClaimSignJob gives owner, for lease, the right to send the session's
 	// sign job; false when another owner holds a live claim.
 	ClaimSignJob(ctx context.Context, sessionID, owner string, now time.Time, lease time.Duration) (bool, error)
@@ -413,7 +413,7 @@ func (h *Handler) sendJob(ctx context.Context, msg ceb179.AssembleMessage, req c
 func (h *Handler) finish(ctx context.Context, sessionID string, to ceb179.State, reason string) error {
 	var err error
 	for attempt := range 3 {
-		if err = h.requests.SetState(ctx, sessionID, to, reason, ceb179.StateReceived); err == nil {
+		if err = h.requests.SetState(ctx, sessionID, to, reason, ceb179.Assemblable); err == nil {
 			return nil
 		}
 		req, gerr := h.requests.GetRequest(ctx, sessionID)

@@ -30,7 +30,8 @@ func TestReplay(t *testing.T) {
 	if n := len(b.jobs(t)); n != 1 {
 		t.Fatalf("%d sign jobs after the first assembly, want 1", n)
 	}
-	if err := b.store.SetState(ctx, sid, ceb179.StateRejected, "customs 20000: test"); err != nil {
+	if err := b.store.SetState(ctx, sid, ceb179.StateRejected, "customs 20000: test",
+		ceb179.Transition{Name: "customs rejects the upload", From: []ceb179.From{{State: ceb179.StateAssembled}}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -5,6 +5,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -165,8 +166,55 @@ func querySession[I, T any](ctx context.Context, s *Store, sessionID, prefix, wh
 	}, what, conv)
 }
 
-// stateIn returns the condition "#s IN (:f0, :f1, ...)" for states and
-// adds their values to values.
+// condition compiles the transition t, asked at now, into a condition
+// expression on a request item: one clause for each state t may start
+// from, with that state's guards (window sets the due time after a
+// replay). It adds the values it uses to values; "#s" must name the
+// state. A transition without from-states is an error: it would allow
+// nothing, and a caller that passes one has lost its rule.
+func condition(t ceb179.Transition, now time.Time, window time.Duration, values map[string]types.AttributeValue) (string, error) {
+	if len(t.From) == 0 {
+		return "", fmt.Errorf("%s: no states to start from", cmp.Or(t.Name, "transition"))
+	}
+	window = cmp.Or(window, ceb179.Window)
+	at := func(key string, tm time.Time) string {
+		values[key] = millis(tm)
+		return key
+	}
+	// pastDue is "now is after the due time plus late": the deadline, and
+	// the window after the last replay, are both before now - late.
+	pastDue := func(key string, late time.Duration) string {
+		before := now.Add(-late)
+		return fmt.Sprintf("deadline < %s AND (attribute_not_exists(lastReplayAt) OR lastReplayAt < %s)",
+			at(key, before), at(key+"r", before.Add(-window)))
+	}
+	clauses := make([]string, len(t.From))
+	for i, f := range t.From {
+		if unknown := f.Guard &^ (ceb179.LeaseEnded | ceb179.NeverReplayed | ceb179.PastDue | ceb179.PastRetries); unknown != 0 {
+			return "", fmt.Errorf("%s from %s: guard %b is not known here", t.Name, f.State, unknown)
+		}
+		key := fmt.Sprintf(":tf%d", i)
+		values[key] = &types.AttributeValueMemberS{Value: string(f.State)}
+		parts := []string{"#s = " + key}
+		if f.Guard&ceb179.LeaseEnded != 0 {
+			parts = append(parts, "(attribute_not_exists(leaseUntil) OR leaseUntil <= "+at(":tnow", now)+")")
+		}
+		if f.Guard&ceb179.NeverReplayed != 0 {
+			parts = append(parts, "attribute_not_exists(replays)")
+		}
+		if f.Guard&ceb179.PastDue != 0 {
+			parts = append(parts, pastDue(":tdue", 0))
+		}
+		if f.Guard&ceb179.PastRetries != 0 {
+			parts = append(parts, pastDue(":tretry", ceb179.StuckAfter))
+		}
+		clauses[i] = "(" + strings.Join(parts, " AND ") + ")"
+	}
+	return "(" + strings.Join(clauses, " OR ") + ")", nil
+}
+
+// stateIn returns the condition "#s IN (:f0, :f1, ...)" for states (the
+// root's FinalStates) and adds their values to values.
 func stateIn(values map[string]types.AttributeValue, states []ceb179.State) string {
 	keys := make([]string, len(states))
 	for i, st := range states {

@@ -48,8 +48,8 @@ func TestOpenIndexFollowsTheState(t *testing.T) {
 		want []string
 	}{
 		{"ok recorded requests are open, a final one is not", func() error { return nil }, []string{"A", "B", "C", "D"}},
-		{"ok assembled stays open", func() error { return e.store.SetState(ctx, "A", ceb179.StateAssembled, "", ceb179.StateReceived) }, []string{"A", "B", "C", "D"}},
-		{"ok NO_DATA leaves", func() error { return e.store.SetState(ctx, "B", ceb179.StateNoData, "no record", ceb179.StateReceived) }, []string{"A", "C", "D"}},
+		{"ok assembled stays open", func() error { return e.store.SetState(ctx, "A", ceb179.StateAssembled, "", ceb179.Assemblable) }, []string{"A", "B", "C", "D"}},
+		{"ok NO_DATA leaves", func() error { return e.store.SetState(ctx, "B", ceb179.StateNoData, "no record", ceb179.Assemblable) }, []string{"A", "C", "D"}},
 		{"ok claimed and released stays open", func() error {
 			if _, err := e.store.ClaimUpload(ctx, "A", "o1", at, at.Add(time.Minute)); err != nil {
 				return err
@@ -63,11 +63,11 @@ func TestOpenIndexFollowsTheState(t *testing.T) {
 			return e.store.FinishUpload(ctx, "A", "o2", ceb179.StateAccepted, "上传成功", at)
 		}, []string{"C", "D"}},
 		{"ok settled FAILED leaves", func() error {
-			_, err := e.store.SettleFailed(ctx, "C", "gave up", at.Add(48*time.Hour), ceb179.StateReceived)
+			_, err := e.store.SettleFailed(ctx, "C", "gave up", at.Add(48*time.Hour))
 			return err
 		}, []string{"D"}},
 		{"ok a settler's note keeps it open", func() error {
-			_, err := e.store.NoteSettle(ctx, "D", "queued", at, ceb179.StateReceived)
+			_, err := e.store.NoteSettle(ctx, "D", "queued", at, ceb179.Requeueable)
 			return err
 		}, []string{"D"}},
 		{"ok a replay brings a final request back", func() error {

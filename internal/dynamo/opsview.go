@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -173,16 +174,15 @@ func (s *Store) EbpCodes(ctx context.Context, sessionIDs []string) (map[string]s
 // conditional write: state RECEIVED, any upload lease removed, the replay
 // counted (replays + 1) and recorded (lastReplayAt, lastReplayBy,
 // lastReplayWhy, and as reason), and the request back in the open index,
-// where the settler finds it whatever day it was received. It refuses, with ceb179.ErrRefused wrapped,
-// an ACCEPTED session unless r.Force, and a session an upload invocation
-// holds right now (SIGNED with a live lease). It returns the request as
-// stored after the write, whose Replays is the new replay number, and the
-// request as found when refused.
+// where the settler finds it whatever day it was received. The condition
+// is the root's ceb179.Replayable(r.Force) asked at r.At; when it fails,
+// BeginReplay returns the request as found and the root's refusal
+// (ceb179.ErrRefused, wrapped). Otherwise it returns the request as stored
+// after the write, whose Replays is the new replay number.
 func (s *Store) BeginReplay(ctx context.Context, r ceb179.Replay) (ceb179.RequestView, error) {
 	at := strconv.FormatInt(r.At.UnixMilli(), 10)
 	values := map[string]types.AttributeValue{
 		":received": &types.AttributeValueMemberS{Value: string(ceb179.StateReceived)},
-		":signed":   &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
 		":zero":     &types.AttributeValueMemberN{Value: "0"},
 		":one":      &types.AttributeValueMemberN{Value: "1"},
 		":at":       &types.AttributeValueMemberN{Value: at},
@@ -190,11 +190,12 @@ func (s *Store) BeginReplay(ctx context.Context, r ceb179.Replay) (ceb179.Reques
 		":why":      &types.AttributeValueMemberS{Value: r.Why},
 		":reason":   &types.AttributeValueMemberS{Value: "replay asked by " + r.By + ": " + r.Why},
 	}
-	cond := "attribute_exists(sessionID) AND NOT (#s = :signed AND leaseUntil > :at)"
-	if !r.Force {
-		cond += " AND #s <> :accepted"
-		values[":accepted"] = &types.AttributeValueMemberS{Value: string(ceb179.StateAccepted)}
+	replayable := ceb179.Replayable(r.Force)
+	cond, err := condition(replayable, r.At, r.Window, values)
+	if err != nil {
+		return ceb179.RequestView{}, fmt.Errorf("replay %s: %w", r.SessionID, err)
 	}
+	cond = "attribute_exists(sessionID) AND " + cond
 	open, _ := openClause(r.SessionID, ceb179.StateReceived, values)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.tables.Requests),
@@ -212,11 +213,12 @@ func (s *Store) BeginReplay(ctx context.Context, r ceb179.Replay) (ceb179.Reques
 		if gerr != nil {
 			return ceb179.RequestView{}, gerr
 		}
-		why := "an upload invocation holds it now"
-		if found.State == ceb179.StateAccepted && !r.Force {
-			why = "customs accepted it (customs refuses a sessionID it already stored)"
+		refusal := replayable.Refusal(found, r.At, cmp.Or(r.Window, ceb179.Window))
+		if refusal == nil {
+			// The request changed between the write and the read.
+			refusal = fmt.Errorf("it changed while being replayed (now %s): %w", found.State, ceb179.ErrRefused)
 		}
-		return found, fmt.Errorf("replay %s (state %s): %s: %w", r.SessionID, found.State, why, ceb179.ErrRefused)
+		return found, fmt.Errorf("replay %s: %w", r.SessionID, refusal)
 	}
 	if err != nil {
 		return ceb179.RequestView{}, fmt.Errorf("replay %s: %w", r.SessionID, err)

@@ -64,14 +64,18 @@ func TestBeginReplay(t *testing.T) {
 	if _, err := s.ClaimUpload(ctx, "held", "owner", now, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	putRequest(t, s, "lapsed", ceb179.StateAssembled, now)
-	if _, err := s.ClaimUpload(ctx, "lapsed", "owner", now, now.Add(time.Second)); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"lapsed", "stuck"} {
+		putRequest(t, s, id, ceb179.StateAssembled, now)
+		if _, err := s.ClaimUpload(ctx, id, "owner", now, now.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
 	}
+	putRequest(t, s, "waiting", ceb179.StateAssembled, now)
 	tests := []struct {
 		name    string
 		id      string
 		force   bool
+		late    time.Duration // after the deadline (10 s after the request when zero)
 		wantErr error
 		replays int
 	}{
@@ -81,12 +85,20 @@ func TestBeginReplay(t *testing.T) {
 		{name: "fail accepted", id: "ACCEPTED", wantErr: ceb179.ErrRefused},
 		{name: "ok accepted forced", id: "ACCEPTED", force: true, replays: 1},
 		{name: "fail live upload lease", id: "held", wantErr: ceb179.ErrRefused},
-		{name: "ok lapsed upload lease", id: "lapsed", replays: 1},
+		{name: "fail lapsed upload lease, within its time", id: "lapsed", wantErr: ceb179.ErrRefused},
+		{name: "ok lapsed upload lease, forced", id: "lapsed", force: true, replays: 1},
+		{name: "fail lapsed upload lease, past due but in the late retries", id: "stuck", late: ceb179.StuckAfter, wantErr: ceb179.ErrRefused},
+		{name: "ok lapsed upload lease, past the late retries", id: "stuck", late: ceb179.StuckAfter + time.Second, replays: 1},
+		{name: "fail assembled within its time", id: "waiting", wantErr: ceb179.ErrRefused},
+		{name: "ok assembled past its time", id: "waiting", late: time.Millisecond, replays: 1},
 		{name: "fail unknown", id: "nope", wantErr: ceb179.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			at := now.Add(10 * time.Second)
+			if tt.late > 0 {
+				at = now.Add(ceb179.Window + tt.late)
+			}
 			v, err := s.BeginReplay(ctx, ceb179.Replay{SessionID: tt.id, By: "alice", Why: "customs asked", At: at, Force: tt.force})
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
@@ -101,7 +113,7 @@ func TestBeginReplay(t *testing.T) {
 				t.Fatalf("after replay: %+v", v)
 			}
 			// The upload can claim the session once assemble has run again.
-			if err := s.SetState(ctx, tt.id, ceb179.StateAssembled, "", ceb179.StateReceived); err != nil {
+			if err := s.SetState(ctx, tt.id, ceb179.StateAssembled, "", ceb179.Assemblable); err != nil {
 				t.Fatal(err)
 			}
 			c, err := s.ClaimUpload(ctx, tt.id, "new", at, at.Add(time.Minute))

@@ -149,21 +149,22 @@ func (s *Store) GetPending(ctx context.Context, sessionID string) (ceb179.Pendin
 }
 
 // SetState moves the request of sessionID to state to, with an optional
-// reason (shown to operators), provided it is now in one of from (any state
-// when from is empty), keeping the open index right. It returns
-// ceb179.ErrConflict, wrapped, when it is not.
-func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error {
+// reason (shown to operators), provided the transition t allows it now
+// (ceb179.Assemblable for assemble), keeping the open index right. It
+// returns ceb179.ErrConflict, wrapped, when it does not.
+func (s *Store) SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, t ceb179.Transition) error {
 	names := map[string]string{"#s": "state", "#r": "reason"}
 	values := map[string]types.AttributeValue{
 		":to": &types.AttributeValueMemberS{Value: string(to)},
 		":r":  &types.AttributeValueMemberS{Value: reason},
 	}
-	cond := "attribute_exists(sessionID)"
-	if len(from) > 0 {
-		cond += " AND " + stateIn(values, from)
+	from, err := condition(t, time.Now(), ceb179.Window, values)
+	if err != nil {
+		return fmt.Errorf("set request %s to %s: %w", sessionID, to, err)
 	}
+	cond := "attribute_exists(sessionID) AND " + from
 	set, remove := openClause(sessionID, to, values)
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.tables.Requests),
 		Key:                       requestKey(sessionID),
 		UpdateExpression:          aws.String(updateExpr([]string{"#s = :to, #r = :r", set}, []string{remove})),

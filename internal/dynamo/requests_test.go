@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,16 +48,23 @@ func TestSetState(t *testing.T) {
 	tests := []struct {
 		name    string
 		to      ceb179.State
-		from    []ceb179.State
+		from    ceb179.Transition
 		wantErr error
 	}{
-		{"ok from the expected state", ceb179.StateAssembled, []ceb179.State{ceb179.StateReceived}, nil},
-		{"fail from a state it is not in", ceb179.StateNoData, []ceb179.State{ceb179.StateReceived}, ceb179.ErrConflict},
-		{"ok from any state", ceb179.StateFailed, nil, nil},
+		{"ok from the expected state", ceb179.StateAssembled, ceb179.Assemblable, nil},
+		{"fail from a state it is not in", ceb179.StateNoData, ceb179.Assemblable, ceb179.ErrConflict},
+		{"fail from no state at all", ceb179.StateFailed, ceb179.Transition{Name: "nothing"}, errors.New("no states")},
+		{"ok from another listed state", ceb179.StateFailed, ceb179.Settleable, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := e.store.SetState(ctx, "S1", tt.to, "why", tt.from...)
+			err := e.store.SetState(ctx, "S1", tt.to, "why", tt.from)
+			if tt.wantErr != nil && tt.wantErr.Error() == "no states" {
+				if err == nil || !strings.Contains(err.Error(), "no states to start from") {
+					t.Fatalf("err = %v, want the transition refused for having no states", err)
+				}
+				return
+			}
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -66,7 +74,7 @@ func TestSetState(t *testing.T) {
 	if got.State != ceb179.StateFailed || got.Reason != "why" {
 		t.Fatalf("state %s reason %q", got.State, got.Reason)
 	}
-	if err := e.store.SetState(ctx, "NOPE", ceb179.StateFailed, ""); !errors.Is(err, ceb179.ErrConflict) {
+	if err := e.store.SetState(ctx, "NOPE", ceb179.StateFailed, "", ceb179.Settleable); !errors.Is(err, ceb179.ErrConflict) {
 		t.Fatalf("unknown session: %v", err)
 	}
 }

@@ -47,31 +47,26 @@ func millis(t time.Time) types.AttributeValue {
 }
 
 // ClaimUpload gives owner the exclusive right to post the session's upload
-// until leaseUntil. It is one conditional write on the request item: the
-// state must be ASSEMBLED (or still RECEIVED: assemble sends the sign job
-// just before it records ASSEMBLED, and a fast signer may come first; the
-// caller has already found the assembled upload — but never after a replay,
-// whose reset to RECEIVED precedes its new upload), or SIGNED with no lease
-// or a lease that ended before now. The state becomes SIGNED. When the condition fails it returns
-// the item as found and an error wrapping ceb179.ErrClaimed (ceb179.ErrNotFound when
-// there is no such request).
+// until leaseUntil. It is one conditional write on the request item, on
+// the root's ceb179.Claimable asked at now; the state becomes SIGNED. When
+// the condition fails it returns the item as found and an error wrapping
+// ceb179.ErrClaimed (ceb179.ErrNotFound when there is no such request).
 func (s *Store) ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (ceb179.UploadClaim, error) {
 	values := map[string]types.AttributeValue{
-		":signed":    &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
-		":assembled": &types.AttributeValueMemberS{Value: string(ceb179.StateAssembled)},
-		":received":  &types.AttributeValueMemberS{Value: string(ceb179.StateReceived)},
-		":o":         &types.AttributeValueMemberS{Value: owner},
-		":u":         millis(leaseUntil),
-		":now":       millis(now),
+		":signed": &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
+		":o":      &types.AttributeValueMemberS{Value: owner},
+		":u":      millis(leaseUntil),
+	}
+	cond, err := condition(ceb179.Claimable, now, ceb179.Window, values)
+	if err != nil {
+		return ceb179.UploadClaim{}, fmt.Errorf("claim upload %s: %w", sessionID, err)
 	}
 	open, _ := openClause(sessionID, ceb179.StateSigned, values)
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.tables.Requests),
-		Key:              requestKey(sessionID),
-		UpdateExpression: aws.String(updateExpr([]string{"#s = :signed, leaseOwner = :o, leaseUntil = :u", open}, nil)),
-		ConditionExpression: aws.String("attribute_exists(sessionID) AND (#s = :assembled OR " +
-			"(#s = :received AND attribute_not_exists(replays)) OR " +
-			"(#s = :signed AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)))"),
+		TableName:                           aws.String(s.tables.Requests),
+		Key:                                 requestKey(sessionID),
+		UpdateExpression:                    aws.String(updateExpr([]string{"#s = :signed, leaseOwner = :o, leaseUntil = :u", open}, nil)),
+		ConditionExpression:                 aws.String("attribute_exists(sessionID) AND " + cond),
 		ExpressionAttributeNames:            map[string]string{"#s": "state"},
 		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllOld,
@@ -161,20 +156,21 @@ func (s *Store) endLease(ctx context.Context, sessionID, owner string, to ceb179
 }
 
 // NoteUpload records reason on a session that is still waiting for its
-// upload (ASSEMBLED or SIGNED), without taking a lease: for example why a
+// upload (ceb179.Notable), without taking a lease: for example why a
 // signature was refused. It does nothing to a session in any other state.
 func (s *Store) NoteUpload(ctx context.Context, sessionID, reason string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(s.tables.Requests),
-		Key:                      requestKey(sessionID),
-		UpdateExpression:         aws.String("SET #r = :r"),
-		ConditionExpression:      aws.String("#s IN (:a, :sg)"),
-		ExpressionAttributeNames: map[string]string{"#r": "reason", "#s": "state"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":r":  &types.AttributeValueMemberS{Value: reason},
-			":a":  &types.AttributeValueMemberS{Value: string(ceb179.StateAssembled)},
-			":sg": &types.AttributeValueMemberS{Value: string(ceb179.StateSigned)},
-		},
+	values := map[string]types.AttributeValue{":r": &types.AttributeValueMemberS{Value: reason}}
+	cond, err := condition(ceb179.Notable, time.Now(), ceb179.Window, values)
+	if err != nil {
+		return fmt.Errorf("note upload %s: %w", sessionID, err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.tables.Requests),
+		Key:                       requestKey(sessionID),
+		UpdateExpression:          aws.String("SET #r = :r"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  map[string]string{"#r": "reason", "#s": "state"},
+		ExpressionAttributeValues: values,
 	})
 	if _, ok := conditionFailed(err); ok {
 		return nil

@@ -237,7 +237,7 @@ func TestClaimAfterReplay(t *testing.T) {
 	if !errors.Is(err, ceb179.ErrClaimed) || c.Request.State != ceb179.StateReceived {
 		t.Fatalf("claim after replay reset: state %s, err %v; want refused", c.Request.State, err)
 	}
-	if err := s.SetState(ctx, "replayed", ceb179.StateAssembled, "", ceb179.StateReceived); err != nil {
+	if err := s.SetState(ctx, "replayed", ceb179.StateAssembled, "", ceb179.Assemblable); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ClaimUpload(ctx, "replayed", "new-job", now.Add(time.Hour), now.Add(time.Hour+time.Minute)); err != nil {

@@ -36,8 +36,10 @@ type ReplayResult struct {
 // Replay assembles, signs and uploads a session again: it resets the
 // request (state RECEIVED, the replay recorded on the request) and sends an
 // assemble message with the replay number, so that assemble builds a new
-// pending upload with a new serviceTime, due one window from now. Sessions
-// ACCEPTED or still in progress are refused unless r.Force.
+// pending upload with a new serviceTime, due one window from now. The
+// root's ceb179.Replayable(r.Force) decides, here and in the store's
+// conditional write alike: a session ACCEPTED or still in progress is
+// refused unless r.Force, one an upload invocation holds now always.
 func (s *Service) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, error) {
 	if s.assemble == nil {
 		return ReplayResult{}, errors.New("replay: no assemble queue configured")
@@ -53,15 +55,14 @@ func (s *Service) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, er
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	if !r.Force {
-		switch o := OutcomeOf(v, now); {
-		case v.State == ceb179.StateAccepted:
-			return ReplayResult{}, fmt.Errorf("session %s was ACCEPTED by customs, which refuses a sessionID it already stored; use --force to replay anyway: %w", r.SessionID, ceb179.ErrRefused)
-		case o == OutcomeInProgress:
-			return ReplayResult{}, fmt.Errorf("session %s is %s and still within its time; use --force to replay anyway: %w", r.SessionID, v.State, ceb179.ErrRefused)
-		}
+	if err := ceb179.Replayable(r.Force).Refusal(v, now, s.window); err != nil {
+		return ReplayResult{}, replayRefused(r.SessionID, v, now, s.window, err)
 	}
-	after, err := s.store.BeginReplay(ctx, ceb179.Replay{SessionID: r.SessionID, By: r.By, Why: r.Why, At: now, Force: r.Force})
+	after, err := s.store.BeginReplay(ctx, ceb179.Replay{SessionID: r.SessionID, By: r.By, Why: r.Why, At: now, Force: r.Force, Window: s.window})
+	if errors.Is(err, ceb179.ErrRefused) {
+		// Changed since it was read: the store's answer is the root's.
+		return ReplayResult{}, replayRefused(r.SessionID, after, now, s.window, err)
+	}
 	if err != nil {
 		return ReplayResult{}, err
 	}
@@ -72,4 +73,13 @@ func (s *Service) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, er
 		return ReplayResult{}, fmt.Errorf("replay %s: the request is reset but the assemble message was not sent (run the replay again): %w", r.SessionID, err)
 	}
 	return ReplayResult{SessionID: after.SessionID, OrderNo: after.OrderNo, Replay: after.Replays, PreviousState: v.State, Deadline: deadline}, nil
+}
+
+// replayRefused says why the session was not replayed, and that --force
+// would replay it when it would.
+func replayRefused(sessionID string, v ceb179.RequestView, now time.Time, window time.Duration, err error) error {
+	if ceb179.Replayable(true).Allows(v, now, window) {
+		return fmt.Errorf("session %s: %w; use --force to replay anyway", sessionID, err)
+	}
+	return fmt.Errorf("session %s: %w", sessionID, err)
 }

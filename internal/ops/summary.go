@@ -35,11 +35,6 @@ const (
 // Outcomes lists every outcome in the order reports show them.
 var Outcomes = []Outcome{OutcomeOnTime, OutcomeLate, OutcomeNoData, OutcomeInvalid, OutcomeRejected, OutcomeFailed, OutcomeCapped, OutcomeStuck, OutcomeInProgress}
 
-// stuckAfter is how long past its deadline a signed request that is not
-// final counts as stuck. The upload keeps retrying late posts for longer:
-// its give-up window, a day by default.
-const stuckAfter = 31 * time.Minute
-
 // OutcomeOf classifies request v at now.
 func OutcomeOf(v ceb179.RequestView, now time.Time) Outcome {
 	switch v.State {
@@ -59,12 +54,9 @@ func OutcomeOf(v ceb179.RequestView, now time.Time) Outcome {
 	case ceb179.StateCapped:
 		return OutcomeCapped
 	}
-	limit := v.Deadline
+	limit := v.DueAt(ceb179.Window)
 	if v.State == ceb179.StateSigned {
-		limit = limit.Add(stuckAfter)
-	}
-	if v.Replays > 0 && v.LastReplayAt.Add(ceb179.Window).After(limit) {
-		limit = v.LastReplayAt.Add(ceb179.Window)
+		limit = limit.Add(ceb179.StuckAfter)
 	}
 	if now.After(limit) {
 		return OutcomeStuck

@@ -109,8 +109,8 @@ type Store interface {
 	GetRequestView(ctx context.Context, sessionID string) (ceb179.RequestView, error)
 	GetPending(ctx context.Context, sessionID string) (ceb179.Pending, error)
 	MarkEnqueued(ctx context.Context, sessionID string) error
-	NoteSettle(ctx context.Context, sessionID, why string, at time.Time, from ...ceb179.State) (bool, error)
-	SettleFailed(ctx context.Context, sessionID, reason string, at time.Time, from ...ceb179.State) (bool, error)
+	NoteSettle(ctx context.Context, sessionID, why string, at time.Time, t ceb179.Transition) (bool, error)
+	SettleFailed(ctx context.Context, sessionID, reason string, at time.Time) (bool, error)
 }
 
 // Sender puts a message on a queue.
@@ -162,8 +162,8 @@ func WithClock(now func() time.Time) Option { return func(s *Settler) { s.now = 
 func WithWindow(d time.Duration) Option { return func(s *Settler) { s.window = d } }
 
 // WithGiveUp sets how long after its deadline a request is still worked on
-// (default upload's DefaultGiveUpAfter; keep it equal to the upload
-// function's UPLOAD_GIVE_UP_MINUTES).
+// (default ceb179.GiveUpAfter; the functions' wiring gives the upload
+// function and the settler the same UPLOAD_GIVE_UP_MINUTES).
 func WithGiveUp(d time.Duration) Option { return func(s *Settler) { s.giveUp = d } }
 
 // WithTimes sets the grace before an unqueued request is queued and how
@@ -189,15 +189,11 @@ func WithReads(open, backfill int) Option {
 // the other passes: neither's failure keeps the other from running.
 func WithMissing(m *Missing) Option { return func(s *Settler) { s.missing = m } }
 
-// DefaultGiveUp is the default give-up window, the upload function's
-// default: a day after the deadline.
-const DefaultGiveUp = 24 * time.Hour
-
 // New returns a settler over the requests table, the assemble and sign
 // queues and the sign queue's dead-letter queue.
 func New(store Store, assemble, sign Sender, dead DeadLetters, opts ...Option) *Settler {
 	s := &Settler{store: store, assemble: assemble, sign: sign, dead: dead, log: slog.Default(), now: time.Now,
-		window: ceb179.Window, giveUp: DefaultGiveUp, grace: DefaultGrace, stuckAfter: DefaultStuckAfter,
+		window: ceb179.Window, giveUp: ceb179.GiveUpAfter, grace: DefaultGrace, stuckAfter: DefaultStuckAfter,
 		maxActions: DefaultMaxActions, maxDeadLetters: DefaultMaxDeadLetters,
 		maxReads: DefaultMaxReads, backfillReads: DefaultBackfillReads}
 	for _, o := range opts {
@@ -234,8 +230,6 @@ type Report struct {
 func (r Report) actions() int { return r.Queued + r.Resent + r.Dropped + r.Failed }
 
 // open are the states a request settles from.
-var open = []ceb179.State{ceb179.StateReceived, ceb179.StateAssembled, ceb179.StateSigned}
-
 // Handle runs the settler once; it is the settle function's handler (the
 // scheduled event carries nothing it needs).
 func (s *Settler) Handle(ctx context.Context, _ json.RawMessage) (Report, error) {
@@ -332,11 +326,7 @@ func (s *Settler) Loop(ctx context.Context, interval time.Duration) error {
 // deadline is when the request's upload is due: customs' deadline, or a
 // replay's own when later.
 func (s *Settler) deadline(v ceb179.RequestView) time.Time {
-	d := v.Deadline
-	if v.Replays > 0 && v.LastReplayAt.Add(s.window).After(d) {
-		d = v.LastReplayAt.Add(s.window)
-	}
-	return d
+	return v.DueAt(s.window)
 }
 
 // giveUpAt is when the settler makes the request FAILED: the give-up window
@@ -441,7 +431,7 @@ func (s *Settler) deadLetter(ctx context.Context, m queue.Message, rep *Report) 
 	}
 	// Noted first, while the session is surely not final yet.
 	why := fmt.Sprintf("sign job sent again: it had dead-lettered while the session was %s (%s)", v.State, v.Reason)
-	ok, err := s.store.NoteSettle(ctx, job.SessionID, why, now, ceb179.StateAssembled, ceb179.StateSigned)
+	ok, err := s.store.NoteSettle(ctx, job.SessionID, why, now, ceb179.Resendable)
 	if err != nil {
 		return false, err
 	}
@@ -553,7 +543,7 @@ func (s *Settler) queue(ctx context.Context, v ceb179.RequestView, deadline, now
 	}
 	// Noted first (while the request is surely RECEIVED: assembly can be
 	// that fast); a send that fails is tried again by the next run.
-	if ok, err := s.store.NoteSettle(ctx, v.SessionID, why, now, ceb179.StateReceived); err != nil || !ok {
+	if ok, err := s.store.NoteSettle(ctx, v.SessionID, why, now, ceb179.Requeueable); err != nil || !ok {
 		return err
 	}
 	if err := s.assemble.Send(ctx, msg); err != nil {
@@ -581,7 +571,7 @@ func (s *Settler) fail(ctx context.Context, v ceb179.RequestView, now time.Time,
 	if v.Reason != "" {
 		reason += "; last reason: " + v.Reason
 	}
-	ok, err := s.store.SettleFailed(ctx, v.SessionID, reason, now, open...)
+	ok, err := s.store.SettleFailed(ctx, v.SessionID, reason, now)
 	if err != nil || !ok {
 		return err
 	}

@@ -127,12 +127,6 @@ type Policy struct {
 	StoreRetry time.Duration
 }
 
-// DefaultGiveUpAfter is how long after the deadline a session whose
-// upload is not done is still tried: a day, so that an on-prem bridge off
-// for hours still uploads (late) when it is back. The sign queue keeps its
-// jobs for four days, longer than that.
-const DefaultGiveUpAfter = 24 * time.Hour
-
 // slowInterval is the least time between late posts at now.
 func (p Policy) slowInterval(now, deadline time.Time) time.Duration {
 	d := max(now.Sub(deadline)/10, p.SlowInterval)
@@ -145,7 +139,7 @@ func (p Policy) slowInterval(now, deadline time.Time) time.Duration {
 // DefaultPolicy is the policy of the upload function: with customs' two
 // minute window and a 10 s post timeout, a few fast retries fit before the
 // deadline, then one post at most every 45 s (growing to every 10 minutes
-// as the lateness grows) for DefaultGiveUpAfter.
+// as the lateness grows) for ceb179.GiveUpAfter.
 func DefaultPolicy() Policy {
 	return Policy{
 		BackoffBase:     500 * time.Millisecond,
@@ -155,7 +149,7 @@ func DefaultPolicy() Policy {
 		Reserve:         2 * time.Second,
 		SlowInterval:    45 * time.Second,
 		SlowIntervalMax: 10 * time.Minute,
-		GiveUpAfter:     DefaultGiveUpAfter,
+		GiveUpAfter:     ceb179.GiveUpAfter,
 		Invocation:      25 * time.Second,
 		StoreRetry:      8 * time.Second,
 	}

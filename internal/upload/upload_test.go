@@ -100,7 +100,7 @@ func TestUploadOutcomes(t *testing.T) {
 			want: ceb179.StateAccepted, posts: 2, outcomes: "UNCERTAIN DUPLICATE", reason: "duplicate after an unanswered attempt", metrics: "Accepted=1 OnTime=1"},
 		{name: "ok duplicate without an earlier attempt of ours is customs' own failure, retried", now: epoch, script: []customssim.Reply{customssim.Duplicate()},
 			want: ceb179.StateAccepted, posts: 2, outcomes: "DUPLICATE ACCEPTED", reason: "上传成功", metrics: "Accepted=1 OnTime=1"},
-		{name: "fail duplicate without an earlier attempt of ours, to the end of the window", now: deadline.Add(DefaultGiveUpAfter - time.Second),
+		{name: "fail duplicate without an earlier attempt of ours, to the end of the window", now: deadline.Add(ceb179.GiveUpAfter - time.Second),
 			fallback: &[]customssim.Reply{customssim.Duplicate()}[0],
 			want:     ceb179.StateFailed, posts: 1, outcomes: "DUPLICATE", reason: "入库失败 (not after an attempt of ours", metrics: "Failed=1"},
 		{name: "ok 404 (maintenance) retried until accepted", now: epoch, script: []customssim.Reply{customssim.Status(404)},
@@ -118,9 +118,9 @@ func TestUploadOutcomes(t *testing.T) {
 			want:     ceb179.StateRetry, posts: 1, outcomes: "UNCERTAIN", reason: "late upload unanswered", state: ceb179.StateSigned, metrics: "Retry=1"},
 		{name: "ok late upload accepted", now: deadline.Add(10 * time.Minute), script: []customssim.Reply{customssim.Accepted()},
 			want: ceb179.StateAccepted, posts: 1, outcomes: "ACCEPTED", metrics: "Accepted=1 Late=1"},
-		{name: "fail gives up after the retry window", now: deadline.Add(DefaultGiveUpAfter + time.Minute),
+		{name: "fail gives up after the retry window", now: deadline.Add(ceb179.GiveUpAfter + time.Minute),
 			want: ceb179.StateFailed, posts: 0, reason: "gave up", metrics: "Failed=1"},
-		{name: "fail unanswered at the end of the retry window", now: deadline.Add(DefaultGiveUpAfter - time.Second),
+		{name: "fail unanswered at the end of the retry window", now: deadline.Add(ceb179.GiveUpAfter - time.Second),
 			fallback: &[]customssim.Reply{customssim.Status(503)}[0],
 			want:     ceb179.StateFailed, posts: 1, outcomes: "UNCERTAIN", reason: "end of the retry window", metrics: "Failed=1"},
 		{name: "ok unanswered on the last delivery is retried in the window (the settler sends the job again)", now: deadline.Add(time.Minute), last: true,
@@ -222,8 +222,8 @@ func TestUploadLatePacing(t *testing.T) {
 		{"ok an hour late posts again", epoch.Add(ceb179.Window + time.Hour), 1, ceb179.StateRetry},
 		{"ok an hour late the interval has grown to six minutes", epoch.Add(ceb179.Window + time.Hour + 2*time.Minute), 0, ceb179.StateRetry},
 		{"ok seven minutes later posts again", epoch.Add(ceb179.Window + time.Hour + 7*time.Minute), 1, ceb179.StateRetry},
-		{"fail past the window becomes FAILED without posting", epoch.Add(ceb179.Window + DefaultGiveUpAfter + time.Minute), 0, ceb179.StateFailed},
-		{"ok a final session is answered from the table", epoch.Add(ceb179.Window + DefaultGiveUpAfter + 10*time.Minute), 0, ceb179.StateFailed},
+		{"fail past the window becomes FAILED without posting", epoch.Add(ceb179.Window + ceb179.GiveUpAfter + time.Minute), 0, ceb179.StateFailed},
+		{"ok a final session is answered from the table", epoch.Add(ceb179.Window + ceb179.GiveUpAfter + 10*time.Minute), 0, ceb179.StateFailed},
 	}
 	for _, s := range steps {
 		f.clock.Set(s.at)
@@ -272,7 +272,7 @@ func TestUploadRefusals(t *testing.T) {
 		}, want: ceb179.StateRetry, reason: "not registered for ebpCode " + ebpCode},
 		{name: "fail refusal past the window becomes FAILED", edit: func(j *ceb179.Invocation, _ ceb179.Pending) {
 			j.CertNo = "deadbeef"
-		}, at: epoch.Add(ceb179.Window + DefaultGiveUpAfter + time.Hour), want: ceb179.StateFailed, reason: "gave up"},
+		}, at: epoch.Add(ceb179.Window + ceb179.GiveUpAfter + time.Hour), want: ceb179.StateFailed, reason: "gave up"},
 		{name: "ok refusal on the last delivery waits for the give-up window", edit: func(j *ceb179.Invocation, _ ceb179.Pending) {
 			j.CertNo = "deadbeef"
 			j.LastDelivery = true

@@ -100,7 +100,7 @@ type Options struct {
 	// when zero). Tests and time-compressed benchmarks shorten it.
 	Window time.Duration
 	// GiveUp is how long after its deadline a request is still worked on
-	// (upload.DefaultGiveUpAfter when zero), by upload and the settler alike.
+	// (upload.ceb179.GiveUpAfter when zero), by upload and the settler alike.
 	GiveUp time.Duration
 	// LatePace is the least time between late posts (upload's default
 	// pacing when zero). Time-compressed drills shorten it.

@@ -66,7 +66,7 @@ type plan struct {
 // Store is what SeedDay writes through; the DynamoDB store implements it.
 type Store interface {
 	CreateRequest(ctx context.Context, r ceb179.Request) (ceb179.Request, bool, error)
-	SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, from ...ceb179.State) error
+	SetState(ctx context.Context, sessionID string, to ceb179.State, reason string, t ceb179.Transition) error
 	CreatePending(ctx context.Context, p ceb179.Pending) (ceb179.Pending, bool, error)
 	ClaimUpload(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (ceb179.UploadClaim, error)
 	PutAttempt(ctx context.Context, a ceb179.Attempt) error
@@ -183,11 +183,11 @@ func write(ctx context.Context, store Store, p plan) error {
 	}
 	switch p.outcome {
 	case ops.OutcomeNoData:
-		return store.SetState(ctx, p.id, ceb179.StateNoData, "no payment record for the order before the deadline")
+		return store.SetState(ctx, p.id, ceb179.StateNoData, "no payment record for the order before the deadline", ceb179.Assemblable)
 	case ops.OutcomeInvalid:
-		return store.SetState(ctx, p.id, ceb179.StateInvalid, "payExchangeInfoLists[0].goodsInfo[0].itemLink: not a URL")
+		return store.SetState(ctx, p.id, ceb179.StateInvalid, "payExchangeInfoLists[0].goodsInfo[0].itemLink: not a URL", ceb179.Assemblable)
 	case ops.OutcomeCapped:
-		return store.SetState(ctx, p.id, ceb179.StateCapped, "request 6 for this order today; at most 5 a day are signed")
+		return store.SetState(ctx, p.id, ceb179.StateCapped, "request 6 for this order today; at most 5 a day are signed", ceb179.Assemblable)
 	}
 	assembledAt := p.received.Add(time.Duration(30+p.e2e.Milliseconds()/10) * time.Millisecond)
 	sum := sha256.Sum256([]byte(p.id))
@@ -198,7 +198,7 @@ func write(ctx context.Context, store Store, p plan) error {
 	if _, _, err := store.CreatePending(ctx, pend); err != nil {
 		return err
 	}
-	if err := store.SetState(ctx, p.id, ceb179.StateAssembled, "", ceb179.StateReceived); err != nil {
+	if err := store.SetState(ctx, p.id, ceb179.StateAssembled, "", ceb179.Assemblable); err != nil {
 		return err
 	}
 	if p.outcome == ops.OutcomeStuck {
