@@ -70,11 +70,12 @@ var (
 	// the platform's services, which cannot import internal/dynamo.
 	adapterUses = map[string][]string{"internal/upload": {"internal/customsapi"}, "internal/settle": {"internal/queue"},
 		"internal/ops": {"internal/queue"}, "records/dynamostore": {"internal/dynamo"}}
-	// Where the DynamoDB store may be wired in: the mains of the functions
-	// (main.go only), the command and the development stack.
-	dynamoWirers = []string{"functions", "cmd", "internal/dev/devstack", "records/dynamostore"}
+	// Where the DynamoDB store may be wired in: the functions' wiring
+	// (internal/wiring), the mains of the functions (main.go only), the
+	// command and the development stack.
+	dynamoWirers = []string{"internal/wiring", "functions", "cmd", "internal/dev/devstack", "records/dynamostore"}
 	// What the adapters and the logic must not depend on.
-	outer = []string{"functions", "cmd", "hsmbridge", "internal/dev"}
+	outer = []string{"functions", "cmd", "hsmbridge", "internal/dev", "internal/wiring"}
 	// The only packages that import an AWS SDK service package (awsService
 	// and its subpackages, such as service/sqs/types), each with the
 	// services it may import and why: one adapter per dependency, so every
@@ -127,6 +128,12 @@ func violations(pkgs []pkg) []string {
 			}
 		}
 		for _, i := range p.Imports {
+			ir, ok := rel(i)
+			if ok && under(r, "functions") && (slices.ContainsFunc(logic, func(l string) bool { return under(ir, l) }) || slices.Contains(adapters, ir)) {
+				bad("%s imports %s: a function's main builds its handler with internal/wiring, the wiring the local stack runs too", r, ir)
+			}
+		}
+		for _, i := range p.Imports {
 			service, ok := strings.CutPrefix(i, awsService)
 			if !ok {
 				continue
@@ -140,7 +147,7 @@ func violations(pkgs []pkg) []string {
 			continue
 		}
 		if !slices.ContainsFunc(dynamoWirers, func(w string) bool { return under(r, w) }) {
-			bad("%s imports %s: only the mains (functions/*, cmd/*) and internal/dev/devstack wire the store in", r, dynamo)
+			bad("%s imports %s: only internal/wiring, the mains (functions/*, cmd/*) and internal/dev/devstack wire the store in", r, dynamo)
 		}
 		if under(r, "functions") {
 			for f, imps := range p.fileImports {
@@ -223,9 +230,14 @@ func TestViolations(t *testing.T) {
 		{"ok domain with the standard library only", pkg{ImportPath: module, Deps: []string{"time", "errors"}}, ""},
 		{"ok logic on the domain", dep("internal/upload", "", "internal/customs", "internal/customsapi"), ""},
 		{"ok adapter on the domain and records", dep("internal/dynamo", "", "records", "internal/customs"), ""},
-		{"ok function main wires the store", wire("functions/upload", map[string][]string{"main.go": {dynamo}}), ""},
+		{"fail function main wires the store by hand", wire("functions/upload", map[string][]string{"main.go": {dynamo}}), "builds its handler with internal/wiring"},
 		{"ok the command wires the store", wire("cmd/ceb179", map[string][]string{"cert.go": {dynamo}}), ""},
 		{"ok the development stack wires the store", wire("internal/dev/devstack", nil), ""},
+		{"ok the functions' wiring wires the store", wire("internal/wiring", nil), ""},
+		{"ok a function main builds through the wiring", imports(dep("functions/upload"), "internal/config", "internal/wiring"), ""},
+		{"fail a function main wires its handler by hand", imports(dep("functions/upload"), "internal/config", "internal/upload"), "builds its handler with internal/wiring"},
+		{"fail a function main builds an adapter", imports(dep("functions/ingest"), "internal/queue"), "builds its handler with internal/wiring"},
+		{"fail logic imports the wiring", dep("internal/upload", "internal/wiring"), "import no function, command, bridge or tool"},
 		{"fail domain imports an adapter", dep("", "internal/dynamo"), "the domain (root package) depends on"},
 		{"fail domain imports the wire format", dep("", "internal/customs"), "the domain (root package) depends on"},
 		{"ok upload reads the customs client's answer", dep("internal/upload", "internal/customsapi"), ""},
@@ -239,7 +251,7 @@ func TestViolations(t *testing.T) {
 		{"fail upload reaches a tool", dep("internal/upload", "internal/dev/awstest"), "import no function, command, bridge or tool"},
 		{"fail adapter imports its consumer", dep("internal/dynamo", "internal/upload"), "adapters import the domain, never their consumers"},
 		{"fail a function file beside main.go imports dynamo", wire("functions/upload", map[string][]string{"main.go": nil, "handler.go": {dynamo}}), "only main.go wires the store in"},
-		{"fail a tool outside the wirers imports dynamo", wire("internal/dev/bench", nil), "only the mains"},
+		{"fail a tool outside the wirers imports dynamo", wire("internal/dev/bench", nil), "only internal/wiring, the mains"},
 		{"ok the queue adapter imports sqs", sdk("internal/queue", "sqs", "sqs/types"), ""},
 		{"ok the store imports dynamodb", sdk("internal/dynamo", "dynamodb", "dynamodb/types"), ""},
 		{"ok awsenv builds every client", sdk("internal/awsenv", "cloudwatch", "dynamodb", "kms", "lambda", "sqs"), ""},

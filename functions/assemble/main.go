@@ -9,10 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/ceb179/ceb179/internal/assemble"
 	"github.com/ceb179/ceb179/internal/config"
-	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/wiring"
 )
 
 func main() {
@@ -21,10 +19,6 @@ func main() {
 	if err != nil {
 		fn.Exit("start", err)
 	}
-	cfg, sqs := fn.Config, fn.AWS.SQS
-	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}, cfg.Retention)
-	h := assemble.New(store, store, queue.New(sqs, cfg.SignQueueURL),
-		assemble.WithVisibility(queue.New(sqs, cfg.AssembleQueueURL)),
-		assemble.WithLogger(fn.Log), assemble.WithMetrics(fn.Metrics()))
+	h, _ := wiring.Assemble(fn)
 	lambda.Start(h.Handle)
 }

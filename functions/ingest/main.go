@@ -10,9 +10,7 @@ import (
 
 	"github.com/ceb179/ceb179/internal/apigw"
 	"github.com/ceb179/ceb179/internal/config"
-	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/ingest"
-	"github.com/ceb179/ceb179/internal/queue"
+	"github.com/ceb179/ceb179/internal/wiring"
 )
 
 func main() {
@@ -20,10 +18,6 @@ func main() {
 	if err != nil {
 		fn.Exit("start", err)
 	}
-	cfg := fn.Config
-	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}, cfg.Retention)
-	h := ingest.New(store, queue.New(fn.AWS.SQS, cfg.AssembleQueueURL),
-		ingest.WithLogger(fn.Log), ingest.WithMetrics(fn.Metrics()),
-		ingest.WithDailyCap(store, cfg.OrderDailyCap), ingest.WithAllowlist(cfg.SourceAllowlist))
+	h, _ := wiring.Ingest(fn)
 	lambda.Start(apigw.New(h).Handle)
 }

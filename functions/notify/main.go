@@ -9,11 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/ceb179/ceb179/internal/awsenv"
 	"github.com/ceb179/ceb179/internal/config"
-	"github.com/ceb179/ceb179/internal/notify"
-	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/secret"
+	"github.com/ceb179/ceb179/internal/wiring"
 )
 
 func main() {
@@ -25,13 +22,9 @@ func main() {
 	if err != nil {
 		fn.Exit("start", err)
 	}
-	var src notify.ConfigSource = notify.NoRobots
-	if nc.SecretARN != "" {
-		if src, err = secret.New(awsenv.NewSecretsManager(fn.AWS.Config), awsenv.NewSSM(fn.AWS.Config), nc.SecretARN, secret.DefaultTTL); err != nil {
-			fn.Exit("robot secret", err)
-		}
+	n, _, err := wiring.Notify(fn, nc)
+	if err != nil {
+		fn.Exit("start", err)
 	}
-	n := notify.New(src, notify.WithDocsBaseURL(nc.DocsBaseURL), notify.WithSignDeadLetters(queue.New(fn.AWS.SQS, fn.Config.SignDLQURL)),
-		notify.WithLogger(fn.Log), notify.WithMetrics(fn.Metrics()))
 	lambda.Start(n.Handle)
 }

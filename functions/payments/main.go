@@ -11,9 +11,7 @@ import (
 
 	"github.com/ceb179/ceb179/internal/apigw"
 	"github.com/ceb179/ceb179/internal/config"
-	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/paymentsapi"
-	"github.com/ceb179/ceb179/records"
+	"github.com/ceb179/ceb179/internal/wiring"
 )
 
 func main() {
@@ -21,6 +19,6 @@ func main() {
 	if err != nil {
 		fn.Exit("start", err)
 	}
-	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Payments: fn.Config.PaymentsTable}, fn.Config.Retention)
-	lambda.Start(apigw.New(paymentsapi.NewHandler(records.NewRecorder(store), store, fn.Log)).Handle)
+	h, _ := wiring.Payments(fn)
+	lambda.Start(apigw.New(h).Handle)
 }

@@ -5,15 +5,12 @@
 package main
 
 import (
-	"cmp"
 	"context"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/ceb179/ceb179/internal/config"
-	"github.com/ceb179/ceb179/internal/dynamo"
-	"github.com/ceb179/ceb179/internal/queue"
-	"github.com/ceb179/ceb179/internal/settle"
+	"github.com/ceb179/ceb179/internal/wiring"
 )
 
 func main() {
@@ -22,16 +19,6 @@ func main() {
 	if err != nil {
 		fn.Exit("start", err)
 	}
-	cfg, sqs := fn.Config, fn.AWS.SQS
-	store := dynamo.New(fn.AWS.DynamoDB, dynamo.Tables{Requests: cfg.RequestsTable, Payments: cfg.PaymentsTable}, cfg.Retention)
-	rec := fn.Metrics()
-	opts := []settle.Option{settle.WithLogger(fn.Log), settle.WithMetrics(rec)}
-	if cfg.PaymentsTable != "" {
-		opts = append(opts, settle.WithMissing(settle.NewMissing(store, fn.Log, rec, settle.WithGrace(cmp.Or(cfg.MissingGrace, settle.DefaultMissingGrace)))))
-	}
-	if fn.Upload.GiveUpAfter > 0 {
-		opts = append(opts, settle.WithGiveUp(fn.Upload.GiveUpAfter))
-	}
-	s := settle.New(store, queue.New(sqs, cfg.AssembleQueueURL), queue.New(sqs, cfg.SignQueueURL), queue.New(sqs, cfg.SignDLQURL), opts...)
+	s, _, _ := wiring.Settle(fn)
 	lambda.Start(s.Handle)
 }

@@ -55,6 +55,10 @@ type Config struct {
 	// MissingGrace is how long a declared order may wait for its payment
 	// record; zero means the settler's default.
 	MissingGrace time.Duration
+	// Window is how long customs allows for an upload; zero means
+	// ceb179.Window. No environment variable sets it: only the local
+	// stack's time-compressed runs (tests, the bench) shorten it.
+	Window time.Duration
 }
 
 // FromEnv reads the configuration from the environment through getenv

@@ -26,6 +26,10 @@ type Function struct {
 	Upload Upload
 	// AWS holds the SDK configuration and clients.
 	AWS *awsenv.Clients
+	// Recorder, when set, is the function's metrics recorder (the local
+	// stack keeps its components' recorders to read them); nil means one
+	// writing to standard output.
+	Recorder *metrics.Recorder
 }
 
 // LoadFunction reads the settings of the function name through getenv
@@ -48,9 +52,13 @@ func LoadFunction(ctx context.Context, getenv func(string) string, name string, 
 	return f, nil
 }
 
-// Metrics returns the function's metrics recorder, writing the embedded
-// metric format to standard output where CloudWatch picks it up.
+// Metrics returns the function's metrics recorder: Recorder when set,
+// else one writing the embedded metric format to standard output where
+// CloudWatch picks it up.
 func (f Function) Metrics() *metrics.Recorder {
+	if f.Recorder != nil {
+		return f.Recorder
+	}
 	return metrics.New(f.Name, os.Stdout)
 }
 

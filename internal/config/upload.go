@@ -29,8 +29,13 @@ type Upload struct {
 	CAFile string
 	// Timeout bounds one post to customs.
 	Timeout time.Duration
-	// GiveUpAfter bounds the late retries after the deadline.
+	// GiveUpAfter bounds the late retries after the deadline, and is the
+	// settler's give-up window too.
 	GiveUpAfter time.Duration
+	// LatePace is the least time between late posts; zero means the upload
+	// policy's pacing. No environment variable sets it: only the local
+	// stack's time-compressed drills shorten it.
+	LatePace time.Duration
 }
 
 // UploadFromEnv reads the upload function's optional settings through

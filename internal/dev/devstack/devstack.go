@@ -25,8 +25,7 @@ import (
 	"github.com/ceb179/ceb179"
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/infra"
-	"github.com/ceb179/ceb179/internal/assemble"
-	"github.com/ceb179/ceb179/internal/customsapi"
+	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/dev/alarmeval"
 	"github.com/ceb179/ceb179/internal/dev/customssim"
 	"github.com/ceb179/ceb179/internal/dev/devcert"
@@ -44,7 +43,7 @@ import (
 	"github.com/ceb179/ceb179/internal/signer"
 	"github.com/ceb179/ceb179/internal/statuspage"
 	"github.com/ceb179/ceb179/internal/upload"
-	"github.com/ceb179/ceb179/records"
+	"github.com/ceb179/ceb179/internal/wiring"
 )
 
 // DefaultListen is where the local stack serves platDataOpen.
@@ -100,7 +99,8 @@ type Options struct {
 	// when zero). Tests and time-compressed benchmarks shorten it.
 	Window time.Duration
 	// GiveUp is how long after its deadline a request is still worked on
-	// (upload.ceb179.GiveUpAfter when zero), by upload and the settler alike.
+	// (ceb179.GiveUpAfter when zero), by upload and the settler alike, as
+	// UPLOAD_GIVE_UP_MINUTES sets it for both functions.
 	GiveUp time.Duration
 	// LatePace is the least time between late posts (upload's default
 	// pacing when zero). Time-compressed drills shorten it.
@@ -193,6 +193,10 @@ type Stack struct {
 	// NotifySecretARN is the emulator's secret holding the robots (with
 	// Options.Notify).
 	NotifySecretARN string
+	// Functions are the settings each function was built with, by
+	// function name: the production wiring's (package wiring), from the
+	// configuration Config returns.
+	Functions map[string]wiring.Settings
 	// Alarms are the alarms evaluated locally, and AlarmsSkipped the
 	// logical IDs of those the local stack has no data for (with
 	// Options.Notify).
@@ -203,6 +207,7 @@ type Stack struct {
 	Requeued int
 
 	journey    *journey
+	fn         config.Function // every function's configuration but its name, log and metrics
 	alarms     map[string]*localalarm.Alarm
 	log        *slog.Logger
 	aws        *infra.Stack
@@ -242,12 +247,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	conn := emulator.Connect()
 
 	s := &Stack{
-		Endpoint: conn.Endpoint,
-		EbpCode:  o.EbpCode,
-		Metrics:  map[string]*metrics.Recorder{},
-		errs:     make(chan error, 8),
-		dataDir:  o.DataDir,
-		log:      log,
+		Endpoint:  conn.Endpoint,
+		EbpCode:   o.EbpCode,
+		Metrics:   map[string]*metrics.Recorder{},
+		Functions: map[string]wiring.Settings{},
+		errs:      make(chan error, 8),
+		dataDir:   o.DataDir,
+		log:       log,
 	}
 	if o.Notify != nil {
 		s.alarmMetrics = alarmeval.NewMetrics()
@@ -289,7 +295,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 	s.startAssemble()
-	up, policy, err := s.newUpload(o)
+	up, err := s.newUpload(o)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +307,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := s.startSigning(ctx, conn, sg, up); err != nil {
 		return nil, err
 	}
-	s.startSettler(conn, o, policy)
+	s.startSettler(o)
 	if err := s.serveFront(o); err != nil {
 		return nil, err
 	}
@@ -363,7 +369,8 @@ func (s *Stack) provision(ctx context.Context, conn *emulator.Conn, o Options, s
 	}
 	s.aws = stack
 	s.tables = dynamo.Tables{Requests: stack.Tables["RequestsTable"], Payments: stack.Tables["PaymentsTable"]}
-	s.Store = dynamo.New(conn.Clients.DynamoDB, s.tables, 0)
+	s.fn = Config(conn, stack, s.CustomsUploadURL, o)
+	s.Store = wiring.Store(s.fn)
 	s.assembleQ = queue.New(conn.Clients.SQS, stack.Queues["AssembleQueue"])
 	s.signQ = queue.New(conn.Clients.SQS, stack.Queues["SignQueue"])
 
@@ -376,19 +383,50 @@ func (s *Stack) provision(ctx context.Context, conn *emulator.Conn, o Options, s
 		}
 	}
 	s.journey = newJourney(o.Journey, s.Store, cmp.Or(o.Window, ceb179.Window))
-	for _, name := range []string{"ingest", "assemble", "upload", "customs"} {
+	s.Metrics["customs"] = metrics.New("customs", s.metricsOut())
+	return nil
+}
+
+// Config returns the configuration the local stack gives its functions:
+// the template's tables and queues as provisioned on the emulator, its
+// clients, the customs endpoint, and the options' settings where the
+// deployed functions read them from their environment. Only the endpoints
+// differ from a deployment; Window and LatePace compress time.
+func Config(conn *emulator.Conn, stack *infra.Stack, customsUploadURL string, o Options) config.Function {
+	return config.Function{
+		AWS: conn.Clients,
+		Config: config.Config{
+			RequestsTable:    stack.Tables["RequestsTable"],
+			PaymentsTable:    stack.Tables["PaymentsTable"],
+			AssembleQueueURL: stack.Queues["AssembleQueue"],
+			SignQueueURL:     stack.Queues["SignQueue"],
+			SignDLQURL:       stack.Queues["SignDeadLetterQueue"],
+			CustomsUploadURL: customsUploadURL,
+			SourceAllowlist:  o.Allowlist,
+			MissingGrace:     o.MissingGrace,
+			Window:           o.Window,
+		},
+		Upload: config.Upload{CAFile: o.CustomsCAFile, GiveUpAfter: o.GiveUp, LatePace: o.LatePace},
+	}
+}
+
+// function returns the configuration of the function name, with its
+// component logger and the stack's recorder of its metrics.
+func (s *Stack) function(name string) config.Function {
+	fn := s.fn
+	fn.Name, fn.Log = name, s.log.With("component", name)
+	if s.Metrics[name] == nil {
 		s.Metrics[name] = metrics.New(name, s.metricsOut())
 	}
-	return nil
+	fn.Recorder = s.Metrics[name]
+	return fn
 }
 
 // startAssemble runs assemble, fed like Lambda's event source mapping
 // would feed it.
 func (s *Stack) startAssemble() {
-	asm := assemble.New(s.Store, s.Store, s.signQ,
-		assemble.WithVisibility(s.assembleQ),
-		assemble.WithLogger(s.log.With("component", "assemble")),
-		assemble.WithMetrics(s.Metrics["assemble"]))
+	asm, st := wiring.Assemble(s.function("assemble"))
+	s.Functions["assemble"] = st
 	s.run(s.runCtx, (&eventsource.Poller{
 		Queue: s.assembleQ, ARN: s.aws.QueueARNs["AssembleQueue"], Region: Region, Handler: asm.Handle,
 		ReportBatchItemFailures: true, Wait: 2 * time.Second, Concurrency: eventsource.DefaultConcurrency, Timeout: 60 * time.Second,
@@ -396,31 +434,18 @@ func (s *Stack) startAssemble() {
 	}).Run)
 }
 
-// newUpload builds the upload handler the bridge calls in-process, and the
-// policy it follows.
-func (s *Stack) newUpload(o Options) (*upload.Handler, upload.Policy, error) {
-	var posterOpts []customsapi.Option
-	if o.CustomsCAFile != "" {
-		posterOpts = append(posterOpts, customsapi.WithCAFile(o.CustomsCAFile))
-	}
-	policy := upload.DefaultPolicy()
-	poster, err := customsapi.New(s.CustomsUploadURL, posterOpts...)
-	if err != nil {
-		return nil, policy, fmt.Errorf("local: customs client: %w", err)
-	}
-	if o.GiveUp > 0 {
-		policy.GiveUpAfter = o.GiveUp
-	}
-	if o.LatePace > 0 {
-		policy.SlowInterval, policy.SlowIntervalMax = o.LatePace, o.LatePace
-	}
-	var upStore upload.Store = s.Store
+// newUpload builds the upload handler the bridge calls in-process.
+func (s *Stack) newUpload(o Options) (*upload.Handler, error) {
+	var opts []wiring.Option
 	if o.Faults.UploadStore != nil {
-		upStore = o.Faults.UploadStore(upStore)
+		opts = append(opts, wiring.WithUploadStore(o.Faults.UploadStore))
 	}
-	up := upload.New(upStore, upload.NewCertCache(s.Store, time.Minute), poster, upload.WithPolicy(policy),
-		upload.WithLogger(s.log.With("component", "upload")), upload.WithMetrics(s.Metrics["upload"]))
-	return up, policy, nil
+	up, st, err := wiring.Upload(s.function("upload"), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	s.Functions["upload"] = st
+	return up, nil
 }
 
 // startSigning starts hsmbridge with key-file signers, or those of a
@@ -442,16 +467,12 @@ func (s *Stack) startSigning(ctx context.Context, conn *emulator.Conn, sg *signi
 // serveFront serves platDataOpen, /healthz and the status page on the
 // listen address.
 func (s *Stack) serveFront(o Options) error {
-	ingOpts := []ingest.Option{ingest.WithLogger(s.log.With("component", "ingest")), ingest.WithMetrics(s.Metrics["ingest"]),
-		ingest.WithDailyCap(s.Store, ceb179.DefaultDailyCap), ingest.WithAllowlist(o.Allowlist)}
-	if o.Window > 0 {
-		ingOpts = append(ingOpts, ingest.WithWindow(o.Window))
-	}
-	var ingQ ingest.Sender = s.assembleQ
+	var opts []wiring.Option
 	if o.Faults.IngestQueue != nil {
-		ingQ = o.Faults.IngestQueue(ingQ)
+		opts = append(opts, wiring.WithIngestQueue(o.Faults.IngestQueue))
 	}
-	ing := ingest.New(s.Store, ingQ, ingOpts...)
+	ing, st := wiring.Ingest(s.function("ingest"), opts...)
+	s.Functions["ingest"] = st
 	mux := http.NewServeMux()
 	mux.Handle(ingest.Path, s.journey.wrap(ing))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -461,7 +482,9 @@ func (s *Stack) serveFront(o Options) error {
 	statuspage.New(ops.New(s.Store, s.assembleQ, ops.WithMissing(s.Missing.Open)), statuspage.WithSigner(s.BridgeStatus),
 		statuspage.WithLogger(s.log.With("component", "statuspage"))).Mount(mux)
 	// The payments API, without IAM in front of it: loopback callers only.
-	api := loopback.Only(paymentsapi.NewHandler(records.NewRecorder(s.Store), s.Store, s.log.With("component", "payments")))
+	payments, pst := wiring.Payments(s.function("payments"))
+	s.Functions["payments"] = pst
+	api := loopback.Only(payments)
 	mux.Handle(paymentsapi.PaymentsPath, api)
 	mux.Handle(paymentsapi.OrdersPath, api)
 	mux.Handle("/", ing) // its own 404/405 answers, in customs' format
@@ -479,15 +502,10 @@ func (s *Stack) serveFront(o Options) error {
 
 // startSettler runs the settler, as the schedule runs it every minute in
 // AWS.
-func (s *Stack) startSettler(conn *emulator.Conn, o Options, policy upload.Policy) {
-	window := cmp.Or(o.Window, ceb179.Window)
-	s.Metrics["settle"] = metrics.New("settle", s.metricsOut())
-	log := s.log.With("component", "settle")
-	s.Missing = settle.NewMissing(s.Store, log, s.Metrics["settle"], settle.WithGrace(cmp.Or(o.MissingGrace, settle.DefaultMissingGrace)))
-	s.Settler = settle.New(s.Store, s.assembleQ, s.signQ, queue.New(conn.Clients.SQS, s.aws.Queues["SignDeadLetterQueue"]),
-		settle.WithGiveUp(policy.GiveUpAfter), settle.WithWindow(window),
-		settle.WithTimes(min(settle.DefaultGrace, window/4), min(settle.DefaultStuckAfter, window)),
-		settle.WithLogger(log), settle.WithMetrics(s.Metrics["settle"]), settle.WithMissing(s.Missing))
+func (s *Stack) startSettler(o Options) {
+	var st wiring.Settings
+	s.Settler, s.Missing, st = wiring.Settle(s.function("settle"))
+	s.Functions["settle"] = st
 	if o.SettleEvery >= 0 {
 		s.run(s.runCtx, func(ctx context.Context) error {
 			return s.settleLoop(ctx, cmp.Or(o.SettleEvery, settle.DefaultInterval))

@@ -7,13 +7,14 @@ import (
 
 	"github.com/ceb179/ceb179/hsmbridge/bridge"
 	"github.com/ceb179/ceb179/internal/awsenv"
+	"github.com/ceb179/ceb179/internal/config"
 	"github.com/ceb179/ceb179/internal/dev/alarmeval"
 	"github.com/ceb179/ceb179/internal/dev/emulator"
 	"github.com/ceb179/ceb179/internal/dev/eventsource"
-	"github.com/ceb179/ceb179/internal/metrics"
 	"github.com/ceb179/ceb179/internal/notify"
 	"github.com/ceb179/ceb179/internal/queue"
 	"github.com/ceb179/ceb179/internal/secret"
+	"github.com/ceb179/ceb179/internal/wiring"
 )
 
 // The local stack's alarms, with Options.Notify: template.yaml's alarms
@@ -34,8 +35,7 @@ const notifySecretName = "notify-robots"
 // startNotify stores the robots, starts the notify handler on the notify
 // queue and the evaluation of the template's alarms.
 func (s *Stack) startNotify(ctx context.Context, conn *emulator.Conn, o Options) error {
-	cfg, err := notify.ParseConfig(o.Notify)
-	if err != nil {
+	if _, err := notify.ParseConfig(o.Notify); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
 	arn, err := secret.Put(ctx, awsenv.NewSecretsManager(conn.Config), o.Prefix+notifySecretName, o.Notify)
@@ -43,14 +43,13 @@ func (s *Stack) startNotify(ctx context.Context, conn *emulator.Conn, o Options)
 		return fmt.Errorf("local: robot secret: %w", err)
 	}
 	s.NotifySecretARN = arn
-	src, err := secret.New(awsenv.NewSecretsManager(conn.Config), awsenv.NewSSM(conn.Config), arn, 10*time.Second)
+	// The robots' docsBaseUrl, when set, wins over the function's setting
+	// (the template's NotifyDocsBaseUrl), as it does in AWS.
+	n, st, err := wiring.Notify(s.function("notify"), config.Notify{SecretARN: arn})
 	if err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
-	s.Metrics["notify"] = metrics.New("notify", s.alarmMetrics)
-	n := notify.New(src, notify.WithDocsBaseURL(cfg.DocsBaseURL), notify.WithMetrics(s.Metrics["notify"]),
-		notify.WithSignDeadLetters(queue.New(conn.Clients.SQS, s.aws.Queues["SignDeadLetterQueue"])),
-		notify.WithLogger(s.log.With("component", "notify")))
+	s.Functions["notify"] = st
 	notifyQ := queue.New(conn.Clients.SQS, s.aws.Queues["NotifyQueue"])
 	s.run(s.runCtx, (&eventsource.Poller{
 		Queue: notifyQ, ARN: s.aws.QueueARNs["NotifyQueue"], Region: Region, Handler: n.Handle,
