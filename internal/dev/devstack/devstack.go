@@ -300,7 +300,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	if o.KeptState {
-		if s.Requeued, err = s.requeueOpen(ctx, cmp.Or(o.Window, ceb179.Window), policy.GiveUpAfter); err != nil {
+		st := s.Functions["upload"]
+		if s.Requeued, err = s.requeueOpen(ctx, st.Window, st.Policy.GiveUpAfter); err != nil {
 			return nil, err
 		}
 	}

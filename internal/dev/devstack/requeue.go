@@ -50,15 +50,12 @@ func (s *Stack) requeueOpen(ctx context.Context, window, giveUp time.Duration) (
 func (s *Stack) requeue(ctx context.Context, v ceb179.RequestView, window time.Duration, now time.Time) (bool, error) {
 	switch v.State {
 	case ceb179.StateReceived:
-		if ok, err := s.Store.NoteSettle(ctx, v.SessionID, requeueWhy, now, ceb179.StateReceived); err != nil || !ok {
+		if ok, err := s.Store.NoteSettle(ctx, v.SessionID, requeueWhy, now, ceb179.Requeueable); err != nil || !ok {
 			return false, err
 		}
 		msg := ceb179.NewAssembleMessage(v.Request)
 		if v.Replays > 0 {
-			msg.Replay = v.Replays
-			if d := v.LastReplayAt.Add(window); d.After(v.Deadline) {
-				msg.Deadline = d.UnixMilli()
-			}
+			msg.Replay, msg.Deadline = v.Replays, v.DueAt(window).UnixMilli()
 		}
 		if err := s.assembleQ.Send(ctx, msg); err != nil {
 			return false, err
@@ -75,7 +72,7 @@ func (s *Stack) requeue(ctx context.Context, v ceb179.RequestView, window time.D
 		if err != nil {
 			return false, err
 		}
-		if ok, err := s.Store.NoteSettle(ctx, v.SessionID, requeueWhy, now, ceb179.StateAssembled, ceb179.StateSigned); err != nil || !ok {
+		if ok, err := s.Store.NoteSettle(ctx, v.SessionID, requeueWhy, now, ceb179.Resendable); err != nil || !ok {
 			return false, err
 		}
 		// As assemble sent it: the request's priority, the normal one
